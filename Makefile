@@ -1,0 +1,165 @@
+# buildwarden: `make deps` installs what builds and tests need (Debian packages),
+# `make` builds build/buildwarden, `make test` runs unit + real-kernel tests (root).
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+OUT      ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+PROTOC_C ?= protoc-c
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+V ?= 0
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror -Werror=undef -Wmissing-prototypes -Wstrict-prototypes \
+	-Wvla -Wwrite-strings -Wformat-security -Wmissing-field-initializers -fno-common \
+	-Wno-unused-parameter
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
+CFLAGS   ?= -g -O2
+CFLAGS   += $(WARN) -std=gnu11
+SANFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpthread
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
+	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
+
+# ---- generated code -------------------------------------------------------
+PROTO_C := $(OUT)/gen/buildwarden.pb-c.c
+PROTO_H := $(OUT)/gen/buildwarden.pb-c.h
+SKEL_H  := $(OUT)/gen/sensor.skel.h
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.tmp.bpf.o,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/lib/*.h bpf/include/*.h) include/sensor_abi.h
+
+$(PROTO_C) $(PROTO_H) &: proto/buildwarden.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(OUT)/gen && $(PROTOC_C) --proto_path=proto --c_out=$(OUT)/gen $<
+
+$(OUT)/bpf/%.tmp.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
+	$(call msg,BPF,$<)
+	$(Q)mkdir -p $(@D) && $(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/bpf/sensor.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL_H): $(OUT)/bpf/sensor.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor > $@
+
+# ---- user space: one static library per part (see docs/architecture.md) ----
+PARTS := policy transport pipeline sensor collector
+define part_rules
+$(1)_SRCS := $$(wildcard user/$(1)/*.c)
+$(1)_OBJS := $$(patsubst user/%.c,$(OUT)/obj/%.o,$$($(1)_SRCS))
+$(1)_SOBJS := $$(patsubst user/%.c,$(OUT)/asan/%.o,$$($(1)_SRCS))
+$(OUT)/lib/libbw_$(1).a: $$($(1)_OBJS)
+	$$(call msg,AR,$$@)
+	$$(Q)mkdir -p $$(@D) && rm -f $$@ && ar rcs $$@ $$^
+$(OUT)/lib/libbw_$(1)_asan.a: $$($(1)_SOBJS)
+	$$(call msg,AR,$$@)
+	$$(Q)mkdir -p $$(@D) && rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach p,$(PARTS),$(eval $(call part_rules,$(p))))
+
+GEN_DEPS := $(PROTO_H) $(SKEL_H)
+
+$(OUT)/obj/%.o: user/%.c $(GEN_DEPS)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(OUT)/asan/%.o: user/%.c $(GEN_DEPS)
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(WARN) -std=gnu11 $(SANFLAGS) -MMD -MP -c $< -o $@
+$(OUT)/obj/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -g -O2 -c $< -o $@
+$(OUT)/asan/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(SANFLAGS) -c $< -o $@
+
+# Link order: a part only uses the parts after it (docs/architecture.md).
+LINK_ORDER := collector sensor pipeline transport policy
+PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(OUT)/obj/gen/buildwarden.pb-c.o
+SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(OUT)/asan/gen/buildwarden.pb-c.o
+
+CLI_SRCS := $(wildcard user/cli/*.c)
+CLI_OBJS := $(patsubst user/%.c,$(OUT)/obj/%.o,$(CLI_SRCS))
+
+all: $(OUT)/buildwarden
+.PHONY: all
+
+$(OUT)/buildwarden: $(CLI_OBJS) $(PART_LIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(PART_LIBS) $(LIBS)
+
+# ---- tests --------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+INTEG_BINS := $(patsubst tests/integration/%.c,$(OUT)/tests/integration/%,$(INTEG_SRCS))
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+
+$(OUT)/tests/unit/%: tests/unit/%.c $(TESTLIB_SRCS) $(SAN_LIBS) $(GEN_DEPS)
+	$(call msg,CC-TEST,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(WARN) -Wno-missing-prototypes -std=gnu11 $(SANFLAGS) \
+		-o $@ $< $(TESTLIB_SRCS) $(SAN_LIBS) $(LIBS) -lcmocka
+
+$(OUT)/tests/integration/%: tests/integration/%.c $(TESTLIB_SRCS) $(PART_LIBS) $(GEN_DEPS)
+	$(call msg,CC-TEST,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-prototypes \
+		-o $@ $< $(TESTLIB_SRCS) $(PART_LIBS) $(LIBS) -lcmocka
+
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
+$(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
+	$(call msg,FUZZ,$<)
+	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
+		$(filter-out user/cli/%,$(wildcard user/policy/*.c user/transport/*.c user/pipeline/*.c)) \
+		$(PROTO_C) $(LIBS)
+
+test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS)
+test: test-bins
+	$(Q)OUT=$(OUT) tests/run.sh
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUT)/fuzz-corpus/$$n; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(OUT)/fuzz-corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+bench: $(OUT)/buildwarden
+	$(Q)OUT=$(OUT) bench/run.sh
+.PHONY: test test-bins fuzz bench
+
+# ---- install, deps, clean -------------------------------------------------
+install: $(OUT)/buildwarden
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buildwarden
+	install -m 0755 $(OUT)/buildwarden $(DESTDIR)$(PREFIX)/bin/buildwarden
+	sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-agent.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/buildwarden-agent.service
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
+.PHONY: install
+
+DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
+	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
+.PHONY: deps
+
+vmlinux:
+	scripts/gen-vmlinux.sh $(ARCH) $${VMLINUX_BTF:-/sys/kernel/btf/vmlinux} "$$(uname -r)"
+.PHONY: vmlinux
+
+clean:
+	rm -rf $(OUT)
+.PHONY: clean
+
+-include $(shell find $(OUT)/obj $(OUT)/asan -name '*.d' 2>/dev/null)

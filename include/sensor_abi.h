@@ -1,0 +1,162 @@
+/* The only header shared by bpf/ and user/: event records, map keys and values.
+ * Plain fixed-width types, explicit padding, no includes: both sides must agree on
+ * every byte, and the static asserts at the end catch a drift at compile time. */
+#ifndef BUILDWARDEN_SENSOR_ABI_H
+#define BUILDWARDEN_SENSOR_ABI_H
+
+#define BW_ABI_VERSION 1
+
+#define BW_COMM_LEN 16
+#define BW_FILENAME_LEN 256
+#define BW_ARGS_LEN 512
+/* Enough for any real source tree; a deeper file is reported as unresolved, not missed. */
+#define BW_MAX_DENTRY_DEPTH 32
+#define BW_MAX_NET_PORT_RULES 1024
+
+enum bw_event_type {
+	BW_EV_EXEC = 1,
+	BW_EV_CONNECT = 2,
+	BW_EV_PROC_ACCESS = 3,
+};
+
+/* proc_entry.flags */
+#define BW_PROC_IN_BUILD (1u << 0)
+#define BW_PROC_EXEC_SEEN (1u << 1)
+#define BW_PROC_EXITED (1u << 2)
+/* lineage came from a fork the sensor saw, not from a guess at start-up */
+#define BW_PROC_FROM_FORK (1u << 3)
+
+/* exec_event.flags */
+#define BW_EXEC_ARGS_TRUNCATED (1u << 0)
+#define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
+
+/* connect_event.verdict and net_rule.action */
+enum bw_net_action {
+	BW_NET_ALLOW = 1,
+	BW_NET_DENY = 2,
+};
+
+enum bw_net_proto {
+	BW_PROTO_TCP = 1,
+	BW_PROTO_UDP = 2,
+};
+
+/* proc_access_event.kind: an outside process reaching into a build process */
+enum bw_proc_access_kind {
+	BW_ACCESS_PTRACE = 1,
+	BW_ACCESS_VM_WRITEV = 2,
+};
+
+/* counters map indexes (per-CPU array) */
+enum bw_counter {
+	BW_CNT_RINGBUF_DROPS = 0,
+	BW_CNT_PROC_TABLE_FAIL = 1,
+	BW_CNT_EXEC = 2,
+	BW_CNT_CONNECT = 3,
+	BW_CNT_ARGS_READ_FAIL = 4,
+	BW_CNT_DEPTH_EXCEEDED = 5,
+	BW_CNT_EVENTS = 6,
+	BW_CNT_MAX = 8,
+};
+
+struct bw_event_hdr {
+	__u16 type;
+	__u16 version;
+	__u32 size; /* bytes of the whole record, header included */
+	__u64 ktime;
+};
+
+/* Identity of a file system object in the kernel's encoding: dev is sb->s_dev
+ * (major << 20 | minor), not the userspace st_dev encoding. */
+struct bw_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* proc_table value, keyed by __u32 tgid */
+struct bw_proc {
+	__u64 start_ktime;
+	__u64 exe_ino;
+	__u64 writer_mask; /* bit i: may write protected tree i */
+	__u64 inherit_mask; /* the part of writer_mask passed to children */
+	__u32 exe_dev;
+	__u32 ppid;
+	__u32 uid;
+	__u32 flags;
+	char comm[BW_COMM_LEN];
+	char filename[BW_FILENAME_LEN];
+};
+
+/* writer_exes value, keyed by bw_inode_key of the executable */
+struct bw_writer {
+	__u64 mask;
+	__u64 inherit_mask;
+};
+
+/* net_rules: an LPM trie over (port, address); port 0 stands for "any port" and is
+ * looked up separately, so a port-specific rule and an any-port rule both apply. */
+struct bw_net_key {
+	__u32 prefixlen; /* 16 (port) + address bits in the v6 space */
+	__u8 port_be[2];
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u8 pad[2];
+};
+
+struct bw_net_rule {
+	__u32 action; /* enum bw_net_action */
+	__u32 rule_index; /* index in the policy's allow or deny list */
+};
+
+struct bw_exec_event {
+	struct bw_event_hdr hdr;
+	__u64 exe_ino;
+	__u32 exe_dev;
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 flags; /* BW_EXEC_* */
+	__u32 proc_flags; /* BW_PROC_* */
+	__s32 denied_tree; /* index in the exec deny list, or -1 */
+	__u16 filename_len; /* bytes in filename, including the NUL */
+	__u16 args_len; /* bytes of NUL-separated argv in args */
+	char comm[BW_COMM_LEN];
+	char filename[BW_FILENAME_LEN];
+	char args[BW_ARGS_LEN];
+};
+
+struct bw_connect_event {
+	struct bw_event_hdr hdr;
+	__u32 pid;
+	__u32 uid;
+	__u32 proc_flags;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 port; /* host byte order */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes for AF_INET */
+	__u8 protocol; /* enum bw_net_proto */
+	__u8 action; /* enum bw_net_action: what the rules say */
+	__u8 enforced; /* the connect was refused in the kernel */
+	__u8 matched; /* 0 default, 1 allow rule, 2 deny rule */
+	__u32 rule_index;
+	char comm[BW_COMM_LEN];
+};
+
+struct bw_proc_access_event {
+	struct bw_event_hdr hdr;
+	__u32 pid; /* the actor */
+	__u32 target_pid;
+	__u32 kind; /* enum bw_proc_access_kind */
+	__u32 actor_flags;
+	char comm[BW_COMM_LEN];
+};
+
+#define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
+BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
+BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
+BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
+BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
+BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");
+
+#endif

@@ -1,0 +1,69 @@
+#!/bin/bash
+# Runs every test binary with a time bound and prints one summary line:
+# "N passed, N failed, N skipped". A binary that crashes or times out counts as a failure.
+set -u
+OUT=${OUT:-build}
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
+INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
+FUZZ_RUNS=${FUZZ_RUNS:-20000}
+export CMOCKA_MESSAGE_OUTPUT=stdout
+passed=0 failed=0 skipped=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+count() { # name, output file, exit status
+	local name=$1 out=$2 rc=$3 p f s
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+	s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL: $name exited with status $rc (crash or timeout)"
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+run_bin() { # timeout, binary
+	local t=$1 bin=$2 name out rc
+	name=$(basename "$bin")
+	out="$log/$name.out"
+	echo "=== $name"
+	timeout -k 10 "$t" "$bin" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	count "$name" "$out" "$rc"
+}
+
+for bin in "$OUT"/tests/unit/test_*; do
+	[ -x "$bin" ] && run_bin "$UNIT_TIMEOUT" "$bin"
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	n=$(ls "$OUT"/tests/integration/test_* 2>/dev/null | wc -l)
+	echo "SKIP: $n integration suites: they load eBPF programs and need root"
+	skipped=$((skipped + n))
+else
+	for bin in "$OUT"/tests/integration/test_*; do
+		[ -x "$bin" ] && run_bin "$INTEG_TIMEOUT" "$bin"
+	done
+fi
+
+# Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
+for bin in "$OUT"/fuzz/fuzz_*; do
+	[ -x "$bin" ] || continue
+	name=$(basename "$bin")
+	echo "=== $name ($FUZZ_RUNS runs)"
+	work="$log/corpus-$name"
+	mkdir -p "$work"
+	if timeout -k 10 300 "$bin" -runs="$FUZZ_RUNS" "$work" "tests/fuzz/corpus/$name" >"$log/$name.out" 2>&1; then
+		echo "[  PASSED  ] 1 test(s)."
+		passed=$((passed + 1))
+	else
+		tail -40 "$log/$name.out"
+		echo "FAIL: $name found a crash"
+		failed=$((failed + 1))
+	fi
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,102 @@
+/* YAML policy -> a checked, immutable struct bw_policy. Links nothing of ours and
+ * no kernel library, so it runs (and is fuzzed) anywhere. */
+#ifndef BUILDWARDEN_POLICY_H
+#define BUILDWARDEN_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BW_POLICY_MAX_DIAGS 64
+#define BW_POLICY_MAX_TREES 64 /* protected trees: one bit each in the kernel's masks */
+
+enum bw_mode { BW_MODE_AUDIT = 0, BW_MODE_ENFORCE = 1 };
+enum bw_scope { BW_SCOPE_BUILD = 0, BW_SCOPE_HOST = 1 };
+
+struct bw_exe_match {
+	char *exe; /* absolute path as written, after resolving symlinks when fs checks are on */
+	bool descendants;
+	uint64_t dev; /* st_dev / st_ino of exe at load time; 0/0 when fs checks are off */
+	uint64_t ino;
+	unsigned line, col;
+};
+
+struct bw_protect {
+	char *path; /* absolute and resolved (realpath) when fs checks are on */
+	struct bw_exe_match *writers;
+	size_t n_writers;
+	uint64_t dev, ino;
+	unsigned line, col;
+};
+
+struct bw_tree {
+	char *path; /* absolute, resolved */
+	uint64_t dev, ino;
+	unsigned line, col;
+};
+
+struct bw_net_rule {
+	uint8_t addr[16]; /* IPv4 mapped into ::ffff:a.b.c.d */
+	unsigned prefix_len; /* in the 128-bit space: an IPv4 /8 is 96 + 8 = 104 */
+	uint16_t port; /* 0 = any port */
+	bool is_v4;
+	char *text; /* the rule as written, for events and summaries */
+	unsigned line, col;
+};
+
+struct bw_policy {
+	unsigned version;
+	enum bw_mode mode;
+	struct bw_protect *protect;
+	size_t n_protect;
+	struct bw_exe_match *build_roots;
+	size_t n_build_roots;
+	enum bw_scope exec_scope;
+	struct bw_tree *exec_deny;
+	size_t n_exec_deny;
+	enum bw_scope net_scope;
+	bool net_default_deny;
+	struct bw_net_rule *net_allow;
+	size_t n_net_allow;
+	struct bw_net_rule *net_deny;
+	size_t n_net_deny;
+	char *source; /* the file name diagnostics and events name */
+};
+
+struct bw_diag {
+	unsigned line, col; /* 1-based; 0 when the problem has no position */
+	char msg[240];
+};
+
+struct bw_diags {
+	struct bw_diag items[BW_POLICY_MAX_DIAGS];
+	size_t n;
+	size_t dropped; /* problems past BW_POLICY_MAX_DIAGS */
+};
+
+/* Don't touch the file system: no realpath, no stat, no existence checks. For the
+ * fuzzer and unit tests of pure syntax. */
+#define BW_POLICY_NO_FS (1u << 0)
+
+/* Parses and checks a policy held in memory. name is used in diagnostics, base_dir
+ * resolves relative paths. Returns 0 and sets *out, or -EINVAL with every problem
+ * found in diags (or another -errno on allocation failure). */
+int policy__parse(const char *buf, size_t len, const char *name, const char *base_dir,
+		  unsigned flags, struct bw_policy **out, struct bw_diags *diags);
+
+/* Reads path and parses it with base_dir = its directory. */
+int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
+		      struct bw_diags *diags);
+
+/* Writes one "name:line:col: message" line per diagnostic. */
+void policy__print_diags(const struct bw_diags *diags, const char *name, void *stdio_file);
+
+void policy__free(struct bw_policy *policy);
+
+/* Longest-prefix match of a destination against the rules, as the kernel does:
+ * returns 1 allow, 0 deny, and sets *rule to the matching rule's text or NULL for
+ * the default. For userspace checks and tests. addr is 16 bytes (v4-mapped). */
+int policy__net_verdict(const struct bw_policy *policy, const uint8_t addr[16], uint16_t port,
+			const char **rule);
+
+#endif
