@@ -55,7 +55,7 @@ $(OUT)/bpf/sensor.bpf.o: $(BPF_OBJS)
 
 $(SKEL_H): $(OUT)/bpf/sensor.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor > $@
+	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor_bpf > $@
 
 # ---- user space: one static library per part (see docs/architecture.md) ----
 PARTS := policy transport pipeline sensor collector

@@ -71,7 +71,7 @@ struct bw_event_hdr {
 struct bw_inode_key {
 	__u64 ino;
 	__u32 dev;
-	__u32 pad;
+	__u32 gen; /* policy generation: a reload fills gen + 1, then flips bw_config.gen */
 };
 
 /* proc_table value, keyed by __u32 tgid */
@@ -97,15 +97,35 @@ struct bw_writer {
 /* net_rules: an LPM trie over (port, address); port 0 stands for "any port" and is
  * looked up separately, so a port-specific rule and an any-port rule both apply. */
 struct bw_net_key {
-	__u32 prefixlen; /* 16 (port) + address bits in the v6 space */
+	__u32 prefixlen; /* 8 (gen) + 16 (port) + address bits in the v6 space */
+	__u8 gen;
 	__u8 port_be[2];
 	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
-	__u8 pad[2];
+	__u8 pad;
 };
+#define BW_NET_KEY_FIXED_BITS 24
 
-struct bw_net_rule {
+struct bw_net_value {
 	__u32 action; /* enum bw_net_action */
 	__u32 rule_index; /* index in the policy's allow or deny list */
+	__u32 prefixlen; /* of the matching key, to pick the longer of two matches */
+	__u32 port_specific;
+};
+
+/* config map value (one element); written as a whole, so a reload is one update */
+#define BW_CFG_EXEC_SCOPE_HOST (1u << 0)
+#define BW_CFG_NET_SCOPE_HOST (1u << 1)
+#define BW_CFG_NET_DEFAULT_DENY (1u << 2)
+#define BW_CFG_ENFORCE_NET (1u << 3)
+#define BW_CFG_ENFORCE_EXEC (1u << 4)
+#define BW_CFG_HAVE_EXEC_DENY (1u << 5)
+#define BW_CFG_HAVE_BUILD_ROOTS (1u << 6)
+#define BW_CFG_HAVE_WRITERS (1u << 7)
+struct bw_config {
+	__u32 flags;
+	__u32 gen;
+	__u32 agent_tgid; /* the agent's own activity is never a build's */
+	__u32 pad;
 };
 
 struct bw_exec_event {
@@ -155,6 +175,8 @@ BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
+BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 16, "bw_net_value layout");
+BW_STATIC_ASSERT(sizeof(struct bw_config) == 16, "bw_config layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");

@@ -1,0 +1,86 @@
+/* Every map of the sensor, shared by all the .bpf.c files. __weak lets each file include
+ * this header; `bpftool gen object` merges the identical definitions into one map. */
+#ifndef BW_MAPS_BPF_H
+#define BW_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sensor_abi.h"
+
+/* Live processes, keyed by tgid; sized by the agent before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct bw_proc);
+} proc_table SEC(".maps") __weak;
+
+/* Processes that exited recently, so a change reported after its actor died is still
+ * attributed (fanotify events are read after the fact). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct bw_proc);
+} recent_exits SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bw_config);
+} sensor_config SEC(".maps") __weak;
+
+/* Directories nothing may be executed from; value = index in the policy's list. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bw_inode_key);
+	__type(value, __u32);
+} exec_deny_dirs SEC(".maps") __weak;
+
+/* Executables whose processes (and descendants) are the build, for agent mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bw_inode_key);
+	__type(value, __u32);
+} build_root_exes SEC(".maps") __weak;
+
+/* Executables allowed to write some protected trees. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct bw_inode_key);
+	__type(value, struct bw_writer);
+} writer_exes SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bw_net_key);
+	__type(value, struct bw_net_value);
+} net_rules SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps") __weak;
+
+/* A bw_proc is too large for the 512-byte stack next to anything else. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bw_proc);
+} proc_scratch SEC(".maps") __weak;
+
+#endif

@@ -1,0 +1,166 @@
+/* The process table: who is the build (lineage inherited on fork, in the kernel, so it
+ * cannot be lost by double-forking and never gained by an outside process), what each
+ * process executes (identity read from kernel memory at sched_process_exec), and the
+ * exec rules. */
+#include "lib/tree.bpf.h"
+#include <bpf/bpf_tracing.h>
+
+#define SIGKILL 9
+
+static __always_inline struct bw_proc *scratch_proc(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&proc_scratch, &zero);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(bw_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct bw_proc *pp, *cp;
+
+	if (ptgid == ctgid)
+		return 0; /* a new thread, same process */
+	pp = proc_lookup(ptgid);
+	if (!pp)
+		return 0; /* an untracked parent: its child is entered at its exec */
+	cp = scratch_proc();
+	if (!cp)
+		return 0;
+	__builtin_memcpy(cp, pp, sizeof(*cp));
+	cp->ppid = ptgid;
+	cp->start_ktime = BPF_CORE_READ(child, start_time);
+	cp->flags = (pp->flags & (BW_PROC_IN_BUILD | BW_PROC_EXEC_SEEN)) | BW_PROC_FROM_FORK;
+	cp->writer_mask = pp->inherit_mask;
+	cp->inherit_mask = pp->inherit_mask;
+	if (bpf_map_update_elem(&proc_table, &ctgid, cp, BPF_ANY))
+		count(BW_CNT_PROC_TABLE_FAIL);
+	return 0;
+}
+
+static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm *bprm,
+				      const struct bw_proc *proc, __u32 tgid, int denied,
+				      bool wake)
+{
+	struct bw_exec_event *e;
+	unsigned long arg_start, arg_end;
+	long n;
+	__u32 len;
+
+	e = event_reserve(sizeof(*e), BW_EV_EXEC);
+	if (!e)
+		return;
+	e->pid = tgid;
+	e->ppid = proc->ppid;
+	e->uid = proc->uid;
+	e->exe_dev = proc->exe_dev;
+	e->exe_ino = proc->exe_ino;
+	e->proc_flags = proc->flags;
+	e->denied_tree = denied;
+	e->flags = 0;
+	__builtin_memcpy(e->comm, proc->comm, sizeof(e->comm));
+	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	e->filename_len = n > 0 ? n : 0;
+	if (n == sizeof(e->filename))
+		e->flags |= BW_EXEC_FILENAME_TRUNCATED;
+
+	/* The new image's argv pages were written by the kernel during exec, so they are
+	 * present now, unlike at sys_enter_execve in a freshly forked child. */
+	arg_start = BPF_CORE_READ(p, mm, arg_start);
+	arg_end = BPF_CORE_READ(p, mm, arg_end);
+	len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (len > BW_ARGS_LEN) {
+		len = BW_ARGS_LEN;
+		e->flags |= BW_EXEC_ARGS_TRUNCATED;
+	}
+	e->args_len = 0;
+	if (len) {
+		if (bpf_probe_read_user(e->args, len, (void *)arg_start)) {
+			count(BW_CNT_ARGS_READ_FAIL);
+		} else {
+			e->args_len = len;
+		}
+	}
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	const struct bw_config *cfg = config_get();
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct bw_inode_key key = {};
+	struct bw_proc *e, *old;
+	struct file *file;
+	int denied = -1;
+	bool in_scope;
+
+	if (!cfg)
+		return 0;
+	e = scratch_proc();
+	if (!e)
+		return 0;
+	old = proc_lookup(tgid);
+	if (old) {
+		__builtin_memcpy(e, old, sizeof(*e));
+	} else {
+		__builtin_memset(e, 0, sizeof(*e));
+		e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+		e->start_ktime = BPF_CORE_READ(p, start_time);
+	}
+	file = BPF_CORE_READ(bprm, file);
+	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	key.gen = cfg->gen;
+	e->exe_ino = key.ino;
+	e->exe_dev = key.dev;
+	e->uid = BPF_CORE_READ(p, cred, uid.val);
+	e->flags |= BW_PROC_EXEC_SEEN;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+
+	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD) &&
+	    bpf_map_lookup_elem(&build_root_exes, &key))
+		e->flags |= BW_PROC_IN_BUILD;
+	if (cfg->flags & BW_CFG_HAVE_WRITERS) {
+		struct bw_writer *w = bpf_map_lookup_elem(&writer_exes, &key);
+
+		if (w) {
+			e->writer_mask |= w->mask;
+			e->inherit_mask |= w->inherit_mask;
+		}
+	}
+	if (bpf_map_update_elem(&proc_table, &tgid, e, BPF_ANY))
+		count(BW_CNT_PROC_TABLE_FAIL);
+	count(BW_CNT_EXEC);
+
+	in_scope = (e->flags & BW_PROC_IN_BUILD) || (cfg->flags & BW_CFG_EXEC_SCOPE_HOST);
+	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY))
+		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
+	if ((e->flags & BW_PROC_IN_BUILD) || denied >= 0)
+		emit_exec(p, bprm, e, tgid, denied, denied >= 0);
+	/* The new image has not run an instruction yet: killing it here stops it. */
+	if (denied >= 0 && (cfg->flags & BW_CFG_ENFORCE_EXEC))
+		bpf_send_signal(SIGKILL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(bw_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct bw_proc *e;
+
+	/* Only when the last thread of the group goes. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	e = proc_lookup(tgid);
+	if (!e)
+		return 0;
+	e->flags |= BW_PROC_EXITED;
+	bpf_map_update_elem(&recent_exits, &tgid, e, BPF_ANY);
+	bpf_map_delete_elem(&proc_table, &tgid);
+	return 0;
+}

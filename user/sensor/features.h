@@ -1,0 +1,25 @@
+/* What this host's kernel lets us use, probed once at start-up. */
+#ifndef BUILDWARDEN_FEATURES_H
+#define BUILDWARDEN_FEATURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct features {
+	bool root;
+	bool btf; /* /sys/kernel/btf/vmlinux */
+	bool tp_btf;
+	bool cgroup_sock_addr;
+	bool fentry;
+	bool bpf_lsm;
+	bool fanotify_perm; /* FAN_OPEN_PERM: block opens */
+	bool fanotify_pre_content; /* FAN_PRE_ACCESS: block writes before they happen */
+	char cgroup2_path[256]; /* empty when no cgroup v2 mount */
+};
+
+void features__probe(struct features *f);
+
+/* Writes "guard: layer" lines (one per guarded operation) for the run summary. */
+size_t features__layers(const struct features *f, bool enforce, const char **lines, size_t max);
+
+#endif

@@ -1,0 +1,367 @@
+#include "sensor/loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "sensor.skel.h"
+
+struct sensor {
+	struct sensor_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *cg_links[4];
+	int cgroup_fd;
+	sensor_record_fn on_record;
+	void *ctx;
+	uint32_t gen;
+	int ncpu;
+};
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("BUILDWARDEN_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+uint32_t sensor__kdev(uint64_t st_dev)
+{
+	return (uint32_t)(major(st_dev) << 20 | minor(st_dev));
+}
+
+static int ring_cb(void *ctx, void *data, size_t size)
+{
+	struct sensor *s = ctx;
+
+	if (size < sizeof(struct bw_event_hdr))
+		return 0;
+	return s->on_record(s->ctx, data, size);
+}
+
+static void fill_inode_key(struct bw_inode_key *k, uint64_t dev, uint64_t ino, uint32_t gen)
+{
+	memset(k, 0, sizeof(*k));
+	k->ino = ino;
+	k->dev = sensor__kdev(dev);
+	k->gen = gen;
+}
+
+static int net_rule_put(int fd, const struct bw_net_rule *r, uint32_t index, uint32_t action,
+			uint32_t gen)
+{
+	struct bw_net_key key;
+	struct bw_net_value val, old;
+
+	memset(&key, 0, sizeof(key));
+	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
+	key.gen = (uint8_t)gen;
+	key.port_be[0] = r->port >> 8;
+	key.port_be[1] = r->port & 0xff;
+	memcpy(key.addr, r->addr, 16);
+	memset(&val, 0, sizeof(val));
+	val.action = action;
+	val.rule_index = index;
+	val.prefixlen = key.prefixlen;
+	val.port_specific = r->port != 0;
+	/* The same prefix in both lists: deny wins, as policy__net_verdict says. */
+	if (action == BW_NET_ALLOW && bpf_map_lookup_elem(fd, &key, &old) == 0 &&
+	    old.action == BW_NET_DENY)
+		return 0;
+	return bpf_map_update_elem(fd, &key, &val, BPF_ANY) ? -errno : 0;
+}
+
+/* Deletes every entry of a map whose key's generation is not gen. */
+static void purge_inode_map(int fd, uint32_t gen)
+{
+	struct bw_inode_key key, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		if (key.gen != gen && bpf_map_delete_elem(fd, &key) == 0) {
+			prev = NULL; /* restart: the iteration order changed */
+			continue;
+		}
+		prev = &key;
+	}
+}
+
+static void purge_net_map(int fd, uint32_t gen)
+{
+	struct bw_net_key key, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		if (key.gen != (uint8_t)gen && bpf_map_delete_elem(fd, &key) == 0) {
+			prev = NULL;
+			continue;
+		}
+		prev = &key;
+	}
+}
+
+int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enforce, char *err,
+			 size_t errlen)
+{
+	int deny_fd = bpf_map__fd(s->skel->maps.exec_deny_dirs);
+	int roots_fd = bpf_map__fd(s->skel->maps.build_root_exes);
+	int writers_fd = bpf_map__fd(s->skel->maps.writer_exes);
+	int net_fd = bpf_map__fd(s->skel->maps.net_rules);
+	int cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
+	uint32_t gen = (s->gen + 1) & 0xff, zero = 0;
+	struct bw_inode_key key;
+	struct bw_config cfg;
+	size_t i, j;
+	int err_no;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (i = 0; i < p->n_exec_deny; i++) {
+		uint32_t idx = (uint32_t)i;
+
+		fill_inode_key(&key, p->exec_deny[i].dev, p->exec_deny[i].ino, gen);
+		if (bpf_map_update_elem(deny_fd, &key, &idx, BPF_ANY))
+			goto map_fail;
+		cfg.flags |= BW_CFG_HAVE_EXEC_DENY;
+	}
+	for (i = 0; i < p->n_build_roots; i++) {
+		uint32_t one = 1;
+
+		fill_inode_key(&key, p->build_roots[i].dev, p->build_roots[i].ino, gen);
+		if (bpf_map_update_elem(roots_fd, &key, &one, BPF_ANY))
+			goto map_fail;
+		cfg.flags |= BW_CFG_HAVE_BUILD_ROOTS;
+	}
+	for (i = 0; i < p->n_protect; i++) {
+		for (j = 0; j < p->protect[i].n_writers; j++) {
+			const struct bw_exe_match *w = &p->protect[i].writers[j];
+			struct bw_writer val = { 0, 0 };
+
+			fill_inode_key(&key, w->dev, w->ino, gen);
+			bpf_map_lookup_elem(writers_fd, &key, &val);
+			val.mask |= 1ull << i;
+			if (w->descendants)
+				val.inherit_mask |= 1ull << i;
+			if (bpf_map_update_elem(writers_fd, &key, &val, BPF_ANY))
+				goto map_fail;
+			cfg.flags |= BW_CFG_HAVE_WRITERS;
+		}
+	}
+	for (i = 0; i < p->n_net_deny; i++)
+		if ((err_no = net_rule_put(net_fd, &p->net_deny[i], i, BW_NET_DENY, gen)))
+			goto net_fail;
+	for (i = 0; i < p->n_net_allow; i++)
+		if ((err_no = net_rule_put(net_fd, &p->net_allow[i], i, BW_NET_ALLOW, gen)))
+			goto net_fail;
+
+	if (p->exec_scope == BW_SCOPE_HOST)
+		cfg.flags |= BW_CFG_EXEC_SCOPE_HOST;
+	if (p->net_scope == BW_SCOPE_HOST)
+		cfg.flags |= BW_CFG_NET_SCOPE_HOST;
+	if (p->net_default_deny)
+		cfg.flags |= BW_CFG_NET_DEFAULT_DENY;
+	/* Enforcement is the next milestone: enforce mode records what it would stop. */
+	(void)enforce;
+	cfg.gen = gen;
+	cfg.agent_tgid = (uint32_t)getpid();
+	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
+		goto map_fail;
+	s->gen = gen;
+	purge_inode_map(deny_fd, gen);
+	purge_inode_map(roots_fd, gen);
+	purge_inode_map(writers_fd, gen);
+	purge_net_map(net_fd, gen);
+	return 0;
+
+map_fail:
+	err_no = -errno;
+net_fail:
+	snprintf(err, errlen, "cannot install the policy in the kernel maps: %s",
+		 strerror(-err_no));
+	purge_inode_map(deny_fd, s->gen);
+	purge_inode_map(roots_fd, s->gen);
+	purge_inode_map(writers_fd, s->gen);
+	purge_net_map(net_fd, s->gen);
+	return err_no;
+}
+
+static int attach_cgroup(struct sensor *s, const struct features *feat, char *err,
+			 size_t errlen)
+{
+	struct bpf_program *progs[4] = {
+		s->skel->progs.bw_connect4,
+		s->skel->progs.bw_connect6,
+		s->skel->progs.bw_sendmsg4,
+		s->skel->progs.bw_sendmsg6,
+	};
+	int e;
+
+	s->cgroup_fd = open(feat->cgroup2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->cgroup_fd < 0) {
+		e = -errno;
+		snprintf(err, errlen, "cannot open cgroup v2 root '%s': %s", feat->cgroup2_path,
+			 strerror(-e));
+		return e;
+	}
+	for (int i = 0; i < 4; i++) {
+		s->cg_links[i] = bpf_program__attach_cgroup(progs[i], s->cgroup_fd);
+		if (!s->cg_links[i]) {
+			e = -errno;
+			snprintf(err, errlen, "cannot attach '%s' to cgroup '%s': %s",
+				 bpf_program__name(progs[i]), feat->cgroup2_path, strerror(-e));
+			return e;
+		}
+	}
+	return 0;
+}
+
+int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
+		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
+		 size_t errlen)
+{
+	struct sensor *s;
+	int e;
+
+	*out = NULL;
+	if (!feat->root) {
+		snprintf(err, errlen, "the sensor needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)");
+		return -EPERM;
+	}
+	if (!feat->btf) {
+		snprintf(err, errlen,
+			 "this kernel has no BTF (/sys/kernel/btf/vmlinux): the sensor needs "
+			 "CONFIG_DEBUG_INFO_BTF");
+		return -ENOTSUP;
+	}
+	if (!feat->cgroup2_path[0]) {
+		snprintf(err, errlen, "no cgroup v2 mount found in /proc/self/mounts");
+		return -ENOTSUP;
+	}
+	libbpf_set_print(libbpf_quiet);
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->cgroup_fd = -1;
+	s->on_record = on_record;
+	s->ctx = ctx;
+	s->ncpu = libbpf_num_possible_cpus();
+	s->skel = sensor_bpf__open();
+	if (!s->skel) {
+		e = -errno;
+		snprintf(err, errlen, "cannot open the eBPF object: %s", strerror(-e));
+		goto fail;
+	}
+	e = sensor_bpf__load(s->skel);
+	if (e) {
+		snprintf(err, errlen,
+			 "cannot load the eBPF programs: %s (run with BUILDWARDEN_DEBUG=1 for the "
+			 "verifier log)",
+			 strerror(-e));
+		goto fail;
+	}
+	e = sensor__apply_policy(s, policy, enforce, err, errlen);
+	if (e)
+		goto fail;
+	e = sensor_bpf__attach(s->skel);
+	if (e) {
+		snprintf(err, errlen, "cannot attach the eBPF tracepoints: %s", strerror(-e));
+		goto fail;
+	}
+	e = attach_cgroup(s, feat, err, errlen);
+	if (e)
+		goto fail;
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), ring_cb, s, NULL);
+	if (!s->rb) {
+		e = -errno;
+		snprintf(err, errlen, "cannot map the ring buffer: %s", strerror(-e));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	sensor__close(s);
+	return e;
+}
+
+int sensor__add_build_root(struct sensor *s, pid_t pid)
+{
+	struct bw_proc p;
+	uint32_t key = (uint32_t)pid;
+
+	memset(&p, 0, sizeof(p));
+	p.ppid = (uint32_t)getpid();
+	p.uid = (uint32_t)getuid();
+	p.flags = BW_PROC_IN_BUILD;
+	snprintf(p.comm, sizeof(p.comm), "buildwarden");
+	return bpf_map_update_elem(bpf_map__fd(s->skel->maps.proc_table), &key, &p, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+int sensor__ring_fd(const struct sensor *s)
+{
+	return ring_buffer__epoll_fd(s->rb);
+}
+
+int sensor__drain(struct sensor *s)
+{
+	return ring_buffer__consume(s->rb);
+}
+
+int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out)
+{
+	uint32_t key = (uint32_t)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.proc_table), &key, out) == 0)
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.recent_exits), &key, out) == 0)
+		return 0;
+	return -ENOENT;
+}
+
+int sensor__read_counters(const struct sensor *s, struct sensor_counters *out)
+{
+	int fd = bpf_map__fd(s->skel->maps.counters);
+	uint64_t *vals;
+
+	memset(out, 0, sizeof(*out));
+	if (s->ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)s->ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	out->ncpu = (size_t)s->ncpu < 256 ? (size_t)s->ncpu : 256;
+	for (uint32_t i = 0; i < BW_CNT_MAX; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < s->ncpu; c++) {
+			out->total[i] += vals[c];
+			if (i == BW_CNT_RINGBUF_DROPS && (size_t)c < out->ncpu)
+				out->ringbuf_drops_per_cpu[c] = vals[c];
+		}
+	}
+	free(vals);
+	return 0;
+}
+
+void sensor__close(struct sensor *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	for (int i = 0; i < 4; i++)
+		bpf_link__destroy(s->cg_links[i]);
+	if (s->cgroup_fd >= 0)
+		close(s->cgroup_fd);
+	sensor_bpf__destroy(s->skel);
+	free(s);
+}

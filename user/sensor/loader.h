@@ -1,0 +1,55 @@
+/* Owns the eBPF skeleton: open -> size maps -> load -> attach, the policy maps, the
+ * ring buffer and the kernel-side counters. */
+#ifndef BUILDWARDEN_LOADER_H
+#define BUILDWARDEN_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+
+#include "sensor_abi.h"
+#include "policy/policy.h"
+#include "sensor/features.h"
+
+struct sensor;
+
+/* Called for each ring buffer record; data has been checked to hold at least a header. */
+typedef int (*sensor_record_fn)(void *ctx, const void *data, size_t size);
+
+struct sensor_counters {
+	uint64_t total[BW_CNT_MAX];
+	uint64_t ringbuf_drops_per_cpu[256];
+	size_t ncpu;
+};
+
+/* Loads and attaches everything; on failure returns -errno and writes a message that
+ * says what failed into err. */
+int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
+		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
+		 size_t errlen);
+
+/* Installs policy as a new generation and switches to it in one map update. */
+int sensor__apply_policy(struct sensor *s, const struct bw_policy *policy, bool enforce,
+			 char *err, size_t errlen);
+
+/* Enters pid as a build root: it and all its future descendants are the build. */
+int sensor__add_build_root(struct sensor *s, pid_t pid);
+
+int sensor__ring_fd(const struct sensor *s);
+/* Consumes all available records; returns the count or -errno. */
+int sensor__drain(struct sensor *s);
+
+/* Looks a process up in the live table, then in the recently exited one. */
+int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out);
+
+int sensor__read_counters(const struct sensor *s, struct sensor_counters *out);
+
+void sensor__close(struct sensor *s);
+
+/* The kernel's encoding of a dev_t as stat() reports it. */
+uint32_t sensor__kdev(uint64_t st_dev);
+
+#endif
