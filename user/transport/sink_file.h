@@ -1,0 +1,29 @@
+/* A sink that appends framed events (frame.h) to a file: plain, gzip when the path ends
+ * in ".gz", or stdout for "-". What it writes is what `buildwarden decode` reads. */
+#ifndef BUILDWARDEN_TRANSPORT_SINK_FILE_H
+#define BUILDWARDEN_TRANSPORT_SINK_FILE_H
+
+#include "buildwarden.pb-c.h"
+#include "transport/sink.h"
+
+struct sink_file;
+
+/* Opens path for appending (created 0640). A ".gz" path gets a new gzip member per
+ * open, which gzip readers see as one stream. NULL with *err = -errno on failure. */
+struct sink_file *sink_file__open(const char *path, int *err);
+
+/* Packs ev and appends it as one frame. -EMSGSIZE if it packs to more than
+ * BW_FRAME_MAX (a reader would refuse it), -errno / -EIO on a write failure. */
+int sink_file__write_event(struct sink_file *f, const Buildwarden__V1__Event *ev);
+
+/* Hands buffered bytes to the kernel (gzip: completes a deflate block). No fsync. */
+int sink_file__flush(struct sink_file *f);
+
+/* Flushes, finishes the gzip member, fsyncs regular files, frees f. Returns the first
+ * error; f is freed either way. NULL is a no-op. */
+int sink_file__close(struct sink_file *f);
+
+/* Wraps f as a generic sink; the sink's close calls sink_file__close. */
+void sink_file__as_sink(struct sink_file *f, struct sink *s);
+
+#endif /* BUILDWARDEN_TRANSPORT_SINK_FILE_H */
