@@ -1,0 +1,895 @@
+/* YAML policy -> struct bw_policy. Two passes: libyaml events become a small bounded
+ * tree that remembers every node's position, then a schema walk over that tree checks
+ * it and fills the policy. The tree exists so the walk can report every problem (with
+ * line:col) instead of stopping at the first, and so aliases can be refused before
+ * anything expands them. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "policy/policy.h"
+
+/* Bounds, documented in docs/policy.md. They keep a hostile policy from costing more
+ * than a few MiB and keep the kernel-side tables within their fixed sizes. */
+#define POLICY_MAX_BYTES (1u << 20)
+#define POLICY_MAX_DEPTH 16
+#define POLICY_MAX_SCALAR 4096
+#define POLICY_MAX_ITEMS 1024 /* net rules per list, and the most any collection keeps */
+#define POLICY_MAX_WRITERS 64
+#define POLICY_MAX_ROOTS 64
+#define POLICY_MAX_DENY 64
+
+enum node_kind {
+	NODE_SCALAR,
+	NODE_SEQ,
+	NODE_MAP,
+	NODE_BAD, /* already reported (alias, oversized scalar): the walk skips it */
+};
+
+struct node {
+	enum node_kind kind;
+	bool plain; /* unquoted scalar: may be a YAML null */
+	unsigned line, col;
+	char *str; /* scalar, NUL-terminated (embedded NULs are refused) */
+	size_t len;
+	struct node **items; /* sequence items, or mapping keys and values alternating */
+	size_t n_items, cap_items;
+	size_t total; /* child nodes seen, including those not kept past the bound */
+};
+
+struct ctx {
+	const char *base_dir;
+	unsigned flags;
+	struct bw_diags *d;
+	int err; /* a failure that is not the policy's fault, e.g. -ENOMEM */
+};
+
+static void __attribute__((format(printf, 4, 5)))
+ctx__diag(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...)
+{
+	struct bw_diag *g;
+	va_list ap;
+
+	if (c->d->n >= BW_POLICY_MAX_DIAGS) {
+		c->d->dropped++;
+		return;
+	}
+	g = &c->d->items[c->d->n++];
+	g->line = line;
+	g->col = col;
+	va_start(ap, fmt);
+	vsnprintf(g->msg, sizeof(g->msg), fmt, ap);
+	va_end(ap);
+}
+
+#define node_diag(c, n, ...) ctx__diag((c), (n)->line, (n)->col, __VA_ARGS__)
+
+static void ctx__nomem(struct ctx *c)
+{
+	if (!c->err)
+		c->err = -ENOMEM;
+}
+
+/* ---- pass 1: events -> tree ---------------------------------------------------- */
+
+static void node__free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n_items; i++)
+		node__free(n->items[i]);
+	free(n->items);
+	free(n->str);
+	free(n);
+}
+
+static struct node *node__new(struct ctx *c, enum node_kind kind, yaml_mark_t m)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (!n) {
+		ctx__nomem(c);
+		return NULL;
+	}
+	n->kind = kind;
+	/* libyaml counts from 0, people from 1 */
+	n->line = (unsigned)(m.line + 1 > UINT_MAX ? UINT_MAX : m.line + 1);
+	n->col = (unsigned)(m.column + 1 > UINT_MAX ? UINT_MAX : m.column + 1);
+	return n;
+}
+
+static size_t node__entries(const struct node *n)
+{
+	return n->kind == NODE_MAP ? n->total / 2 : n->total;
+}
+
+/* Keeps at most POLICY_MAX_ITEMS + 1 entries per collection: enough for the walk to see
+ * that a list is too long, without holding a million of them. Returns 1 if parent now
+ * owns child, 0 if the caller must free it, -ENOMEM. */
+static int node__append(struct ctx *c, struct node *parent, struct node *child)
+{
+	size_t idx = parent->total++;
+	size_t entry = parent->kind == NODE_MAP ? idx / 2 : idx;
+
+	if (entry > POLICY_MAX_ITEMS)
+		return 0;
+	if (parent->n_items == parent->cap_items) {
+		size_t cap = parent->cap_items ? parent->cap_items * 2 : 8;
+		struct node **items = realloc(parent->items, cap * sizeof(*items));
+
+		if (!items) {
+			ctx__nomem(c);
+			return -ENOMEM;
+		}
+		parent->items = items;
+		parent->cap_items = cap;
+	}
+	parent->items[parent->n_items++] = child;
+	return 1;
+}
+
+/* libyaml stops at the first syntax error, so this is the only diagnostic of a run
+ * that has one. Reader errors (bad UTF-8, control characters) carry a byte offset
+ * instead of a mark. */
+static void tree__syntax_diag(struct ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
+{
+	const char *problem = p->problem ? p->problem : "unknown error";
+	unsigned line, col;
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		ctx__nomem(c);
+		return;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		size_t off = p->problem_offset < len ? p->problem_offset : len, bol = 0;
+
+		line = 1;
+		for (size_t i = 0; i < off; i++) {
+			if (buf[i] == '\n') {
+				line++;
+				bol = i + 1;
+			}
+		}
+		col = (unsigned)(off - bol + 1);
+		ctx__diag(c, line, col, "invalid YAML: %s", problem);
+		return;
+	}
+	line = (unsigned)p->problem_mark.line + 1;
+	col = (unsigned)p->problem_mark.column + 1;
+	if (p->context)
+		ctx__diag(c, line, col, "invalid YAML: %s (%s at %u:%u)", problem, p->context,
+			  (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1);
+	else
+		ctx__diag(c, line, col, "invalid YAML: %s", problem);
+}
+
+static struct node *tree__scalar(struct ctx *c, const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t len = ev->data.scalar.length;
+	struct node *n;
+
+	if (len > POLICY_MAX_SCALAR) {
+		n = node__new(c, NODE_BAD, ev->start_mark);
+		if (n)
+			node_diag(c, n, "value too long (%zu bytes, max %u)", len, POLICY_MAX_SCALAR);
+		return n;
+	}
+	if (memchr(v, '\0', len)) {
+		n = node__new(c, NODE_BAD, ev->start_mark);
+		if (n)
+			node_diag(c, n, "value contains a NUL byte");
+		return n;
+	}
+	n = node__new(c, NODE_SCALAR, ev->start_mark);
+	if (!n)
+		return NULL;
+	n->str = strndup(v, len);
+	if (!n->str) {
+		free(n);
+		ctx__nomem(c);
+		return NULL;
+	}
+	n->len = len;
+	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	return n;
+}
+
+/* Builds the tree of the (single) document. Returns false after a syntax or bound error,
+ * which has been reported; *root is whatever was built, for the caller to free. */
+static bool tree__build(struct ctx *c, const char *buf, size_t len, struct node **root)
+{
+	struct node *stack[POLICY_MAX_DEPTH];
+	bool orphan[POLICY_MAX_DEPTH];
+	unsigned depth = 0, docs = 0;
+	bool ok = false, done = false;
+	yaml_parser_t p;
+	yaml_event_t ev;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&p)) {
+		ctx__nomem(c);
+		return false;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+
+	while (!done) {
+		struct node *n = NULL;
+		bool push = false;
+		int kept;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			tree__syntax_diag(c, &p, buf, len);
+			goto out;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (docs++) {
+				ctx__diag(c, (unsigned)ev.start_mark.line + 1,
+					  (unsigned)ev.start_mark.column + 1,
+					  "a policy file holds one YAML document, found a second");
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			/* Aliases would let a few bytes expand into a huge tree (billion
+			 * laughs) and make one node appear at two places in the policy. */
+			n = node__new(c, NODE_BAD, ev.start_mark);
+			if (n)
+				node_diag(c, n, "aliases are not supported: write '*%s' out in full",
+					  (const char *)ev.data.alias.anchor);
+			break;
+		case YAML_SCALAR_EVENT:
+			n = tree__scalar(c, &ev);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (depth >= POLICY_MAX_DEPTH) {
+				ctx__diag(c, (unsigned)ev.start_mark.line + 1,
+					  (unsigned)ev.start_mark.column + 1,
+					  "nesting too deep (max %u levels)", POLICY_MAX_DEPTH);
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			n = node__new(c,
+				      ev.type == YAML_MAPPING_START_EVENT ? NODE_MAP : NODE_SEQ,
+				      ev.start_mark);
+			push = true;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			/* libyaml guarantees balance, depth > 0 here */
+			depth--;
+			if (orphan[depth])
+				node__free(stack[depth]);
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (c->err) {
+			node__free(n);
+			goto out;
+		}
+		if (!n)
+			continue;
+
+		if (depth == 0) {
+			kept = *root ? 0 : 1;
+			if (kept)
+				*root = n;
+		} else {
+			kept = node__append(c, stack[depth - 1], n);
+			if (kept < 0) {
+				node__free(n);
+				goto out;
+			}
+		}
+		if (push) {
+			stack[depth] = n;
+			orphan[depth] = !kept;
+			depth++;
+		} else if (!kept) {
+			node__free(n);
+		}
+	}
+	ok = true;
+out:
+	/* Collections still open after an error are owned by *root unless orphaned. */
+	while (depth > 0) {
+		depth--;
+		if (orphan[depth])
+			node__free(stack[depth]);
+	}
+	yaml_parser_delete(&p);
+	return ok;
+}
+
+/* ---- pass 2: schema walk ------------------------------------------------------- */
+
+static bool node__is_null(const struct node *n)
+{
+	return n->kind == NODE_SCALAR && n->plain &&
+	       (n->len == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+		!strcmp(n->str, "Null") || !strcmp(n->str, "NULL"));
+}
+
+/* The scalar's text, "" for a YAML null; NULL (after reporting) if it is not a scalar. */
+static const char *scalar__get(struct ctx *c, const struct node *n)
+{
+	if (n->kind == NODE_BAD)
+		return NULL;
+	if (n->kind != NODE_SCALAR) {
+		node_diag(c, n, "expected a scalar");
+		return NULL;
+	}
+	return node__is_null(n) ? "" : n->str;
+}
+
+/* Two-valued keywords (mode, scope, default, descendants). Returns 0 or 1, or def when
+ * missing or wrong (after reporting). */
+static int scalar__choice(struct ctx *c, const struct node *n, const char *key, const char *v0,
+			  const char *v1, int def)
+{
+	const char *s;
+
+	if (!n)
+		return def;
+	s = scalar__get(c, n);
+	if (!s)
+		return def;
+	if (!strcmp(s, v0))
+		return 0;
+	if (!strcmp(s, v1))
+		return 1;
+	node_diag(c, n, "'%s' must be %s or %s, not '%s'", key, v0, v1, s);
+	return def;
+}
+
+struct field {
+	const char *name;
+	const struct node *val;
+};
+
+/* Matches a mapping's keys against the known ones. A YAML null counts as an empty
+ * mapping, so "exec:" with nothing under it means the defaults. Returns false when n
+ * is not a mapping at all. */
+static bool map__fields(struct ctx *c, const struct node *n, struct field *f, size_t nf)
+{
+	if (n->kind == NODE_BAD)
+		return false;
+	if (node__is_null(n))
+		return true;
+	if (n->kind != NODE_MAP) {
+		node_diag(c, n, "expected a mapping");
+		return false;
+	}
+	for (size_t i = 0; i + 1 < n->n_items; i += 2) {
+		const struct node *k = n->items[i];
+		size_t j;
+
+		if (k->kind == NODE_BAD)
+			continue;
+		if (k->kind != NODE_SCALAR) {
+			node_diag(c, k, "expected a scalar key");
+			continue;
+		}
+		for (j = 0; j < nf; j++)
+			if (!strcmp(f[j].name, k->str))
+				break;
+		if (j == nf) {
+			node_diag(c, k, "unknown key '%s'", k->str);
+			continue;
+		}
+		if (f[j].val) {
+			node_diag(c, k, "duplicate key '%s'", k->str);
+			continue;
+		}
+		f[j].val = n->items[i + 1];
+	}
+	return true;
+}
+
+/* Number of entries of a sequence to use (at most max); 0 after reporting a wrong
+ * type. A YAML null is an empty list. */
+static size_t seq__count(struct ctx *c, const struct node *n, const char *what, size_t max)
+{
+	size_t total;
+
+	if (!n || n->kind == NODE_BAD || node__is_null(n))
+		return 0;
+	if (n->kind != NODE_SEQ) {
+		node_diag(c, n, "expected a sequence");
+		return 0;
+	}
+	total = node__entries(n);
+	if (total > max) {
+		node_diag(c, n, "too many %s (%zu, max %zu)", what, total, max);
+		return max;
+	}
+	return n->n_items;
+}
+
+static void *ctx__calloc(struct ctx *c, size_t n, size_t size)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = calloc(n, size);
+	if (!p)
+		ctx__nomem(c);
+	return p;
+}
+
+/* Lexical clean-up for the no-file-system mode, where realpath cannot do it: "//" and
+ * "/./" collapse and a trailing "/" goes, so "src/" and "src" compare equal. ".." is
+ * left alone: without the file system its meaning is not known. */
+static void path__tidy(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r) {
+		if (r[0] == '/' && (r[1] == '/' || (r[1] == '.' && (r[2] == '/' || !r[2])))) {
+			r += r[1] == '/' ? 1 : 2;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	if (w - s > 1 && w[-1] == '/')
+		w[-1] = '\0';
+	if (!strncmp(s, "./", 2) && s[2])
+		memmove(s, s + 2, strlen(s + 2) + 1);
+	if (!*s)
+		strcpy(s, "/");
+}
+
+static char *path__join(struct ctx *c, const char *p)
+{
+	char *out;
+	int r;
+
+	if (p[0] == '/' || !c->base_dir || !*c->base_dir)
+		r = asprintf(&out, "%s", p);
+	else
+		r = asprintf(&out, "%s/%s", c->base_dir, p);
+	if (r < 0) {
+		ctx__nomem(c);
+		return NULL;
+	}
+	path__tidy(out);
+	return out;
+}
+
+/* Resolves a file the policy names to its real path and (dev, ino): the kernel side
+ * matches objects, not strings. want is S_IFDIR or S_IFREG. Returns 0 or -1 after
+ * reporting. */
+static int path__resolve(struct ctx *c, const struct node *n, const char *what, const char *s,
+			 mode_t want, char **out, uint64_t *dev, uint64_t *ino)
+{
+	char *joined, *real;
+	struct stat st;
+	int e;
+
+	joined = path__join(c, s);
+	if (!joined)
+		return -1;
+	if (c->flags & BW_POLICY_NO_FS) {
+		*out = joined;
+		*dev = *ino = 0;
+		return 0;
+	}
+	real = realpath(joined, NULL);
+	e = errno;
+	free(joined);
+	if (!real) {
+		if (e == ENOMEM)
+			ctx__nomem(c);
+		node_diag(c, n, "%s '%s' %s: %s", what, s,
+			  e == ENOENT || e == ENOTDIR ? "does not exist" : "cannot be resolved",
+			  strerror(e));
+		return -1;
+	}
+	if (stat(real, &st)) {
+		e = errno;
+		node_diag(c, n, "%s '%s' cannot be resolved: %s", what, s, strerror(e));
+		free(real);
+		return -1;
+	}
+	if ((st.st_mode & S_IFMT) != want) {
+		node_diag(c, n, "%s '%s' is not a %s", what, s,
+			  want == S_IFDIR ? "directory" : "regular file");
+		free(real);
+		return -1;
+	}
+	*out = real;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static void dir__check(struct ctx *c, const struct node *n, const char *what, char **path,
+		       uint64_t *dev, uint64_t *ino)
+{
+	const char *s = scalar__get(c, n);
+
+	if (!s)
+		return;
+	if (!*s) {
+		node_diag(c, n, "%s must not be empty", what);
+		return;
+	}
+	path__resolve(c, n, what, s, S_IFDIR, path, dev, ino);
+}
+
+/* writers and build_roots entries: {exe, descendants} */
+static void exe__check(struct ctx *c, const struct node *n, const char *what, bool is_root,
+		       struct bw_exe_match *e)
+{
+	struct field f[] = { { "exe", NULL }, { "descendants", NULL } };
+	const char *s;
+
+	e->line = n->line;
+	e->col = n->col;
+	e->descendants = is_root;
+	if (!map__fields(c, n, f, 2))
+		return;
+	if (f[1].val) {
+		e->descendants = !scalar__choice(c, f[1].val, "descendants", "true", "false",
+						 !is_root);
+		if (is_root && !e->descendants)
+			node_diag(c, f[1].val,
+				  "'descendants' must be true for a build root: its descendants are the build");
+	}
+	if (!f[0].val) {
+		node_diag(c, n, "missing required key 'exe'");
+		return;
+	}
+	s = scalar__get(c, f[0].val);
+	if (!s)
+		return;
+	e->line = f[0].val->line;
+	e->col = f[0].val->col;
+	/* Relative names would be resolved against whatever directory the agent runs
+	 * in, or guessed from $PATH: neither names one file. */
+	if (s[0] != '/') {
+		node_diag(c, f[0].val, "%s '%s' must be an absolute path", what, s);
+		return;
+	}
+	path__resolve(c, f[0].val, what, s, S_IFREG, &e->exe, &e->dev, &e->ino);
+}
+
+static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_protect *t,
+				 const struct node **path_node)
+{
+	struct field f[] = { { "path", NULL }, { "writers", NULL } };
+	size_t nw;
+
+	t->line = n->line;
+	t->col = n->col;
+	if (!map__fields(c, n, f, 2))
+		return;
+	if (!f[0].val) {
+		node_diag(c, n, "missing required key 'path'");
+	} else {
+		*path_node = f[0].val;
+		t->line = f[0].val->line;
+		t->col = f[0].val->col;
+		dir__check(c, f[0].val, "protected path", &t->path, &t->dev, &t->ino);
+	}
+	nw = seq__count(c, f[1].val, "writers", POLICY_MAX_WRITERS);
+	t->writers = ctx__calloc(c, nw, sizeof(*t->writers));
+	if (!t->writers)
+		return;
+	t->n_writers = nw;
+	for (size_t i = 0; i < nw; i++)
+		exe__check(c, f[1].val->items[i], "writer exe", false, &t->writers[i]);
+}
+
+static bool path__inside(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (!strcmp(outer, "/"))
+		return true;
+	return !strncmp(inner, outer, n) && inner[n] == '/';
+}
+
+/* The kernel gives each protected tree one bit and stops at the first protected
+ * ancestor it finds, so overlapping trees would make writers of the outer tree
+ * silently unauthorized (or authorized) in the inner one. */
+static void protect__check_overlap(struct ctx *c, const struct bw_policy *p,
+				   const struct node **path_nodes)
+{
+	for (size_t j = 0; j < p->n_protect; j++) {
+		const struct bw_protect *b = &p->protect[j];
+
+		if (!b->path)
+			continue;
+		for (size_t i = 0; i < j; i++) {
+			const struct bw_protect *a = &p->protect[i];
+			const char *as, *bs;
+
+			if (!a->path)
+				continue;
+			as = path_nodes[i]->str;
+			bs = path_nodes[j]->str;
+			if (!strcmp(a->path, b->path) ||
+			    (a->ino && a->dev == b->dev && a->ino == b->ino))
+				node_diag(c, path_nodes[j],
+					  "protected path '%s' is the same tree as '%s' (line %u)", bs,
+					  as, a->line);
+			else if (path__inside(b->path, a->path))
+				node_diag(c, path_nodes[j],
+					  "protected path '%s' is inside protected path '%s' (line %u)",
+					  bs, as, a->line);
+			else if (path__inside(a->path, b->path))
+				node_diag(c, path_nodes[j],
+					  "protected path '%s' contains protected path '%s' (line %u)",
+					  bs, as, a->line);
+		}
+	}
+}
+
+static void protect__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	size_t nt = seq__count(c, n, "protected trees", BW_POLICY_MAX_TREES);
+	const struct node **path_nodes;
+
+	if (!nt)
+		return;
+	p->protect = ctx__calloc(c, nt, sizeof(*p->protect));
+	path_nodes = ctx__calloc(c, nt, sizeof(*path_nodes));
+	if (!p->protect || !path_nodes) {
+		free(path_nodes);
+		return;
+	}
+	p->n_protect = nt;
+	for (size_t i = 0; i < nt; i++)
+		protect__check_entry(c, n->items[i], &p->protect[i], &path_nodes[i]);
+	protect__check_overlap(c, p, path_nodes);
+	free(path_nodes);
+}
+
+static void roots__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	size_t nr = seq__count(c, n, "build roots", POLICY_MAX_ROOTS);
+
+	p->build_roots = ctx__calloc(c, nr, sizeof(*p->build_roots));
+	if (!p->build_roots)
+		return;
+	p->n_build_roots = nr;
+	for (size_t i = 0; i < nr; i++)
+		exe__check(c, n->items[i], "build root exe", true, &p->build_roots[i]);
+}
+
+static void exec__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	struct field f[] = { { "scope", NULL }, { "deny", NULL } };
+	size_t nd;
+
+	if (!map__fields(c, n, f, 2))
+		return;
+	p->exec_scope = scalar__choice(c, f[0].val, "scope", "build", "host", BW_SCOPE_BUILD);
+	nd = seq__count(c, f[1].val, "exec deny trees", POLICY_MAX_DENY);
+	p->exec_deny = ctx__calloc(c, nd, sizeof(*p->exec_deny));
+	if (!p->exec_deny)
+		return;
+	p->n_exec_deny = nd;
+	for (size_t i = 0; i < nd; i++) {
+		const struct node *e = f[1].val->items[i];
+		struct bw_tree *t = &p->exec_deny[i];
+
+		t->line = e->line;
+		t->col = e->col;
+		dir__check(c, e, "exec deny path", &t->path, &t->dev, &t->ino);
+	}
+}
+
+static void net__check_list(struct ctx *c, const struct node *n, const char *what,
+			    struct bw_net_rule **rules, size_t *count)
+{
+	size_t nr = seq__count(c, n, what, POLICY_MAX_ITEMS);
+	char err[sizeof(((struct bw_diag *)0)->msg)];
+
+	*rules = ctx__calloc(c, nr, sizeof(**rules));
+	if (!*rules)
+		return;
+	*count = nr;
+	for (size_t i = 0; i < nr; i++) {
+		const struct node *e = n->items[i];
+		struct bw_net_rule *r = &(*rules)[i];
+		const char *s = scalar__get(c, e);
+
+		if (!s)
+			continue;
+		if (policy__parse_net_rule(s, r, err, sizeof(err))) {
+			node_diag(c, e, "%s", err);
+			continue;
+		}
+		r->line = e->line;
+		r->col = e->col;
+		r->text = strdup(s);
+		if (!r->text)
+			ctx__nomem(c);
+	}
+}
+
+static void net__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	struct field f[] = {
+		{ "scope", NULL }, { "default", NULL }, { "allow", NULL }, { "deny", NULL }
+	};
+
+	if (!map__fields(c, n, f, 4))
+		return;
+	p->net_scope = scalar__choice(c, f[0].val, "scope", "build", "host", BW_SCOPE_BUILD);
+	p->net_default_deny = scalar__choice(c, f[1].val, "default", "allow", "deny", 0);
+	net__check_list(c, f[2].val, "allow rules", &p->net_allow, &p->n_net_allow);
+	net__check_list(c, f[3].val, "deny rules", &p->net_deny, &p->n_net_deny);
+}
+
+static void version__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	const char *s = scalar__get(c, n);
+	unsigned long v = 0;
+
+	if (!s)
+		return;
+	for (const char *q = s; *q; q++) {
+		if (*q < '0' || *q > '9' || v > 1000000) {
+			node_diag(c, n, "'version' must be an integer, not '%s'", s);
+			return;
+		}
+		v = v * 10 + (unsigned long)(*q - '0');
+	}
+	if (!*s) {
+		node_diag(c, n, "'version' must be an integer, not ''");
+		return;
+	}
+	if (v != 1) {
+		node_diag(c, n, "unsupported version %s", s);
+		return;
+	}
+	p->version = 1;
+}
+
+static void policy__check(struct ctx *c, const struct node *root, struct bw_policy *p)
+{
+	struct field f[] = {
+		{ "version", NULL },	 { "mode", NULL }, { "protect", NULL },
+		{ "build_roots", NULL }, { "exec", NULL }, { "network", NULL },
+	};
+
+	/* An empty file, or one holding only comments or "---" */
+	if (!root || (root->kind == NODE_SCALAR && node__is_null(root))) {
+		ctx__diag(c, 1, 1, "missing required key 'version'");
+		return;
+	}
+	if (root->kind == NODE_BAD)
+		return;
+	if (root->kind != NODE_MAP) {
+		node_diag(c, root, "expected a mapping");
+		return;
+	}
+	map__fields(c, root, f, 6);
+	if (f[0].val)
+		version__check(c, f[0].val, p);
+	else
+		node_diag(c, root, "missing required key 'version'");
+	p->mode = scalar__choice(c, f[1].val, "mode", "audit", "enforce", BW_MODE_AUDIT);
+	if (f[2].val)
+		protect__check(c, f[2].val, p);
+	if (f[3].val)
+		roots__check(c, f[3].val, p);
+	if (f[4].val)
+		exec__check(c, f[4].val, p);
+	if (f[5].val)
+		net__check(c, f[5].val, p);
+}
+
+static void exe__free(struct bw_exe_match *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].exe);
+	free(e);
+}
+
+static void net__free(struct bw_net_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(r[i].text);
+	free(r);
+}
+
+void policy__free(struct bw_policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_protect; i++) {
+		free(p->protect[i].path);
+		exe__free(p->protect[i].writers, p->protect[i].n_writers);
+	}
+	free(p->protect);
+	exe__free(p->build_roots, p->n_build_roots);
+	for (size_t i = 0; i < p->n_exec_deny; i++)
+		free(p->exec_deny[i].path);
+	free(p->exec_deny);
+	net__free(p->net_allow, p->n_net_allow);
+	net__free(p->net_deny, p->n_net_deny);
+	free(p->source);
+	free(p);
+}
+
+/* Problems are found pass by pass (syntax, then keys, then cross-checks), but a reader
+ * fixes a file top to bottom: report them in file order. Stable, so problems at one
+ * position keep the order they were found in. */
+static void diags__sort(struct bw_diags *d)
+{
+	for (size_t i = 1; i < d->n; i++) {
+		struct bw_diag tmp = d->items[i];
+		size_t j = i;
+
+		while (j > 0 && (d->items[j - 1].line > tmp.line ||
+				 (d->items[j - 1].line == tmp.line && d->items[j - 1].col > tmp.col))) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = tmp;
+	}
+}
+
+int policy__parse(const char *buf, size_t len, const char *name, const char *base_dir,
+		  unsigned flags, struct bw_policy **out, struct bw_diags *diags)
+{
+	struct bw_diags local;
+	struct ctx c = { .base_dir = base_dir, .flags = flags };
+	struct bw_policy *p;
+	struct node *root = NULL;
+	bool parsed;
+
+	if (!diags)
+		diags = &local;
+	memset(diags, 0, sizeof(*diags));
+	c.d = diags;
+	*out = NULL;
+	if (!buf)
+		buf = "";
+
+	/* Checked before libyaml sees a byte: the bound is on our memory, not theirs. */
+	if (len > POLICY_MAX_BYTES) {
+		ctx__diag(&c, 0, 0, "policy too large (%zu bytes, max %u)", len, POLICY_MAX_BYTES);
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->source = strdup(name ? name : "<policy>");
+	if (!p->source) {
+		free(p);
+		return -ENOMEM;
+	}
+
+	parsed = tree__build(&c, buf, len, &root);
+	if (parsed && !c.err)
+		policy__check(&c, root, p);
+	node__free(root);
+	diags__sort(diags);
+
+	if (c.err || diags->n || diags->dropped) {
+		policy__free(p);
+		return c.err ? c.err : -EINVAL;
+	}
+	*out = p;
+	return 0;
+}

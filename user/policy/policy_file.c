@@ -1,0 +1,110 @@
+/* Policy files: reading one (bounded) and printing what was wrong with it. Apart from
+ * policy.c so the parser proper stays pure: it never touches a file descriptor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+
+/* One byte more than the parser accepts, so that it is the parser that reports an
+ * oversized file, with the same message as for an oversized buffer. */
+#define POLICY_FILE_READ_MAX ((1u << 20) + 1)
+
+static void file__diag(struct bw_diags *d, const char *what, const char *path, int err)
+{
+	memset(d, 0, sizeof(*d));
+	d->n = 1;
+	snprintf(d->items[0].msg, sizeof(d->items[0].msg), "%s '%s': %s", what, path,
+		 strerror(err));
+}
+
+int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
+		      struct bw_diags *diags)
+{
+	struct bw_diags local;
+	char *buf = NULL, *real = NULL, *dir;
+	size_t len = 0;
+	struct stat st;
+	int fd, err;
+
+	if (!diags)
+		diags = &local;
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		file__diag(diags, "cannot open", path, -err);
+		return err;
+	}
+	/* A FIFO or device would have no end or no base directory worth trusting. */
+	if (fstat(fd, &st)) {
+		err = -errno;
+		file__diag(diags, "cannot read", path, -err);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		memset(diags, 0, sizeof(*diags));
+		diags->n = 1;
+		snprintf(diags->items[0].msg, sizeof(diags->items[0].msg),
+			 "cannot read '%s': not a regular file", path);
+		goto cleanup;
+	}
+	buf = malloc(POLICY_FILE_READ_MAX);
+	if (!buf) {
+		err = -ENOMEM;
+		file__diag(diags, "cannot read", path, -err);
+		goto cleanup;
+	}
+	while (len < POLICY_FILE_READ_MAX) {
+		ssize_t r = read(fd, buf + len, POLICY_FILE_READ_MAX - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			file__diag(diags, "cannot read", path, -err);
+			goto cleanup;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	real = realpath(path, NULL);
+	if (!real) {
+		err = -errno;
+		file__diag(diags, "cannot resolve", path, -err);
+		goto cleanup;
+	}
+	dir = dirname(real);
+	err = policy__parse(buf, len, path, dir, flags, out, diags);
+cleanup:
+	free(real);
+	free(buf);
+	close(fd);
+	return err;
+}
+
+void policy__print_diags(const struct bw_diags *diags, const char *name, void *stdio_file)
+{
+	FILE *f = stdio_file;
+
+	if (!name)
+		name = "<policy>";
+	for (size_t i = 0; i < diags->n && i < BW_POLICY_MAX_DIAGS; i++) {
+		const struct bw_diag *g = &diags->items[i];
+
+		if (g->line)
+			fprintf(f, "%s:%u:%u: %s\n", name, g->line, g->col, g->msg);
+		else
+			fprintf(f, "%s: %s\n", name, g->msg);
+	}
+	if (diags->dropped)
+		fprintf(f, "%s: %zu more problem%s not shown\n", name, diags->dropped,
+			diags->dropped == 1 ? "" : "s");
+}
