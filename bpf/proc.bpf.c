@@ -71,17 +71,18 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
 	arg_start = BPF_CORE_READ(p, mm, arg_start);
 	arg_end = BPF_CORE_READ(p, mm, arg_end);
 	len = arg_end > arg_start ? arg_end - arg_start : 0;
-	if (len > BW_ARGS_LEN) {
-		len = BW_ARGS_LEN;
+	if (len >= BW_ARGS_LEN) {
+		len = BW_ARGS_LEN - 1;
 		e->flags |= BW_EXEC_ARGS_TRUNCATED;
 	}
+	/* The mask is what the verifier needs to see: a bound on the very register used. */
+	len &= BW_ARGS_LEN - 1;
 	e->args_len = 0;
 	if (len) {
-		if (bpf_probe_read_user(e->args, len, (void *)arg_start)) {
+		if (bpf_probe_read_user(e->args, len, (void *)arg_start))
 			count(BW_CNT_ARGS_READ_FAIL);
-		} else {
+		else
 			e->args_len = len;
-		}
 	}
 	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }

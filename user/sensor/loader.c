@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sensor.skel.h"
+#include "sensor/procscan.h"
 
 struct sensor {
 	struct sensor_bpf *skel;
@@ -222,6 +223,15 @@ static int attach_cgroup(struct sensor *s, const struct features *feat, char *er
 	return 0;
 }
 
+/* BPF_NOEXIST: a process the tracepoints already entered (it forked or exec'd since
+ * attach) knows more than /proc can tell. */
+static int seed_proc(void *ctx, unsigned tgid, const struct bw_proc *p)
+{
+	struct sensor *s = ctx;
+
+	return bpf_map_update_elem(bpf_map__fd(s->skel->maps.proc_table), &tgid, p, BPF_NOEXIST);
+}
+
 int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
@@ -279,6 +289,9 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	e = attach_cgroup(s, feat, err, errlen);
 	if (e)
 		goto fail;
+	/* After attach, so a process forked during the scan is entered by the fork hook
+	 * or by the scan, never by neither. */
+	procscan__each(seed_proc, s);
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), ring_cb, s, NULL);
 	if (!s->rb) {
 		e = -errno;

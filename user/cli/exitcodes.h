@@ -1,0 +1,14 @@
+/* Exit codes other tools and tests rely on (sysexits.h values where one fits). */
+#ifndef BUILDWARDEN_EXITCODES_H
+#define BUILDWARDEN_EXITCODES_H
+
+#define EXIT_USAGE 64 /* bad flags or arguments */
+#define EXIT_DATAERR 65 /* corrupt events file */
+#define EXIT_NOINPUT 66 /* cannot open an input */
+#define EXIT_SOFTWARE 70 /* internal error */
+#define EXIT_SENSOR 71 /* the sensor cannot start: not root, no BTF, load failed */
+#define EXIT_CANTCREAT 73 /* cannot create the events file */
+#define EXIT_VIOLATION 77 /* the policy was violated */
+#define EXIT_POLICY 78 /* bad policy */
+
+#endif

@@ -1,0 +1,168 @@
+/* buildwarden: subcommand table and the flags of each subcommand. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/agent.h"
+#include "cli/exitcodes.h"
+#include "transport/decode.h"
+
+static const char usage_text[] =
+	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] -- CMD [ARGS...]\n"
+	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce]\n"
+	"       buildwarden policy check FILE\n"
+	"       buildwarden decode [FILE|-]\n"
+	"       buildwarden version\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "buildwarden: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage_text);
+	return EXIT_USAGE;
+}
+
+/* Parses the flags run and agent share; returns 0 or EXIT_USAGE, leaving optind at the
+ * first operand. */
+static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->mode = -1;
+	optind = 1;
+	opterr = 0;
+	/* '+': stop at the first operand, so the build command's own flags are left alone */
+	while ((c = getopt_long(argc, argv, "+p:e:m:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			o->policy_path = optarg;
+			break;
+		case 'e':
+			o->events_path = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "audit") == 0)
+				o->mode = 0;
+			else if (strcmp(optarg, "enforce") == 0)
+				o->mode = 1;
+			else
+				return usage_error("--mode must be audit or enforce, not '%s'", optarg);
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct agent_opts o;
+	struct agent *a;
+	int rc;
+
+	rc = parse_agent_flags(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (optind >= argc)
+		return usage_error("%s", "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
+	rc = agent__start(&o, &a);
+	if (rc)
+		return rc;
+	rc = agent__run_command(a, argv + optind);
+	agent__free(a);
+	return rc;
+}
+
+static int cmd_agent(int argc, char **argv)
+{
+	struct agent_opts o;
+	struct agent *a;
+	int rc;
+
+	rc = parse_agent_flags(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (!o.policy_path)
+		return usage_error("%s", "agent needs --policy FILE");
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	rc = agent__start(&o, &a);
+	if (rc)
+		return rc;
+	rc = agent__serve(a);
+	agent__free(a);
+	return rc;
+}
+
+static int cmd_policy(int argc, char **argv)
+{
+	struct bw_policy *p = NULL;
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "check") != 0)
+		return usage_error("%s", "usage: buildwarden policy check FILE");
+	rc = agent__load_policy(argv[2], &p);
+	if (rc)
+		return rc;
+	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow and %zu deny "
+	       "network rules, mode %s)\n",
+	       argv[2], p->n_protect, p->n_exec_deny, p->n_net_allow, p->n_net_deny,
+	       p->mode == BW_MODE_ENFORCE ? "enforce" : "audit");
+	policy__free(p);
+	return 0;
+}
+
+static int cmd_decode(int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("%s", "usage: buildwarden decode [FILE|-]");
+	return decode__stream(argc == 2 ? argv[1] : "-", stdout, stderr);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("buildwarden %s\n", BW_VERSION);
+	return 0;
+}
+
+static const struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} cmds[] = {
+	{ "run", cmd_run },
+	{ "agent", cmd_agent },
+	{ "policy", cmd_policy },
+	{ "decode", cmd_decode },
+	{ "version", cmd_version },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("%s", "missing subcommand");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	return usage_error("unknown subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,172 @@
+#include "pipeline/event_build.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+static Buildwarden__V1__Verdict *verdict_new(struct event_ctx *c, bool violation,
+					     const char *rule)
+{
+	Buildwarden__V1__Verdict *v = arena__alloc(c->arena, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	buildwarden__v1__verdict__init(v);
+	v->violation = violation;
+	v->rule = rule ? arena__strndup(c->arena, rule, 512) : (char *)"";
+	/* Enforcement is not in this version: a violation is recorded, not stopped. */
+	v->action = violation ? BUILDWARDEN__V1__ACTION__AUDITED : BUILDWARDEN__V1__ACTION__ALLOWED;
+	return v;
+}
+
+static Buildwarden__V1__Process *process_new(struct event_ctx *c, pid_t pid, struct bw_proc *raw)
+{
+	Buildwarden__V1__Process *p = arena__alloc(c->arena, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	procinfo__describe(c->pi, pid, c->arena, p, raw);
+	return p;
+}
+
+bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
+		       Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__ExecBody *body = arena__alloc(c->arena, sizeof(*body));
+	bool violation = r->denied_tree >= 0;
+	char rule[512] = "";
+	struct bw_proc raw;
+
+	procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
+	ev->process = process_new(c, (pid_t)r->pid, &raw);
+	if (violation) {
+		size_t i = (size_t)r->denied_tree;
+
+		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
+			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
+	}
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	if (body) {
+		buildwarden__v1__exec_body__init(body);
+		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
+		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_EXEC;
+		ev->exec = body;
+	}
+	return violation;
+}
+
+void event_build__addr(const struct bw_connect_event *r, char *buf, size_t len)
+{
+	if (!inet_ntop(r->family == 2 ? AF_INET : AF_INET6, r->addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
+			  Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__ConnectBody *body = arena__alloc(c->arena, sizeof(*body));
+	bool violation = r->action == BW_NET_DENY;
+	const struct bw_net_rule *list = r->matched == 2 ? c->policy->net_deny : c->policy->net_allow;
+	size_t n = r->matched == 2 ? c->policy->n_net_deny : c->policy->n_net_allow;
+	char rule[512], addr[INET6_ADDRSTRLEN];
+	struct bw_proc raw;
+
+	ev->process = process_new(c, (pid_t)r->pid, &raw);
+	if (r->matched && r->rule_index < n)
+		snprintf(rule, sizeof(rule), "network.%s: %s", r->matched == 2 ? "deny" : "allow",
+			 list[r->rule_index].text);
+	else
+		snprintf(rule, sizeof(rule), "network.default: %s",
+			 c->policy->net_default_deny ? "deny" : "allow");
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	if (body) {
+		buildwarden__v1__connect_body__init(body);
+		event_build__addr(r, addr, sizeof(addr));
+		body->address = arena__strndup(c->arena, addr, sizeof(addr));
+		body->port = r->port;
+		body->protocol = r->protocol == BW_PROTO_UDP ? BUILDWARDEN__V1__PROTOCOL__UDP
+							     : BUILDWARDEN__V1__PROTOCOL__TCP;
+		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_CONNECT;
+		ev->connect = body;
+	}
+	return violation;
+}
+
+/* A process the kernel table does not know (it predates the sensor) is matched on its
+ * executable's identity now; lineage can't be known for it. */
+static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw_proc *raw)
+{
+	uint64_t dev = 0, ino = 0;
+	char path[64];
+	struct stat st;
+
+	if (raw->flags & BW_PROC_EXEC_SEEN) {
+		dev = makedev(raw->exe_dev >> 20, raw->exe_dev & 0xfffff);
+		ino = raw->exe_ino;
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+		if (stat(path, &st) != 0)
+			return false;
+		dev = st.st_dev;
+		ino = st.st_ino;
+	}
+	for (size_t i = 0; i < t->n_writers; i++)
+		if (t->writers[i].dev == dev && t->writers[i].ino == ino)
+			return true;
+	return false;
+}
+
+bool event_build__file(struct event_ctx *c, const struct file_change *f,
+		       Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__FileBody *body = arena__alloc(c->arena, sizeof(*body));
+	const struct bw_protect *tree = f->tree < c->policy->n_protect ? &c->policy->protect[f->tree]
+								      : NULL;
+	bool violation, writer = false;
+	struct bw_proc raw;
+	char rule[512];
+
+	ev->process = process_new(c, f->pid, &raw);
+	if (tree && f->tree < 64 && (raw.writer_mask & (1ull << f->tree)))
+		writer = true;
+	else if (tree && tree->n_writers && !(raw.flags & BW_PROC_FROM_FORK))
+		writer = writer_by_exe(tree, f->pid, &raw);
+	if (ev->process)
+		ev->process->authorized_writer = writer;
+	violation = !(raw.flags & BW_PROC_IN_BUILD) && !writer;
+	snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	if (body) {
+		buildwarden__v1__file_body__init(body);
+		body->op = f->op;
+		body->path = arena__strndup(c->arena, f->path, 4096);
+		if (f->new_path)
+			body->new_path = arena__strndup(c->arena, f->new_path, 4096);
+		if (tree)
+			body->tree = arena__strndup(c->arena, tree->path, 4096);
+		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+		ev->file = body;
+	}
+	return violation;
+}
+
+bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_event *r,
+			      Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__ProcessAccessBody *body = arena__alloc(c->arena, sizeof(*body));
+	struct bw_proc raw;
+
+	ev->process = process_new(c, (pid_t)r->pid, &raw);
+	ev->verdict = verdict_new(c, true, "process: an outside process reached into the build");
+	if (body) {
+		buildwarden__v1__process_access_body__init(body);
+		body->kind = r->kind == BW_ACCESS_PTRACE ? BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PTRACE
+							 : BUILDWARDEN__V1__PROCESS_ACCESS_KIND__VM_WRITEV;
+		body->target_pid = r->target_pid;
+		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS;
+		ev->process_access = body;
+	}
+	return true;
+}

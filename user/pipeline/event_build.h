@@ -1,0 +1,45 @@
+/* Kernel records and file changes -> Event messages with their verdicts. The seq, time,
+ * host and run id are stamped later, in one place, by whoever emits. */
+#ifndef BUILDWARDEN_EVENT_BUILD_H
+#define BUILDWARDEN_EVENT_BUILD_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "buildwarden.pb-c.h"
+#include "pipeline/arena.h"
+#include "pipeline/procinfo.h"
+#include "policy/policy.h"
+#include "sensor_abi.h"
+
+/* A change to a protected tree, as the sensor saw it. */
+struct file_change {
+	Buildwarden__V1__FileOp op;
+	pid_t pid;
+	unsigned tree;
+	const char *path;
+	const char *new_path;
+};
+
+struct event_ctx {
+	const struct bw_policy *policy;
+	struct procinfo *pi;
+	struct arena *arena;
+	bool enforce;
+};
+
+/* Each fills ev (and its parts, in the arena) and returns true for a violation. */
+bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
+		       Buildwarden__V1__Event *ev);
+bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
+			  Buildwarden__V1__Event *ev);
+bool event_build__file(struct event_ctx *c, const struct file_change *f,
+		       Buildwarden__V1__Event *ev);
+bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_event *r,
+			      Buildwarden__V1__Event *ev);
+
+/* Formats an address from a connect record: dotted quad or RFC 5952 text. */
+void event_build__addr(const struct bw_connect_event *r, char *buf, size_t len);
+
+#endif

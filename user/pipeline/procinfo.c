@@ -1,0 +1,200 @@
+#include "pipeline/procinfo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define ARGV_SLOTS 4096
+
+struct argv_slot {
+	pid_t pid;
+	unsigned short len;
+	char args[BW_ARGS_LEN];
+};
+
+struct procinfo {
+	struct proc_source src;
+	struct argv_slot slots[ARGV_SLOTS];
+};
+
+struct procinfo *procinfo__new(const struct proc_source *src)
+{
+	struct procinfo *pi = calloc(1, sizeof(*pi));
+
+	if (pi)
+		pi->src = *src;
+	return pi;
+}
+
+void procinfo__free(struct procinfo *pi)
+{
+	free(pi);
+}
+
+void procinfo__note_exec(struct procinfo *pi, pid_t pid, const char *args, size_t len)
+{
+	struct argv_slot *s = &pi->slots[(unsigned)pid % ARGV_SLOTS];
+
+	if (len > sizeof(s->args))
+		len = sizeof(s->args);
+	s->pid = pid;
+	s->len = (unsigned short)len;
+	memcpy(s->args, args, len);
+}
+
+/* Splits NUL-separated args into argv strings in the arena. */
+static void set_argv(struct arena *a, Buildwarden__V1__Process *out, const char *args,
+		     size_t len)
+{
+	char **argv = arena__alloc(a, PROCINFO_MAX_ARGV * sizeof(char *));
+	size_t n = 0, off = 0;
+
+	if (!argv)
+		return;
+	while (off < len && n < PROCINFO_MAX_ARGV) {
+		size_t l = strnlen(args + off, len - off);
+
+		argv[n++] = arena__strndup(a, args + off, l);
+		off += l + 1;
+	}
+	out->argv = argv;
+	out->n_argv = n;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len);
+	close(fd);
+	return n;
+}
+
+/* Fills what the kernel table lacks from /proc, for processes older than the sensor. */
+static bool from_procfs(pid_t pid, struct bw_proc *p)
+{
+	char path[64], buf[512], *close_paren;
+	struct stat st;
+	ssize_t n;
+	int ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	n = read_small(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')');
+	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
+		return false;
+	memset(p, 0, sizeof(*p));
+	p->ppid = (__u32)ppid;
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (stat(path, &st) == 0)
+		p->uid = st.st_uid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	n = read_small(path, buf, sizeof(p->comm));
+	if (n > 0) {
+		memcpy(p->comm, buf, (size_t)n);
+		p->comm[n - 1 < (ssize_t)sizeof(p->comm) ? n - 1 : (ssize_t)sizeof(p->comm) - 1] = '\0';
+	}
+	return true;
+}
+
+static void fill_exe(struct arena *a, pid_t pid, const struct bw_proc *p,
+		     Buildwarden__V1__Process *out)
+{
+	char path[64], exe[BW_FILENAME_LEN];
+	ssize_t n;
+
+	/* /proc names the resolved executable while the process lives; the table keeps
+	 * the exec's filename for when it is gone. */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n > 0 && !(p->flags & BW_PROC_EXITED)) {
+		exe[n] = '\0';
+		out->exe = arena__strndup(a, exe, sizeof(exe));
+	} else if (p->filename[0]) {
+		out->exe = arena__strndup(a, p->filename, sizeof(p->filename));
+	}
+}
+
+bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
+			Buildwarden__V1__Process *out, struct bw_proc *raw)
+{
+	struct bw_proc p, anc;
+	struct argv_slot *slot;
+	bool known;
+	pid_t cur;
+
+	buildwarden__v1__process__init(out);
+	out->pid = (uint32_t)pid;
+	known = pi->src.lookup(pi->src.ctx, pid, &p) == 0;
+	if (!known)
+		known = from_procfs(pid, &p);
+	if (!known) {
+		memset(raw, 0, sizeof(*raw));
+		out->attributed = false;
+		return false;
+	}
+	*raw = p;
+	out->attributed = true;
+	out->ppid = p.ppid;
+	out->uid = p.uid;
+	out->in_build = (p.flags & BW_PROC_IN_BUILD) != 0;
+	/* The kernel keeps MKDEV(major, minor); events carry what stat() reports. */
+	out->exe_dev = makedev(p.exe_dev >> 20, p.exe_dev & 0xfffff);
+	out->exe_ino = p.exe_ino;
+	out->comm = arena__strndup(a, p.comm, sizeof(p.comm));
+	fill_exe(a, pid, &p, out);
+
+	slot = &pi->slots[(unsigned)pid % ARGV_SLOTS];
+	if (slot->pid == pid && slot->len) {
+		set_argv(a, out, slot->args, slot->len);
+	} else {
+		char path[64], buf[BW_ARGS_LEN];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		n = read_small(path, buf, sizeof(buf));
+		if (n > 0)
+			set_argv(a, out, buf, (size_t)n);
+	}
+
+	out->ancestors = arena__alloc(a, PROCINFO_MAX_ANCESTORS * sizeof(*out->ancestors));
+	if (!out->ancestors)
+		return true;
+	cur = (pid_t)p.ppid;
+	for (size_t i = 0; i < PROCINFO_MAX_ANCESTORS && cur > 0; i++) {
+		Buildwarden__V1__Ancestor *an = arena__alloc(a, sizeof(*an));
+
+		if (!an)
+			break;
+		buildwarden__v1__ancestor__init(an);
+		an->pid = (uint32_t)cur;
+		if (pi->src.lookup(pi->src.ctx, cur, &anc) != 0 && !from_procfs(cur, &anc)) {
+			out->ancestors[out->n_ancestors++] = an;
+			break;
+		}
+		an->in_build = (anc.flags & BW_PROC_IN_BUILD) != 0;
+		{
+			Buildwarden__V1__Process tmp;
+
+			buildwarden__v1__process__init(&tmp);
+			fill_exe(a, cur, &anc, &tmp);
+			an->exe = tmp.exe;
+		}
+		out->ancestors[out->n_ancestors++] = an;
+		if (anc.ppid == (__u32)cur)
+			break;
+		cur = (pid_t)anc.ppid;
+	}
+	return true;
+}

@@ -1,0 +1,38 @@
+/* Who did it: a pid -> the Process message (exe, argv, lineage, build membership).
+ * The kernel's process table is the source of truth; /proc fills in for processes that
+ * predate the sensor. The pipeline does not link the sensor: the table is reached
+ * through proc_source. */
+#ifndef BUILDWARDEN_PROCINFO_H
+#define BUILDWARDEN_PROCINFO_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "buildwarden.pb-c.h"
+#include "pipeline/arena.h"
+#include "sensor_abi.h"
+
+#define PROCINFO_MAX_ANCESTORS 16
+#define PROCINFO_MAX_ARGV 64
+
+struct proc_source {
+	int (*lookup)(void *ctx, pid_t pid, struct bw_proc *out); /* 0 or -ENOENT */
+	void *ctx;
+};
+
+struct procinfo;
+
+struct procinfo *procinfo__new(const struct proc_source *src);
+void procinfo__free(struct procinfo *pi);
+
+/* Remembers the argv of an exec (NUL-separated, len bytes), so events about the process
+ * name the command even after it exits. */
+void procinfo__note_exec(struct procinfo *pi, pid_t pid, const char *args, size_t len);
+
+/* Fills *out (its strings in arena). Returns true when the actor is known (kernel table
+ * or /proc), false when it had already gone and left no trace: attributed = false. */
+bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
+			Buildwarden__V1__Process *out, struct bw_proc *raw);
+
+#endif
