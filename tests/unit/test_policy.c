@@ -453,6 +453,18 @@ static void test_policy__limits(void **state)
 	snprintf(y + n + 4097, cap - n - 4097, "\n");
 	expect_nofs(y, 2, 7, "value too long (4097 bytes, max 4096)");
 
+	/* too many values in total, though no list is too long */
+	n = (size_t)snprintf(y, cap, "version: 1\nx:\n");
+	for (int i = 0; i < 200; i++) {
+		n += (size_t)snprintf(y + n, cap - n, "  - [");
+		for (int j = 0; j < 600; j++)
+			n += (size_t)snprintf(y + n, cap - n, "%sa", j ? "," : "");
+		n += (size_t)snprintf(y + n, cap - n, "]\n");
+	}
+	assert_int_equal(policy__parse(y, n, "t.yaml", "/", BW_POLICY_NO_FS, &p, &d), -EINVAL);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.items[0].msg, "too many values in one policy (max 100000)");
+
 	/* nesting */
 	n = (size_t)snprintf(y, cap, "version: 1\nx: ");
 	for (int i = 0; i < 40; i++)

@@ -19,6 +19,9 @@
 #define POLICY_MAX_BYTES (1u << 20)
 #define POLICY_MAX_DEPTH 16
 #define POLICY_MAX_SCALAR 4096
+/* A maximal real policy (64 trees x 64 writers, 2 x 1024 rules) is about 20000 nodes;
+ * the cap keeps a 1 MiB file of one-byte scalars from costing tens of MiB. */
+#define POLICY_MAX_NODES 100000
 #define POLICY_MAX_ITEMS 1024 /* net rules per list, and the most any collection keeps */
 #define POLICY_MAX_WRITERS 64
 #define POLICY_MAX_ROOTS 64
@@ -47,6 +50,7 @@ struct ctx {
 	unsigned flags;
 	struct bw_diags *d;
 	int err; /* a failure that is not the policy's fault, e.g. -ENOMEM */
+	size_t n_nodes;
 };
 
 static void __attribute__((format(printf, 4, 5)))
@@ -282,6 +286,11 @@ static bool tree__build(struct ctx *c, const char *buf, size_t len, struct node 
 		}
 		if (!n)
 			continue;
+		if (++c->n_nodes > POLICY_MAX_NODES) {
+			node_diag(c, n, "too many values in one policy (max %u)", POLICY_MAX_NODES);
+			node__free(n);
+			goto out;
+		}
 
 		if (depth == 0) {
 			kept = *root ? 0 : 1;
