@@ -1,0 +1,87 @@
+/* fanwatch: every change to the protected trees, with the acting process and the
+ * resolved in-tree path, from fanotify notification events. No BPF, no policy types:
+ * the caller passes plain paths, so this module is testable alone.
+ *
+ * How it sees everything:
+ *  - an inode mark on every directory of every tree (dirent changes, attribute
+ *    changes and writes of children), crossing mounts inside the trees;
+ *  - an inode mark on every regular file, so a write through a hard link that
+ *    lives outside the trees (or a descriptor opened before we started) is seen;
+ *  - a table file-handle -> in-tree path built at mark time and kept current on
+ *    create, rename and delete; events are resolved through it, never through
+ *    the (attacker-chosen) name the actor used.
+ * Directories outside the trees carry no mark and cost nothing.
+ *
+ * Coalescing: FW_WRITE is reported once per (process, file) until that process
+ * closes the file after writing (FAN_CLOSE_WRITE), so a build writing a large
+ * output produces one event, not thousands. The (process, file) table is bounded
+ * (FW_COALESCE_SLOTS); when it fills it is cleared, so writes are reported again,
+ * never dropped.
+ *
+ * Not seen (fsnotify limits): stores through a shared writable mmap produce no
+ * FAN_MODIFY; they are reported as FW_CLOSE_WRITE when the descriptor is closed
+ * without a write() having been seen. Changes made while the queue overflowed are
+ * lost; they are counted (fanwatch__overflows) and the trees are re-scanned so
+ * later changes are seen again.
+ */
+#ifndef BUILDWARDEN_FANWATCH_H
+#define BUILDWARDEN_FANWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum fw_op {
+	FW_WRITE = 1,	/* content changed: write, pwrite, O_TRUNC, truncate, fallocate, copy_file_range, io_uring */
+	FW_CREATE,	/* a non-directory entry appeared (file, symlink, hard link, node) */
+	FW_UNLINK,
+	FW_RENAME,
+	FW_ATTRIB,	/* mode, owner, times, xattrs */
+	FW_MKDIR,
+	FW_RMDIR,
+	FW_LINK_COUNT,	/* nlink changed: a hard link to this file made or removed elsewhere */
+	FW_CLOSE_WRITE,	/* closed after being opened for writing with no write() seen: may be an mmap store */
+};
+
+/* fw_event.flags */
+#define FW_EV_FROM_OUTSIDE (1u << 0)	/* FW_RENAME: the object moved into a tree; path is its new name */
+#define FW_EV_TO_OUTSIDE (1u << 1)	/* FW_RENAME: the object left the trees; path is its old name */
+#define FW_EV_PID_GUESSED (1u << 2)	/* found by scanning a new directory: pid is the mkdir's actor */
+#define FW_EV_ROOT (1u << 3)		/* the event is on a tree root itself (moved or deleted) */
+
+struct fw_event {
+	enum fw_op op;
+	pid_t pid;		/* acting process: the thread group id (FAN_REPORT_TID is not used) */
+	unsigned tree;		/* index into the tree_paths given to fanwatch__new */
+	const char *path;	/* resolved absolute path inside the protected tree */
+	const char *new_path;	/* FW_RENAME within the trees: the new in-tree path; else NULL */
+	const char *outside_path; /* FW_RENAME across the tree boundary: the outside side, or NULL if unknown */
+	int is_dir;
+	unsigned flags;		/* FW_EV_* */
+};
+
+/* Strings in *ev are valid only during the callback. */
+typedef void (*fw_event_cb)(const struct fw_event *ev, void *ctx);
+
+struct fanwatch;
+
+/* Marks every directory and regular file under each tree. Returns 0 or -errno. */
+int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch **out);
+/* The fanotify descriptor, for poll/epoll (readable when events are pending). */
+int fanwatch__fd(const struct fanwatch *fw);
+/* Reads and handles the pending events without blocking; returns the number of
+ * events reported to cb, or -errno. Reads at most a bounded batch per call, so a
+ * writer that never stops cannot starve the caller: poll again. */
+int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx);
+/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
+uint64_t fanwatch__overflows(const struct fanwatch *fw);
+/* Events on a marked object whose in-tree path could not be resolved. */
+uint64_t fanwatch__unresolved(const struct fanwatch *fw);
+/* Objects under the trees that could not be marked (too deep, path too long,
+ * filesystem without file handles, mark limit): changes to them are not seen. */
+uint64_t fanwatch__skipped(const struct fanwatch *fw);
+/* Marks currently held (directories + files). */
+size_t fanwatch__marks(const struct fanwatch *fw);
+void fanwatch__free(struct fanwatch *fw);
+
+#endif
