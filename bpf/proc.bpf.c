@@ -138,6 +138,8 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	count(BW_CNT_EXEC);
 
 	in_scope = (e->flags & BW_PROC_IN_BUILD) || (cfg->flags & BW_CFG_EXEC_SCOPE_HOST);
+	/* For a #! script, file is already the interpreter and the script's file is gone:
+	 * the agent checks the script's path (pipeline/event_build.c). */
 	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY))
 		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
 	if ((e->flags & BW_PROC_IN_BUILD) || denied >= 0)

@@ -206,7 +206,7 @@ static Buildwarden__V1__FileOp file_op(enum fw_op op)
 	case FW_LINK_COUNT:
 		return BUILDWARDEN__V1__FILE_OP__LINK;
 	case FW_CLOSE_WRITE:
-		return BUILDWARDEN__V1__FILE_OP__MMAP_WRITE;
+		return BUILDWARDEN__V1__FILE_OP__OPEN_WRITE;
 	}
 	return BUILDWARDEN__V1__FILE_OP__FILE_OP_UNSPECIFIED;
 }

@@ -1,6 +1,8 @@
 #include "pipeline/event_build.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,18 +33,54 @@ static Buildwarden__V1__Process *process_new(struct event_ctx *c, pid_t pid, str
 	return p;
 }
 
+/* The kernel checks the binary it loads; for a #! script that is the interpreter, and
+ * the script's own file is released before any tracepoint sees it. So the script is
+ * checked here, on its resolved path: each parent's (dev, inode) against the deny trees.
+ * Returns the index of the deny tree or -1. */
+static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_event *r)
+{
+	char path[PATH_MAX], raw[BW_FILENAME_LEN + 64];
+	struct stat st;
+	char *slash;
+
+	if (!p->n_exec_deny || r->filename_len == 0)
+		return -1;
+	if (r->filename[0] == '/')
+		snprintf(raw, sizeof(raw), "%.*s", (int)sizeof(r->filename), r->filename);
+	else
+		snprintf(raw, sizeof(raw), "/proc/%u/cwd/%.*s", r->pid, (int)sizeof(r->filename),
+			 r->filename);
+	if (!realpath(raw, path) || stat(path, &st) != 0)
+		return -1;
+	if (st.st_ino == r->exe_ino && major(st.st_dev) == r->exe_dev >> 20 &&
+	    minor(st.st_dev) == (r->exe_dev & 0xfffff))
+		return -1; /* a binary: the kernel already decided */
+	while ((slash = strrchr(path, '/'))) {
+		*(slash == path ? slash + 1 : slash) = '\0';
+		if (stat(path, &st) != 0)
+			return -1;
+		for (size_t i = 0; i < p->n_exec_deny; i++)
+			if (p->exec_deny[i].dev == st.st_dev && p->exec_deny[i].ino == st.st_ino)
+				return (int)i;
+		if (slash == path)
+			break;
+	}
+	return -1;
+}
+
 bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 		       Buildwarden__V1__Event *ev)
 {
 	Buildwarden__V1__ExecBody *body = arena__alloc(c->arena, sizeof(*body));
-	bool violation = r->denied_tree >= 0;
+	int denied = r->denied_tree >= 0 ? r->denied_tree : script_deny_tree(c->policy, r);
+	bool violation = denied >= 0;
 	char rule[512] = "";
 	struct bw_proc raw;
 
 	procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
 	if (violation) {
-		size_t i = (size_t)r->denied_tree;
+		size_t i = (size_t)denied;
 
 		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
 			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");

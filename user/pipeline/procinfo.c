@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,22 +109,45 @@ static bool from_procfs(pid_t pid, struct bw_proc *p)
 	return true;
 }
 
+static bool same_file(const char *path, const struct bw_proc *p)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_ino == p->exe_ino &&
+	       major(st.st_dev) == p->exe_dev >> 20 && minor(st.st_dev) == (p->exe_dev & 0xfffff);
+}
+
+/* The exe is named by its resolved path, checked against the (dev, inode) the kernel
+ * recorded at exec, so that /bin/true and /usr/bin/true are one executable and a file
+ * replaced since is not named for the one that ran. */
 static void fill_exe(struct arena *a, pid_t pid, const struct bw_proc *p,
 		     Buildwarden__V1__Process *out)
 {
-	char path[64], exe[BW_FILENAME_LEN];
+	char path[64], exe[PATH_MAX];
 	ssize_t n;
 
-	/* /proc names the resolved executable while the process lives; the table keeps
-	 * the exec's filename for when it is gone. */
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n > 0 && !(p->flags & BW_PROC_EXITED)) {
-		exe[n] = '\0';
-		out->exe = arena__strndup(a, exe, sizeof(exe));
-	} else if (p->filename[0]) {
-		out->exe = arena__strndup(a, p->filename, sizeof(p->filename));
+	if (!(p->flags & BW_PROC_EXEC_SEEN)) {
+		if (p->filename[0])
+			out->exe = arena__strndup(a, p->filename, sizeof(p->filename));
+		return;
 	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	if (!(p->flags & BW_PROC_EXITED) && same_file(path, p)) {
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			out->exe = arena__strndup(a, exe, sizeof(exe));
+			return;
+		}
+	}
+	if (p->filename[0] == '/' && realpath(p->filename, exe) && same_file(exe, p)) {
+		out->exe = arena__strndup(a, exe, sizeof(exe));
+		return;
+	}
+	/* A relative name, a script (exe is its interpreter) or a replaced file: keep what
+	 * the exec said; exe_dev/exe_ino still identify the executable. */
+	if (p->filename[0])
+		out->exe = arena__strndup(a, p->filename, sizeof(p->filename));
 }
 
 bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
