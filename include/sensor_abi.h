@@ -45,6 +45,7 @@ enum bw_net_proto {
 enum bw_proc_access_kind {
 	BW_ACCESS_PTRACE = 1,
 	BW_ACCESS_VM_WRITEV = 2,
+	BW_ACCESS_PROC_MEM = 3, /* opened /proc/PID/mem for writing */
 };
 
 /* counters map indexes (per-CPU array) */

@@ -197,11 +197,13 @@ bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_e
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	ev->verdict = verdict_new(c, true, "process: an outside process reached into the build");
+	ev->verdict = verdict_new(c, true, "process: an outside process reached into a build process");
 	if (body) {
 		buildwarden__v1__process_access_body__init(body);
 		body->kind = r->kind == BW_ACCESS_PTRACE ? BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PTRACE
-							 : BUILDWARDEN__V1__PROCESS_ACCESS_KIND__VM_WRITEV;
+			     : r->kind == BW_ACCESS_VM_WRITEV
+				     ? BUILDWARDEN__V1__PROCESS_ACCESS_KIND__VM_WRITEV
+				     : BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PROC_MEM_WRITE;
 		body->target_pid = r->target_pid;
 		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS;
 		ev->process_access = body;
