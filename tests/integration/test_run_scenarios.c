@@ -20,7 +20,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "lib/bwtest.h"
@@ -787,6 +789,155 @@ static void test_paths(void **state)
 	      "with the right op (mask 0x%x)", missing);
 }
 
+/* ---- 5b. kinds of change ------------------------------------------------- */
+
+#define N_KINDS 12
+static const char *const kind_what[N_KINDS] = {
+	"write through an fd opened before the run", "unlink", "rename out of the tree",
+	"rename within the tree", "chmod", "create", "mkdir", "link to outside", "truncate(2)",
+	"write through a shared mmap", "setxattr", "utimensat",
+};
+static int preopened_fd = -1;
+
+static int kinds_act(const char *ws)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	int failed = 0, fd;
+	char *map;
+
+#define K(i, expr)                            \
+	do {                                  \
+		if (expr)                     \
+			failed |= 1 << (i);   \
+	} while (0)
+#define P(rel) (snprintf(p, sizeof(p), "%s/%s", ws, rel), p)
+#define Q(rel) (snprintf(q, sizeof(q), "%s/%s", ws, rel), q)
+	K(0, pwrite(preopened_fd, "X", 1, 0) != 1);
+	K(1, unlink(P("src/u.c")));
+	K(2, rename(P("src/r.c"), Q("outside/r.c")));
+	K(3, rename(P("src/w1.c"), Q("src/w2.c")));
+	K(4, chmod(P("src/m.c"), 0600));
+	fd = open(P("src/new.c"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	K(5, fd < 0);
+	if (fd >= 0)
+		close(fd);
+	K(6, mkdir(P("src/newdir"), 0755));
+	K(7, link(P("src/l.c"), Q("outside/l2")));
+	K(8, truncate(P("src/t.c"), 0));
+	fd = open(P("src/mm.c"), O_RDWR | O_CLOEXEC);
+	map = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	K(9, map == MAP_FAILED);
+	if (map != MAP_FAILED) {
+		memcpy(map, "XX", 2);
+		K(9, msync(map, 4096, MS_SYNC));
+		munmap(map, 4096);
+	}
+	if (fd >= 0)
+		close(fd);
+	K(10, setxattr(P("src/x.c"), "user.bwtest", "1", 1, 0));
+	K(11, utimensat(AT_FDCWD, P("src/ut.c"), NULL, 0));
+#undef K
+#undef P
+#undef Q
+	return failed;
+}
+
+/* Every kind of change by an outsider is a violation on the in-tree path. */
+static void test_change_kinds(void **state)
+{
+	static const char *const files[] = { "p.c", "u.c", "r.c", "w1.c", "m.c", "l.c", "t.c", "mm.c", "x.c", "ut.c" };
+	static const Buildwarden__V1__FileOp write_ops[] = { BUILDWARDEN__V1__FILE_OP__WRITE, 0 };
+	static const Buildwarden__V1__FileOp unlink_ops[] = { BUILDWARDEN__V1__FILE_OP__UNLINK, 0 };
+	static const Buildwarden__V1__FileOp rename_ops[] = { BUILDWARDEN__V1__FILE_OP__RENAME, 0 };
+	static const Buildwarden__V1__FileOp attrib_ops[] = { BUILDWARDEN__V1__FILE_OP__ATTRIB, 0 };
+	static const Buildwarden__V1__FileOp create_ops[] = { BUILDWARDEN__V1__FILE_OP__CREATE, 0 };
+	static const Buildwarden__V1__FileOp mkdir_ops[] = { BUILDWARDEN__V1__FILE_OP__MKDIR, 0 };
+	static const Buildwarden__V1__FileOp link_ops[] = { BUILDWARDEN__V1__FILE_OP__LINK, 0 };
+	static const Buildwarden__V1__FileOp trunc_ops[] = { BUILDWARDEN__V1__FILE_OP__TRUNCATE, 0 };
+	static const Buildwarden__V1__FileOp mmap_ops[] = {
+		BUILDWARDEN__V1__FILE_OP__MMAP_WRITE, BUILDWARDEN__V1__FILE_OP__OPEN_WRITE,
+		BUILDWARDEN__V1__FILE_OP__WRITE, 0,
+	};
+	const struct {
+		const char *path, *alt; /* the in-tree path; for a rename within, either name */
+		const Buildwarden__V1__FileOp *ops;
+	} want[N_KINDS] = {
+		{ "src/p.c", NULL, write_ops },   { "src/u.c", NULL, unlink_ops },
+		{ "src/r.c", NULL, rename_ops },  { "src/w1.c", "src/w2.c", rename_ops },
+		{ "src/m.c", NULL, attrib_ops },  { "src/new.c", NULL, create_ops },
+		{ "src/newdir", NULL, mkdir_ops }, { "src/l.c", NULL, link_ops },
+		{ "src/t.c", NULL, trunc_ops },   { "src/mm.c", NULL, mmap_ops },
+		{ "src/x.c", NULL, attrib_ops },  { "src/ut.c", NULL, attrib_ops },
+	};
+	struct outsider o = { .ws = S.ws.path, .act = kinds_act };
+	const char *cmd[] = { "/bin/sh", wsp("ctl/build.sh"), NULL };
+	char script[1024], rel[64];
+	unsigned missing = 0;
+	int st;
+	pid_t pid;
+
+	(void)state;
+	alarm(run_timeout() + 20);
+	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+		snprintf(rel, sizeof(rel), "src/%s", files[k]);
+		CHECK(bw_ws_write(&S.ws, rel, "int x; /* padding to one page is not needed */\n", false) == 0,
+		      "write %s", rel);
+	}
+	CHECK(bw_ws_mkdir(&S.ws, "out") == 0 && bw_ws_mkdir(&S.ws, "outside") == 0, "mkdir");
+	snprintf(script, sizeof(script), "set -e\ncd '%s'\n" SH_HANDSHAKE, S.ws.path);
+	CHECK(bw_ws_write(&S.ws, "ctl/build.sh", script, true) == 0, "write build.sh");
+	CHECK(bw_write_policy(&S.ws, NULL, "%s", protect_src_out) == 0, "write policy");
+	/* opened before the sensor exists; the outsider inherits it */
+	preopened_fd = open(wsp("src/p.c"), O_WRONLY | O_CLOEXEC);
+	CHECK(preopened_fd >= 0, "open src/p.c");
+	pid = start_outsider(&o);
+	close(preopened_fd);
+	preopened_fd = -1;
+
+	run_scenario(true, cmd);
+	st = outsider_status(pid);
+	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code, EXIT_VIOLATION);
+	check_stream();
+	for (size_t k = 0; k < N_KINDS; k++) {
+		struct bw_filter f = { .violation = BW_YES, .pid = (uint32_t)pid, .any_path = wsp(want[k].path),
+				       .ops = want[k].ops };
+		size_t n = bw_ev_count(&S.evs, &f);
+		long i;
+
+		if (st >= 0 && (st & (1 << k))) {
+			printf("  %-45s -> the outsider could not do it here: not checked\n", kind_what[k]);
+			continue;
+		}
+		if (!n && want[k].alt) {
+			f.any_path = wsp(want[k].alt);
+			n = bw_ev_count(&S.evs, &f);
+		}
+		if (n) {
+			printf("  %-45s -> violation\n", kind_what[k]);
+			continue;
+		}
+		f.ops = NULL;
+		i = bw_ev_find(&S.evs, &f, 0);
+		printf("  %-45s -> MISSING%s%s\n", kind_what[k], i >= 0 ? "; found only op " : "",
+		       i >= 0 ? bw_op_name(S.evs.ev[i]->file->op) : "");
+		missing |= 1u << k;
+	}
+	CHECK(st >= 0 && (st & ~((1 << 10))) == 0, "the outsider failed changes other than setxattr (mask %d)", st);
+	CHECK(bw_ev_count(&S.evs, &(struct bw_filter){ .violation = BW_YES, .pid = (uint32_t)pid }) ==
+	      n_violations(), "violations by processes other than the outsider");
+	check_violations_audited();
+	CHECK(!missing, "some kinds of change were not reported as a violation with their op (mask 0x%x)", missing);
+	/* the details of the ops that were reported */
+	CHECK(bw_ev_count(&S.evs, &(struct bw_filter){ .op = BUILDWARDEN__V1__FILE_OP__LINK, .path = wsp("src/l.c"),
+						       .new_path = wsp("outside/l2") }) >= 1,
+	      "link(src/l.c, outside/l2): no LINK event with newPath %s", wsp("outside/l2"));
+	CHECK(bw_ev_count(&S.evs, &(struct bw_filter){ .op = BUILDWARDEN__V1__FILE_OP__RENAME, .path = wsp("src/r.c"),
+						       .new_path = wsp("outside/r.c") }) >= 1,
+	      "rename(src/r.c, outside/r.c): no RENAME event with path/newPath");
+	CHECK(bw_ev_count(&S.evs, &(struct bw_filter){ .op = BUILDWARDEN__V1__FILE_OP__LINK, .path = wsp("src/u.c") }) == 0,
+	      "unlink(src/u.c) is also reported as a LINK");
+}
+
 /* ---- 6. busy build ------------------------------------------------------- */
 
 #define BUSY_TRUES 300
@@ -1168,6 +1319,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_frp_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_policy, setup, teardown),
