@@ -938,6 +938,52 @@ static void test_change_kinds(void **state)
 	      "unlink(src/u.c) is also reported as a LINK");
 }
 
+/* ---- timeline ----------------------------------------------------------- */
+
+static int timeline_act(const char *ws)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/src/a.c", ws);
+	return rewrite(p, O_WRONLY, "/* X */") ? 1 : 0;
+}
+
+/* timeNs is when things happened: exec A, then (by a FIFO handshake) the
+ * outsider's write, then exec B must be in that order. */
+static void test_timeline_order(void **state)
+{
+	struct outsider o = { .ws = S.ws.path, .act = timeline_act };
+	const char *cmd[] = { "/bin/sh", wsp("ctl/build.sh"), NULL };
+	char script[1024];
+	long a, w, b;
+	pid_t pid;
+
+	(void)state;
+	alarm(run_timeout() + 20);
+	CHECK(bw_ws_write(&S.ws, "src/a.c", "int a;\n", false) == 0, "write a.c");
+	CHECK(bw_ws_mkdir(&S.ws, "out") == 0, "mkdir out");
+	snprintf(script, sizeof(script), "set -e\ncd '%s'\n/bin/true\n" SH_HANDSHAKE "/usr/bin/true\n", S.ws.path);
+	CHECK(bw_ws_write(&S.ws, "ctl/build.sh", script, true) == 0, "write build.sh");
+	CHECK(bw_write_policy(&S.ws, NULL, "%s", protect_src_out) == 0, "write policy");
+	pid = start_outsider(&o);
+	run_scenario(true, cmd);
+	CHECK(outsider_status(pid) == 0, "the outsider's write failed");
+	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code, EXIT_VIOLATION);
+	check_stream();
+	a = bw_ev_find(&S.evs, &(struct bw_filter){ .filename = "/bin/true" }, 0);
+	b = bw_ev_find(&S.evs, &(struct bw_filter){ .filename = "/usr/bin/true" }, 0);
+	w = bw_ev_find(&S.evs, &(struct bw_filter){ .violation = BW_YES, .pid = (uint32_t)pid,
+						    .path = wsp("src/a.c") }, 0);
+	CHECK(a >= 0 && b >= 0 && w >= 0, "missing events (exec /bin/true %ld, write %ld, exec /usr/bin/true %ld)",
+	      a, w, b);
+	printf("  timeNs: exec A %llu, outsider write %+lld ns, exec B %+lld ns\n",
+	       (unsigned long long)S.evs.ev[a]->time_ns,
+	       (long long)(S.evs.ev[w]->time_ns - S.evs.ev[a]->time_ns),
+	       (long long)(S.evs.ev[b]->time_ns - S.evs.ev[a]->time_ns));
+	CHECK(S.evs.ev[a]->time_ns < S.evs.ev[w]->time_ns, "timeNs: the write is stamped before the exec that preceded it");
+	CHECK(S.evs.ev[w]->time_ns < S.evs.ev[b]->time_ns, "timeNs: the exec is stamped before the write that preceded it");
+}
+
 /* ---- 6. busy build ------------------------------------------------------- */
 
 #define BUSY_TRUES 300
@@ -1320,6 +1366,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_dropper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_policy, setup, teardown),

@@ -199,6 +199,10 @@ static void rm_tree(const char *path)
 	/* Only what bw_ws_create made: never anything else. */
 	if (strncmp(path, BW_WS_PREFIX, strlen(BW_WS_PREFIX)) || strchr(path + strlen(BW_WS_PREFIX), '/'))
 		return;
+	if (getenv("BW_TEST_KEEP")) {
+		printf("bwtest: kept %s (BW_TEST_KEEP)\n", path);
+		return;
+	}
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 

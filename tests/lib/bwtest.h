@@ -23,7 +23,8 @@ struct bw_ws {
 /* mkdtemp under /tmp; the directory is registered and removed by bw_ws_destroy()
  * or bw_cleanup_all(). Returns 0 or -errno. */
 int bw_ws_create(struct bw_ws *ws);
-/* Removes the workspace tree (only a path bw_ws_create made). */
+/* Removes the workspace tree (only a path bw_ws_create made); with
+ * BW_TEST_KEEP set in the environment it is kept and its path printed. */
 void bw_ws_destroy(struct bw_ws *ws);
 /* "<ws>/<rel>" into a static-per-call-site buffer owned by the caller. */
 const char *bw_ws_path(const struct bw_ws *ws, const char *rel, char *buf, size_t len);
