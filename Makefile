@@ -34,14 +34,15 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=u
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
 
 # ---- generated code -------------------------------------------------------
-PROTO_C := $(OUT)/gen/buildwarden.pb-c.c
-PROTO_H := $(OUT)/gen/buildwarden.pb-c.h
+PROTOS  := buildwarden collector
+PROTO_C := $(patsubst %,$(OUT)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H := $(patsubst %,$(OUT)/gen/%.pb-c.h,$(PROTOS))
 SKEL_H  := $(OUT)/gen/sensor.skel.h
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.tmp.bpf.o,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/lib/*.h bpf/include/*.h) include/sensor_abi.h
 
-$(PROTO_C) $(PROTO_H) &: proto/buildwarden.proto
+$(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h &: proto/%.proto
 	$(call msg,PROTOC,$<)
 	$(Q)mkdir -p $(OUT)/gen && $(PROTOC_C) --proto_path=proto --c_out=$(OUT)/gen $<
 
@@ -89,8 +90,8 @@ $(OUT)/asan/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
 
 # Link order: a part only uses the parts after it (docs/architecture.md).
 LINK_ORDER := collector sensor pipeline transport policy
-PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(OUT)/obj/gen/buildwarden.pb-c.o
-SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(OUT)/asan/gen/buildwarden.pb-c.o
+PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(patsubst %,$(OUT)/obj/gen/%.pb-c.o,$(PROTOS))
+SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst %,$(OUT)/asan/gen/%.pb-c.o,$(PROTOS))
 
 CLI_SRCS := $(wildcard user/cli/*.c)
 CLI_OBJS := $(patsubst user/%.c,$(OUT)/obj/%.o,$(CLI_SRCS))
@@ -125,7 +126,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
-		$(filter-out user/cli/%,$(wildcard user/policy/*.c user/transport/*.c user/pipeline/*.c)) \
+		$(wildcard user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
 		$(PROTO_C) $(LIBS)
 
 test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS)
@@ -146,7 +147,7 @@ install: $(OUT)/buildwarden
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
 .PHONY: install
 
-DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+DEB_PKGS := build-essential openssl clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux
 deps:
