@@ -6,12 +6,16 @@
 #include <bpf/bpf_tracing.h>
 
 #if defined(__TARGET_ARCH_x86)
+#define NR_LINK 86
+#define NR_LINKAT 265
 #define NR_OPEN 2
 #define NR_PTRACE 101
 #define NR_OPENAT 257
 #define NR_PROCESS_VM_WRITEV 311
 #define NR_OPENAT2 437
 #elif defined(__TARGET_ARCH_arm64)
+#define NR_LINK -1
+#define NR_LINKAT 37
 #define NR_OPEN -1
 #define NR_PTRACE 117
 #define NR_OPENAT 56
@@ -76,6 +80,19 @@ static __always_inline __u32 proc_mem_pid(const char *user_path)
 	return pid;
 }
 
+static __always_inline void record_link_name(const char *newpath, int dirfd)
+{
+	struct bw_link_name_event *e = event_reserve(sizeof(*e), BW_EV_LINK_NAME);
+
+	if (!e)
+		return;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->dirfd = dirfd;
+	if (bpf_probe_read_user_str(e->newpath, sizeof(e->newpath), newpath) < 0)
+		e->newpath[0] = 0;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(bw_sys_enter, struct pt_regs *regs, long id)
 {
@@ -113,7 +130,14 @@ int BPF_PROG(bw_sys_enter, struct pt_regs *regs, long id)
 			report((__u32)PT_REGS_PARM2_CORE(regs), BW_ACCESS_PTRACE);
 		return 0;
 	}
-	if (id == NR_PROCESS_VM_WRITEV)
+	if (id == NR_PROCESS_VM_WRITEV) {
 		report((__u32)PT_REGS_PARM1_CORE(regs), BW_ACCESS_VM_WRITEV);
+		return 0;
+	}
+	if (id == NR_LINK)
+		record_link_name((const char *)PT_REGS_PARM2_CORE(regs), BW_AT_FDCWD);
+	else if (id == NR_LINKAT)
+		record_link_name((const char *)PT_REGS_PARM4_CORE_SYSCALL(regs),
+				 (int)PT_REGS_PARM3_CORE(regs));
 	return 0;
 }

@@ -17,6 +17,7 @@ enum bw_event_type {
 	BW_EV_EXEC = 1,
 	BW_EV_CONNECT = 2,
 	BW_EV_PROC_ACCESS = 3,
+	BW_EV_LINK_NAME = 4,
 };
 
 /* proc_entry.flags */
@@ -171,6 +172,16 @@ struct bw_proc_access_event {
 	char comm[BW_COMM_LEN];
 };
 
+/* The name a link()/linkat() is about to create: fanotify reports a hard link made outside
+ * the trees only as a link count change on the protected file, without the new name. */
+#define BW_AT_FDCWD -100
+struct bw_link_name_event {
+	struct bw_event_hdr hdr;
+	__u32 pid;
+	__s32 dirfd; /* BW_AT_FDCWD, or the descriptor newpath is relative to */
+	char newpath[BW_FILENAME_LEN];
+};
+
 #define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
@@ -181,5 +192,6 @@ BW_STATIC_ASSERT(sizeof(struct bw_config) == 16, "bw_config layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event layout");
 
 #endif

@@ -40,6 +40,7 @@ struct agent {
 	struct sensor *sensor;
 	struct fanwatch *fw;
 	struct procinfo *pi;
+	struct linknames *links;
 	struct sink_file *file;
 	struct sink sink;
 	bool have_sink;
@@ -53,6 +54,7 @@ struct agent {
 	struct rule_count rules[MAX_RULES_COUNTED];
 	size_t n_rules;
 	uint64_t last_stats_ns;
+	int64_t mono_to_real_ns; /* added to a kernel timestamp (CLOCK_MONOTONIC) */
 	char **argv;
 };
 
@@ -122,11 +124,13 @@ static void count_rule(struct agent *a, const char *rule)
 	}
 }
 
-/* The one place events get their seq: gap-free, in the order they are written. */
-static void emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation)
+/* The one place events get their seq: gap-free, in the order they are written.
+ * ktime is when the kernel saw it (CLOCK_MONOTONIC), 0 for "now": events carry the time
+ * they happened, not the time the agent got to them. */
+static void emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, uint64_t ktime)
 {
 	ev->seq = ++a->seq;
-	ev->time_ns = now_ns(CLOCK_REALTIME);
+	ev->time_ns = ktime ? (uint64_t)((int64_t)ktime + a->mono_to_real_ns) : now_ns(CLOCK_REALTIME);
 	ev->host = a->host;
 	ev->run_id = a->run_id;
 	a->events++;
@@ -147,6 +151,7 @@ static struct event_ctx ctx_of(struct agent *a)
 		.policy = a->policy,
 		.pi = a->pi,
 		.arena = a->arena,
+		.links = a->links,
 		.enforce = a->enforce,
 	};
 
@@ -166,6 +171,10 @@ static int on_record(void *ctx, const void *data, size_t size)
 		a->bad_records++;
 		return 0;
 	}
+	if (type == BW_EV_LINK_NAME) {
+		linknames__note(a->links, data);
+		return 0;
+	}
 	buildwarden__v1__event__init(&ev);
 	c = ctx_of(a);
 	switch (type) {
@@ -182,7 +191,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 		a->by_kind[3]++;
 		break;
 	}
-	emit(a, &ev, violation);
+	emit(a, &ev, violation, ((const struct bw_event_hdr *)data)->ktime);
 	return 0;
 }
 
@@ -228,7 +237,7 @@ static void on_file_change(const struct fw_event *fe, void *ctx)
 	buildwarden__v1__event__init(&ev);
 	violation = event_build__file(&c, &fc, &ev);
 	a->by_kind[1]++;
-	emit(a, &ev, violation);
+	emit(a, &ev, violation, 0);
 }
 
 static uint64_t ringbuf_drops(struct agent *a, struct sensor_counters *cnt)
@@ -257,7 +266,7 @@ static void emit_stats(struct agent *a)
 	st.depth_exceeded = cnt.total[BW_CNT_DEPTH_EXCEEDED] + (a->fw ? fanwatch__skipped(a->fw) : 0);
 	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev.stats = &st;
-	emit(a, &ev, false);
+	emit(a, &ev, false, 0);
 	a->last_stats_ns = now_ns(CLOCK_MONOTONIC);
 }
 
@@ -324,6 +333,7 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 	gethostname(a->host, sizeof(a->host) - 1);
 	make_run_id(a->run_id);
 	a->last_stats_ns = now_ns(CLOCK_MONOTONIC);
+	a->mono_to_real_ns = (int64_t)now_ns(CLOCK_REALTIME) - (int64_t)now_ns(CLOCK_MONOTONIC);
 	a->arena = malloc(sizeof(*a->arena));
 	if (!a->arena) {
 		rc = EXIT_SOFTWARE;
@@ -347,7 +357,8 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 	src.lookup = proc_lookup;
 	src.ctx = a->sensor;
 	a->pi = procinfo__new(&src);
-	if (!a->pi) {
+	a->links = linknames__new();
+	if (!a->pi || !a->links) {
 		rc = EXIT_SOFTWARE;
 		goto fail;
 	}
@@ -408,7 +419,7 @@ static void emit_run_start(struct agent *a, char *const argv[])
 	rs.n_layers = n_layers;
 	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_START;
 	ev.run_start = &rs;
-	emit(a, &ev, false);
+	emit(a, &ev, false, 0);
 }
 
 static uint64_t emit_run_end(struct agent *a, int exit_status)
@@ -425,7 +436,7 @@ static uint64_t emit_run_end(struct agent *a, int exit_status)
 	re.drops = ringbuf_drops(a, &cnt) + (a->fw ? fanwatch__overflows(a->fw) : 0);
 	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
 	ev.run_end = &re;
-	emit(a, &ev, false);
+	emit(a, &ev, false, 0);
 	return re.drops;
 }
 
@@ -451,6 +462,9 @@ static unsigned poll_once(struct agent *a, int timeout_ms)
 		if (evs[i].data.u32 == TAG_RING) {
 			sensor__drain(a->sensor);
 		} else if (evs[i].data.u32 == TAG_FANOTIFY) {
+			/* What the kernel recorded before this change (the exec of its actor, say)
+			 * is in the ring buffer already: emit it first, so seq follows time. */
+			sensor__drain(a->sensor);
 			fanwatch__process(a->fw, on_file_change, a);
 		} else {
 			struct signalfd_siginfo si;
@@ -661,6 +675,7 @@ void agent__free(struct agent *a)
 	fanwatch__free(a->fw);
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);
+	linknames__free(a->links);
 	policy__free(a->policy);
 	if (a->sigfd >= 0)
 		close(a->sigfd);

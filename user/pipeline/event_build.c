@@ -180,8 +180,14 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;
 		body->path = arena__strndup(c->arena, f->path, 4096);
-		if (f->new_path)
+		if (f->new_path) {
 			body->new_path = arena__strndup(c->arena, f->new_path, 4096);
+		} else if (f->op == BUILDWARDEN__V1__FILE_OP__LINK && c->links) {
+			char name[PATH_MAX];
+
+			if (linknames__find(c->links, f->pid, f->path, name, sizeof(name)))
+				body->new_path = arena__strndup(c->arena, name, sizeof(name));
+		}
 		if (tree)
 			body->tree = arena__strndup(c->arena, tree->path, 4096);
 		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;

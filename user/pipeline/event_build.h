@@ -9,6 +9,7 @@
 
 #include "buildwarden.pb-c.h"
 #include "pipeline/arena.h"
+#include "pipeline/linknames.h"
 #include "pipeline/procinfo.h"
 #include "policy/policy.h"
 #include "sensor_abi.h"
@@ -26,6 +27,7 @@ struct event_ctx {
 	const struct bw_policy *policy;
 	struct procinfo *pi;
 	struct arena *arena;
+	struct linknames *links;
 	bool enforce;
 };
 

@@ -1116,14 +1116,17 @@ static void on_event(struct fanwatch *fw, const struct fanotify_event_metadata *
 	if (mask & FAN_ATTRIB) {
 		enum fw_op op = FW_ATTRIB;
 
+		bool by_unlink = false;
+
 		if (obj && !obj->is_dir) {
-			struct stat st;
+			struct stat st, named;
 			int fd = open_handle(fw, obj->fsid, obj->htype, obj->handle, obj->hlen);
-			nlink_t n = 0; /* gone: the last link went */
-			bool changed;
+			nlink_t n = 0, before = obj->nlink; /* n 0: gone, the last link went */
+			bool have_st = false, changed;
 
 			if (fd >= 0) {
-				n = fstat(fd, &st) ? obj->nlink : st.st_nlink;
+				have_st = fstat(fd, &st) == 0;
+				n = have_st ? st.st_nlink : obj->nlink;
 				close(fd);
 			}
 			/* Without a baseline, the kernel's shape of the event decides: a
@@ -1136,8 +1139,17 @@ static void on_event(struct fanwatch *fw, const struct fanotify_event_metadata *
 			obj->nlink = n;
 			if (changed)
 				op = FW_LINK_COUNT;
+			/* An unlink or rename-over of the in-tree name drops the count too;
+			 * its own DELETE/RENAME event reports that change, so this one would
+			 * only say it twice. A link made or removed elsewhere leaves the
+			 * in-tree name on this inode. */
+			if (changed && (before == 0 || n < before))
+				by_unlink = n == 0 || lstat(path, &named) != 0 ||
+					    (have_st && (named.st_ino != st.st_ino ||
+							 named.st_dev != st.st_dev));
 		}
-		emit(fw, op, pid, (unsigned)t, path, NULL, NULL, is_dir, 0);
+		if (!by_unlink)
+			emit(fw, op, pid, (unsigned)t, path, NULL, NULL, is_dir, 0);
 	}
 	if (mask & FAN_CLOSE_WRITE) {
 		if (!obj || !coal_close(fw, obj->serial, pid))

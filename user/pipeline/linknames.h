@@ -1,0 +1,26 @@
+/* The new names of recent link() calls, per process: fanotify reports a hard link made
+ * outside the protected trees only as a link count change of the protected file. */
+#ifndef BUILDWARDEN_LINKNAMES_H
+#define BUILDWARDEN_LINKNAMES_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sensor_abi.h"
+
+struct linknames;
+
+struct linknames *linknames__new(void);
+void linknames__free(struct linknames *ln);
+
+/* Records the name a process is linking to, resolved against its cwd or dirfd now,
+ * while the process most likely still runs. */
+void linknames__note(struct linknames *ln, const struct bw_link_name_event *r);
+
+/* The most recent name pid linked that now names the same inode as target; copies it to
+ * out and returns true. */
+bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *out, size_t len);
+
+#endif
