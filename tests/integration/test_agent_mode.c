@@ -1,0 +1,260 @@
+/* `buildwarden agent`: the host-wide sensor. The build is whatever descends from a
+ * build_roots executable (matched on its inode, not its name); SIGHUP swaps the policy
+ * atomically and a bad new policy leaves the old one in force. Runs the real binary
+ * against the real kernel, as root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/bwtest.h"
+
+static struct bw_ws ws;
+static char buf[4][PATH_MAX];
+
+static const char *p(int slot, const char *rel)
+{
+	return bw_ws_path(&ws, rel, buf[slot], sizeof(buf[slot]));
+}
+
+static int setup(void **state)
+{
+	bw_cleanup_all();
+	bw_install_alarm();
+	return bw_ws_create(&ws) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	alarm(0);
+	bw_cleanup_all();
+	return 0;
+}
+
+/* Copies a file, so the copy has an inode of its own. */
+static int copy_exe(const char *from, const char *to)
+{
+	size_t len;
+	char *data = bw_read_file(from, &len);
+	int fd, rc = -1;
+
+	if (!data)
+		return -1;
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (fd >= 0 && write(fd, data, len) == (ssize_t)len)
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return rc;
+}
+
+/* Waits (bounded) until the file at path contains needle; the agent's stderr goes there. */
+static bool wait_for_text(const char *path, const char *needle, unsigned timeout_ms)
+{
+	for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
+		char *s = bw_read_file(path, NULL);
+		bool found = s && strstr(s, needle);
+
+		free(s);
+		if (found)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static pid_t start_agent(const char *policy, const char *events, const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(120);
+		execl(bw_bin(), bw_bin(), "agent", "--policy", policy, "--events", events, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		bw_track_pid(pid);
+	return pid;
+}
+
+/* SIGTERM, then the exit code (bounded). */
+static int stop_agent(pid_t pid)
+{
+	int st = -1;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			bw_untrack_pid(pid);
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(20000);
+	}
+	return -1;
+}
+
+static int run_sh(const char *sh, const char *script)
+{
+	const char *argv[] = { sh, "-c", script, NULL };
+	struct bw_result r;
+	int code;
+
+	if (bw_spawn(argv, 20, 0, &r))
+		return -1;
+	code = r.exit_code;
+	bw_result_free(&r);
+	return code;
+}
+
+static void test_build_roots_lineage(void **state)
+{
+	char script[PATH_MAX * 2];
+	struct bw_events evs;
+	pid_t agent;
+
+	alarm(60);
+	assert_int_equal(bw_ws_mkdir(&ws, "src"), 0);
+	assert_int_equal(bw_ws_mkdir(&ws, "bin"), 0);
+	/* The root is a copy of the shell: same name as any sh, different inode. */
+	assert_int_equal(copy_exe("/bin/dash", p(0, "bin/buildsh")), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL,
+					 "version: 1\nprotect:\n  - path: src\nbuild_roots:\n"
+					 "  - exe: %s\n",
+					 p(0, "bin/buildsh")),
+			 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+
+	/* A grandchild of the root writes: the build. The ordinary shell writes: outside. */
+	snprintf(script, sizeof(script), "sh -c 'echo build > %s'", p(0, "src/by_build.c"));
+	assert_int_equal(run_sh(p(3, "bin/buildsh"), script), 0);
+	snprintf(script, sizeof(script), "echo evil > %s", p(0, "src/by_outsider.c"));
+	assert_int_equal(run_sh("/bin/dash", script), 0);
+	usleep(200000);
+
+	assert_int_equal(stop_agent(agent), 77);
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/by_build.c"),
+							      .violation = BW_YES }),
+			 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/by_build.c"),
+							 .in_build = BW_YES,
+							 .violation = BW_NO }) >= 1);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/by_outsider.c"),
+							 .in_build = BW_NO,
+							 .violation = BW_YES }) >= 1);
+	bw_events_free(&evs);
+}
+
+/* A listener on 127.0.0.1 and a connect to it from the build root's shell. */
+static int listener(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len))
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static size_t connect_violations(const char *events, int port)
+{
+	struct bw_events evs;
+	size_t n;
+
+	if (bw_events_read(events, &evs))
+		return (size_t)-1;
+	n = bw_ev_count(&evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_CONNECT,
+						 .port = (uint32_t)port,
+						 .violation = BW_YES });
+	bw_events_free(&evs);
+	return n;
+}
+
+static void test_sighup_reload(void **state)
+{
+	const char *allow = "version: 1\nbuild_roots:\n  - exe: %s\nnetwork:\n  default: allow\n";
+	const char *deny = "version: 1\nbuild_roots:\n  - exe: %s\nnetwork:\n  default: deny\n";
+	char connect_cmd[256];
+	int lfd, port = 0;
+	pid_t agent;
+
+	alarm(90);
+	assert_int_equal(bw_ws_mkdir(&ws, "bin"), 0);
+	assert_int_equal(copy_exe("/usr/bin/python3", p(0, "bin/buildpy")), 0);
+	lfd = listener(&port);
+	assert_true(lfd >= 0);
+	snprintf(connect_cmd, sizeof(connect_cmd),
+		 "import socket; socket.create_connection(('127.0.0.1', %d), 5).close()", port);
+	assert_int_equal(bw_write_policy(&ws, NULL, allow, p(0, "bin/buildpy")), 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+
+	/* 1: allowed */
+	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	/* 2: reload to default deny: refused from then on */
+	assert_int_equal(bw_write_policy(&ws, NULL, deny, p(0, "bin/buildpy")), 0);
+	kill(agent, SIGHUP);
+	assert_true(wait_for_text(p(2, "agent.log"), "policy reloaded", 10000));
+	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	/* 3: a bad policy is refused with its position, and deny stays in force */
+	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\nnetwork:\n  defualt: allow\n"), 0);
+	kill(agent, SIGHUP);
+	assert_true(wait_for_text(p(2, "agent.log"), "keeping the old one", 10000));
+	assert_true(wait_for_text(p(2, "agent.log"), "policy.yaml:3:3: unknown key 'defualt'", 1000));
+	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	usleep(200000);
+
+	assert_int_equal(stop_agent(agent), 77);
+	close(lfd);
+	/* exactly the two connects after the good reload are violations */
+	assert_int_equal(connect_violations(p(1, "ev.pb"), port), 2);
+}
+
+static void test_agent_needs_policy(void **state)
+{
+	const char *args[] = { "agent", NULL };
+	struct bw_result r;
+
+	alarm(30);
+	assert_int_equal(bw_run(args, 10, &r), 0);
+	assert_int_equal(r.exit_code, 64);
+	assert_non_null(strstr(r.err, "--policy"));
+	bw_result_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_build_roots_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_needs_policy, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

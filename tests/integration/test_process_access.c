@@ -1,0 +1,169 @@
+/* An outside process reaching into a build process (ptrace attach, process_vm_writev,
+ * opening /proc/PID/mem for writing) is a violation naming the actor and the target;
+ * the build reaching into itself is not. Real binary, real kernel, root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/bwtest.h"
+
+static struct bw_ws ws;
+
+static int setup(void **state)
+{
+	bw_cleanup_all();
+	bw_install_alarm();
+	return bw_ws_create(&ws) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	alarm(0);
+	bw_cleanup_all();
+	return 0;
+}
+
+/* The first child of pid, from /proc (bounded wait). */
+static pid_t child_of(pid_t pid)
+{
+	char path[64], line[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	for (int i = 0; i < 250; i++) {
+		FILE *f = fopen(path, "re");
+		long c = 0;
+
+		if (f) {
+			if (fgets(line, sizeof(line), f))
+				c = strtol(line, NULL, 10);
+			fclose(f);
+		}
+		if (c > 0)
+			return (pid_t)c;
+		usleep(20000);
+	}
+	return -1;
+}
+
+static size_t count_access(const struct bw_events *evs, Buildwarden__V1__ProcessAccessKind kind,
+			   pid_t actor, pid_t target)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < evs->n; i++) {
+		const Buildwarden__V1__Event *e = evs->ev[i];
+
+		if (e->body_case != BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS || !e->process ||
+		    !e->verdict)
+			continue;
+		if (e->process_access->kind == kind && e->process->pid == (uint32_t)actor &&
+		    e->process_access->target_pid == (uint32_t)target && e->verdict->violation &&
+		    !e->process->in_build)
+			n++;
+	}
+	return n;
+}
+
+static void test_outsider_reaches_into_build(void **state)
+{
+	char events[PATH_MAX], mem[64];
+	struct bw_events evs;
+	struct iovec local = { 0 }, remote = { 0 };
+	pid_t run, target;
+	int st, fd;
+
+	alarm(60);
+	bw_ws_path(&ws, "ev.pb", events, sizeof(events));
+	run = fork();
+	if (run == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		execl(bw_bin(), bw_bin(), "run", "--events", events, "--", "sleep", "2", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(run > 0);
+	bw_track_pid(run);
+	target = child_of(run);
+	assert_true(target > 0);
+	/* Wait until the child has exec'd sleep (it is the build from its exec on). */
+	for (int i = 0; i < 100; i++) {
+		char comm[32] = "";
+		FILE *f;
+
+		snprintf(mem, sizeof(mem), "/proc/%d/comm", target);
+		f = fopen(mem, "re");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		if (!strncmp(comm, "sleep", 5))
+			break;
+		usleep(20000);
+	}
+
+	/* The attacks, each harmless to the target: attach then detach, an open, an
+	 * empty write. */
+	assert_int_equal(ptrace(PTRACE_SEIZE, target, NULL, NULL), 0);
+	assert_int_equal(ptrace(PTRACE_INTERRUPT, target, NULL, NULL), 0);
+	assert_int_equal(waitpid(target, &st, __WALL), target);
+	assert_int_equal(ptrace(PTRACE_DETACH, target, NULL, NULL), 0);
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", target);
+	fd = open(mem, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(process_vm_writev(target, &local, 0, &remote, 0, 0), 0);
+
+	st = bw_wait_bounded(run, 30);
+	assert_true(st >= 0);
+	bw_untrack_pid(run);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 77);
+	assert_int_equal(bw_events_read(events, &evs), 0);
+	assert_int_equal(count_access(&evs, BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PTRACE, getpid(), target), 1);
+	assert_int_equal(count_access(&evs, BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PROC_MEM_WRITE, getpid(), target), 1);
+	assert_int_equal(count_access(&evs, BUILDWARDEN__V1__PROCESS_ACCESS_KIND__VM_WRITEV, getpid(), target), 1);
+	bw_events_free(&evs);
+}
+
+static void test_build_into_itself_is_fine(void **state)
+{
+	const char *args[] = { "run", "--events", NULL, "--", "sh", "-c",
+			       "exec 3<>/proc/self/mem; true", NULL };
+	char events[PATH_MAX];
+	struct bw_events evs;
+	struct bw_result r;
+
+	alarm(60);
+	args[2] = bw_ws_path(&ws, "ev.pb", events, sizeof(events));
+	assert_int_equal(bw_run(args, 30, &r), 0);
+	assert_int_equal(r.exit_code, 0);
+	bw_result_free(&r);
+	assert_int_equal(bw_events_read(events, &evs), 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .violation = BW_YES }), 0);
+	bw_events_free(&evs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_outsider_reaches_into_build, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_into_itself_is_fine, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
