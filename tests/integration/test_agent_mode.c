@@ -236,6 +236,49 @@ static void test_sighup_reload(void **state)
 	assert_int_equal(connect_violations(p(1, "ev.pb"), port), 2);
 }
 
+/* scope: host puts every process under the exec and network rules, not only the build. */
+static void test_scope_host(void **state)
+{
+	char script[PATH_MAX * 2];
+	struct bw_events evs;
+	int lfd, port = 0;
+	pid_t agent;
+
+	alarm(60);
+	assert_int_equal(bw_ws_mkdir(&ws, "drop"), 0);
+	assert_int_equal(copy_exe("/bin/true", p(0, "drop/true")), 0);
+	lfd = listener(&port);
+	assert_true(lfd >= 0);
+	assert_int_equal(bw_write_policy(&ws, NULL,
+					 "version: 1\nexec:\n  scope: host\n  deny: [drop]\n"
+					 "network:\n  scope: host\n  default: deny\n"
+					 "  allow: [\"127.0.0.1/32:%d\"]\n",
+					 port + 1),
+			 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+	/* no build at all: an ordinary shell, outside */
+	snprintf(script, sizeof(script),
+		 "%s; python3 -c \"import socket; socket.create_connection(('127.0.0.1', %d), 5)\"",
+		 p(0, "drop/true"), port);
+	assert_int_equal(run_sh("/bin/dash", script), 0);
+	usleep(200000);
+	assert_int_equal(stop_agent(agent), 77);
+	close(lfd);
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .filename = p(0, "drop/true"),
+							      .in_build = BW_NO,
+							      .violation = BW_YES }),
+			 1);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_CONNECT,
+							      .port = (uint32_t)port,
+							      .in_build = BW_NO,
+							      .violation = BW_YES }),
+			 1);
+	bw_events_free(&evs);
+}
+
 static void test_agent_needs_policy(void **state)
 {
 	const char *args[] = { "agent", NULL };
@@ -253,6 +296,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_roots_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scope_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_needs_policy, setup, teardown),
 	};
 
