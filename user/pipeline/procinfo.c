@@ -79,36 +79,6 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
-/* Fills what the kernel table lacks from /proc, for processes older than the sensor. */
-static bool from_procfs(pid_t pid, struct bw_proc *p)
-{
-	char path[64], buf[512], *close_paren;
-	struct stat st;
-	ssize_t n;
-	int ppid;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_small(path, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	close_paren = strrchr(buf, ')');
-	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
-		return false;
-	memset(p, 0, sizeof(*p));
-	p->ppid = (__u32)ppid;
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (stat(path, &st) == 0)
-		p->uid = st.st_uid;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	n = read_small(path, buf, sizeof(p->comm));
-	if (n > 0) {
-		memcpy(p->comm, buf, (size_t)n);
-		p->comm[n - 1 < (ssize_t)sizeof(p->comm) ? n - 1 : (ssize_t)sizeof(p->comm) - 1] = '\0';
-	}
-	return true;
-}
-
 static bool same_file(const char *path, const struct bw_proc *p)
 {
 	struct stat st;
@@ -160,9 +130,9 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 
 	buildwarden__v1__process__init(out);
 	out->pid = (uint32_t)pid;
+	/* The kernel table is seeded from /proc when the sensor starts and kept by the
+	 * fork, exec and exit hooks: a pid it does not know left no trace we can trust. */
 	known = pi->src.lookup(pi->src.ctx, pid, &p) == 0;
-	if (!known)
-		known = from_procfs(pid, &p);
 	if (!known) {
 		memset(raw, 0, sizeof(*raw));
 		out->attributed = false;
@@ -203,7 +173,7 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			break;
 		buildwarden__v1__ancestor__init(an);
 		an->pid = (uint32_t)cur;
-		if (pi->src.lookup(pi->src.ctx, cur, &anc) != 0 && !from_procfs(cur, &anc)) {
+		if (pi->src.lookup(pi->src.ctx, cur, &anc) != 0) {
 			out->ancestors[out->n_ancestors++] = an;
 			break;
 		}

@@ -1,7 +1,7 @@
 /* Who did it: a pid -> the Process message (exe, argv, lineage, build membership).
- * The kernel's process table is the source of truth; /proc fills in for processes that
- * predate the sensor. The pipeline does not link the sensor: the table is reached
- * through proc_source. */
+ * The kernel's process table is the source of truth (the sensor seeds it from /proc at
+ * start). The pipeline does not link the sensor: the table is reached through
+ * proc_source. */
 #ifndef BUILDWARDEN_PROCINFO_H
 #define BUILDWARDEN_PROCINFO_H
 
@@ -30,8 +30,8 @@ void procinfo__free(struct procinfo *pi);
  * name the command even after it exits. */
 void procinfo__note_exec(struct procinfo *pi, pid_t pid, const char *args, size_t len);
 
-/* Fills *out (its strings in arena). Returns true when the actor is known (kernel table
- * or /proc), false when it had already gone and left no trace: attributed = false. */
+/* Fills *out (its strings in arena). Returns true when the actor is known to the kernel
+ * table, false when it had already gone and left no trace: attributed = false. */
 bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			Buildwarden__V1__Process *out, struct bw_proc *raw);
 
