@@ -1359,6 +1359,11 @@ void spool__close(struct spool *sp)
 	if (!sp)
 		return;
 	spool__seal(sp, true);
+	/* Everything acknowledged: nothing for a later process to adopt. */
+	if (sp->cur->dfd >= 0 && spool__run_empty(sp->cur->dfd)) {
+		sp->cur->current = false;
+		spool__remove_run(sp, sp->cur);
+	}
 	for (size_t i = 0; i < sp->n_runs; i++) {
 		if (sp->runs[i]->dfd >= 0)
 			close(sp->runs[i]->dfd); /* releases the flock */

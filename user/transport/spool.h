@@ -162,7 +162,8 @@ int spool__maintain(struct spool *sp, struct spool_run *run, unsigned min_age_ms
 int spool__remove_run(struct spool *sp, struct spool_run *run);
 
 /* Seals (final), unlocks and frees. Whatever is not acknowledged stays on disk for the
- * next process. NULL is a no-op. */
+ * next process; a current run with no segment left is removed. Call with the sender
+ * stopped. NULL is a no-op. */
 void spool__close(struct spool *sp);
 
 /* ---- reading a run, in seq order (sender thread) ---- */
