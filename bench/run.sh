@@ -245,14 +245,18 @@ run_build_bench() {
 	mo=$(awk '{ print $1 }' "$RES/build.without" | median)
 	co=$(awk '{ print $2 }' "$RES/build.without" | median)
 	if [ "$NO_SENSOR" = 1 ]; then
-		BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs) | ${mo} s (cpu ${co} s) | - | - | 1.02 | - | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / - s |")
+		BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs) | ${mo} s (cpu ${co} s) | - | - | 1.02 | - | - | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / - s |")
 		return 0
 	fi
 	mw=$(awk '{ print $1 }' "$RES/build.with" | median)
 	cw=$(awk '{ print $2 }' "$RES/build.with" | median)
 	r=$(ratio "$mw" "$mo")
 	rc=$(ratio "$cw" "$co")
-	BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs), wall | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | 1.02 ($(verdict "$r" 1.02)) | $rc | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / $(awk '{ print $1 }' "$RES/build.with" | minmax) s |")
+	local rmin pairs
+	rmin=$(ratio "$(awk '{ print $1 }' "$RES/build.with" | sort -g | head -1)" "$(awk '{ print $1 }' "$RES/build.without" | sort -g | head -1)")
+	pairs=$(paste -d' ' "$RES/build.with" "$RES/build.without" | awk '{ printf "%s%.3f", NR > 1 ? " / " : "", $1 / $3 }')
+	BUILD_NOTES+=("- Build wall ratio per pair (with/without): $pairs; ratio of the fastest runs (min/min): $rmin; cpu (user+sys of make, compilers and buildwarden) ratio of medians: $rc.")
+	BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs), wall | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | 1.02 ($(verdict "$r" 1.02)) | $rc | $rmin | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / $(awk '{ print $1 }' "$RES/build.with" | minmax) s |")
 	# drops / events / violations of every build under the sensor
 	local f d=0 dq=0 v=0 dv
 	for f in "$RES"/build*-with.summary; do
@@ -331,11 +335,11 @@ run_micro_bench() {
 		fi
 		log "  round $r/$ROUNDS done"
 	done
-	local t mo mw mh rw rh co cw rcpu spread
+	local t mo mw mh rw rh co cw rcpu spread rmin
 	for t in "${TESTS[@]}"; do
 		mo=$(col "$t" 3 without | median)
 		if [ "$NO_SENSOR" = 1 ]; then
-			MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | - | - | ${TARGET[$t]} | - | - | $(col "$t" 3 without | minmax) ns / - |")
+			MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | - | - | ${TARGET[$t]} | - | - | - | $(col "$t" 3 without | minmax) ns / - |")
 			continue
 		fi
 		mw=$(col "$t" 3 with | median)
@@ -349,11 +353,14 @@ run_micro_bench() {
 			rh=$(ratio "$mh" "$mo")
 			[ "$rh" = nan ] && rh="- (a violation there)"
 		fi
+		rmin=$(ratio "$(col "$t" 3 with | sort -g | head -1)" "$(col "$t" 3 without | sort -g | head -1)")
 		spread="$(col "$t" 3 without | awk '{ print $1 / 1000 }' | minmax) / $(col "$t" 3 with | awk '{ print $1 / 1000 }' | minmax) µs"
-		MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | $(fmt_ns "$mw") | **$rw** | $(target_cell "$rw" "${TARGET[$t]}") | $rcpu | $rh | $spread |")
+		MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | $(fmt_ns "$mw") | **$rw** | $(target_cell "$rw" "${TARGET[$t]}") | $rcpu | $rmin | $rh | $spread |")
 	done
 	[ "$NO_SENSOR" = 1 ] && return 0
-	local s
+	local s lost
+	lost=$(sed -n 's/^ *lost: \([0-9]*\).*/\1/p' "$RES"/micro*-with.err | paste -sd/ -)
+	MICRO_NOTES+=("- Events lost by the micro runs as a build process, per round (\`lost:\` in the run summary): ${lost:-not reported}.")
 	s=$(ev_summary "$RES/micro1-with.pb")
 	MICRO_NOTES+=("- One micro run as a build process (round 1): $s; exit $(cat "$RES/micro1-with.rc").")
 	if [ "$HOST" = 1 ] && [ -s "$RES/micro1-host.pb" ]; then
@@ -401,8 +408,8 @@ REPORT=$WORK/results.md
 	echo "- policy: $POLICY"
 	echo "- load average at start / end: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host inflates wall times; cpu = user+sys incl. children)"
 	echo
-	echo "| what | without (median) | with (median) | ratio with/without (wall) | target | ratio (cpu) | non-build process under a host sensor (wall ratio) | spread min-max without / with |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| what | without (median) | with (median) | ratio with/without (medians, wall) | target | ratio (cpu) | ratio of minima (wall) | non-build process under a host sensor (wall ratio) | spread min-max without / with |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	for row in "${BUILD_ROWS[@]+"${BUILD_ROWS[@]}"}" "${MICRO_ROWS[@]+"${MICRO_ROWS[@]}"}"; do echo "$row"; done
 	echo
 	for n in "${BUILD_NOTES[@]+"${BUILD_NOTES[@]}"}" "${MICRO_NOTES[@]+"${MICRO_NOTES[@]}"}"; do echo "$n"; done
