@@ -1,0 +1,108 @@
+/* The collector's protocol state machine (docs/collector-protocol.md), with no sockets:
+ * bytes a connection delivered (after TLS) go in, Welcome/Ack/Refusal frames and store
+ * operations come out. The server, the unit tests and the fuzz target drive it the same
+ * way:
+ *
+ *	ingest__feed(ig, ic, buf, len, &st)   consume whole frames from a connection
+ *	b = ingest__seal(ig)                  take the batch that is being filled
+ *	store__apply(writer, b, ...)          on any thread
+ *	ingest__done(ig, b, ok)               queue Acks and deferred Welcomes
+ *
+ * Checks, per connection: framing (max_frame), every message is a known AgentMessage,
+ * Hello first and once, schema_version 1, ids of a sane charset. Per frame: seq is
+ * last + 1 (else a gap finding, or a duplicate check), the chain verifies (else a
+ * chain_break finding; the event is stored flagged and the chain continues from the
+ * received value), the event unpacks as an Event with the frame's seq and run. Welcome
+ * and Ack only ever report what is durable. Single-threaded: one event loop owns it. */
+#ifndef BUILDWARDEN_COLLECTOR_INGEST_H
+#define BUILDWARDEN_COLLECTOR_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collector/batch.h"
+#include "collector/slab.h"
+#include "collector/store.h"
+#include "collector/verify.h"
+
+#define INGEST_REASON_MAX 256
+/* A peer that does not read its Acks is cut off before its queue grows past this. */
+#define INGEST_OUT_MAX (1u << 20)
+
+struct ingest_cfg {
+	size_t max_frame;     /* largest AgentMessage frame; 0 = BW_FRAME_MAX */
+	const char *agent_keys; /* DIR with <agent>.key files, or NULL */
+	bool insecure;        /* identity from Hello.agent_id instead of the certificate */
+	size_t batch_frames;  /* seal after this many frames (0 = 8192) */
+	size_t batch_bytes;   /* or this many event bytes (0 = 64 MiB) */
+};
+
+enum ic_state {
+	IC_HELLO,        /* waiting for Hello */
+	IC_WELCOME_WAIT, /* Hello seen; its run has uncommitted frames: Welcome after commit */
+	IC_STREAM,       /* EventFrames and Skips */
+	IC_DEAD,         /* refused: a Refusal is queued in out, close after sending it */
+};
+
+enum feed_status {
+	FEED_MORE,  /* everything whole was consumed; more bytes are needed */
+	FEED_STALL, /* whole frames are left: the batch is full or Welcome is pending */
+	FEED_DEAD,  /* refused */
+};
+
+struct ingest_run;
+
+struct ingest_conn {
+	enum ic_state state;
+	char identity[BW_ID_MAX + 1]; /* from the client certificate; "" with --insecure */
+	char reason[INGEST_REASON_MAX];
+	struct ingest_run *run;
+	struct verify ck;
+	bool ck_init;
+	bool unverifiable;  /* keyed chain claimed, no key configured */
+	uint8_t *out;       /* frames to send, from out_off on */
+	size_t out_len, out_off, out_cap;
+	size_t need;        /* size of the next frame once its length is known */
+	uint64_t frames, dups, skips;
+};
+
+struct ingest;
+
+/* reader: where Hello looks up runs that are not in memory (may be the writer's handle
+ * when everything runs on one thread). */
+int ingest__new(const struct ingest_cfg *cfg, struct store *reader, struct ingest **out);
+void ingest__free(struct ingest *ig);
+
+/* identity: the TLS client certificate's CN, or NULL with --insecure. */
+void ingest__conn_init(struct ingest_conn *ic, const char *identity);
+/* Detaches the connection from its run; call before freeing it. */
+void ingest__conn_close(struct ingest *ig, struct ingest_conn *ic);
+
+/* Consumes whole frames from buf[0..len); returns the bytes consumed. */
+size_t ingest__feed(struct ingest *ig, struct ingest_conn *ic, const uint8_t *buf, size_t len,
+		    enum feed_status *st);
+
+/* Refuses the connection from outside (handshake timeout): queues a Refusal. */
+void ingest__refuse(struct ingest_conn *ic, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The batch being filled can take no more frames. */
+bool ingest__full(const struct ingest *ig);
+/* Worth committing now: full, a Hello waits on it, or its first op is older than
+ * interval_ns (monotonic now_ns). */
+bool ingest__due(const struct ingest *ig, int64_t now_ns, int64_t interval_ns);
+/* Takes the batch being filled (NULL if it is empty) and starts a new one. */
+struct batch *ingest__seal(struct ingest *ig);
+/* The store applied b (ok) or failed. On failure every connection with a run is refused
+ * and in-memory state is dropped, so agents reconnect and resume from what is durable. */
+void ingest__done(struct ingest *ig, struct batch *b, bool ok);
+/* Set when another connection than the one fed was refused (superseded, storage error)
+ * or got output (Acks, Welcomes); the caller scans its connections and clears it. */
+bool ingest__take_others(struct ingest *ig);
+
+void ingest__out_consume(struct ingest_conn *ic, size_t n);
+/* The run id of the connection's Hello, NULL before it (for log lines). */
+const char *ingest__run_name(const struct ingest_conn *ic);
+
+#endif /* BUILDWARDEN_COLLECTOR_INGEST_H */
