@@ -1570,7 +1570,11 @@ int spool_reader__next(struct spool_reader *r, struct spool_rec *rec)
 				return rc;
 		}
 		rc = spool__next_record(r->buf, r->len, &r->pos, rec);
-		if (rc == 1 && r->prev_last && rec->first <= r->prev_last) {
+		/* Seqs outside the segment's name would let an ack delete what it does
+		 * not cover: damage, like seqs that go backwards. */
+		if (rc == 1 && ((r->prev_last && rec->first <= r->prev_last) ||
+				rec->first < r->seg.first ||
+				(r->seg.type != SEG_LIVE && rec->last > r->seg.last))) {
 			r->pos -= rec->frame_len;
 			rc = -EBADMSG;
 		}
