@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/* `buildwarden collector`: flags → server_cfg, signals → server__stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "cli/exitcodes.h"
+#include "collector/server.h"
+
+static const char collector_usage[] =
+	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
+	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
+	"           [--max-frame BYTES] [--agent-keys DIR] [--handshake-timeout SECONDS]\n"
+	"           [--max-conns N] [--batch N]\n"
+	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
+
+static struct server *collector_srv;
+
+static void collector__on_signal(int sig)
+{
+	if (collector_srv)
+		server__stop(collector_srv);
+}
+
+static int collector__usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "buildwarden collector: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", collector_usage);
+	return EXIT_USAGE;
+}
+
+/* A decimal in [lo, hi]; false on anything else (trailing text, overflow). */
+static bool collector__num(const char *s, unsigned long long lo, unsigned long long hi,
+			   unsigned long long *out)
+{
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && !*end && *out >= lo && *out <= hi;
+}
+
+int cmd_collector(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "tls-client-ca", required_argument, NULL, 'a' },
+		{ "insecure", no_argument, NULL, 'i' },
+		{ "max-frame", required_argument, NULL, 'f' },
+		{ "agent-keys", required_argument, NULL, 'K' },
+		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "max-conns", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct server_cfg cfg = { 0 };
+	struct sigaction sa = { 0 };
+	unsigned long long v;
+	char err[512];
+	struct stat st;
+	char *end;
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			cfg.listen = optarg;
+			break;
+		case 'd':
+			cfg.db = optarg;
+			break;
+		case 'c':
+			cfg.tls_cert = optarg;
+			break;
+		case 'k':
+			cfg.tls_key = optarg;
+			break;
+		case 'a':
+			cfg.tls_client_ca = optarg;
+			break;
+		case 'i':
+			cfg.insecure = true;
+			break;
+		case 'f':
+			/* below 1 KiB no real event fits; above 64 MiB one agent could pin
+			 * that much memory per connection */
+			if (!collector__num(optarg, 1024, 64ull << 20, &v))
+				return collector__usage("--max-frame must be 1024..67108864 bytes, not '%s'", optarg);
+			cfg.max_frame = (size_t)v;
+			break;
+		case 'K':
+			cfg.agent_keys = optarg;
+			break;
+		case 't':
+			errno = 0;
+			cfg.handshake_timeout = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(cfg.handshake_timeout >= 0.1) ||
+			    cfg.handshake_timeout > 3600)
+				return collector__usage("--handshake-timeout must be 0.1..3600 seconds, not '%s'", optarg);
+			break;
+		case 'n':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return collector__usage("--max-conns must be 1..1000000, not '%s'", optarg);
+			cfg.max_conns = (unsigned)v;
+			break;
+		case 'b':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return collector__usage("--batch must be 1..1000000 frames, not '%s'", optarg);
+			cfg.batch = (size_t)v;
+			break;
+		case 'h':
+			fputs(collector_usage, stdout);
+			return 0;
+		default:
+			return collector__usage("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return collector__usage("unexpected argument '%s'", argv[optind]);
+	if (!cfg.listen)
+		return collector__usage("%s", "--listen ADDR:PORT is required");
+	if (!cfg.db)
+		return collector__usage("%s", "--db FILE is required");
+	if (cfg.insecure && (cfg.tls_cert || cfg.tls_key || cfg.tls_client_ca))
+		return collector__usage("%s", "--insecure and --tls-* exclude each other");
+	if (!cfg.insecure && (!cfg.tls_cert || !cfg.tls_key || !cfg.tls_client_ca))
+		return collector__usage("%s", "refusing to start without TLS: give --tls-cert, --tls-key and "
+					      "--tls-client-ca, or --insecure for plaintext testing");
+	if (cfg.agent_keys && (stat(cfg.agent_keys, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "buildwarden collector: --agent-keys '%s' is not a directory\n",
+			cfg.agent_keys);
+		return EXIT_NOINPUT;
+	}
+
+	rc = server__new(&cfg, &collector_srv, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "buildwarden collector: %s\n", err);
+		return rc;
+	}
+	sa.sa_handler = collector__on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	fprintf(stderr, "collector: listening on %s (port %d)%s, database %s\n", cfg.listen,
+		server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", cfg.db);
+	rc = server__run(collector_srv);
+	server__free(collector_srv);
+	collector_srv = NULL;
+	return rc;
+}

@@ -1,0 +1,28 @@
+/* Read-only queries over the collector's store, printed as JSON lines
+ * (`buildwarden query`, docs/collector.md). */
+#ifndef BUILDWARDEN_COLLECTOR_QUERY_H
+#define BUILDWARDEN_COLLECTOR_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+struct query_opts {
+	bool violations;   /* violation events */
+	bool findings;     /* stored findings + runs that are not complete */
+	const char *run;   /* alone: the run's whole history; else a filter */
+	const char *host;
+	const char *rule;  /* violations only */
+	int64_t since_ns;  /* unix ns lower bound on event/finding time; 0: none */
+	long long limit;   /* the most recent N (history: the first N); 0: all */
+};
+
+/* "30s", "15m", "1h", "2d" → nanoseconds. -EINVAL on anything else. */
+int query__duration(const char *s, int64_t *ns);
+
+/* Prints what o selects, one JSON object per line. 0, or -EIO with err set. */
+int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+
+#endif /* BUILDWARDEN_COLLECTOR_QUERY_H */

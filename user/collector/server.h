@@ -1,0 +1,39 @@
+/* The collector's network side: one epoll loop on one thread serves every connection
+ * (non-blocking sockets, OpenSSL in non-blocking mode), and one writer thread commits
+ * batches to SQLite so that disk syncs never stall the loop. See docs/collector.md. */
+#ifndef BUILDWARDEN_COLLECTOR_SERVER_H
+#define BUILDWARDEN_COLLECTOR_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct server_cfg {
+	const char *listen;        /* "IPv4:PORT" or "[IPv6]:PORT"; port 0 picks one */
+	const char *db;            /* SQLite file (":memory:" for tests) */
+	const char *tls_cert, *tls_key, *tls_client_ca;
+	bool insecure;             /* plaintext; identity from Hello.agent_id */
+	size_t max_frame;          /* 0: 1 MiB */
+	const char *agent_keys;    /* DIR of <agent>.key files, or NULL */
+	double handshake_timeout;  /* seconds for TLS + Hello; 0: 10 */
+	unsigned max_conns;        /* 0: 1024 */
+	size_t batch;              /* frames per commit; 0: 8192 */
+	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
+	FILE *log;                 /* NULL: stderr */
+};
+
+struct server;
+
+/* Opens the store, sets up TLS and listens. Returns 0, or a sysexits code with a message
+ * in err: 64 bad configuration, 66 unreadable TLS file, 69 cannot listen, 70 internal,
+ * 73 cannot create or lock the database. */
+int server__new(const struct server_cfg *cfg, struct server **out, char *err, size_t errlen);
+/* The port actually bound (for listen ports of 0). */
+int server__port(const struct server *s);
+/* Runs until server__stop(); commits what is pending before it returns 0. */
+int server__run(struct server *s);
+/* Async-signal-safe: may be called from a signal handler or another thread. */
+void server__stop(struct server *s);
+void server__free(struct server *s);
+
+#endif /* BUILDWARDEN_COLLECTOR_SERVER_H */
