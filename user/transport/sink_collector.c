@@ -243,6 +243,14 @@ static void sc__on_ack(struct sink_collector *c, struct session *s, uint64_t seq
 			  s->run->meta.run_id, strerror(-err));
 }
 
+/* The AgentMessage length, which is what the collector's max_frame bounds. */
+static uint64_t sc__payload_len(const struct spool_rec *r)
+{
+	uint64_t len = 0;
+
+	return frame__decode_len(r->frame, r->frame_len, &len) > 0 ? len : r->frame_len;
+}
+
 /* Queues one spool record, with a Skip first for seqs the spool no longer has. */
 static int sc__send_record(struct sink_collector *c, struct session *s, const struct spool_rec *r)
 {
@@ -270,7 +278,7 @@ static int sc__send_record(struct sink_collector *c, struct session *s, const st
 		reason[rl] = '\0';
 		n = spool__encode_skip(s->next, r->last, reason, skip, sizeof(skip));
 		err = client__queue(c->cl, skip, n);
-	} else if (s->max_frame && r->frame_len > s->max_frame + FRAME_VARINT_MAX) {
+	} else if (s->max_frame && sc__payload_len(r) > s->max_frame) {
 		/* the collector would refuse it and drop the connection, forever */
 		n = spool__encode_skip(r->first, r->last, "frame over the collector's max_frame",
 				       skip, sizeof(skip));
