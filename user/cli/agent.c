@@ -21,6 +21,7 @@
 #include "sensor/fanwatch.h"
 #include "sensor/features.h"
 #include "sensor/loader.h"
+#include "transport/sink_collector.h"
 #include "transport/sink_file.h"
 
 #define STATS_INTERVAL_NS (10ull * 1000000000ull)
@@ -42,8 +43,11 @@ struct agent {
 	struct procinfo *pi;
 	struct linknames *links;
 	struct sink_file *file;
-	struct sink sink;
-	bool have_sink;
+	struct sink file_sink;
+	bool have_file_sink;
+	struct sink_collector *collector;
+	struct sink collector_sink;
+	uint64_t collector_write_errors;
 	struct arena *arena;
 	int sigfd, epfd;
 	char host[256];
@@ -141,8 +145,11 @@ static void emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, ui
 	}
 	if (ev->process && !ev->process->attributed)
 		a->unattributed++;
-	if (a->have_sink && sink__write(&a->sink, ev))
+	if (a->have_file_sink && sink__write(&a->file_sink, ev))
 		a->sink_errors++;
+	/* The collector sink counts what it drops and tells the collector (Skip). */
+	if (a->collector && sink__write(&a->collector_sink, ev))
+		a->collector_write_errors++;
 }
 
 static struct event_ctx ctx_of(struct agent *a)
@@ -264,6 +271,12 @@ static void emit_stats(struct agent *a)
 	st.unattributed = a->unattributed;
 	st.args_read_failures = cnt.total[BW_CNT_ARGS_READ_FAIL];
 	st.depth_exceeded = cnt.total[BW_CNT_DEPTH_EXCEEDED] + (a->fw ? fanwatch__skipped(a->fw) : 0);
+	if (a->collector) {
+		struct sink_collector_stats cs;
+
+		sink_collector__stats(a->collector, &cs);
+		st.spool_full = cs.spool_full_drops + cs.other_drops;
+	}
 	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev.stats = &st;
 	emit(a, &ev, false, 0);
@@ -370,8 +383,32 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 			rc = EXIT_CANTCREAT;
 			goto fail;
 		}
-		sink_file__as_sink(a->file, &a->sink);
-		a->have_sink = true;
+		sink_file__as_sink(a->file, &a->file_sink);
+		a->have_file_sink = true;
+	}
+	if (opts->collector) {
+		struct collector_client_opts co = {
+			.address = opts->collector,
+			.spool_dir = opts->spool_dir ? opts->spool_dir : "/var/lib/buildwarden/spool",
+			.tls_cert = opts->tls_cert,
+			.tls_key = opts->tls_key,
+			.tls_ca = opts->tls_ca,
+			.insecure = opts->insecure,
+			.agent_id = opts->agent_id,
+			.host = a->host,
+			.run_id = a->run_id,
+			.chain_key_path = opts->chain_key,
+			.spool_max_bytes = opts->spool_max,
+			.drain_timeout_ms = opts->drain_timeout_ms,
+		};
+
+		a->collector = sink_collector__open(&co, err, sizeof(err));
+		if (!a->collector) {
+			fprintf(stderr, "buildwarden: cannot set up the collector transport: %s\n", err);
+			rc = EXIT_USAGE;
+			goto fail;
+		}
+		sink_collector__as_sink(a->collector, &a->collector_sink);
 	}
 
 	sigemptyset(&mask);
@@ -504,6 +541,18 @@ static void print_summary(struct agent *a, const char *what, int status, uint64_
 	if (a->fw && fanwatch__skipped(a->fw))
 		fprintf(stderr, "  not watched: %llu objects under the protected trees\n",
 			(unsigned long long)fanwatch__skipped(a->fw));
+	if (a->collector) {
+		struct sink_collector_stats cs;
+
+		sink_collector__stats(a->collector, &cs);
+		fprintf(stderr,
+			"  collector %s: %llu spooled, %llu acknowledged, %llu dropped (spool full), "
+			"%llu left in the spool for the next start%s%s\n",
+			a->opts.collector, (unsigned long long)cs.spooled, (unsigned long long)cs.acked,
+			(unsigned long long)(cs.spool_full_drops + cs.other_drops),
+			(unsigned long long)cs.unacked, cs.last_error[0] ? "; last error: " : "",
+			cs.last_error);
+	}
 	fprintf(stderr, "  guards on this host:\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(stderr, "    %s\n", layers[i]);
@@ -520,8 +569,12 @@ static int finish(struct agent *a, int status)
 	drain_all(a);
 	emit_stats(a);
 	drops = emit_run_end(a, status);
-	if (a->have_sink)
-		flush_err = sink__flush(&a->sink);
+	if (a->have_file_sink)
+		flush_err = sink__flush(&a->file_sink);
+	/* Bounded: the build is over, delivery gets drain_timeout_ms; what is not
+	 * acknowledged by then stays in the spool for the next start. */
+	if (a->collector)
+		sink_collector__drain(a->collector, a->opts.drain_timeout_ms);
 	if (a->violations)
 		status = EXIT_VIOLATION;
 	print_summary(a, a->argv ? "build finished" : "agent stopped", status, drops);
@@ -668,10 +721,12 @@ void agent__free(struct agent *a)
 {
 	if (!a)
 		return;
-	if (a->have_sink)
-		sink__close(&a->sink);
+	if (a->have_file_sink)
+		sink__close(&a->file_sink);
 	else if (a->file)
 		sink_file__close(a->file);
+	if (a->collector)
+		sink__close(&a->collector_sink);
 	fanwatch__free(a->fw);
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);

@@ -14,6 +14,15 @@ struct agent_opts {
 	const char *events_path; /* NULL: no events file */
 	int mode; /* -1: the policy's; else enum bw_mode */
 	bool quiet;
+	/* collector transport: all NULL/0 when events stay local */
+	const char *collector; /* host:port */
+	const char *spool_dir;
+	const char *tls_cert, *tls_key, *tls_ca;
+	const char *chain_key;
+	const char *agent_id;
+	bool insecure;
+	uint64_t spool_max;
+	unsigned drain_timeout_ms;
 };
 
 struct agent;

@@ -1,19 +1,25 @@
 /* buildwarden: subcommand table and the flags of each subcommand. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/agent.h"
+#include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "transport/decode.h"
 
 static const char usage_text[] =
-	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] -- CMD [ARGS...]\n"
-	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce]\n"
+	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [TRANSPORT] -- CMD [ARGS...]\n"
+	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [TRANSPORT]\n"
+	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
+	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--since 1h]\n"
 	"       buildwarden policy check FILE\n"
 	"       buildwarden decode [FILE|-]\n"
-	"       buildwarden version\n";
+	"       buildwarden version\n"
+	"TRANSPORT: --collector HOST:PORT [--spool DIR] (--tls-cert F --tls-key F --tls-ca F | --insecure)\n"
+	"           [--spool-max BYTES] [--chain-key FILE] [--agent-id ID] [--drain-timeout SECONDS]\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -32,6 +38,16 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 		{ "events", required_argument, NULL, 'e' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "collector", required_argument, NULL, 'C' },
+		{ "spool", required_argument, NULL, 'S' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "tls-ca", required_argument, NULL, 'a' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "spool-max", required_argument, NULL, 'M' },
+		{ "chain-key", required_argument, NULL, 'K' },
+		{ "agent-id", required_argument, NULL, 'A' },
+		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -39,10 +55,11 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mode = -1;
+	o->drain_timeout_ms = 10000;
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -61,6 +78,48 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 		case 'q':
 			o->quiet = true;
 			break;
+		case 'C':
+			o->collector = optarg;
+			break;
+		case 'S':
+			o->spool_dir = optarg;
+			break;
+		case 'c':
+			o->tls_cert = optarg;
+			break;
+		case 'k':
+			o->tls_key = optarg;
+			break;
+		case 'a':
+			o->tls_ca = optarg;
+			break;
+		case 'I':
+			o->insecure = true;
+			break;
+		case 'K':
+			o->chain_key = optarg;
+			break;
+		case 'A':
+			o->agent_id = optarg;
+			break;
+		case 'M':
+		case 'D': {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    (c == 'D' && v > 3600))
+				return usage_error(c == 'M' ? "--spool-max needs a number of bytes, not '%s'"
+							    : "--drain-timeout needs seconds (0..3600), not '%s'",
+						   optarg);
+			if (c == 'M')
+				o->spool_max = v;
+			else
+				o->drain_timeout_ms = (unsigned)v * 1000;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -68,6 +127,10 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (o->collector && !o->insecure && !(o->tls_cert && o->tls_key && o->tls_ca))
+		return usage_error("%s", "--collector needs --tls-cert, --tls-key and --tls-ca, or --insecure");
+	if (!o->collector && (o->spool_dir || o->tls_cert || o->tls_key || o->tls_ca || o->insecure))
+		return usage_error("%s", "transport flags need --collector HOST:PORT");
 	return 0;
 }
 
@@ -150,6 +213,8 @@ static const struct cmd {
 	{ "agent", cmd_agent },
 	{ "policy", cmd_policy },
 	{ "decode", cmd_decode },
+	{ "collector", cmd_collector },
+	{ "query", cmd_query },
 	{ "version", cmd_version },
 };
 
