@@ -254,7 +254,7 @@ run_build_bench() {
 	rc=$(ratio "$cw" "$co")
 	local rmin pairs
 	rmin=$(ratio "$(awk '{ print $1 }' "$RES/build.with" | sort -g | head -1)" "$(awk '{ print $1 }' "$RES/build.without" | sort -g | head -1)")
-	pairs=$(paste -d' ' "$RES/build.with" "$RES/build.without" | awk '{ printf "%s%.3f", NR > 1 ? " / " : "", $1 / $3 }')
+	pairs=$(paste -d' ' "$RES/build.with" "$RES/build.without" | awk '{ printf "%s%.3f", (NR > 1 ? " / " : ""), $1 / $3 }')
 	BUILD_NOTES+=("- Build wall ratio per pair (with/without): $pairs; ratio of the fastest runs (min/min): $rmin; cpu (user+sys of make, compilers and buildwarden) ratio of medians: $rc.")
 	BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs), wall | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | 1.02 ($(verdict "$r" 1.02)) | $rc | $rmin | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / $(awk '{ print $1 }' "$RES/build.with" | minmax) s |")
 	# drops / events / violations of every build under the sensor
