@@ -11,7 +11,7 @@
 void batch__init(struct batch *b)
 {
 	memset(b, 0, sizeof(*b));
-	slab__init(&b->mem, 1u << 20);
+	slab__init(&b->mem, 64u * 1024);
 }
 
 void batch__reset(struct batch *b)

@@ -81,7 +81,7 @@ int ingest__new(const struct ingest_cfg *cfg, struct store *reader, struct inges
 		ig->cfg.batch_bytes = 64u << 20;
 	ig->reader = reader;
 	ig->fill_gen = 1;
-	slab__init(&ig->scratch, 256 * 1024);
+	slab__init(&ig->scratch, 16 * 1024);
 	ig->cur = ingest__batch_new(ig->fill_gen);
 	if (!ig->cur) {
 		free(ig);

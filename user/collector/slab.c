@@ -47,7 +47,12 @@ void *slab__alloc(struct slab *s, size_t size)
 		if (c->cap - c->used >= need)
 			break;
 	if (!c) {
+		/* Chunks double (up to 4 MiB) so a connection that sends a handful of
+		 * frames costs a small chunk and a busy batch still mallocs rarely. */
 		size_t cap = need > s->chunk_size ? need : s->chunk_size;
+
+		if (s->chunk_size < (4u << 20))
+			s->chunk_size *= 2;
 
 		c = slab__new_chunk(cap);
 		if (!c)

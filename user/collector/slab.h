@@ -13,7 +13,7 @@ struct slab_chunk;
 struct slab {
 	struct slab_chunk *head;  /* every chunk, reused in order after a reset */
 	struct slab_chunk *cur;   /* the chunk allocations come from */
-	size_t chunk_size;
+	size_t chunk_size;        /* of the next chunk: grows */
 	size_t used;              /* bytes handed out since the last reset */
 	ProtobufCAllocator pb;    /* slab__pb() */
 };
