@@ -217,6 +217,33 @@ static void finish_run(pid_t pid, unsigned timeout_ms, const char *what)
 	CHECK(code == 0, "%s: `buildwarden run` exited %d, expected 0 (the build succeeds)", what, code);
 }
 
+/* The build writes marker done as its last step; the run must return within its
+ * --drain-timeout (plus slack for the sensor's own end) of that, delivered or not. */
+static long long wait_exit_after_done(pid_t pid, const char *done, unsigned drain_s, const char *what)
+{
+	long long t_done, waited;
+	int code = -1;
+
+	CHECK(cf_wait_file(done, 30000), "%s: the build did not finish", what);
+	t_done = cf_now_ms();
+	CHECK(cf_wait_exit(pid, (drain_s * 3 + 10) * 1000, &code) == 1,
+	      "%s: `buildwarden run` still running %u s after its build ended (--drain-timeout %u)", what,
+	      drain_s * 3 + 10, drain_s);
+	waited = cf_now_ms() - t_done;
+	printf("     %s: run exited %d, %lld ms after its build ended (--drain-timeout %u)\n", what, code,
+	       waited, drain_s);
+	CHECK(code == 0, "%s: `buildwarden run` exited %d, expected 0 (the build succeeds)", what, code);
+	return waited;
+}
+
+/* Checked last, so that a slow return does not hide what was delivered. */
+static void check_drain_bound(long long waited, unsigned drain_s, const char *what)
+{
+	CHECK(waited <= (long long)drain_s * 1000 + 1500,
+	      "%s: `buildwarden run --drain-timeout %u` returned %lld ms after the build ended: it waited "
+	      "longer than its drain timeout for the collector", what, drain_s, waited);
+}
+
 static void read_local(const char *events, struct bw_events *evs)
 {
 	CHECK(bw_events_read(events, evs) == 0, "local events file %s: %s", events, evs->err);
@@ -292,7 +319,8 @@ static void test_self_check_wrong_port(void **state)
 	alarm(60);
 	start_collector();
 	write_build("build.sh", "burst 20\n");
-	pid = start_run(dead, wsp("events.pb"), F.spool, 1, wsp("build.sh"), NULL);
+	pid = start_run(dead, wsp("events.pb"), F.spool, 1, wsp("build.sh"),
+			(const char *const[]){ "--drain-timeout", "1", NULL });
 	finish_run(pid, 40000, "wrong port");
 	read_local(wsp("events.pb"), &evs);
 	CHECK(!cf_compare(&evs, F.col.db, "agent-1", NULL, report, sizeof(report)),
@@ -410,7 +438,7 @@ static void test_network_cut_build_does_not_wait(void **state)
 static void test_network_cut_until_exit_next_start_delivers(void **state)
 {
 	struct bw_events evs, evs2, part;
-	long long at_cut, t0;
+	long long at_cut, t0, waited;
 	pid_t pid;
 
 	alarm(120);
@@ -418,7 +446,8 @@ static void test_network_cut_until_exit_next_start_delivers(void **state)
 	F.proxy = cf_proxy_start(F.col.port);
 	CHECK(F.proxy, "cannot start the proxy");
 	write_build("build.sh", "burst 200\nmark phase1\ngate go\nburst 200\nexecs 20\nmark done\n");
-	pid = start_run(cf_proxy_port(F.proxy), wsp("events.pb"), F.spool, 1, wsp("build.sh"), NULL);
+	pid = start_run(cf_proxy_port(F.proxy), wsp("events.pb"), F.spool, 1, wsp("build.sh"),
+			(const char *const[]){ "--drain-timeout", "3", NULL });
 	CHECK(cf_wait_file(wsp("phase1"), 30000), "the build did not reach phase 1");
 	bw_events_read(wsp("events.pb"), &part);
 	at_cut = cf_db_wait_count(F.col.db, cf_run_id(&part), 100, 10000);
@@ -427,9 +456,8 @@ static void test_network_cut_until_exit_next_start_delivers(void **state)
 	cf_proxy_cut(F.proxy, CF_CUT_STALL);
 	t0 = cf_now_ms();
 	CHECK(bw_ws_write(&F.ws, "go", "", false) == 0, "write go");
-	CHECK(cf_wait_file(wsp("done"), 15000), "the build did not finish under a network cut");
 	/* the run gives up on the final ack by itself (its drain timeout) */
-	finish_run(pid, 60000, "silent cut, run alone");
+	waited = wait_exit_after_done(pid, wsp("done"), 3, "silent cut");
 	printf("     run returned %lld ms after the cut\n", cf_now_ms() - t0);
 	read_local(wsp("events.pb"), &evs);
 	{
@@ -451,6 +479,7 @@ static void test_network_cut_until_exit_next_start_delivers(void **state)
 	expect_delivered(&evs2, 1, NULL, "the next start's own run");
 	bw_events_free(&evs);
 	bw_events_free(&evs2);
+	check_drain_bound(waited, 3, "silent cut");
 }
 
 /* ---- 4. agent restart with a non-empty spool ------------------------------ */
@@ -458,15 +487,16 @@ static void test_network_cut_until_exit_next_start_delivers(void **state)
 static void test_agent_restart_nonempty_spool(void **state)
 {
 	struct bw_events evs1, evs2;
-	long long t0;
+	long long t0, waited;
 	pid_t pid;
 
 	alarm(120);
 	F.col.port = cf_free_port(); /* nothing listens there yet */
-	write_build("build1.sh", "burst 200\nexecs 30\n");
+	write_build("build1.sh", "burst 200\nexecs 30\nmark done\n");
 	t0 = cf_now_ms();
-	pid = start_run(F.col.port, wsp("events1.pb"), F.spool, 1, wsp("build1.sh"), NULL);
-	finish_run(pid, 60000, "run with the collector down");
+	pid = start_run(F.col.port, wsp("events1.pb"), F.spool, 1, wsp("build1.sh"),
+			(const char *const[]){ "--drain-timeout", "3", NULL });
+	waited = wait_exit_after_done(pid, wsp("done"), 3, "collector down");
 	printf("     run with the collector down took %lld ms\n", cf_now_ms() - t0);
 	read_local(wsp("events1.pb"), &evs1);
 	CHECK(cf_db_count(F.col.db, cf_run_id(&evs1)) <= 0, "events stored with no collector running");
@@ -483,6 +513,7 @@ static void test_agent_restart_nonempty_spool(void **state)
 	expect_no_findings(cf_run_id(&evs2), "second run");
 	bw_events_free(&evs1);
 	bw_events_free(&evs2);
+	check_drain_bound(waited, 3, "collector down");
 }
 
 /* The agent itself is killed (-9) mid-run with the collector down: what it spooled is
@@ -550,10 +581,12 @@ static void test_agent_kill9_spool_delivered(void **state)
 
 static void test_spool_disk_full(void **state)
 {
-	struct bw_events evs;
+	struct bw_events evs, part;
 	struct cf_findings f;
-	uint64_t skipped = 0, spool_full = 0;
-	long long free_b;
+	uint64_t skipped = 0, spool_full = 0, after_stats = 0, phase2 = 0;
+	size_t lost_late = 0;
+	long long free_b, free_b2, last = -1, now;
+	char hello[160];
 	pid_t pid;
 
 	alarm(120);
@@ -574,27 +607,53 @@ static void test_spool_disk_full(void **state)
 	CHECK(free_b >= 0 && free_b < 128 * 1024,
 	      "phase 1 (5000 events) did not fill the 1 MiB spool: %lld bytes free", free_b);
 	start_collector();
+	/* let the agent reconnect (its backoff) and upload what it spooled, so that the
+	 * spool has room again before phase 2 */
+	bw_events_read(wsp("events.pb"), &part);
+	snprintf(hello, sizeof(hello), "agent-1/%s: hello", cf_run_id(&part));
+	for (long long end = cf_now_ms() + 40000; cf_now_ms() < end;) {
+		if (cf_log_has_line(F.col.log, 0, (const char *const[]){ hello, NULL }, NULL, NULL, 0))
+			break;
+		cf_sleep_ms(100);
+	}
+	CHECK(cf_log_has_line(F.col.log, 0, (const char *const[]){ hello, NULL }, NULL, NULL, 0),
+	      "the agent did not reconnect within 40 s of the collector's start");
+	for (long long end = cf_now_ms() + 15000; cf_now_ms() < end; last = now) {
+		now = cf_db_count(F.col.db, cf_run_id(&part));
+		if (now == last && now > 0)
+			break;
+		cf_sleep_ms(700);
+	}
+	free_b2 = cf_fs_free(F.spool);
+	printf("     uploaded before phase 2: %lld; spool free now %lld bytes\n", last, free_b2);
+	bw_events_free(&part);
 	CHECK(bw_ws_write(&F.ws, "go", "", false) == 0, "write go");
 	finish_run(pid, 60000, "full spool");
 	CHECK(cf_exists(wsp("done")), "the build did not finish");
 	read_local(wsp("events.pb"), &evs);
 
 	/* not silent: the stats and the summary say how many were dropped */
-	for (size_t i = 0; i < evs.n; i++)
-		if (evs.ev[i]->body_case == BUILDWARDEN__V1__EVENT__BODY_STATS)
+	for (size_t i = 0; i < evs.n; i++) {
+		if (evs.ev[i]->body_case == BUILDWARDEN__V1__EVENT__BODY_STATS) {
 			spool_full = evs.ev[i]->stats->spool_full;
-	printf("     stats.spoolFull (last stats event) = %llu\n", (unsigned long long)spool_full);
-	CHECK(spool_full > 0, "the spool filled up but stats.spoolFull is 0");
-	{
-		bool said = cf_log_has_line(F.run_log, 0, (const char *const[]){ "spool", NULL },
-					    (const char *const[]){ "full", "drop", NULL }, NULL, 0);
-
-		CHECK(said, "the run summary does not report the spool-full drops");
+			after_stats = 1; /* itself: counted in the next one, if any */
+		} else {
+			after_stats++;
+		}
+		if (!phase2 && evs.ev[i]->body_case == BUILDWARDEN__V1__EVENT__BODY_FILE &&
+		    evs.ev[i]->file->path && strstr(evs.ev[i]->file->path, "/out/f2501"))
+			phase2 = evs.ev[i]->seq;
 	}
+	printf("     stats.spoolFull (last stats event) = %llu; phase 2 starts at seq %llu of %zu\n",
+	       (unsigned long long)spool_full, (unsigned long long)phase2, evs.n);
+	CHECK(spool_full > 0, "the spool filled up but stats.spoolFull is 0");
+	CHECK(cf_log_has_line(F.run_log, 0, (const char *const[]){ "spool", NULL },
+			      (const char *const[]){ "full", "drop", NULL }, NULL, 0),
+	      "the run summary does not report the spool-full drops");
 
-	/* the collector knows what was dropped, and has all the rest */
+	/* the collector knows what was dropped */
 	CHECK(cf_query_findings(F.col.db, cf_run_id(&evs), &f) == 0, "query --findings: %s", f.err);
-	printf("     findings: %.600s\n", f.raw);
+	printf("     findings:\n%.3000s", f.raw);
 	CHECK(cf_findings_count(&f, "skip") >= 1, "no skip finding for the dropped events: %.500s", f.raw);
 	for (size_t i = 0; i < f.n; i++) {
 		if (strcmp(f.f[i].kind, "skip"))
@@ -603,11 +662,29 @@ static void test_spool_disk_full(void **state)
 		      f.f[i].line);
 		skipped += f.f[i].last - f.f[i].first + 1;
 	}
-	CHECK(skipped == spool_full, "skip findings cover %llu seqs, stats.spoolFull says %llu",
-	      (unsigned long long)skipped, (unsigned long long)spool_full);
+	CHECK(skipped >= spool_full && skipped <= spool_full + after_stats,
+	      "skip findings cover %llu seqs, stats.spoolFull says %llu (+ at most %llu after it)",
+	      (unsigned long long)skipped, (unsigned long long)spool_full,
+	      (unsigned long long)after_stats);
+
+	/* once the collector had everything, the spool has room again: phase 2 and the
+	 * runEnd are not dropped */
+	CHECK(phase2 > 0, "no local event for out/f2501 (phase 2)");
+	for (uint64_t q = phase2; q <= evs.n; q++)
+		for (size_t i = 0; i < f.n; i++)
+			if (!strcmp(f.f[i].kind, "skip") && q >= f.f[i].first && q <= f.f[i].last) {
+				lost_late++;
+				break;
+			}
+	CHECK(lost_late == 0,
+	      "the spool never recovered: after the collector was back and had acknowledged all the "
+	      "agent spooled, %zu of the %llu later events (seqs %llu-%zu, phase 2 and the runEnd) "
+	      "were still dropped as spool full (spool free space after the upload: %lld bytes)",
+	      lost_late, (unsigned long long)(evs.n - phase2 + 1), (unsigned long long)phase2, evs.n, free_b2);
 	CHECK(cf_findings_count(&f, "gap") == 0 && cf_findings_count(&f, "chain_break") == 0 &&
 		      cf_findings_count(&f, "no_run_end") == 0,
 	      "findings other than the skip: %.800s", f.raw);
+	/* and everything not dropped arrived */
 	expect_delivered(&evs, 1, &f, "full spool");
 	cf_findings_free(&f);
 	bw_events_free(&evs);
