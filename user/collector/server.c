@@ -511,7 +511,8 @@ static void conn__service(struct server *s, struct conn *c)
 			if (fst == FEED_STALL) {
 				if (ingest__full(s->ig) && !s->w.busy) {
 					server__maybe_commit(s, true);
-					continue;
+					if (s->w.busy)
+						continue; /* a fresh batch: feed on */
 				}
 				c->stalled = true;
 				rq__remove(s, c);
