@@ -136,7 +136,7 @@ static void server__tls_reason(char *buf, size_t len)
 	unsigned long e = ERR_get_error();
 
 	if (!e) {
-		snprintf(buf, len, "%s", errno ? strerror(errno) : "connection closed");
+		snprintf(buf, len, "%s", errno ? strerror(errno) : "the peer closed the connection");
 		return;
 	}
 	ERR_error_string_n(e, buf, len);
