@@ -61,7 +61,7 @@ struct sink_collector {
 	uint64_t written;    /* appends so far: the sender's "anything new?" */
 	bool sender_idle;    /* the sender sleeps until wake_fd: the writer must kick it */
 	bool stopping;
-	bool drained;        /* a drain saw everything acknowledged */
+	bool drained;        /* a drain ran to its end (acknowledged or timed out) */
 	uint64_t cur_acked;  /* highest acked seq of the current run */
 	uint64_t sent, acked, reconnects;
 	bool connected;
@@ -641,8 +641,9 @@ int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms)
 	while (c->cur_acked < st.last_seq && !c->stopping && rc == 0)
 		rc = pthread_cond_timedwait(&c->acked_cond, &c->lock, &dl);
 	rc = c->cur_acked >= st.last_seq ? 0 : -ETIMEDOUT;
-	if (!rc)
-		c->drained = true;
+	/* Success or not, the caller has given delivery its time: close must not make
+	 * the build wait a second timeout. */
+	c->drained = true;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

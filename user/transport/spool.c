@@ -1086,6 +1086,15 @@ static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uin
 	return 0;
 }
 
+/* Only sealed segments are deleted when acknowledged: a full spool whose live segment
+ * holds everything would stay full after the collector has it all. Sealing it lets the
+ * sender free it as soon as it is acknowledged. */
+static void spool__free_room(struct spool *sp)
+{
+	if (sp->live_len)
+		spool__seal_live(sp);
+}
+
 int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 {
 	uint64_t seq = ev->seq;
@@ -1145,6 +1154,7 @@ int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 	pthread_mutex_unlock(&sp->lock);
 	if (over) {
 		spool__drop(sp, seq, "spool full", true);
+		spool__free_room(sp);
 		return -ENOSPC;
 	}
 	err = spool__write_live(sp, sp->buf, n, sp->skip_first ? sp->skip_first : seq, seq);
@@ -1152,6 +1162,8 @@ int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 		bool full = err == -ENOSPC || err == -EDQUOT;
 
 		spool__drop(sp, seq, full ? "spool full" : "spool write failed", full);
+		if (full)
+			spool__free_room(sp);
 		return full ? -ENOSPC : err;
 	}
 	memcpy(sp->chain, chain, CHAIN_LEN);
