@@ -513,6 +513,9 @@ static unsigned poll_once(struct agent *a, int timeout_ms)
 	}
 	/* Records submitted without a wake-up (the common, batched case) are read here. */
 	sensor__drain(a->sensor);
+	/* At most one pass (100 ms) of events sits in the buffer if the agent is killed. */
+	if (a->have_file_sink && sink__flush(&a->file_sink))
+		a->sink_errors++;
 	if (now_ns(CLOCK_MONOTONIC) - a->last_stats_ns >= STATS_INTERVAL_NS)
 		emit_stats(a);
 	return sigs;
