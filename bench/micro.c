@@ -7,8 +7,9 @@
  * sensor and compares the medians of the per-iteration times.
  *
  * usage: micro UNPROT_DIR PROT_DIR FILE_ITERS EXEC_ITERS CONNECT_ITERS [TEST...]
- * tests: write_unprot write_prot open_ro_unprot open_ro_prot exec connect
- *        (default: all)
+ * tests: null_syscall write_unprot write_prot open_ro_unprot open_ro_prot exec connect
+ *        (default: all; null_syscall runs 4 x FILE_ITERS getppid() calls: the
+ *        fixed cost that any sys_enter/sys_exit hook adds to every syscall)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -120,6 +122,15 @@ static void bench_open_ro(const char *name, const char *dir, long iters)
 	report(name, iters, t0, now_ns());
 }
 
+/* getppid(): the cheapest syscall, i.e. the per-syscall entry/exit cost. */
+static void bench_null(long iters)
+{
+	double t0 = start();
+	for (long i = 0; i < iters; i++)
+		syscall(SYS_getppid);
+	report("null_syscall", iters, t0, now_ns());
+}
+
 /* (d): fork + exec /bin/true + wait. */
 static void bench_exec(long iters)
 {
@@ -212,6 +223,8 @@ int main(int argc, char **argv)
 	long fit = atol(argv[3]), eit = atol(argv[4]), cit = atol(argv[5]);
 	memset(buf, 'x', sizeof(buf));
 
+	if (want(argc, argv, "null_syscall"))
+		bench_null(4 * fit);
 	if (want(argc, argv, "write_unprot"))
 		bench_write("write_unprot", unprot, fit);
 	if (want(argc, argv, "write_prot"))

@@ -4,8 +4,9 @@
 #
 #  1. Build: nginx (upstream tarball from Debian's source package, 182 C
 #     compilation units) with `make -jN`, alternately without and with
-#     `buildwarden run --policy ... --events ... -- make -jN`; median wall-time
-#     ratio. Kernel drops, events and violations are read from the events file.
+#     `buildwarden run --policy ... --events ... -- make -jN` (W S W S ... W);
+#     median wall-time ratio, each S against the mean of its neighbouring Ws.
+#     Kernel drops, events and violations are read from the events file.
 #  2. Micro: bench/micro.c loops (open/write/close, read-only open, fork+exec,
 #     loopback connect), alternately without the sensor, as a build process
 #     under `buildwarden run`, and (BENCH_HOST=1) as a non-build process while a
@@ -13,9 +14,9 @@
 #
 # Knobs (environment):
 #   OUT=build                   where build/buildwarden is (as in the Makefile)
-#   BENCH_PAIRS=3               build pairs (without, with) after one warm-up
+#   BENCH_PAIRS=3               build pairs (without, with) after one warm-up, + 1 closing without
 #   BENCH_JOBS=$(nproc)         make -jN
-#   BENCH_ROUNDS=7              micro rounds (without, with[, host]) per round
+#   BENCH_ROUNDS=9              micro rounds (without, with[, host]) per round
 #   BENCH_FILE_ITERS=50000      iterations of the file loops
 #   BENCH_EXEC_ITERS=300        iterations of fork+exec
 #   BENCH_CONNECT_ITERS=20000   iterations of connect
@@ -37,7 +38,7 @@ WORK=${BENCH_WORK:-$ROOT/bench/work}
 case $WORK in /*) ;; *) WORK=$ROOT/$WORK ;; esac
 PAIRS=${BENCH_PAIRS:-3}
 JOBS=${BENCH_JOBS:-$(nproc)}
-ROUNDS=${BENCH_ROUNDS:-7}
+ROUNDS=${BENCH_ROUNDS:-9}
 FILE_ITERS=${BENCH_FILE_ITERS:-50000}
 EXEC_ITERS=${BENCH_EXEC_ITERS:-300}
 CONNECT_ITERS=${BENCH_CONNECT_ITERS:-20000}
@@ -226,22 +227,31 @@ build_once() { # label with(0|1) -> prints "wall-seconds cpu-seconds"
 
 BUILD_ROWS=()
 BUILD_NOTES=()
+# Order: W1 S1 W2 S2 ... Wn Sn W(n+1) (W without, S with the sensor). Each S is
+# compared with the mean of the W just before and just after it, which cancels
+# a linear drift of the machine's speed (other load fading in or out); the
+# headline is the median of those n bracketed ratios.
+bracketed() { # column -> one ratio per pair
+	awk -v c="$1" 'NR == FNR { w[FNR] = $c; next } { printf "%.4f\n", $c / ((w[FNR] + w[FNR + 1]) / 2) }' \
+		"$RES/build.without" "$RES/build.with"
+}
 run_build_bench() {
-	log "build: nginx, $NCU compilation units, make -j$JOBS, warm-up + $PAIRS pairs"
+	log "build: nginx, $NCU compilation units, make -j$JOBS, warm-up + $PAIRS pairs + 1 closing run without"
 	build_once warmup 0 >/dev/null
 	: >"$RES/build.without"; : >"$RES/build.with"
 	local i s sum
-	for i in $(seq 1 "$PAIRS"); do
+	for i in $(seq 1 "$((PAIRS + 1))"); do
 		s=$(build_once "build$i-without" 0); echo "$s" >>"$RES/build.without"
-		log "  pair $i: without ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg)"
+		log "  run $i: without ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg)"
 		[ "$NO_SENSOR" = 1 ] && continue
+		[ "$i" -gt "$PAIRS" ] && break
 		s=$(build_once "build$i-with" 1); echo "$s" >>"$RES/build.with"
 		sum=$(ev_summary "$RES/build$i-with.pb")
 		echo "$sum" >"$RES/build$i-with.summary"
-		log "  pair $i: with    ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg); exit=$(cat "$RES/build$i-with.rc") $sum"
+		log "  run $i: with    ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg); exit=$(cat "$RES/build$i-with.rc") $sum"
 		grep -i -E 'drop|lost' "$RES/build$i-with.err" | sed 's/^/           summary: /' >&2 || true
 	done
-	local mo co mw cw r rc
+	local mo co mw cw r rc rplain
 	mo=$(awk '{ print $1 }' "$RES/build.without" | median)
 	co=$(awk '{ print $2 }' "$RES/build.without" | median)
 	if [ "$NO_SENSOR" = 1 ]; then
@@ -250,12 +260,15 @@ run_build_bench() {
 	fi
 	mw=$(awk '{ print $1 }' "$RES/build.with" | median)
 	cw=$(awk '{ print $2 }' "$RES/build.with" | median)
-	r=$(ratio "$mw" "$mo")
-	rc=$(ratio "$cw" "$co")
-	local rmin pairs
+	r=$(bracketed 1 | median); r=$(ratio "$r" 1)
+	rc=$(bracketed 2 | median); rc=$(ratio "$rc" 1)
+	rplain=$(ratio "$mw" "$mo")
+	local rmin
 	rmin=$(ratio "$(awk '{ print $1 }' "$RES/build.with" | sort -g | head -1)" "$(awk '{ print $1 }' "$RES/build.without" | sort -g | head -1)")
-	pairs=$(paste -d' ' "$RES/build.with" "$RES/build.without" | awk '{ printf "%s%.3f", (NR > 1 ? " / " : ""), $1 / $3 }')
-	BUILD_NOTES+=("- Build wall ratio per pair (with/without): $pairs; ratio of the fastest runs (min/min): $rmin; cpu (user+sys of make, compilers and buildwarden) ratio of medians: $rc.")
+	BUILD_NOTES+=("- Build, wall ratio of each run with the sensor to the mean of the runs without just before and after it: $(bracketed 1 | paste -sd' ' -) (median $r);" \
+		"  the same for cpu time (user+sys of make, compilers and buildwarden): $(bracketed 2 | paste -sd' ' -) (median $rc);" \
+		"  plain ratio of the medians: $rplain; ratio of the fastest runs (min/min): $rmin." \
+		"  Wall times in run order, without: $(awk '{ print $1 }' "$RES/build.without" | paste -sd' ' -) s; with: $(awk '{ print $1 }' "$RES/build.with" | paste -sd' ' -) s.")
 	BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs), wall | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | 1.02 ($(verdict "$r" 1.02)) | $rc | $rmin | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / $(awk '{ print $1 }' "$RES/build.with" | minmax) s |")
 	# drops / events / violations of every build under the sensor
 	local f d=0 dq=0 v=0 dv
@@ -278,9 +291,10 @@ run_build_bench() {
 
 # ---- 3. micro-benchmarks --------------------------------------------------
 MICRO=$WORK/micro
-TESTS=(write_unprot write_prot open_ro_unprot open_ro_prot exec connect)
-declare -A TARGET=([write_unprot]=1.05 [write_prot]=- [open_ro_unprot]=1.05 [open_ro_prot]=- [exec]=1.10 [connect]=1.05)
+TESTS=(null_syscall write_unprot write_prot open_ro_unprot open_ro_prot exec connect)
+declare -A TARGET=([null_syscall]=- [write_unprot]=1.05 [write_prot]=- [open_ro_unprot]=1.05 [open_ro_prot]=- [exec]=1.10 [connect]=1.05)
 declare -A LABEL=(
+	[null_syscall]="(0) getppid(), the cost every syscall pays"
 	[write_unprot]="(a) open(O_CREAT\\|O_WRONLY)+write 4 KiB+close, unprotected dir"
 	[write_prot]="(b) same, protected dir (build writes it: allowed)"
 	[open_ro_unprot]="(c) open(O_RDONLY)+close, unprotected file"
@@ -302,7 +316,7 @@ micro_host() { # round -> runs micro as a non-build process under an idle host s
 		# shellcheck disable=SC2046
 		# write_prot is left out: a non-build process writing a protected tree
 		# is a violation (that path is not the cost of an ordinary process).
-		timeout -k 5 $T_MICRO "$MICRO" $(micro_args) write_unprot open_ro_unprot open_ro_prot exec connect \
+		timeout -k 5 $T_MICRO "$MICRO" $(micro_args) null_syscall write_unprot open_ro_unprot open_ro_prot exec connect \
 			>"$RES/micro$r.host" || rc=$?
 	else
 		log "host sensor did not start (see $RES/micro$r-host.err)"; rc=1
@@ -408,7 +422,7 @@ REPORT=$WORK/results.md
 	echo "- policy: $POLICY"
 	echo "- load average at start / end: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host inflates wall times; cpu = user+sys incl. children)"
 	echo
-	echo "| what | without (median) | with (median) | ratio with/without (medians, wall) | target | ratio (cpu) | ratio of minima (wall) | non-build process under a host sensor (wall ratio) | spread min-max without / with |"
+	echo "| what | without (median) | with (median) | ratio with/without (wall; build: median of bracketed pairs) | target | ratio (cpu) | ratio of minima (wall) | non-build process under a host sensor (wall ratio) | spread min-max without / with |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	for row in "${BUILD_ROWS[@]+"${BUILD_ROWS[@]}"}" "${MICRO_ROWS[@]+"${MICRO_ROWS[@]}"}"; do echo "$row"; done
 	echo
