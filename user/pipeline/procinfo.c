@@ -8,9 +8,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ARGV_SLOTS 4096
+#define EXE_SLOTS 4096
+#define ANCESTOR_SLOTS 2048
+/* An ancestor's entry is reused this long: lineage and exe do not change under a live
+ * process, and each lookup is a bpf() syscall on the build's CPUs. */
+#define ANCESTOR_TTL_NS 1000000000ull
 
 struct argv_slot {
 	pid_t pid;
@@ -18,10 +24,51 @@ struct argv_slot {
 	char args[BW_ARGS_LEN];
 };
 
+/* A resolved exe path is a function of (pid, exe dev, exe inode): the same process
+ * after another exec has another inode, a recycled pid another process entry. */
+struct exe_slot {
+	pid_t pid;
+	uint32_t dev;
+	uint64_t ino;
+	char path[BW_FILENAME_LEN];
+};
+
+struct ancestor_slot {
+	pid_t pid;
+	bool known;
+	uint64_t at_ns;
+	struct bw_proc p;
+};
+
 struct procinfo {
 	struct proc_source src;
 	struct argv_slot slots[ARGV_SLOTS];
+	struct exe_slot exes[EXE_SLOTS];
+	struct ancestor_slot ancestors[ANCESTOR_SLOTS];
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool ancestor_lookup(struct procinfo *pi, pid_t pid, struct bw_proc *out)
+{
+	struct ancestor_slot *s = &pi->ancestors[(unsigned)pid % ANCESTOR_SLOTS];
+	uint64_t now = mono_ns();
+
+	if (s->pid != pid || now - s->at_ns > ANCESTOR_TTL_NS) {
+		s->pid = pid;
+		s->at_ns = now;
+		s->known = pi->src.lookup(pi->src.ctx, pid, &s->p) == 0;
+	}
+	if (s->known)
+		*out = s->p;
+	return s->known;
+}
 
 struct procinfo *procinfo__new(const struct proc_source *src)
 {
@@ -90,8 +137,32 @@ static bool same_file(const char *path, const struct bw_proc *p)
 /* The exe is named by its resolved path, checked against the (dev, inode) the kernel
  * recorded at exec, so that /bin/true and /usr/bin/true are one executable and a file
  * replaced since is not named for the one that ran. */
-static void fill_exe(struct arena *a, pid_t pid, const struct bw_proc *p,
+static void fill_exe_uncached(struct arena *a, pid_t pid, const struct bw_proc *p,
+			      Buildwarden__V1__Process *out);
+
+/* Every event names its actor and its ancestors: resolving each exe afresh would cost
+ * the agent three syscalls per process per event, on the build's CPUs. */
+static void fill_exe(struct procinfo *pi, struct arena *a, pid_t pid, const struct bw_proc *p,
 		     Buildwarden__V1__Process *out)
+{
+	struct exe_slot *slot = &pi->exes[(unsigned)pid % EXE_SLOTS];
+	bool cacheable = (p->flags & BW_PROC_EXEC_SEEN) && p->exe_ino;
+
+	if (cacheable && slot->pid == pid && slot->dev == p->exe_dev && slot->ino == p->exe_ino) {
+		out->exe = arena__strndup(a, slot->path, sizeof(slot->path));
+		return;
+	}
+	fill_exe_uncached(a, pid, p, out);
+	if (cacheable && out->exe && strlen(out->exe) < sizeof(slot->path)) {
+		slot->pid = pid;
+		slot->dev = p->exe_dev;
+		slot->ino = p->exe_ino;
+		snprintf(slot->path, sizeof(slot->path), "%s", out->exe);
+	}
+}
+
+static void fill_exe_uncached(struct arena *a, pid_t pid, const struct bw_proc *p,
+			      Buildwarden__V1__Process *out)
 {
 	char path[64], exe[PATH_MAX];
 	ssize_t n;
@@ -147,7 +218,7 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 	out->exe_dev = makedev(p.exe_dev >> 20, p.exe_dev & 0xfffff);
 	out->exe_ino = p.exe_ino;
 	out->comm = arena__strndup(a, p.comm, sizeof(p.comm));
-	fill_exe(a, pid, &p, out);
+	fill_exe(pi, a, pid, &p, out);
 
 	slot = &pi->slots[(unsigned)pid % ARGV_SLOTS];
 	if (slot->pid == pid && slot->len) {
@@ -173,7 +244,7 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			break;
 		buildwarden__v1__ancestor__init(an);
 		an->pid = (uint32_t)cur;
-		if (pi->src.lookup(pi->src.ctx, cur, &anc) != 0) {
+		if (!ancestor_lookup(pi, cur, &anc)) {
 			out->ancestors[out->n_ancestors++] = an;
 			break;
 		}
@@ -182,7 +253,7 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			Buildwarden__V1__Process tmp;
 
 			buildwarden__v1__process__init(&tmp);
-			fill_exe(a, cur, &anc, &tmp);
+			fill_exe(pi, a, cur, &anc, &tmp);
 			an->exe = tmp.exe;
 		}
 		out->ancestors[out->n_ancestors++] = an;
