@@ -339,6 +339,15 @@ static void test_collector_ingest__in_order_complete(void **state)
 	h_free(h);
 }
 
+/* Reconnects a fresh connection for run-1 and checks its Welcome. */
+static void h_reconnect(struct h *h, uint64_t want_seq)
+{
+	ingest__conn_close(h->ig, &h->ic);
+	ingest__conn_init(&h->ic, NULL);
+	assert_int_equal(h_hello_on(h, &h->ic, "run-1", false), FEED_MORE);
+	h_welcome(h, &h->ic, want_seq, NULL);
+}
+
 static void test_collector_ingest__resume_after_reconnect(void **state)
 {
 	struct h *h = h_new(NULL);
@@ -353,14 +362,16 @@ static void test_collector_ingest__resume_after_reconnect(void **state)
 	/* a fresh Hello resumes from the durable state, chain included */
 	h_hello_on(h, &h->ic, "run-1", false);
 	h_welcome(h, &h->ic, 2, h->chain);
-	/* seq 1 again, with other (empty) event bytes */
+	/* seq 1 again, with other (empty) event bytes: below Welcome.last_seq, which an
+	 * agent never sends: refused, and a finding */
 	{
 		uint8_t keep[32], none = 0;
 
 		memcpy(keep, h->chain, 32);
-		h_frame_bytes(h, &h->ic, 1, &none, 0, NULL);
+		assert_int_equal(h_frame_bytes(h, &h->ic, 1, &none, 0, NULL), FEED_DEAD);
 		memcpy(h->chain, keep, 32);
 	}
+	assert_non_null(strstr(h->ic.reason, "goes backwards"));
 	h_commit(h);
 	/* seq 1 with other bytes: duplicate_mismatch */
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'duplicate_mismatch'"
@@ -369,6 +380,7 @@ static void test_collector_ingest__resume_after_reconnect(void **state)
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM events"), 2);
 
 	/* and on a second connection a superseded first one is refused */
+	h_reconnect(h, 2);
 	ingest__conn_init(&ic2, NULL);
 	h_frame(h, 3, 'x');
 	assert_int_equal(h_hello_on(h, &ic2, "run-1", false), FEED_MORE);
@@ -383,32 +395,78 @@ static void test_collector_ingest__resume_after_reconnect(void **state)
 	h_free(h);
 }
 
-static void test_collector_ingest__duplicate_identical_ignored(void **state)
+/* Within one connection seqs only go up; a seq at or below one this connection (or the
+ * Welcome) already covered is refused, whatever its bytes. The store still tells an
+ * identical replay (no finding) from other content (duplicate_mismatch). */
+static void test_collector_ingest__backwards_refused(void **state)
 {
 	struct h *h = h_new(NULL);
-	uint8_t ev[512], c1[32];
+	uint8_t ev[512], c1[32], c2[32];
 	size_t len;
 
 	h_hello_on(h, &h->ic, "run-1", false);
 	h_frame(h, 1, 's');
 	memcpy(c1, h->chain, 32);
 	h_frame(h, 2, 'x');
+	memcpy(c2, h->chain, 32);
 	h_commit(h);
-	/* the agent re-sends seq 2 exactly (it had not seen the Ack) */
+	assert_int_equal(h_last_ack(&h->ic), 2);
+	/* seq 2 again, exactly: refused, nothing recorded (the record is intact) */
 	len = h_event(2, "run-1", 'x', 0, ev, sizeof(ev));
 	memcpy(h->chain, c1, 32);
-	assert_int_equal(h_frame_bytes(h, &h->ic, 2, ev, len, NULL), FEED_MORE);
+	assert_int_equal(h_frame_bytes(h, &h->ic, 2, ev, len, NULL), FEED_DEAD);
+	assert_int_equal(h->ic.state, IC_DEAD);
+	assert_non_null(strstr(h->ic.reason, "seq 2 goes backwards"));
+	{
+		Buildwarden__V1__CollectorMessage *m =
+			h_last(&h->ic, BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_REFUSAL);
+
+		assert_non_null(m);
+		assert_non_null(strstr(m->refusal->reason, "goes backwards"));
+		buildwarden__v1__collector_message__free_unpacked(m, NULL);
+	}
 	h_commit(h);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings"), 0);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM events"), 2);
 	assert_int_equal(h_sql(h, "SELECT chain_ok FROM runs"), 1);
-	/* the same seq with other bytes is a finding */
+
+	/* seq 1..3, then 2 with other bytes on the same connection, before any commit:
+	 * refused, a finding, the first seq 2 stays */
+	h_reconnect(h, 2);
+	memcpy(h->chain, c2, 32);
+	assert_int_equal(h_frame(h, 3, 'x'), FEED_MORE);
 	len = h_event(2, "run-1", 'v', 0, ev, sizeof(ev));
 	memcpy(h->chain, c1, 32);
-	h_frame_bytes(h, &h->ic, 2, ev, len, NULL);
+	assert_int_equal(h_frame_bytes(h, &h->ic, 2, ev, len, NULL), FEED_DEAD);
+	/* nothing after the refusal is taken */
+	assert_int_equal(h_frame(h, 4, 'x'), FEED_DEAD);
 	h_commit(h);
-	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'duplicate_mismatch'"), 1);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'duplicate_mismatch'"
+				  " AND first_seq = 2"), 1);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(h_sql(h, "SELECT violation FROM events WHERE seq = 2"), 0);
 	assert_int_equal(h_sql(h, "SELECT chain_ok + complete FROM runs"), 0);
+	/* the resume point is what was stored: 3 */
+	h_reconnect(h, 3);
+	h_free(h);
+}
+
+/* A Skip that reaches back over what the run has is refused and recorded. */
+static void test_collector_ingest__skip_backwards_refused(void **state)
+{
+	struct h *h = h_new(NULL);
+
+	h_hello_on(h, &h->ic, "run-1", false);
+	h_frame(h, 1, 's');
+	h_frame(h, 2, 'x');
+	assert_int_equal(h_skip(h, 2, 4), FEED_DEAD);
+	assert_non_null(strstr(h->ic.reason, "Skip 2-4 goes backwards"));
+	h_commit(h);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'seq_backwards'"
+				  " AND first_seq = 2 AND last_seq = 2"), 1);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'skip'"), 0);
+	assert_int_equal(h_sql(h, "SELECT last_seq FROM runs"), 2);
+	h_reconnect(h, 2);
 	h_free(h);
 }
 
@@ -437,7 +495,7 @@ static void test_collector_ingest__gap_recorded_and_continues(void **state)
 	assert_int_equal(h_sql(h, "SELECT flags FROM events WHERE seq = 6"), 0);
 	/* a late seq from inside the gap is refused into a finding, not stored */
 	len = h_event(3, "run-1", 'x', 0, ev, sizeof(ev));
-	h_frame_bytes(h, &h->ic, 3, ev, len, NULL);
+	assert_int_equal(h_frame_bytes(h, &h->ic, 3, ev, len, NULL), FEED_DEAD);
 	h_commit(h);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'seq_backwards'"), 1);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM events"), 4);
@@ -489,8 +547,7 @@ static void test_collector_ingest__skip(void **state)
 				  " AND last_seq = 5 AND detail LIKE '%spool full%'"), 1);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings"), 1);
 	assert_int_equal(h_sql(h, "SELECT flags FROM events WHERE seq = 6"), 0);
-	/* a re-sent Skip is ignored; a Skip past a gap records the gap too */
-	h_skip(h, 3, 5);
+	/* a Skip past a gap records the gap too */
 	h_skip(h, 9, 9);
 	h_commit(h);
 	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'gap' AND first_seq = 7"
@@ -815,7 +872,8 @@ int main(void)
 		cmocka_unit_test(test_collector_ingest__verify_matches_agent_chain),
 		cmocka_unit_test(test_collector_ingest__in_order_complete),
 		cmocka_unit_test(test_collector_ingest__resume_after_reconnect),
-		cmocka_unit_test(test_collector_ingest__duplicate_identical_ignored),
+		cmocka_unit_test(test_collector_ingest__backwards_refused),
+		cmocka_unit_test(test_collector_ingest__skip_backwards_refused),
 		cmocka_unit_test(test_collector_ingest__gap_recorded_and_continues),
 		cmocka_unit_test(test_collector_ingest__chain_break_stored_flagged),
 		cmocka_unit_test(test_collector_ingest__skip),

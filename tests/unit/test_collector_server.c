@@ -463,6 +463,92 @@ static void test_collector_server__refusals_leave_others_served(void **state)
 	alarm(0);
 }
 
+/* A seq that goes backwards on one connection: refused with a log line that names the
+ * peer, agent and run, and an integrity finding for the other content. */
+static void test_collector_server__seq_backwards_refused(void **state)
+{
+	struct server_cfg cfg = { .insecure = true };
+	uint8_t *buf = malloc(1 << 16), chain2[32];
+	struct srv v;
+	struct cli *c;
+	size_t n;
+
+	alarm(30);
+	srv_start(&v, &cfg, "backwards");
+	c = cli_new(v.port, false);
+	assert_true(cli_hello(c, "agent-b", "run-b"));
+	assert_int_equal(cli_welcome(c), 0);
+	n = cli_frames(c, "run-b", 1, 2, buf, 1 << 16);
+	memcpy(chain2, c->chain, 32);
+	n += cli_frames(c, "run-b", 3, 5, buf + n, (1 << 16) - n);
+	assert_true(cli_write(c, buf, n));
+	assert_true(cli_wait_ack(c, 5));
+	/* seq 3 again, chained as a forger would, with other content (a runStart) */
+	memcpy(c->chain, chain2, 32);
+	n = cli_frames(c, "run-b", 1, 1, buf, 1 << 16);
+	{
+		/* re-label the packed seq-1 frame as seq 3: frame seq is field 1 of the
+		 * EventFrame, so repack by hand instead */
+		Buildwarden__V1__AgentMessage *m;
+
+		assert_true(buf[0] < 0x80); /* a one-byte length */
+		m = buildwarden__v1__agent_message__unpack(NULL, n - 1, buf + 1);
+
+		assert_non_null(m);
+		m->event->seq = 3;
+		n = buildwarden__v1__agent_message__get_packed_size(m);
+		n = frame__encode_len(n, buf);
+		n += buildwarden__v1__agent_message__pack(m, buf + n);
+		buildwarden__v1__agent_message__free_unpacked(m, NULL);
+	}
+	assert_true(cli_write(c, buf, n));
+	cli_expect_refusal(c, "seq 3 goes backwards");
+	cli_free(c);
+	assert_true(srv_logged(&v, "agent-b/run-b: refused: seq 3 goes backwards"));
+	srv_stop(&v);
+	assert_int_equal(db_count(&v, "SELECT count(*) FROM events"), 5);
+	assert_int_equal(db_count(&v, "SELECT count(*) FROM findings WHERE first_seq = 3"), 1);
+	free(buf);
+	alarm(0);
+}
+
+/* A peer that closes inside a frame: the whole frames before it are stored, and the
+ * log says how much of the torn one came. */
+static void test_collector_server__torn_frame_logged(void **state)
+{
+	struct server_cfg cfg = { .insecure = true };
+	uint8_t *buf = malloc(1 << 16);
+	struct srv v;
+	struct cli *c;
+	size_t n;
+
+	alarm(30);
+	srv_start(&v, &cfg, "torn");
+	c = cli_new(v.port, false);
+	assert_true(cli_hello(c, "agent-t", "run-t"));
+	assert_int_equal(cli_welcome(c), 0);
+	n = cli_frames(c, "run-t", 1, 3, buf, 1 << 16);
+	assert_true(cli_write(c, buf, n));
+	assert_true(cli_wait_ack(c, 3));
+	n = frame__encode_len(500, buf);
+	memset(buf + n, 0x12, 100);
+	assert_true(cli_write(c, buf, n + 100));
+	cli_free(c);
+	assert_true(srv_logged(&v, "agent-t/run-t: disconnected by the agent mid-frame: "
+				   "truncated frame, 100 of 500 bytes arrived (3 frames)"));
+	/* a peer gone inside the length prefix */
+	c = cli_new(v.port, false);
+	assert_true(cli_hello(c, "agent-t", "run-t"));
+	assert_int_equal(cli_welcome(c), 3);
+	assert_true(cli_write(c, (const uint8_t *)"\xff", 1));
+	cli_free(c);
+	assert_true(srv_logged(&v, "1 bytes of its length prefix arrived"));
+	srv_stop(&v);
+	assert_int_equal(db_count(&v, "SELECT count(*) FROM events"), 3);
+	free(buf);
+	alarm(0);
+}
+
 struct flood_arg {
 	int port;
 	volatile bool stop;
@@ -718,6 +804,8 @@ int main(void)
 		cmocka_unit_test(test_collector_server__insecure_round_trip),
 		cmocka_unit_test(test_collector_server__ipv6),
 		cmocka_unit_test(test_collector_server__refusals_leave_others_served),
+		cmocka_unit_test(test_collector_server__seq_backwards_refused),
+		cmocka_unit_test(test_collector_server__torn_frame_logged),
 		cmocka_unit_test(test_collector_server__flood_does_not_starve),
 		cmocka_unit_test(test_collector_server__stop_commits_pending),
 		cmocka_unit_test(test_collector_server__tls),

@@ -618,7 +618,14 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 	if (!ingest__dirty(ig, r))
 		goto nomem;
 	if (seq < expected) {
-		/* Identical re-sends after a reconnect are fine; the store decides. */
+		/* A protocol violation, whatever the bytes: the agent starts each
+		 * connection at Welcome.last_seq + 1 and never sends a seq twice on one
+		 * connection, and r->rec.last_seq is exactly Welcome.last_seq plus what this
+		 * connection sent (one connection per run). So there is no legitimate
+		 * re-send left to accept. The store still compares the frame with the
+		 * stored row, so the record says whether it was an identical replay (no
+		 * finding: the stored record is intact), other content
+		 * (duplicate_mismatch) or a seq that was never stored (seq_backwards). */
 		op = batch__push(ig->cur, BOP_DUPCHECK);
 		if (!op)
 			goto nomem;
@@ -628,6 +635,9 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 			goto nomem;
 		r->pending_gen = ig->fill_gen;
 		ic->dups++;
+		ingest__refuse(ic, "seq %llu goes backwards: the run is at seq %llu on this "
+			       "connection (protocol violation)",
+			       (unsigned long long)seq, (unsigned long long)r->rec.last_seq);
 		return;
 	}
 	if (seq > expected) {
@@ -723,18 +733,31 @@ static void ingest__skip(struct ingest *ig, struct ingest_conn *ic, const Buildw
 		return;
 	}
 	ic->skips++;
-	if (last < expected)
-		return; /* covered already: a re-send */
 	if (!ingest__dirty(ig, r))
 		goto nomem;
+	if (first < expected) {
+		/* The agent trims each Skip to start at its next seq: one that reaches back
+		 * over seqs this run already has (stored or skipped) would re-label sent
+		 * events as dropped. Recorded, and refused like a backwards EventFrame. */
+		snprintf(detail, sizeof(detail),
+			 "Skip %llu-%llu reaches back below the resume point %llu",
+			 (unsigned long long)first, (unsigned long long)last,
+			 (unsigned long long)r->rec.last_seq);
+		if (!ingest__finding(ig, r, "seq_backwards", first,
+				     last < expected ? last : expected - 1, detail, false))
+			goto nomem;
+		r->pending_gen = ig->fill_gen;
+		ingest__refuse(ic, "Skip %llu-%llu goes backwards: this connection is at seq %llu "
+			       "(protocol violation)", (unsigned long long)first,
+			       (unsigned long long)last, (unsigned long long)r->rec.last_seq);
+		return;
+	}
 	if (first > expected) {
 		snprintf(detail, sizeof(detail), "seqs %llu-%llu never arrived",
 			 (unsigned long long)expected, (unsigned long long)first - 1);
 		if (!ingest__finding(ig, r, "gap", expected, first - 1, detail, false))
 			goto nomem;
 	}
-	if (first < expected)
-		first = expected;
 	for (i = 0; s->reason && s->reason[i] && n < SKIP_REASON_MAX; i++)
 		reason[n++] = s->reason[i] >= ' ' && s->reason[i] <= '~' ? s->reason[i] : '?';
 	reason[n] = 0;

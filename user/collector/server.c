@@ -341,10 +341,33 @@ static void conn__closing(struct server *s, struct conn *c)
 	}
 }
 
+/* What a connection that ends leaves in its read buffer: ingest has consumed every
+ * whole frame before we read again, so anything left is the start of a frame that will
+ * never complete. An agent that is killed or loses its link mid-write looks like this,
+ * and so does a peer that sends a torn frame on purpose: say how much of it came. */
+static const char *conn__torn(const struct conn *c, char *buf, size_t len)
+{
+	uint64_t plen;
+	int k;
+
+	if (!c->rlen || c->st != CS_OPEN)
+		return "";
+	k = frame__decode_len(c->rbuf, c->rlen, &plen);
+	if (k > 0)
+		snprintf(buf, len, " mid-frame: truncated frame, %zu of %llu bytes arrived",
+			 c->rlen - (size_t)k, (unsigned long long)plen);
+	else
+		snprintf(buf, len, " mid-frame: truncated frame, %zu bytes of its length prefix arrived",
+			 c->rlen);
+	return buf;
+}
+
 /* Reads into c->rbuf. Returns >0 bytes, 0 for would-block, -1 when the connection is
  * over (killed, with the reason logged). */
 static ssize_t conn__read(struct server *s, struct conn *c, size_t room)
 {
+	char torn[128];
+
 	if (c->ssl) {
 		int rc = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(room > INT32_MAX ? INT32_MAX : room));
 		int e;
@@ -356,23 +379,24 @@ static ssize_t conn__read(struct server *s, struct conn *c, size_t room)
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 			return 0;
 		if (e == SSL_ERROR_ZERO_RETURN) {
-			conn__kill(s, c, "disconnected by the agent");
+			conn__kill(s, c, "disconnected by the agent%s", conn__torn(c, torn, sizeof(torn)));
 			return -1;
 		}
 		server__tls_reason(r, sizeof(r));
-		conn__kill(s, c, "disconnected: %s", r);
+		conn__kill(s, c, "disconnected: %s%s", r, conn__torn(c, torn, sizeof(torn)));
 		return -1;
 	} else {
 		ssize_t n = recv(c->fd, c->rbuf + c->rlen, room, MSG_DONTWAIT);
+		int e = errno;
 
 		if (n > 0)
 			return n;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n < 0 && (e == EAGAIN || e == EINTR))
 			return 0;
 		if (n == 0)
-			conn__kill(s, c, "disconnected by the agent");
+			conn__kill(s, c, "disconnected by the agent%s", conn__torn(c, torn, sizeof(torn)));
 		else
-			conn__kill(s, c, "disconnected: %s", strerror(errno));
+			conn__kill(s, c, "disconnected: %s%s", strerror(e), conn__torn(c, torn, sizeof(torn)));
 		return -1;
 	}
 }
