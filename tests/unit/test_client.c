@@ -3,8 +3,8 @@
  * 127.0.0.1, port 0): handshake, resume from Welcome.last_seq, acks deleting spool
  * segments, reconnects after the collector drops the connection (with and without
  * losing unacknowledged frames), a collector that is down at first, a refusal, a full
- * spool told as Skips, runs left by an earlier agent process, and TLS with mutual
- * authentication. The fake collector verifies the chain of every frame and records
+ * spool told as Skips (over its cap, and on a full disk), runs left by an earlier
+ * agent process, and TLS with mutual authentication. The fake collector verifies the chain of every frame and records
  * every seq it stores exactly once: the tests compare that with what was written. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -354,6 +356,8 @@ static int teardown(void **state)
 	char cmd[128];
 
 	alarm(0);
+	snprintf(cmd, sizeof(cmd), "%s/spool", tmp);
+	umount2(cmd, MNT_DETACH); /* a small tmpfs some tests put there; fails if none */
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -699,6 +703,132 @@ static void test_client__spool_full_skip(void **state)
 	free(f);
 }
 
+/* A file system of `bytes` on dir, in a mount namespace of this thread's own (the
+ * sender thread, started later, inherits it): root, or an unprivileged user namespace.
+ * false if neither is allowed here. */
+static bool mount_small_fs(const char *dir, unsigned long bytes)
+{
+	char opts[64];
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		uid_t uid = getuid();
+		gid_t gid = getgid();
+		char map[64];
+		FILE *fp;
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			return false;
+		fp = fopen("/proc/self/setgroups", "w");
+		if (fp) {
+			fputs("deny", fp);
+			fclose(fp);
+		}
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+		fp = fopen("/proc/self/uid_map", "w");
+		if (!fp || fputs(map, fp) < 0 || fclose(fp) != 0)
+			return false;
+		snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+		fp = fopen("/proc/self/gid_map", "w");
+		if (!fp || fputs(map, fp) < 0 || fclose(fp) != 0)
+			return false;
+	}
+	/* nothing mounted here may propagate back to the host's namespace */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return false;
+	snprintf(opts, sizeof(opts), "size=%lu,mode=0700", bytes);
+	return mkdir(dir, 0700) == 0 && mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0;
+}
+
+/* The disk under the spool fills up while the collector is away (not the cap: the
+ * writes fail with ENOSPC). The first failed write seals the live segment and the
+ * next one creates a new, empty one, which the agent thread keeps for the Skip and
+ * the events to come. Once the collector is back and has acknowledged the sealed
+ * segment, there is room again: the Skip and every later event must arrive in the
+ * same connection, not wait for the next agent start. */
+static void test_client__disk_full_then_recovers(void **state)
+{
+	struct fake *f = fake__new();
+	struct sink_collector *c;
+	struct sink_collector_stats st;
+	struct sink s;
+	char spool[128];
+	uint64_t seq = 0, first_drop = 0, last_drop = 0, dropped = 0, more = 40;
+	int port;
+
+	snprintf(spool, sizeof(spool), "%s/spool", tmp);
+	if (!mount_small_fs(spool, 128 * 1024)) {
+		print_message("cannot mount a tmpfs (needs root or user namespaces): skipped\n");
+		free(f);
+		skip();
+	}
+	fake__start(f, 0);
+	port = f->port;
+	fake__stop(f); /* the collector is down while the spool fills */
+	c = open_sink(port, "run-f", 0, NULL);
+	sink_collector__as_sink(c, &s);
+	while (dropped < 20) {
+		int rc = write_event(&s, ++seq, 1000);
+
+		assert_true(seq < 1000); /* 128 KiB hold about 120 of them */
+		if (rc == 0) {
+			assert_int_equal(dropped, 0); /* nothing fits once the disk is full */
+			continue;
+		}
+		assert_int_equal(rc, -ENOSPC);
+		if (!first_drop)
+			first_drop = seq;
+		last_drop = seq;
+		dropped++;
+	}
+	sink_collector__stats(c, &st);
+	assert_int_equal(st.spool_full_drops, dropped);
+	assert_true(first_drop > 10);
+
+	/* the collector comes back: the sender uploads the sealed segment, and the ack
+	 * deletes it */
+	fake__start(f, port);
+	for (int k = 0; k < 300; k++) {
+		sink_collector__stats(c, &st);
+		if (st.acked_seq >= first_drop - 1 && st.spool_bytes == 0)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(st.acked_seq, first_drop - 1);
+	assert_int_equal(st.spool_bytes, 0);
+	usleep(1500000); /* a housekeeping tick of the idle sender: it looks at the spool */
+
+	/* room again: the build goes on, and the collector hears all of it */
+	for (uint64_t i = 0; i < more; i++)
+		assert_int_equal(write_event(&s, ++seq, 100), 0);
+	assert_int_equal(sink_collector__drain(c, 10000), 0);
+	sink_collector__stats(c, &st);
+	assert_int_equal(st.acked_seq, seq);
+	assert_int_equal(st.unacked, 0);
+	assert_int_equal(st.spooled, seq - dropped);
+	pthread_mutex_lock(&f->lock);
+	{
+		struct fake_run *run = fake__run(f, "run-f");
+
+		assert_int_equal(run->contig, seq);
+		assert_int_equal(run->n_skips, 1);
+		assert_int_equal(run->skip_first[0], first_drop);
+		assert_int_equal(run->skip_last[0], last_drop);
+		assert_int_equal(run->n_stored, seq - dropped);
+		for (size_t i = 0; i < run->n_stored; i++)
+			assert_int_equal(run->stored[i], i < first_drop - 1 ? i + 1 : i + 1 + dropped);
+		assert_int_equal(run->breaks, 0);
+		assert_int_equal(run->gaps, 0);
+		assert_int_equal(run->dups, 0);
+		assert_int_equal(f->connections, 1); /* no reconnect was needed */
+	}
+	pthread_mutex_unlock(&f->lock);
+	sink__close(&s);
+	assert_false(run_dir_exists("run-f")); /* all acknowledged: nothing left */
+	fake__stop(f);
+	free(f);
+	assert_int_equal(umount2(spool, 0), 0);
+}
+
 /* ---- TLS ---- */
 
 static bool make_certs(void)
@@ -847,6 +977,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client__restart_with_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__refusal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__spool_full_skip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client__disk_full_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__bad_opts, setup, teardown),
 	};

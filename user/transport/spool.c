@@ -66,7 +66,7 @@ struct spool {
 
 	/* Shared between the two threads. */
 	pthread_mutex_t lock;
-	bool pub_live; /* the current run has a live segment... */
+	bool pub_live; /* the current run has a live segment (from before its file exists)... */
 	uint64_t pub_first; /* ...starting at this seq... */
 	size_t pub_len;     /* ...of which this many bytes are complete records */
 	uint64_t usage, spooled, full_drops, other_drops, corrupt, pub_last_seq;
@@ -1050,7 +1050,13 @@ static int spool__grow(struct spool *sp, size_t need)
 }
 
 /* Appends buf[0..n) covering seqs first..last to the live segment, opening one if
- * needed. On failure the segment is cut back to its last record. */
+ * needed. On failure the segment is cut back to its last record.
+ *
+ * The live segment is published (empty) before its file exists: a reader that lists
+ * the file must find it live, and read it as it grows. Published only after a first
+ * write, it would look sealed in between, and stay so when that write fails (a full
+ * disk: the file is kept for the Skip and the events that come once there is room),
+ * so the reader would take it for a finished, empty segment and never read it again. */
 static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uint64_t first,
 			     uint64_t last)
 {
@@ -1060,13 +1066,23 @@ static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uin
 		char live[48];
 
 		snprintf(live, sizeof(live), "%020" PRIu64 ".live", first);
+		sp->live_first = first;
+		sp->live_len = 0;
+		pthread_mutex_lock(&sp->lock);
+		sp->pub_live = true;
+		sp->pub_first = first;
+		sp->pub_len = 0;
+		pthread_mutex_unlock(&sp->lock);
 		sp->live_fd = openat(sp->cur->dfd, live,
 				     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
 				     0600);
-		if (sp->live_fd < 0)
-			return -errno;
-		sp->live_first = first;
-		sp->live_len = 0;
+		if (sp->live_fd < 0) {
+			err = -errno;
+			pthread_mutex_lock(&sp->lock);
+			sp->pub_live = false;
+			pthread_mutex_unlock(&sp->lock);
+			return err;
+		}
 	}
 	err = spool__write_all(sp->live_fd, buf, n);
 	if (err) {
