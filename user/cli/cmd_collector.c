@@ -16,7 +16,7 @@ static const char collector_usage[] =
 	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
 	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
 	"           [--max-frame BYTES] [--agent-keys DIR] [--handshake-timeout SECONDS]\n"
-	"           [--max-conns N] [--batch N]\n"
+	"           [--max-conns N] [--batch N] [--sync full|normal]\n"
 	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
 
 static struct server *collector_srv;
@@ -62,6 +62,7 @@ int cmd_collector(int argc, char **argv)
 		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "sync", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -121,6 +122,13 @@ int cmd_collector(int argc, char **argv)
 			if (!collector__num(optarg, 1, 1000000, &v))
 				return collector__usage("--batch must be 1..1000000 frames, not '%s'", optarg);
 			cfg.batch = (size_t)v;
+			break;
+		case 's':
+			/* full: an Ack survives a power loss; normal: a collector crash only */
+			if (!strcmp(optarg, "normal"))
+				cfg.sync_normal = true;
+			else if (strcmp(optarg, "full"))
+				return collector__usage("--sync must be full or normal, not '%s'", optarg);
 			break;
 		case 'h':
 			fputs(collector_usage, stdout);

@@ -878,6 +878,10 @@ static int server__tls_setup(struct server *s, char *err, size_t errlen)
 				       * truncates nothing, it is an agent that went away */
 				      SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read every TLS record that has arrived in one read(2), not a 5-byte header and
+	 * then a body per 16 KiB record: half the syscalls on a busy connection. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 256 * 1024);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
@@ -1046,6 +1050,11 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	}
 	rc = store__open(cfg->db, STORE_WRITE, &s->wstore, err, errlen);
 	if (rc) {
+		rc = EX_CANTCREAT;
+		goto fail;
+	}
+	if (cfg->sync_normal && store__set_sync(s->wstore, STORE_SYNC_NORMAL)) {
+		snprintf(err, errlen, "cannot set synchronous=NORMAL");
 		rc = EX_CANTCREAT;
 		goto fail;
 	}

@@ -19,6 +19,7 @@ struct server_cfg {
 	unsigned max_conns;        /* 0: 1024 */
 	size_t batch;              /* frames per commit; 0: 8192 */
 	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
+	bool sync_normal;          /* PRAGMA synchronous=NORMAL instead of FULL */
 	FILE *log;                 /* NULL: stderr */
 };
 

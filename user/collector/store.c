@@ -211,7 +211,7 @@ int store__open(const char *path, enum store_mode mode, struct store **out, char
 				 "PRAGMA page_size = 65536;"
 				 "PRAGMA journal_mode = WAL;"
 				 "PRAGMA synchronous = FULL;"
-				 "PRAGMA cache_size = -65536;"
+				 "PRAGMA cache_size = -8192;"
 				 "PRAGMA temp_store = MEMORY;",
 				 NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
@@ -289,6 +289,13 @@ void store__close(struct store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s);
+}
+
+int store__set_sync(struct store *s, enum store_sync mode)
+{
+	return sqlite3_exec(s->db, mode == STORE_SYNC_NORMAL ? "PRAGMA synchronous = NORMAL" :
+							   "PRAGMA synchronous = FULL",
+			    NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
 sqlite3 *store__db(struct store *s)

@@ -27,8 +27,16 @@ int store__open(const char *path, enum store_mode mode, struct store **out, char
 		size_t errlen);
 void store__close(struct store *s);
 
+/* How a commit is made durable (docs/collector.md, "Durability"). FULL: every commit
+ * fsyncs the WAL, so what was acknowledged survives a power loss. NORMAL: the WAL is
+ * written at commit (a kill -9 of the collector loses nothing acknowledged) and synced
+ * at checkpoints only, so a power loss can take back the last acknowledged commits. */
+enum store_sync { STORE_SYNC_FULL, STORE_SYNC_NORMAL };
+int store__set_sync(struct store *s, enum store_sync mode);
+
 /* One transaction: upserts b->runs, then applies b->ops in order; commits with the
- * durability of PRAGMA synchronous=FULL. 0, or -EIO with err set (rolled back). */
+ * durability set by store__set_sync (FULL by default). 0, or -EIO with err set (rolled
+ * back). */
 int store__apply(struct store *s, const struct batch *b, char *err, size_t errlen);
 
 /* The stored state of (agent, run_id): 1 found, 0 not found, -EIO. */
