@@ -23,6 +23,7 @@
 #   BENCH_COLLECTOR_AGENTS=8
 #   BENCH_COLLECTOR_MODES="tls plain"
 #   BENCH_COLLECTOR_SYNC=            --sync for the collector (full|normal; "" = default)
+#   BENCH_COLLECTOR_ARGS=            more collector flags (e.g. "--batch 16384")
 #   BENCH_COLLECTOR_SPOOL_EVENTS=200000
 #   BENCH_COLLECTOR_LATENCY_EVENTS=200   violations in the latency run (20 ms apart)
 #   BENCH_COLLECTOR_PARTS="ingest spool latency"
@@ -40,6 +41,7 @@ EVENTS=${BENCH_COLLECTOR_EVENTS:-50000}
 AGENTS=${BENCH_COLLECTOR_AGENTS:-8}
 MODES=${BENCH_COLLECTOR_MODES:-tls plain}
 SYNC=${BENCH_COLLECTOR_SYNC:-}
+read -r -a COL_ARGS <<< "${BENCH_COLLECTOR_ARGS:-}"
 SPOOL_EVENTS=${BENCH_COLLECTOR_SPOOL_EVENTS:-200000}
 LAT_EVENTS=${BENCH_COLLECTOR_LATENCY_EVENTS:-200}
 PARTS=${BENCH_COLLECTOR_PARTS:-ingest spool latency}
@@ -138,6 +140,7 @@ start_collector() {
 		args+=(--insecure)
 	fi
 	[ -z "$SYNC" ] || args+=(--sync "$SYNC")
+	args+=("${COL_ARGS[@]+"${COL_ARGS[@]}"}")
 	"$BW" "${args[@]}" 2>"$3" &
 	COL_PID=$!
 	PIDS+=("$COL_PID")
@@ -175,7 +178,7 @@ tls_args() { # mode
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-say "collector bench: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), sync=${SYNC:-default}"
+say "collector bench: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), sync=${SYNC:-default} ${COL_ARGS[*]+"${COL_ARGS[*]}"}"
 echo "## collector bench $(date -u +%Y-%m-%dT%H:%MZ): $AGENTS agents x $EVENTS events, $ROUNDS rounds, sync=${SYNC:-default}"
 
 # ---- 1. ingest ----------------------------------------------------------------------

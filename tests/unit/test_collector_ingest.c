@@ -866,6 +866,75 @@ static void test_collector_ingest__batch_full_stalls(void **state)
 	h_free(h);
 }
 
+/* Rows go in 32 to a statement; a (run, seq) that is already stored (only a second
+ * writer or a hand-edited database makes one) keeps the stored row and is recorded,
+ * in a full statement and in the single-row tail alike. */
+static void test_collector_ingest__multirow_insert_keeps_stored(void **state)
+{
+	struct h *h = h_new(NULL);
+
+	h_hello_on(h, &h->ic, "run-1", false);
+	h_frame(h, 1, 's');
+	h_commit(h);
+	assert_int_equal(sqlite3_exec(store__db(h->st),
+				      "INSERT INTO events (run, seq, violation, flags, chain, event)"
+				      " VALUES (1, 10, 0, 0, x'00', x'01'), (1, 38, 0, 0, x'00', x'01')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	for (uint64_t s = 2; s <= 40; s++)
+		assert_int_equal(h_frame(h, s, s % 7 ? 'x' : 'v'), FEED_MORE);
+	h_commit(h);
+	assert_int_equal(h_last_ack(&h->ic), 40);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM events"), 40);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM events WHERE event = x'01'"), 2);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings WHERE kind = 'duplicate_mismatch'"), 2);
+	assert_int_equal(h_sql(h, "SELECT sum(first_seq) FROM findings"), 10 + 38);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM events WHERE violation = 1"), 5);
+	/* received_ns is the collector's clock, set on every stored row */
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM events WHERE received_ns > 1600000000000000000"),
+			 38);
+	h_free(h);
+}
+
+/* A version 1 database (no received_ns) is upgraded in place by the writer. */
+static void test_collector_ingest__schema_v1_upgraded(void **state)
+{
+	char path[] = "/tmp/bw-v1-XXXXXX", db[64], err[256];
+	struct store *st;
+	sqlite3 *raw;
+	sqlite3_stmt *q;
+
+	assert_non_null(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/v1.db", path);
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw,
+		"CREATE TABLE runs (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, host TEXT NOT NULL,"
+		" run_id TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+		" last_seq INTEGER NOT NULL, last_chain BLOB NOT NULL, has_run_start INTEGER NOT NULL,"
+		" has_run_end INTEGER NOT NULL, run_end_seq INTEGER, kernel_drops INTEGER NOT NULL,"
+		" chain_ok INTEGER NOT NULL, complete INTEGER NOT NULL, UNIQUE (agent, run_id));"
+		"CREATE TABLE events (run INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER,"
+		" kind TEXT, violation INTEGER NOT NULL, rule TEXT, action TEXT, pid INTEGER, exe TEXT,"
+		" path TEXT, address TEXT, port INTEGER, flags INTEGER NOT NULL, chain BLOB NOT NULL,"
+		" event BLOB NOT NULL);"
+		"CREATE VIEW events_v AS SELECT e.seq FROM events e;"
+		"INSERT INTO events (run, seq, violation, flags, chain, event) VALUES (1, 1, 0, 0, x'', x'');"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	/* a reader takes it as it is */
+	assert_int_equal(store__open(db, STORE_READ, &st, err, sizeof(err)), 0);
+	store__close(st);
+	assert_int_equal(store__open(db, STORE_WRITE, &st, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_prepare_v2(store__db(st),
+		"SELECT (SELECT user_version FROM pragma_user_version) * 10 + count(received_ns)"
+		" FROM events_v", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 20); /* version 2, old row's received_ns NULL */
+	sqlite3_finalize(q);
+	store__close(st);
+	snprintf(err, sizeof(err), "rm -rf %s", path);
+	assert_int_equal(system(err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +955,8 @@ int main(void)
 		cmocka_unit_test(test_collector_ingest__tls_identity_wins),
 		cmocka_unit_test(test_collector_ingest__storage_failure_resets),
 		cmocka_unit_test(test_collector_ingest__batch_full_stalls),
+		cmocka_unit_test(test_collector_ingest__multirow_insert_keeps_stored),
+		cmocka_unit_test(test_collector_ingest__schema_v1_upgraded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

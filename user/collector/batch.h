@@ -51,6 +51,7 @@ enum bop_kind {
 struct bop_event {
 	int64_t run;
 	uint64_t seq, time_ns;
+	int64_t received_ns;  /* collector wall clock when the frame was read */
 	const char *kind;     /* static string, NULL when the event did not unpack */
 	const char *rule;     /* NULL: no value */
 	const char *action;   /* static string */
