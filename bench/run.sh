@@ -416,7 +416,7 @@ REPORT=$WORK/results.md
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
 	echo "- buildwarden: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- bpf user include 2>/dev/null || echo ' (+ uncommitted changes)'); sensor: $([ "$NO_SENSOR" = 1 ] && echo 'NOT USED (BENCH_NO_SENSOR=1)' || echo "$BW")"
-	[ "$DO_BUILD" = 1 ] && echo "- project: $(basename "$SRC") ($NCU compilation units), make -j$JOBS, $PAIRS pairs after a warm-up build"
+	[ "$DO_BUILD" = 1 ] && echo "- project: $(basename "$SRC") ($NCU compilation units), make -j$JOBS, warm-up + $PAIRS pairs (W S ... W, each S bracketed by two Ws)"
 	[ "$DO_MICRO" = 1 ] && echo "- micro: $ROUNDS rounds; file loops $FILE_ITERS iterations, exec $EXEC_ITERS, connect $CONNECT_ITERS"
 	echo "- \`buildwarden run --policy ... -- true\` (sensor start + stop), median of 3: ${STARTUP} s"
 	echo "- policy: $POLICY"
