@@ -122,10 +122,29 @@ static void test_outsider_reaches_into_build(void **state)
 	assert_int_equal(ptrace(PTRACE_INTERRUPT, target, NULL, NULL), 0);
 	assert_int_equal(waitpid(target, &st, __WALL), target);
 	assert_int_equal(ptrace(PTRACE_DETACH, target, NULL, NULL), 0);
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", target);
-	fd = open(mem, O_RDWR | O_CLOEXEC);
-	assert_true(fd >= 0);
-	close(fd);
+	/* Writes back the byte already at the start of the target's stack: a real write
+	 * (that is what is reported; an open alone is not) that changes nothing. */
+	{
+		unsigned long lo = 0;
+		char maps[64], line[512];
+		unsigned char byte;
+		FILE *f;
+
+		snprintf(maps, sizeof(maps), "/proc/%d/maps", target);
+		f = fopen(maps, "re");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, "[stack]"))
+				lo = strtoul(line, NULL, 16);
+		fclose(f);
+		assert_true(lo != 0);
+		snprintf(mem, sizeof(mem), "/proc/%d/mem", target);
+		fd = open(mem, O_RDWR | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &byte, 1, (off_t)lo), 1);
+		assert_int_equal(pwrite(fd, &byte, 1, (off_t)lo), 1);
+		close(fd);
+	}
 	assert_int_equal(process_vm_writev(target, &local, 0, &remote, 0, 0), 0);
 
 	st = bw_wait_bounded(run, 30);
@@ -142,8 +161,11 @@ static void test_outsider_reaches_into_build(void **state)
 
 static void test_build_into_itself_is_fine(void **state)
 {
-	const char *args[] = { "run", "--events", NULL, "--", "sh", "-c",
-			       "exec 3<>/proc/self/mem; true", NULL };
+	/* the build writing its own memory through /proc (python: a real write) */
+	const char *args[] = { "run", "--events", NULL, "--", "python3", "-c",
+			       "import ctypes; b = ctypes.create_string_buffer(1); "
+			       "f = open('/proc/self/mem', 'r+b', buffering=0); "
+			       "f.seek(ctypes.addressof(b)); f.write(b'x')", NULL };
 	char events[PATH_MAX];
 	struct bw_events evs;
 	struct bw_result r;

@@ -21,6 +21,7 @@
 #include "sensor/fanwatch.h"
 #include "sensor/features.h"
 #include "sensor/loader.h"
+#include "sensor/procmem.h"
 #include "transport/sink_collector.h"
 #include "transport/sink_file.h"
 
@@ -40,6 +41,7 @@ struct agent {
 	struct features feat;
 	struct sensor *sensor;
 	struct fanwatch *fw;
+	struct procmem *pm;
 	struct procinfo *pi;
 	struct linknames *links;
 	struct sink_file *file;
@@ -247,6 +249,35 @@ static void on_file_change(const struct fw_event *fe, void *ctx)
 	emit(a, &ev, violation, 0);
 }
 
+/* A write to a build process's /proc/PID/mem by a process outside the build: the same
+ * verdict the kernel gives ptrace and process_vm_writev (bpf/access.bpf.c). */
+static void on_proc_mem_write(pid_t writer, pid_t target, void *ctx)
+{
+	struct agent *a = ctx;
+	struct bw_proc_access_event r;
+	struct bw_proc wp, tp;
+	Buildwarden__V1__Event ev;
+	struct event_ctx c;
+
+	if (writer == target || sensor__proc_lookup(a->sensor, target, &tp) ||
+	    !(tp.flags & BW_PROC_IN_BUILD))
+		return;
+	if (sensor__proc_lookup(a->sensor, writer, &wp) == 0 && (wp.flags & BW_PROC_IN_BUILD))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = BW_EV_PROC_ACCESS;
+	r.hdr.version = BW_ABI_VERSION;
+	r.hdr.size = sizeof(r);
+	r.pid = (uint32_t)writer;
+	r.target_pid = (uint32_t)target;
+	r.kind = BW_ACCESS_PROC_MEM;
+	buildwarden__v1__event__init(&ev);
+	c = ctx_of(a);
+	event_build__proc_access(&c, &r, &ev);
+	a->by_kind[3]++;
+	emit(a, &ev, true, 0);
+}
+
 static uint64_t ringbuf_drops(struct agent *a, struct sensor_counters *cnt)
 {
 	if (sensor__read_counters(a->sensor, cnt))
@@ -266,7 +297,8 @@ static void emit_stats(struct agent *a)
 	st.ringbuf_drops_per_cpu = cnt.ringbuf_drops_per_cpu;
 	st.n_ringbuf_drops_per_cpu = cnt.ncpu;
 	st.events = a->events;
-	st.fanotify_overflows = a->fw ? fanwatch__overflows(a->fw) : 0;
+	st.fanotify_overflows = (a->fw ? fanwatch__overflows(a->fw) : 0) +
+				(a->pm ? procmem__overflows(a->pm) : 0);
 	st.proc_table_failures = cnt.total[BW_CNT_PROC_TABLE_FAIL];
 	st.unattributed = a->unattributed;
 	st.args_read_failures = cnt.total[BW_CNT_ARGS_READ_FAIL];
@@ -322,7 +354,7 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
 }
 
-enum { TAG_RING = 1, TAG_FANOTIFY, TAG_SIGNAL };
+enum { TAG_RING = 1, TAG_FANOTIFY, TAG_SIGNAL, TAG_PROCMEM };
 
 int agent__start(const struct agent_opts *opts, struct agent **out)
 {
@@ -364,6 +396,12 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 	e = open_trees(a, a->policy, &a->fw);
 	if (e) {
 		fprintf(stderr, "buildwarden: cannot watch the protected trees: %s\n", strerror(-e));
+		rc = EXIT_SENSOR;
+		goto fail;
+	}
+	e = procmem__new("/proc", &a->pm);
+	if (e) {
+		fprintf(stderr, "buildwarden: cannot watch writes to /proc/PID/mem: %s\n", strerror(-e));
 		rc = EXIT_SENSOR;
 		goto fail;
 	}
@@ -421,6 +459,7 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a->sigfd < 0 || a->epfd < 0 || epoll_add(a->epfd, sensor__ring_fd(a->sensor), TAG_RING) ||
 	    epoll_add(a->epfd, a->sigfd, TAG_SIGNAL) ||
+	    epoll_add(a->epfd, procmem__fd(a->pm), TAG_PROCMEM) ||
 	    (a->fw && epoll_add(a->epfd, fanwatch__fd(a->fw), TAG_FANOTIFY))) {
 		fprintf(stderr, "buildwarden: cannot set up the event loop: %s\n", strerror(errno));
 		rc = EXIT_SOFTWARE;
@@ -470,7 +509,8 @@ static uint64_t emit_run_end(struct agent *a, int exit_status)
 	re.exit_status = exit_status;
 	re.events = a->events;
 	re.violations = a->violations;
-	re.drops = ringbuf_drops(a, &cnt) + (a->fw ? fanwatch__overflows(a->fw) : 0);
+	re.drops = ringbuf_drops(a, &cnt) + (a->fw ? fanwatch__overflows(a->fw) : 0) +
+		   (a->pm ? procmem__overflows(a->pm) : 0);
 	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
 	ev.run_end = &re;
 	emit(a, &ev, false, 0);
@@ -480,6 +520,7 @@ static uint64_t emit_run_end(struct agent *a, int exit_status)
 static void drain_all(struct agent *a)
 {
 	sensor__drain(a->sensor);
+	procmem__process(a->pm, on_proc_mem_write, a);
 	if (a->fw)
 		while (fanwatch__process(a->fw, on_file_change, a) > 0)
 			;
@@ -498,6 +539,8 @@ static unsigned poll_once(struct agent *a, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u32 == TAG_RING) {
 			sensor__drain(a->sensor);
+		} else if (evs[i].data.u32 == TAG_PROCMEM) {
+			procmem__process(a->pm, on_proc_mem_write, a);
 		} else if (evs[i].data.u32 == TAG_FANOTIFY) {
 			/* What the kernel recorded before this change (the exec of its actor, say)
 			 * is in the ring buffer already: emit it first, so seq follows time. */
@@ -731,6 +774,7 @@ void agent__free(struct agent *a)
 	if (a->collector)
 		sink__close(&a->collector_sink);
 	fanwatch__free(a->fw);
+	procmem__free(a->pm);
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);
 	linknames__free(a->links);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -232,6 +234,44 @@ static int seed_proc(void *ctx, unsigned tgid, const struct bw_proc *p)
 	return bpf_map_update_elem(bpf_map__fd(s->skel->maps.proc_table), &tgid, p, BPF_NOEXIST);
 }
 
+/* The syscall tracepoints need tracefs for their ids; a fresh host may not have it
+ * mounted. Mounting it changes nothing for anyone else, and it is left mounted because
+ * another tool may start using it meanwhile. libbpf looks in the same two places. */
+static const char *tracefs_events(char *err, size_t errlen)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	char path[64];
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/events", dirs[i]);
+		if (access(path, F_OK) == 0)
+			return dirs[i];
+	}
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+		return dirs[0];
+	snprintf(err, errlen, "tracefs is not mounted and cannot be: mount -t tracefs nodev "
+			      "/sys/kernel/tracing: %s", strerror(errno));
+	return NULL;
+}
+
+/* A syscall this architecture lacks (open(2) on arm64) has no tracepoint: its program
+ * is not loaded rather than failing the whole sensor. */
+static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		char path[256];
+
+		if (strncmp(sec, "tracepoint/", 11) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/events/%s", tracefs, sec + 11);
+		if (access(path, F_OK) != 0)
+			bpf_program__set_autoload(prog, false);
+	}
+}
+
 int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
@@ -269,6 +309,15 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		e = -errno;
 		snprintf(err, errlen, "cannot open the eBPF object: %s", strerror(-e));
 		goto fail;
+	}
+	{
+		const char *tracefs = tracefs_events(err, errlen);
+
+		if (!tracefs) {
+			e = -ENOTSUP;
+			goto fail;
+		}
+		drop_missing_tracepoints(s, tracefs);
 	}
 	e = sensor_bpf__load(s->skel);
 	if (e) {
