@@ -16,7 +16,7 @@ static const char collector_usage[] =
 	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
 	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
 	"           [--max-frame BYTES] [--agent-keys DIR] [--handshake-timeout SECONDS]\n"
-	"           [--max-conns N] [--batch N] [--sync full|normal]\n"
+	"           [--max-conns N] [--batch N] [--commit-ms MS] [--sync full|normal]\n"
 	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
 
 static struct server *collector_srv;
@@ -63,6 +63,7 @@ int cmd_collector(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "sync", required_argument, NULL, 's' },
+		{ "commit-ms", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -122,6 +123,14 @@ int cmd_collector(int argc, char **argv)
 			if (!collector__num(optarg, 1, 1000000, &v))
 				return collector__usage("--batch must be 1..1000000 frames, not '%s'", optarg);
 			cfg.batch = (size_t)v;
+			break;
+		case 'm':
+			/* the oldest frame of a batch waits this long at most: the floor of
+			 * the kernel-to-row latency at low rates, against more, smaller
+			 * commits (each rewrites a few 64 KiB pages and syncs) */
+			if (!collector__num(optarg, 1, 10000, &v))
+				return collector__usage("--commit-ms must be 1..10000, not '%s'", optarg);
+			cfg.commit_ms = (unsigned)v;
 			break;
 		case 's':
 			/* full: an Ack survives a power loss; normal: a collector crash only */

@@ -76,7 +76,7 @@ int ingest__new(const struct ingest_cfg *cfg, struct store *reader, struct inges
 	if (!ig->cfg.max_frame)
 		ig->cfg.max_frame = BW_FRAME_MAX;
 	if (!ig->cfg.batch_frames)
-		ig->cfg.batch_frames = 8192;
+		ig->cfg.batch_frames = 16384;
 	if (!ig->cfg.batch_bytes)
 		ig->cfg.batch_bytes = 64u << 20;
 	ig->reader = reader;
@@ -884,6 +884,11 @@ bool ingest__due(const struct ingest *ig, int64_t now_ns, int64_t interval_ns)
 	if (batch__empty(b))
 		return false;
 	return ig->seal_asap || ingest__full(ig) || now_ns - b->first_ns >= interval_ns;
+}
+
+int64_t ingest__first_ns(const struct ingest *ig)
+{
+	return batch__empty(ig->cur) ? 0 : ig->cur->first_ns;
 }
 
 struct batch *ingest__seal(struct ingest *ig)

@@ -34,7 +34,7 @@ struct ingest_cfg {
 	size_t max_frame;     /* largest AgentMessage frame; 0 = BW_FRAME_MAX */
 	const char *agent_keys; /* DIR with <agent>.key files, or NULL */
 	bool insecure;        /* identity from Hello.agent_id instead of the certificate */
-	size_t batch_frames;  /* seal after this many frames (0 = 8192) */
+	size_t batch_frames;  /* seal after this many frames (0 = 16384) */
 	size_t batch_bytes;   /* or this many event bytes (0 = 64 MiB) */
 };
 
@@ -92,6 +92,9 @@ bool ingest__full(const struct ingest *ig);
 /* Worth committing now: full, a Hello waits on it, or its first op is older than
  * interval_ns (monotonic now_ns). */
 bool ingest__due(const struct ingest *ig, int64_t now_ns, int64_t interval_ns);
+/* Monotonic ns of the filling batch's first op, 0 when it is empty: the loop sleeps no
+ * longer than until that plus the commit interval. */
+int64_t ingest__first_ns(const struct ingest *ig);
 /* Takes the batch being filled (NULL if it is empty) and starts a new one. */
 struct batch *ingest__seal(struct ingest *ig);
 /* The store applied b (ok) or failed. On failure every connection with a run is refused

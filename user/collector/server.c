@@ -752,6 +752,21 @@ static void server__reap(struct server *s)
 	}
 }
 
+/* How long the loop may sleep: until the filling batch is due (a quiet agent's frame
+ * would otherwise wait for the 50 ms tick on top of the commit interval), at most 50 ms
+ * for the sweeps. While the writer is busy its completion wakes the loop anyway. */
+static int server__sleep_ms(struct server *s)
+{
+	int64_t first = ingest__first_ns(s->ig), left;
+
+	if (!first || s->w.busy)
+		return 50;
+	left = first + s->commit_ns - server__mono();
+	if (left <= 0)
+		return 0;
+	return left >= 50000000 ? 50 : (int)((left + 999999) / 1000000);
+}
+
 int server__run(struct server *s)
 {
 	struct epoll_event evs[256];
@@ -759,7 +774,7 @@ int server__run(struct server *s)
 	s->last_sweep = server__mono();
 	while (!s->stopping) {
 		bool blocked = ingest__full(s->ig) && s->w.busy;
-		int timeout = s->rq_head && !blocked ? 0 : 50;
+		int timeout = s->rq_head && !blocked ? 0 : server__sleep_ms(s);
 		int n = epoll_wait(s->ep, evs, 256, timeout);
 		bool dirty = false;
 		int64_t now;
@@ -1026,7 +1041,7 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	if (!s->cfg.max_conns)
 		s->cfg.max_conns = 1024;
 	if (!s->cfg.batch)
-		s->cfg.batch = 8192;
+		s->cfg.batch = 16384;
 	s->hs_ns = (int64_t)((cfg->handshake_timeout > 0 ? cfg->handshake_timeout : 10.0) * 1e9);
 	s->commit_ns = (int64_t)(cfg->commit_ms ? cfg->commit_ms : 50) * 1000000;
 	pthread_mutex_init(&s->w.mu, NULL);

@@ -17,7 +17,7 @@ struct server_cfg {
 	const char *agent_keys;    /* DIR of <agent>.key files, or NULL */
 	double handshake_timeout;  /* seconds for TLS + Hello; 0: 10 */
 	unsigned max_conns;        /* 0: 1024 */
-	size_t batch;              /* frames per commit; 0: 8192 */
+	size_t batch;              /* frames per commit; 0: 16384 */
 	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
 	bool sync_normal;          /* PRAGMA synchronous=NORMAL instead of FULL */
 	FILE *log;                 /* NULL: stderr */
