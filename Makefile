@@ -137,6 +137,7 @@ fuzz: $(FUZZ_BINS)
 		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(OUT)/fuzz-corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 bench: $(OUT)/buildwarden
 	$(Q)OUT=$(OUT) bench/run.sh
+	$(Q)OUT=$(OUT) bench/collector/run.sh
 .PHONY: test test-bins fuzz bench
 
 # ---- install, deps, clean -------------------------------------------------

@@ -30,7 +30,7 @@ static __always_inline void report(__u32 target, __u32 kind)
 	e->kind = kind;
 	e->actor_flags = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	event_submit(e, true);
 }
 
 static __always_inline void record_link_name(const char *newpath, int dirfd)
@@ -43,7 +43,7 @@ static __always_inline void record_link_name(const char *newpath, int dirfd)
 	e->dirfd = dirfd;
 	if (bpf_probe_read_user_str(e->newpath, sizeof(e->newpath), newpath) < 0)
 		e->newpath[0] = 0;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	event_submit(e, false);
 }
 
 /* One program per syscall tracepoint, not one on raw sys_enter: other syscalls then pay

@@ -90,7 +90,7 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, __u16 family, bo
 			ev->matched = rule ? (rule->action == BW_NET_DENY ? 2 : 1) : 0;
 			ev->rule_index = rule ? rule->rule_index : 0;
 			bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-			bpf_ringbuf_submit(ev, violation ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+			event_submit(ev, violation);
 		}
 	}
 	return enforce ? 0 : 1;

@@ -84,7 +84,7 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
 		else
 			e->args_len = len;
 	}
-	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	event_submit(e, wake);
 }
 
 SEC("tp_btf/sched_process_exec")

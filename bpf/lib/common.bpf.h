@@ -38,6 +38,15 @@ static __always_inline void *event_reserve(__u32 size, __u16 type)
 	return hdr;
 }
 
+/* Wake-ups are batched (the agent drains every 100 ms), except for what must be seen at
+ * once and whenever the buffer is filling: a burst must not outrun a sleeping agent. */
+static __always_inline void event_submit(void *e, bool urgent)
+{
+	bool wake = urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RINGBUF_WAKE_BYTES;
+
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline struct bw_proc *proc_lookup(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&proc_table, &tgid);

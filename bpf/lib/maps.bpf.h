@@ -63,9 +63,13 @@ struct {
 	__type(value, struct bw_net_value);
 } net_rules SEC(".maps") __weak;
 
+#define RINGBUF_BYTES (4u << 20)
+/* Past this much unread data, a record wakes the agent at once (lib/common.bpf.h). */
+#define RINGBUF_WAKE_BYTES (512u << 10)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, RINGBUF_BYTES);
 } events SEC(".maps") __weak;
 
 struct {
