@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -577,6 +578,15 @@ static void print_summary(struct agent *a, const char *what, int status, uint64_
 		(unsigned long long)a->events, (unsigned long long)a->by_kind[0],
 		(unsigned long long)a->by_kind[1], (unsigned long long)a->by_kind[2],
 		(unsigned long long)a->by_kind[3]);
+	{
+		struct rusage ru;
+
+		/* the agent's own threads only: what the sensor's user space cost this host */
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			fprintf(stderr, "  agent cpu: %.2f s user, %.2f s system\n",
+				ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+				ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	}
 	fprintf(stderr, "  violations: %llu\n", (unsigned long long)a->violations);
 	for (size_t i = 0; i < a->n_rules; i++)
 		fprintf(stderr, "    %6llu  %s\n", (unsigned long long)a->rules[i].n, a->rules[i].rule);
