@@ -148,7 +148,7 @@ install: $(OUT)/buildwarden
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
 .PHONY: install
 
-DEB_PKGS := build-essential openssl clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux
 deps:
