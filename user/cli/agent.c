@@ -162,7 +162,6 @@ static struct event_ctx ctx_of(struct agent *a)
 		.pi = a->pi,
 		.arena = a->arena,
 		.links = a->links,
-		.enforce = a->enforce,
 	};
 
 	arena__reset(a->arena);
@@ -387,7 +386,7 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 	}
 
 	features__probe(&a->feat);
-	e = sensor__open(&a->feat, a->policy, a->enforce, on_record, a, &a->sensor, err,
+	e = sensor__open(&a->feat, a->policy, on_record, a, &a->sensor, err,
 			 sizeof(err));
 	if (e) {
 		fprintf(stderr, "buildwarden: cannot start the sensor: %s\n", err);
@@ -730,10 +729,7 @@ static void reload(struct agent *a)
 		policy__free(np);
 		return;
 	}
-	e = sensor__apply_policy(a->sensor, np,
-				 (a->opts.mode >= 0 ? (enum bw_mode)a->opts.mode : np->mode) ==
-					 BW_MODE_ENFORCE,
-				 err, sizeof(err));
+	e = sensor__apply_policy(a->sensor, np, err, sizeof(err));
 	if (e) {
 		fprintf(stderr, "buildwarden: %s: keeping the old policy\n", err);
 		fanwatch__free(nfw);

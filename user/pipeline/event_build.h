@@ -28,7 +28,6 @@ struct event_ctx {
 	struct procinfo *pi;
 	struct arena *arena;
 	struct linknames *links;
-	bool enforce;
 };
 
 /* Each fills ev (and its parts, in the arena) and returns true for a violation. */

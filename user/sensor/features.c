@@ -73,16 +73,10 @@ void features__probe(struct features *f)
 	/* TRACING can't be probed without an attach target; the loader attaching tp_btf
 	 * programs is the real test, and it fails with a clear message. */
 	f->tp_btf = f->btf;
-	f->fentry = f->tp_btf; /* refined below: the type loads, the attach may not */
-	f->bpf_lsm = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, NULL) == 1;
 	f->cgroup_sock_addr =
 		libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL) == 1 &&
 		f->cgroup2_path[0];
 	libbpf_set_print(old);
-	/* fentry and BPF LSM load but fail to attach on some hosts (EPERM on ours): the
-	 * sensor does not use them yet, so report them as unused rather than guess. */
-	f->fentry = false;
-	f->bpf_lsm = false;
 	f->fanotify_perm = fanotify_mark_works(FAN_CLASS_CONTENT, FAN_OPEN_PERM);
 	f->fanotify_pre_content = fanotify_mark_works(FAN_CLASS_PRE_CONTENT, FAN_PRE_ACCESS);
 }

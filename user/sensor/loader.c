@@ -112,8 +112,7 @@ static void purge_net_map(int fd, uint32_t gen)
 	}
 }
 
-int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enforce, char *err,
-			 size_t errlen)
+int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err, size_t errlen)
 {
 	int deny_fd = bpf_map__fd(s->skel->maps.exec_deny_dirs);
 	int roots_fd = bpf_map__fd(s->skel->maps.build_root_exes);
@@ -171,8 +170,8 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 		cfg.flags |= BW_CFG_NET_SCOPE_HOST;
 	if (p->net_default_deny)
 		cfg.flags |= BW_CFG_NET_DEFAULT_DENY;
-	/* Enforcement is the next milestone: enforce mode records what it would stop. */
-	(void)enforce;
+	/* BW_CFG_ENFORCE_* stay clear: enforcement is the next milestone, and until then
+	 * enforce mode records what it would stop (the run summary says so). */
 	cfg.gen = gen;
 	cfg.agent_tgid = (uint32_t)getpid();
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
@@ -273,7 +272,7 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
-int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
+int sensor__open(const struct features *feat, const struct bw_policy *policy,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
 {
@@ -328,7 +327,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			 strerror(-e));
 		goto fail;
 	}
-	e = sensor__apply_policy(s, policy, enforce, err, errlen);
+	e = sensor__apply_policy(s, policy, err, errlen);
 	if (e)
 		goto fail;
 	e = sensor_bpf__attach(s->skel);
