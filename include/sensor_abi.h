@@ -70,6 +70,9 @@ struct bw_event_hdr {
 
 /* Identity of a file system object in the kernel's encoding: dev is sb->s_dev
  * (major << 20 | minor), not the userspace st_dev encoding. */
+#define BW_KDEV(major, minor) ((__u32)(major) << 20 | (__u32)(minor))
+#define BW_KDEV_MAJOR(kdev) ((kdev) >> 20)
+#define BW_KDEV_MINOR(kdev) ((kdev) & 0xfffff)
 struct bw_inode_key {
 	__u64 ino;
 	__u32 dev;

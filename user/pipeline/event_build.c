@@ -52,8 +52,8 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 			 r->filename);
 	if (!realpath(raw, path) || stat(path, &st) != 0)
 		return -1;
-	if (st.st_ino == r->exe_ino && major(st.st_dev) == r->exe_dev >> 20 &&
-	    minor(st.st_dev) == (r->exe_dev & 0xfffff))
+	if (st.st_ino == r->exe_ino && major(st.st_dev) == BW_KDEV_MAJOR(r->exe_dev) &&
+	    minor(st.st_dev) == BW_KDEV_MINOR(r->exe_dev))
 		return -1; /* a binary: the kernel already decided */
 	while ((slash = strrchr(path, '/'))) {
 		*(slash == path ? slash + 1 : slash) = '\0';
@@ -141,7 +141,7 @@ static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw
 	struct stat st;
 
 	if (raw->flags & BW_PROC_EXEC_SEEN) {
-		dev = makedev(raw->exe_dev >> 20, raw->exe_dev & 0xfffff);
+		dev = makedev(BW_KDEV_MAJOR(raw->exe_dev), BW_KDEV_MINOR(raw->exe_dev));
 		ino = raw->exe_ino;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%d/exe", pid);

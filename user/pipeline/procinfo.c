@@ -131,7 +131,8 @@ static bool same_file(const char *path, const struct bw_proc *p)
 	struct stat st;
 
 	return stat(path, &st) == 0 && st.st_ino == p->exe_ino &&
-	       major(st.st_dev) == p->exe_dev >> 20 && minor(st.st_dev) == (p->exe_dev & 0xfffff);
+	       major(st.st_dev) == BW_KDEV_MAJOR(p->exe_dev) &&
+	       minor(st.st_dev) == BW_KDEV_MINOR(p->exe_dev);
 }
 
 /* The exe is named by its resolved path, checked against the (dev, inode) the kernel
@@ -215,7 +216,7 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 	out->uid = p.uid;
 	out->in_build = (p.flags & BW_PROC_IN_BUILD) != 0;
 	/* The kernel keeps MKDEV(major, minor); events carry what stat() reports. */
-	out->exe_dev = makedev(p.exe_dev >> 20, p.exe_dev & 0xfffff);
+	out->exe_dev = makedev(BW_KDEV_MAJOR(p.exe_dev), BW_KDEV_MINOR(p.exe_dev));
 	out->exe_ino = p.exe_ino;
 	out->comm = arena__strndup(a, p.comm, sizeof(p.comm));
 	fill_exe(pi, a, pid, &p, out);

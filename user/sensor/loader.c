@@ -37,7 +37,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 
 uint32_t sensor__kdev(uint64_t st_dev)
 {
-	return (uint32_t)(major(st_dev) << 20 | minor(st_dev));
+	return BW_KDEV(major(st_dev), minor(st_dev));
 }
 
 static int ring_cb(void *ctx, void *data, size_t size)
