@@ -153,6 +153,18 @@ static void test_build_roots_lineage(void **state)
 	usleep(200000);
 
 	assert_int_equal(stop_agent(agent), 77);
+	/* audit mode: both writes really happened */
+	{
+		char *build = bw_read_file(p(0, "src/by_build.c"), NULL);
+		char *evil = bw_read_file(p(1, "src/by_outsider.c"), NULL);
+
+		assert_non_null(build);
+		assert_non_null(evil);
+		assert_string_equal(build, "build\n");
+		assert_string_equal(evil, "evil\n");
+		free(build);
+		free(evil);
+	}
 	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
 	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/by_build.c"),
 							      .violation = BW_YES }),
@@ -258,9 +270,10 @@ static void test_scope_host(void **state)
 	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
 	assert_true(agent > 0);
 	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
-	/* no build at all: an ordinary shell, outside */
+	/* no build at all: an ordinary shell, outside; audit mode, so the exec and the
+	 * connect both succeed (the shell's status says so) */
 	snprintf(script, sizeof(script),
-		 "%s; python3 -c \"import socket; socket.create_connection(('127.0.0.1', %d), 5)\"",
+		 "%s && python3 -c \"import socket; socket.create_connection(('127.0.0.1', %d), 5)\"",
 		 p(0, "drop/true"), port);
 	assert_int_equal(run_sh("/bin/dash", script), 0);
 	usleep(200000);
