@@ -33,6 +33,9 @@ LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpthre
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
 
+# `make` alone builds the binary, whatever rule comes first below.
+.DEFAULT_GOAL := all
+
 # ---- generated code -------------------------------------------------------
 PROTOS  := buildwarden collector
 PROTO_C := $(patsubst %,$(OUT)/gen/%.pb-c.c,$(PROTOS))
@@ -59,7 +62,7 @@ $(SKEL_H): $(OUT)/bpf/sensor.bpf.o
 	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor_bpf > $@
 
 # ---- user space: one static library per part (see docs/architecture.md) ----
-PARTS := policy transport pipeline sensor collector
+PARTS := base policy transport pipeline sensor collector agent
 define part_rules
 $(1)_SRCS := $$(wildcard user/$(1)/*.c)
 $(1)_OBJS := $$(patsubst user/%.c,$(OUT)/obj/%.o,$$($(1)_SRCS))
@@ -73,7 +76,10 @@ $(OUT)/lib/libbw_$(1)_asan.a: $$($(1)_SOBJS)
 endef
 $(foreach p,$(PARTS),$(eval $(call part_rules,$(p))))
 
-GEN_DEPS := $(PROTO_H) $(SKEL_H)
+# Only the sensor part includes the BPF skeleton: everything else (the collector
+# among it) builds without clang's BPF target and bpftool.
+GEN_DEPS := $(PROTO_H)
+$(sensor_OBJS) $(sensor_SOBJS): $(SKEL_H)
 
 $(OUT)/obj/%.o: user/%.c $(GEN_DEPS)
 	$(call msg,CC,$<)
@@ -89,7 +95,7 @@ $(OUT)/asan/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(SANFLAGS) -c $< -o $@
 
 # Link order: a part only uses the parts after it (docs/architecture.md).
-LINK_ORDER := collector sensor pipeline transport policy
+LINK_ORDER := agent collector sensor pipeline transport policy base
 PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(patsubst %,$(OUT)/obj/gen/%.pb-c.o,$(PROTOS))
 SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst %,$(OUT)/asan/gen/%.pb-c.o,$(PROTOS))
 
@@ -126,7 +132,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
-		$(wildcard user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
+		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
 		$(PROTO_C) $(LIBS)
 
 test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS)

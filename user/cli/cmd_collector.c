@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/usage.h"
 #include "collector/server.h"
 
 static const char collector_usage[] =
@@ -25,14 +26,6 @@ static void collector__on_signal(int sig)
 {
 	if (collector_srv)
 		server__stop(collector_srv);
-}
-
-static int collector__usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "buildwarden collector: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", collector_usage);
-	return EXIT_USAGE;
 }
 
 /* A decimal in [lo, hi]; false on anything else (trailing text, overflow). */
@@ -101,7 +94,7 @@ int cmd_collector(int argc, char **argv)
 			/* below 1 KiB no real event fits; above 64 MiB one agent could pin
 			 * that much memory per connection */
 			if (!collector__num(optarg, 1024, 64ull << 20, &v))
-				return collector__usage("--max-frame must be 1024..67108864 bytes, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--max-frame must be 1024..67108864 bytes, not '%s'", optarg);
 			cfg.max_frame = (size_t)v;
 			break;
 		case 'K':
@@ -112,16 +105,16 @@ int cmd_collector(int argc, char **argv)
 			cfg.handshake_timeout = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(cfg.handshake_timeout >= 0.1) ||
 			    cfg.handshake_timeout > 3600)
-				return collector__usage("--handshake-timeout must be 0.1..3600 seconds, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--handshake-timeout must be 0.1..3600 seconds, not '%s'", optarg);
 			break;
 		case 'n':
 			if (!collector__num(optarg, 1, 1000000, &v))
-				return collector__usage("--max-conns must be 1..1000000, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--max-conns must be 1..1000000, not '%s'", optarg);
 			cfg.max_conns = (unsigned)v;
 			break;
 		case 'b':
 			if (!collector__num(optarg, 1, 1000000, &v))
-				return collector__usage("--batch must be 1..1000000 frames, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--batch must be 1..1000000 frames, not '%s'", optarg);
 			cfg.batch = (size_t)v;
 			break;
 		case 'm':
@@ -129,7 +122,7 @@ int cmd_collector(int argc, char **argv)
 			 * the kernel-to-row latency at low rates, against more, smaller
 			 * commits (each rewrites a few 64 KiB pages and syncs) */
 			if (!collector__num(optarg, 1, 10000, &v))
-				return collector__usage("--commit-ms must be 1..10000, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--commit-ms must be 1..10000, not '%s'", optarg);
 			cfg.commit_ms = (unsigned)v;
 			break;
 		case 's':
@@ -137,25 +130,25 @@ int cmd_collector(int argc, char **argv)
 			if (!strcmp(optarg, "normal"))
 				cfg.sync_normal = true;
 			else if (strcmp(optarg, "full"))
-				return collector__usage("--sync must be full or normal, not '%s'", optarg);
+				return usage__error("buildwarden collector", collector_usage, "--sync must be full or normal, not '%s'", optarg);
 			break;
 		case 'h':
 			fputs(collector_usage, stdout);
 			return 0;
 		default:
-			return collector__usage("unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage__error("buildwarden collector", collector_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return collector__usage("unexpected argument '%s'", argv[optind]);
+		return usage__error("buildwarden collector", collector_usage, "unexpected argument '%s'", argv[optind]);
 	if (!cfg.listen)
-		return collector__usage("%s", "--listen ADDR:PORT is required");
+		return usage__error("buildwarden collector", collector_usage, "--listen ADDR:PORT is required");
 	if (!cfg.db)
-		return collector__usage("%s", "--db FILE is required");
+		return usage__error("buildwarden collector", collector_usage, "--db FILE is required");
 	if (cfg.insecure && (cfg.tls_cert || cfg.tls_key || cfg.tls_client_ca))
-		return collector__usage("%s", "--insecure and --tls-* exclude each other");
+		return usage__error("buildwarden collector", collector_usage, "--insecure and --tls-* exclude each other");
 	if (!cfg.insecure && (!cfg.tls_cert || !cfg.tls_key || !cfg.tls_client_ca))
-		return collector__usage("%s", "refusing to start without TLS: give --tls-cert, --tls-key and "
+		return usage__error("buildwarden collector", collector_usage, "%s", "refusing to start without TLS: give --tls-cert, --tls-key and "
 					      "--tls-client-ca, or --insecure for plaintext testing");
 	if (cfg.agent_keys && (stat(cfg.agent_keys, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		fprintf(stderr, "buildwarden collector: --agent-keys '%s' is not a directory\n",

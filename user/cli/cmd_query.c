@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/usage.h"
 #include "collector/query.h"
 #include "collector/store.h"
 
@@ -19,14 +20,6 @@ static const char query_usage[] =
 	"  --findings    integrity findings and runs that are not complete\n"
 	"  --run RUN_ID  alone: the run's full history in seq order; else a filter\n"
 	"  DURATION      30s, 15m, 1h, 2d\n";
-
-static int query__usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "buildwarden query: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", query_usage);
-	return EXIT_USAGE;
-}
 
 int cmd_query(int argc, char **argv)
 {
@@ -74,7 +67,7 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 's':
 			if (query__duration(optarg, &d))
-				return query__usage("--since takes a duration like 30s, 15m, 1h or 2d, not '%s'", optarg);
+				return usage__error("buildwarden query", query_usage, "--since takes a duration like 30s, 15m, 1h or 2d, not '%s'", optarg);
 			clock_gettime(CLOCK_REALTIME, &now);
 			o.since_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - d;
 			break;
@@ -82,23 +75,23 @@ int cmd_query(int argc, char **argv)
 			errno = 0;
 			o.limit = strtoll(optarg, &end, 10);
 			if (errno || end == optarg || *end || o.limit < 1)
-				return query__usage("--limit must be a positive number, not '%s'", optarg);
+				return usage__error("buildwarden query", query_usage, "--limit must be a positive number, not '%s'", optarg);
 			break;
 		case 'h':
 			fputs(query_usage, stdout);
 			return 0;
 		default:
-			return query__usage("unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage__error("buildwarden query", query_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return query__usage("unexpected argument '%s'", argv[optind]);
+		return usage__error("buildwarden query", query_usage, "unexpected argument '%s'", argv[optind]);
 	if (!db)
-		return query__usage("%s", "--db FILE is required");
+		return usage__error("buildwarden query", query_usage, "--db FILE is required");
 	if (!o.violations && !o.findings && !o.run)
-		return query__usage("%s", "say what to list: --violations, --findings or --run RUN_ID");
+		return usage__error("buildwarden query", query_usage, "say what to list: --violations, --findings or --run RUN_ID");
 	if (o.rule && !o.violations)
-		return query__usage("%s", "--rule filters --violations");
+		return usage__error("buildwarden query", query_usage, "--rule filters --violations");
 
 	rc = store__open(db, STORE_READ, &st, err, sizeof(err));
 	if (rc) {

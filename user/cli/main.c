@@ -8,6 +8,7 @@
 #include "cli/agent.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/usage.h"
 #include "transport/decode.h"
 
 static const char usage_text[] =
@@ -20,14 +21,6 @@ static const char usage_text[] =
 	"       buildwarden version\n"
 	"TRANSPORT: --collector HOST:PORT [--spool DIR] (--tls-cert F --tls-key F --tls-ca F | --insecure)\n"
 	"           [--spool-max BYTES] [--chain-key FILE] [--agent-id ID] [--drain-timeout SECONDS]\n";
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "buildwarden: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage_text);
-	return EXIT_USAGE;
-}
 
 /* Parses the flags run and agent share; returns 0 or EXIT_USAGE, leaving optind at the
  * first operand. */
@@ -73,7 +66,7 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 			else if (strcmp(optarg, "enforce") == 0)
 				o->mode = 1;
 			else
-				return usage_error("--mode must be audit or enforce, not '%s'", optarg);
+				return usage__error("buildwarden", usage_text, "--mode must be audit or enforce, not '%s'", optarg);
 			break;
 		case 'q':
 			o->quiet = true;
@@ -111,7 +104,7 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 			v = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-' ||
 			    (c == 'D' && v > 3600))
-				return usage_error(c == 'M' ? "--spool-max needs a number of bytes, not '%s'"
+				return usage__error("buildwarden", usage_text, c == 'M' ? "--spool-max needs a number of bytes, not '%s'"
 							    : "--drain-timeout needs seconds (0..3600), not '%s'",
 						   optarg);
 			if (c == 'M')
@@ -124,13 +117,13 @@ static int parse_agent_flags(int argc, char **argv, struct agent_opts *o)
 			fputs(usage_text, stdout);
 			exit(0);
 		default:
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage__error("buildwarden", usage_text, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (o->collector && !o->insecure && !(o->tls_cert && o->tls_key && o->tls_ca))
-		return usage_error("%s", "--collector needs --tls-cert, --tls-key and --tls-ca, or --insecure");
+		return usage__error("buildwarden", usage_text, "--collector needs --tls-cert, --tls-key and --tls-ca, or --insecure");
 	if (!o->collector && (o->spool_dir || o->tls_cert || o->tls_key || o->tls_ca || o->insecure))
-		return usage_error("%s", "transport flags need --collector HOST:PORT");
+		return usage__error("buildwarden", usage_text, "transport flags need --collector HOST:PORT");
 	return 0;
 }
 
@@ -144,7 +137,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (optind >= argc)
-		return usage_error("%s", "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
+		return usage__error("buildwarden", usage_text, "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
 	rc = agent__start(&o, &a);
 	if (rc)
 		return rc;
@@ -163,9 +156,9 @@ static int cmd_agent(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (!o.policy_path)
-		return usage_error("%s", "agent needs --policy FILE");
+		return usage__error("buildwarden", usage_text, "agent needs --policy FILE");
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return usage__error("buildwarden", usage_text, "unexpected argument '%s'", argv[optind]);
 	rc = agent__start(&o, &a);
 	if (rc)
 		return rc;
@@ -180,7 +173,7 @@ static int cmd_policy(int argc, char **argv)
 	int rc;
 
 	if (argc != 3 || strcmp(argv[1], "check") != 0)
-		return usage_error("%s", "usage: buildwarden policy check FILE");
+		return usage__error("buildwarden", usage_text, "usage: buildwarden policy check FILE");
 	rc = agent__load_policy(argv[2], &p);
 	if (rc)
 		return rc;
@@ -195,7 +188,7 @@ static int cmd_policy(int argc, char **argv)
 static int cmd_decode(int argc, char **argv)
 {
 	if (argc > 2)
-		return usage_error("%s", "usage: buildwarden decode [FILE|-]");
+		return usage__error("buildwarden", usage_text, "usage: buildwarden decode [FILE|-]");
 	return decode__stream(argc == 2 ? argv[1] : "-", stdout, stderr);
 }
 
@@ -221,7 +214,7 @@ static const struct cmd {
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("%s", "missing subcommand");
+		return usage__error("buildwarden", usage_text, "missing subcommand");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
@@ -229,5 +222,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].fn(argc - 1, argv + 1);
-	return usage_error("unknown subcommand '%s'", argv[1]);
+	return usage__error("buildwarden", usage_text, "unknown subcommand '%s'", argv[1]);
 }
