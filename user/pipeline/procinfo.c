@@ -1,4 +1,5 @@
 #include "pipeline/procinfo.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,18 +48,10 @@ struct procinfo {
 	struct ancestor_slot ancestors[ANCESTOR_SLOTS];
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static bool ancestor_lookup(struct procinfo *pi, pid_t pid, struct bw_proc *out)
 {
 	struct ancestor_slot *s = &pi->ancestors[(unsigned)pid % ANCESTOR_SLOTS];
-	uint64_t now = mono_ns();
+	uint64_t now = (uint64_t)clock__mono_ns();
 
 	if (s->pid != pid || now - s->at_ns > ANCESTOR_TTL_NS) {
 		s->pid = pid;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "base/grow.h"
 #include "policy/policy.h"
 
 /* Bounds, documented in docs/policy.md. They keep a hostile policy from costing more
@@ -122,16 +123,10 @@ static int node__append(struct ctx *c, struct node *parent, struct node *child)
 
 	if (entry > POLICY_MAX_ITEMS)
 		return 0;
-	if (parent->n_items == parent->cap_items) {
-		size_t cap = parent->cap_items ? parent->cap_items * 2 : 8;
-		struct node **items = realloc(parent->items, cap * sizeof(*items));
-
-		if (!items) {
-			ctx__nomem(c);
-			return -ENOMEM;
-		}
-		parent->items = items;
-		parent->cap_items = cap;
+	if (grow__reserve((void **)&parent->items, &parent->cap_items, parent->n_items + 1,
+			  sizeof(*parent->items), 8, 0)) {
+		ctx__nomem(c);
+		return -ENOMEM;
 	}
 	parent->items[parent->n_items++] = child;
 	return 1;

@@ -20,6 +20,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "base/clock.h"
+#include "base/grow.h"
 #include "transport/client.h"
 #include "transport/frame.h"
 
@@ -48,14 +50,6 @@ struct client {
 	uint8_t *in;
 	size_t in_len, in_cap;
 };
-
-static uint64_t client__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The first OpenSSL error, for a message; the queue is emptied. */
 static const char *client__ssl_err(char *buf, size_t len)
@@ -176,7 +170,7 @@ static int client__wait(int fd, short events, int stop_fd, uint64_t deadline)
 			{ .fd = fd, .events = events },
 			{ .fd = stop_fd, .events = POLLIN },
 		};
-		uint64_t now = client__now_ms();
+		uint64_t now = (uint64_t)clock__mono_ms();
 		int n;
 
 		if (now >= deadline)
@@ -299,7 +293,7 @@ int client__connect(struct client *c, int stop_fd, char *err, size_t errlen)
 			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -EHOSTUNREACH;
 	}
-	deadline = client__now_ms() + c->timeout_ms;
+	deadline = (uint64_t)clock__mono_ms() + c->timeout_ms;
 	for (ai = res; ai; ai = ai->ai_next) {
 		rc = client__tcp(c, ai, stop_fd, deadline);
 		if (rc >= 0) {
@@ -318,7 +312,7 @@ int client__connect(struct client *c, int stop_fd, char *err, size_t errlen)
 	}
 	if (!c->insecure) {
 		/* the handshake gets a fresh budget: a slow connect must not starve it */
-		rc = client__tls(c, stop_fd, client__now_ms() + c->timeout_ms, err, errlen);
+		rc = client__tls(c, stop_fd, (uint64_t)clock__mono_ms() + c->timeout_ms, err, errlen);
 		if (rc) {
 			client__disconnect(c);
 			return rc;
@@ -361,19 +355,7 @@ static int client__reserve(struct client *c, size_t n)
 		c->out_off = 0;
 	}
 	need = c->out_len + n;
-	if (need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 65536;
-		uint8_t *nb;
-
-		while (cap < need)
-			cap *= 2;
-		nb = realloc(c->out, cap);
-		if (!nb)
-			return -ENOMEM;
-		c->out = nb;
-		c->out_cap = cap;
-	}
-	return 0;
+	return grow__reserve((void **)&c->out, &c->out_cap, need, 1, 65536, 0);
 }
 
 int client__queue(struct client *c, const uint8_t *frame, size_t n)
@@ -466,18 +448,11 @@ static int client__fill(struct client *c)
 	ssize_t r;
 
 	if (c->in_len == c->in_cap) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : 4096;
-		uint8_t *nb;
+		int e = grow__reserve((void **)&c->in, &c->in_cap, c->in_len + 1, 1, 4096,
+				      CLIENT_MSG_MAX + FRAME_VARINT_MAX);
 
-		if (cap > CLIENT_MSG_MAX + FRAME_VARINT_MAX)
-			cap = CLIENT_MSG_MAX + FRAME_VARINT_MAX;
-		if (cap <= c->in_len)
-			return -EMSGSIZE;
-		nb = realloc(c->in, cap);
-		if (!nb)
-			return -ENOMEM;
-		c->in = nb;
-		c->in_cap = cap;
+		if (e)
+			return e == -EOVERFLOW ? -EMSGSIZE : e;
 	}
 	if (c->ssl) {
 		int rc, e;
@@ -540,7 +515,7 @@ int client__hello(struct client *c, const Buildwarden__V1__Hello *hello, int sto
 		  size_t errlen)
 {
 	Buildwarden__V1__AgentMessage am = BUILDWARDEN__V1__AGENT_MESSAGE__INIT;
-	uint64_t deadline = client__now_ms() + timeout_ms;
+	uint64_t deadline = (uint64_t)clock__mono_ms() + timeout_ms;
 	int rc;
 
 	*welcome = NULL;

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "buildwarden.pb-c.h"
+#include "base/grow.h"
 #include "transport/decode.h"
 #include "transport/frame.h"
 #include "transport/pbjson.h"
@@ -30,9 +31,6 @@ struct decode_buf {
 /* Makes room for more input: drop consumed bytes, then grow up to DECODE_BUF_MAX. */
 static int decode__make_room(struct decode_buf *b)
 {
-	uint8_t *nd;
-	size_t ncap;
-
 	if (b->start) {
 		memmove(b->data, b->data + b->start, b->end - b->start);
 		b->base += b->start;
@@ -44,15 +42,7 @@ static int decode__make_room(struct decode_buf *b)
 	/* Cannot happen: a full DECODE_BUF_MAX window holds a frame or an error. */
 	if (b->cap >= DECODE_BUF_MAX)
 		return -EOVERFLOW;
-	ncap = b->cap ? b->cap * 2 : DECODE_CHUNK;
-	if (ncap > DECODE_BUF_MAX)
-		ncap = DECODE_BUF_MAX;
-	nd = realloc(b->data, ncap);
-	if (!nd)
-		return -ENOMEM;
-	b->data = nd;
-	b->cap = ncap;
-	return 0;
+	return grow__reserve((void **)&b->data, &b->cap, b->cap + 1, 1, DECODE_CHUNK, DECODE_BUF_MAX);
 }
 
 static gzFile decode__open(const char *path, const char *name, FILE *err)

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+/* user/base: the growth helper's overflow and cap checks (a wrong one here is a heap
+ * overflow everywhere), the repeat limiter, the clocks and the whole-line logger. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/grow.h"
+#include "base/log.h"
+
+static void test_grow__doubles_from_first(void **state)
+{
+	int *v = NULL;
+	size_t cap = 0;
+
+	assert_int_equal(grow__reserve((void **)&v, &cap, 1, sizeof(*v), 8, 0), 0);
+	assert_int_equal(cap, 8);
+	v[7] = 7; /* ASan: the 8 elements are really there */
+	assert_int_equal(grow__reserve((void **)&v, &cap, 8, sizeof(*v), 8, 0), 0);
+	assert_int_equal(cap, 8);
+	assert_int_equal(grow__reserve((void **)&v, &cap, 9, sizeof(*v), 8, 0), 0);
+	assert_int_equal(cap, 16);
+	assert_int_equal(v[7], 7);
+	assert_int_equal(grow__reserve((void **)&v, &cap, 100, sizeof(*v), 8, 0), 0);
+	assert_int_equal(cap, 128);
+	v[127] = 1;
+	free(v);
+}
+
+static void test_grow__cap_and_overflow_leave_buffer_untouched(void **state)
+{
+	char *v = NULL;
+	size_t cap = 0;
+
+	assert_int_equal(grow__reserve((void **)&v, &cap, 10, 1, 4, 12), 0);
+	assert_int_equal(cap, 12); /* doubled to 16, clamped to the cap */
+	assert_int_equal(grow__reserve((void **)&v, &cap, 13, 1, 4, 12), -EOVERFLOW);
+	assert_int_equal(cap, 12);
+	assert_non_null(v);
+	free(v);
+
+	v = NULL;
+	cap = 0;
+	/* need * size wraps around SIZE_MAX: refused, never a short allocation */
+	assert_int_equal(grow__reserve((void **)&v, &cap, SIZE_MAX / 2 + 1, 4, 1, 0), -EOVERFLOW);
+	assert_null(v);
+	assert_int_equal(cap, 0);
+	assert_int_equal(grow__reserve((void **)&v, &cap, 1, 0, 1, 0), -EOVERFLOW);
+}
+
+static void test_bytebuf__append_and_max(void **state)
+{
+	struct bytebuf b = { 0 };
+	char big[5000];
+
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(bytebuf__append(&b, "abc", 3, 0), 0);
+	assert_int_equal(bytebuf__append(&b, big, sizeof(big), 0), 0);
+	assert_int_equal(b.len, 5003);
+	assert_memory_equal(b.data, "abcxx", 5);
+	assert_int_equal(bytebuf__append(&b, big, sizeof(big), 8192), -EOVERFLOW);
+	assert_int_equal(b.len, 5003);
+	assert_int_equal(bytebuf__reserve(&b, SIZE_MAX, 0), -EOVERFLOW);
+	bytebuf__free(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+}
+
+static void test_log_limiter__repeats_held_back_within_window(void **state)
+{
+	struct log_limiter l = { 0 };
+	const int64_t w = 10 * NSEC_PER_SEC;
+
+	assert_true(log_limiter__pass(&l, "collector down", 1, w));
+	assert_false(log_limiter__pass(&l, "collector down", 2, w));
+	assert_false(log_limiter__pass(&l, "collector down", w, w));
+	assert_true(log_limiter__pass(&l, "collector down", w + 1, w));
+	assert_true(log_limiter__pass(&l, "another failure", w + 2, w));
+	assert_true(log_limiter__pass(&l, "collector down", w + 3, w));
+	assert_int_equal(l.dropped, 2);
+}
+
+static void test_clock__monotonic_and_deadline(void **state)
+{
+	int64_t a = clock__mono_ns(), b = clock__mono_ns();
+	int64_t before = clock__real_ns();
+	struct timespec d = clock__real_deadline(1500);
+	int64_t dn = (int64_t)d.tv_sec * NSEC_PER_SEC + d.tv_nsec;
+
+	assert_true(a > 0 && b >= a);
+	assert_true(d.tv_nsec >= 0 && d.tv_nsec < NSEC_PER_SEC);
+	assert_true(dn >= before + 1500 * NSEC_PER_MSEC);
+	assert_true(dn < before + 60 * NSEC_PER_SEC);
+	assert_true(clock__mono_ms() >= a / NSEC_PER_MSEC);
+}
+
+static void test_log__whole_line_with_prefix(void **state)
+{
+	char buf[128] = { 0 };
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	assert_non_null(f);
+	log__line(f, "buildwarden: spool: ", "run '%s': %d segments", "r1", 3);
+	log__line(f, NULL, "%s", "bare");
+	fclose(f);
+	assert_string_equal(buf, "buildwarden: spool: run 'r1': 3 segments\nbare\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grow__doubles_from_first),
+		cmocka_unit_test(test_grow__cap_and_overflow_leave_buffer_untouched),
+		cmocka_unit_test(test_bytebuf__append_and_max),
+		cmocka_unit_test(test_log_limiter__repeats_held_back_within_window),
+		cmocka_unit_test(test_clock__monotonic_and_deadline),
+		cmocka_unit_test(test_log__whole_line_with_prefix),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
