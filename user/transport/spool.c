@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "transport/frame.h"
+#include "transport/pbfield.h"
 #include "transport/spool.h"
 
 #define SPOOL_META_MAX 4096
@@ -86,21 +87,17 @@ static void spool__log(const char *fmt, ...)
 
 /* ---- records ---------------------------------------------------------- */
 
-static size_t spool__varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static size_t spool__put_varint(uint8_t *p, uint64_t v)
-{
-	return frame__encode_len(v, p);
-}
+/* The fields of proto/collector.proto a record is made of. */
+enum {
+	AGENT_MESSAGE_EVENT = 2,
+	AGENT_MESSAGE_SKIP = 3,
+	EVENT_FRAME_SEQ = 1,
+	EVENT_FRAME_EVENT = 2,
+	EVENT_FRAME_CHAIN = 3,
+	SKIP_FIRST_SEQ = 1,
+	SKIP_LAST_SEQ = 2,
+	SKIP_REASON = 3,
+};
 
 /* The fields of the one EventFrame/Skip inside an AgentMessage. Our writer emits
  * exactly these; anything else in a segment is damage, so the parser is strict. */
@@ -128,13 +125,13 @@ static int spool__parse_inner(const uint8_t *p, size_t n, struct spool_rec *rec)
 		off += (size_t)k;
 
 		if (rec->kind == SPOOL_REC_EVENT) {
-			if (field == 1 && wt == 0) {
+			if (field == EVENT_FRAME_SEQ && wt == PB_WIRE_VARINT) {
 				rec->first = rec->last = v;
 				continue;
 			}
-			if (wt != 2 || v > n - off)
+			if (wt != PB_WIRE_LEN || v > n - off)
 				return -EBADMSG;
-			if (field == 2) {
+			if (field == EVENT_FRAME_EVENT) {
 				rec->event = p + off;
 				rec->event_len = (size_t)v;
 			} else {
@@ -144,11 +141,12 @@ static int spool__parse_inner(const uint8_t *p, size_t n, struct spool_rec *rec)
 			}
 			off += (size_t)v;
 		} else {
-			if (field == 1 && wt == 0) {
+			if (field == SKIP_FIRST_SEQ && wt == PB_WIRE_VARINT) {
 				rec->first = v;
-			} else if (field == 2 && wt == 0) {
+			} else if (field == SKIP_LAST_SEQ && wt == PB_WIRE_VARINT) {
 				rec->last = v;
-			} else if (field == 3 && wt == 2 && v <= n - off && v <= SPOOL_REASON_MAX) {
+			} else if (field == SKIP_REASON && wt == PB_WIRE_LEN && v <= n - off &&
+				   v <= SPOOL_REASON_MAX) {
 				rec->reason = p + off;
 				rec->reason_len = (size_t)v;
 				off += (size_t)v;
@@ -175,9 +173,11 @@ int spool__next_record(const uint8_t *buf, size_t len, size_t *off, struct spool
 	if (rc <= 0)
 		return rc;
 	memset(rec, 0, sizeof(*rec));
-	if (plen < 2 || (p[0] != 0x12 && p[0] != 0x1a))
+	if (plen < 2 || (p[0] != PBFIELD_TAG(AGENT_MESSAGE_EVENT, PB_WIRE_LEN) &&
+			 p[0] != PBFIELD_TAG(AGENT_MESSAGE_SKIP, PB_WIRE_LEN)))
 		return -EBADMSG;
-	rec->kind = p[0] == 0x12 ? SPOOL_REC_EVENT : SPOOL_REC_SKIP;
+	rec->kind = p[0] == PBFIELD_TAG(AGENT_MESSAGE_EVENT, PB_WIRE_LEN) ? SPOOL_REC_EVENT :
+									   SPOOL_REC_SKIP;
 	k = frame__decode_len(p + 1, plen - 1, &inner);
 	if (k < 0)
 		return -EBADMSG;
@@ -279,25 +279,52 @@ size_t spool__encode_skip(uint64_t first, uint64_t last, const char *reason, uin
 {
 	size_t rlen = strnlen(reason, 256), inner, msg, n;
 
-	inner = 1 + spool__varint_len(first) + 1 + spool__varint_len(last) +
-		(rlen ? 1 + spool__varint_len(rlen) + rlen : 0);
-	msg = 1 + spool__varint_len(inner) + inner;
-	if (spool__varint_len(msg) + msg > cap)
+	inner = pbfield__uint64_size(SKIP_FIRST_SEQ, first) +
+		pbfield__uint64_size(SKIP_LAST_SEQ, last) +
+		(rlen ? pbfield__len_size(SKIP_REASON, rlen) : 0);
+	msg = pbfield__len_size(AGENT_MESSAGE_SKIP, inner);
+	if (pbfield__varint_size(msg) + msg > cap)
 		return 0;
-	n = spool__put_varint(out, msg);
-	out[n++] = 0x1a; /* AgentMessage.skip, length-delimited */
-	n += spool__put_varint(out + n, inner);
-	out[n++] = 0x08;
-	n += spool__put_varint(out + n, first);
-	out[n++] = 0x10;
-	n += spool__put_varint(out + n, last);
-	if (rlen) {
-		out[n++] = 0x1a;
-		n += spool__put_varint(out + n, rlen);
-		memcpy(out + n, reason, rlen);
-		n += rlen;
-	}
+	n = pbfield__put_varint(out, msg);
+	n += pbfield__put_len_head(out + n, AGENT_MESSAGE_SKIP, inner);
+	n += pbfield__put_uint64(out + n, SKIP_FIRST_SEQ, first);
+	n += pbfield__put_uint64(out + n, SKIP_LAST_SEQ, last);
+	if (rlen)
+		n += pbfield__put_bytes(out + n, SKIP_REASON, reason, rlen);
 	return n;
+}
+
+static size_t spool__event_inner_size(uint64_t seq, size_t evlen)
+{
+	return pbfield__uint64_size(EVENT_FRAME_SEQ, seq) +
+	       pbfield__len_size(EVENT_FRAME_EVENT, evlen) +
+	       pbfield__len_size(EVENT_FRAME_CHAIN, CHAIN_LEN);
+}
+
+/* AgentMessage{event: EventFrame{seq, event, chain}} for an event of evlen bytes is
+ * written in three steps, so that the event is packed once, in place, and hashed
+ * where it lies: the head (the frame's length, the message keys, seq and the event's
+ * length), the event, the tail (its chain). The size is the AgentMessage's, without
+ * the frame's length varint. */
+static size_t spool__event_msg_size(uint64_t seq, size_t evlen)
+{
+	return pbfield__len_size(AGENT_MESSAGE_EVENT, spool__event_inner_size(seq, evlen));
+}
+
+static size_t spool__put_event_head(uint8_t *out, uint64_t seq, size_t evlen)
+{
+	size_t inner = spool__event_inner_size(seq, evlen), n;
+
+	n = pbfield__put_varint(out, pbfield__len_size(AGENT_MESSAGE_EVENT, inner));
+	n += pbfield__put_len_head(out + n, AGENT_MESSAGE_EVENT, inner);
+	n += pbfield__put_uint64(out + n, EVENT_FRAME_SEQ, seq);
+	n += pbfield__put_len_head(out + n, EVENT_FRAME_EVENT, evlen);
+	return n;
+}
+
+static size_t spool__put_event_tail(uint8_t *out, const uint8_t chain[CHAIN_LEN])
+{
+	return pbfield__put_bytes(out, EVENT_FRAME_CHAIN, chain, CHAIN_LEN);
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -1114,7 +1141,7 @@ static void spool__free_room(struct spool *sp)
 int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 {
 	uint64_t seq = ev->seq;
-	size_t evlen, inner, msg, skiplen = 0, n, evoff;
+	size_t evlen, msg, skiplen = 0, n, evoff;
 	uint8_t chain[CHAIN_LEN];
 	bool over;
 	int err;
@@ -1122,8 +1149,7 @@ int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 	if (seq == 0 || seq <= sp->last_seq)
 		return -EINVAL;
 	evlen = buildwarden__v1__event__get_packed_size(ev);
-	inner = 1 + spool__varint_len(seq) + 1 + spool__varint_len(evlen) + evlen + 2 + CHAIN_LEN;
-	msg = 1 + spool__varint_len(inner) + inner;
+	msg = spool__event_msg_size(seq, evlen);
 	if (msg > BW_FRAME_MAX) {
 		/* the collector would refuse the frame and the connection with it */
 		spool__drop(sp, seq, "event too large", false);
@@ -1141,28 +1167,19 @@ int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 	/* AgentMessage{event: EventFrame{seq, event, chain}}, packed in place so the
 	 * event is serialized once and hashed where it lies. */
 	n = skiplen;
-	n += spool__put_varint(sp->buf + n, msg);
-	sp->buf[n++] = 0x12;
-	n += spool__put_varint(sp->buf + n, inner);
-	sp->buf[n++] = 0x08;
-	n += spool__put_varint(sp->buf + n, seq);
-	sp->buf[n++] = 0x12;
-	n += spool__put_varint(sp->buf + n, evlen);
+	n += spool__put_event_head(sp->buf + n, seq, evlen);
 	evoff = n;
 	if (buildwarden__v1__event__pack(ev, sp->buf + n) != evlen) {
 		spool__drop(sp, seq, "event does not pack", false);
 		return -EINVAL;
 	}
 	n += evlen;
-	sp->buf[n++] = 0x1a;
-	sp->buf[n++] = CHAIN_LEN;
 	err = chain__next(sp->chain, seq, sp->buf + evoff, evlen, sp->key, sp->keylen, chain);
 	if (err) {
 		spool__drop(sp, seq, "chain hash failed", false);
 		return err;
 	}
-	memcpy(sp->buf + n, chain, CHAIN_LEN);
-	n += CHAIN_LEN;
+	n += spool__put_event_tail(sp->buf + n, chain);
 
 	pthread_mutex_lock(&sp->lock);
 	/* Only the sender lowers usage, so a check that passes here stays true. */
