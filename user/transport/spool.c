@@ -6,16 +6,17 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "base/clock.h"
+#include "base/grow.h"
+#include "base/log.h"
 #include "transport/frame.h"
 #include "transport/pbfield.h"
 #include "transport/spool.h"
@@ -45,7 +46,7 @@ struct spool {
 	size_t keylen;
 
 	struct spool_run **runs; /* oldest first, the current run last; fixed after open */
-	size_t n_runs;
+	size_t n_runs, runs_cap;
 	struct spool_run *cur;
 
 	/* Agent thread only. */
@@ -73,17 +74,8 @@ struct spool {
 	uint64_t usage, spooled, full_drops, other_drops, corrupt, pub_last_seq;
 };
 
-static void spool__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void spool__log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("buildwarden: spool: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+/* The prefix of every line the spool logs (to stderr, through base/log.h). */
+#define SPOOL_LOG "buildwarden: spool: "
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -221,16 +213,15 @@ int spool__scan(const uint8_t *buf, size_t len, size_t *good_len, uint64_t *firs
 int spool__inflate(const uint8_t *z, size_t zlen, uint8_t **out, size_t *outlen)
 {
 	z_stream s;
-	uint8_t *buf;
-	size_t cap = zlen * 4 < 65536 ? 65536 : zlen * 4;
+	uint8_t *buf = NULL;
+	size_t cap = 0, first = zlen * 4 < 65536 ? 65536 : zlen * 4;
 	int zr, err = 0;
 
-	if (cap > SPOOL_SEG_MAX)
-		cap = SPOOL_SEG_MAX;
+	if (first > SPOOL_SEG_MAX)
+		first = SPOOL_SEG_MAX;
 	*out = NULL;
 	*outlen = 0;
-	buf = malloc(cap);
-	if (!buf)
+	if (grow__reserve((void **)&buf, &cap, first, 1, first, SPOOL_SEG_MAX))
 		return -ENOMEM;
 	memset(&s, 0, sizeof(s));
 	if (inflateInit(&s) != Z_OK) {
@@ -242,19 +233,12 @@ int spool__inflate(const uint8_t *z, size_t zlen, uint8_t **out, size_t *outlen)
 	s.avail_in = (uInt)zlen;
 	for (;;) {
 		if (s.total_out == cap) {
-			uint8_t *nb;
-
-			if (cap == SPOOL_SEG_MAX) {
-				err = -EFBIG;
+			/* doubles, up to the bound; one byte past it is not a segment we wrote */
+			err = grow__reserve((void **)&buf, &cap, cap + 1, 1, 0, SPOOL_SEG_MAX);
+			if (err) {
+				err = err == -EOVERFLOW ? -EFBIG : -ENOMEM;
 				break;
 			}
-			cap = cap * 2 > SPOOL_SEG_MAX ? SPOOL_SEG_MAX : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
 		}
 		s.next_out = buf + s.total_out;
 		s.avail_out = (uInt)(cap - s.total_out);
@@ -411,17 +395,10 @@ static int spool__list(int dfd, struct spool_seg **out, size_t *n)
 	while ((de = readdir(d))) {
 		if (!spool__parse_name(de->d_name, &seg))
 			continue;
-		if (cnt == cap) {
-			struct spool_seg *nv;
-
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
+		if (grow__reserve((void **)&v, &cap, cnt + 1, sizeof(*v), 16, 0)) {
+			free(v);
+			closedir(d);
+			return -ENOMEM;
 		}
 		v[cnt++] = seg;
 	}
@@ -658,7 +635,7 @@ static int spool__adopt(struct spool *sp, struct spool_run *run)
 			continue;
 		err = spool__load_seg(run->dfd, s, &buf, &len);
 		if (err && !buf) {
-			spool__log("run '%s': cannot read segment '%s': %s", run->meta.run_id,
+			log__line(stderr, SPOOL_LOG, "run '%s': cannot read segment '%s': %s", run->meta.run_id,
 				   s->name, strerror(-err));
 			continue;
 		}
@@ -668,7 +645,7 @@ static int spool__adopt(struct spool *sp, struct spool_run *run)
 			event |= chain[k] != 0;
 		free(buf);
 		if (rc || err) {
-			spool__log("run '%s': segment '%s' is damaged at byte %zu (%s); "
+			log__line(stderr, SPOOL_LOG, "run '%s': segment '%s' is damaged at byte %zu (%s); "
 				   "the records after it are lost",
 				   run->meta.run_id, s->name, good, frame__strerror(rc ?: err));
 			spool__count_corrupt(sp);
@@ -689,13 +666,13 @@ static int spool__adopt(struct spool *sp, struct spool_run *run)
 			fd = openat(run->dfd, s->name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd >= 0) {
 				if (ftruncate(fd, (off_t)good) < 0 || fdatasync(fd) < 0)
-					spool__log("run '%s': cannot truncate '%s': %s",
+					log__line(stderr, SPOOL_LOG, "run '%s': cannot truncate '%s': %s",
 						   run->meta.run_id, s->name, strerror(errno));
 				close(fd);
 			}
 			snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".seg", first, last);
 			if (renameat(run->dfd, s->name, run->dfd, name) < 0)
-				spool__log("run '%s': cannot seal '%s': %s", run->meta.run_id,
+				log__line(stderr, SPOOL_LOG, "run '%s': cannot seal '%s': %s", run->meta.run_id,
 					   s->name, strerror(errno));
 		}
 	}
@@ -770,11 +747,11 @@ static int spool__run_cmp(const void *a, const void *b)
 
 static int spool__add_run(struct spool *sp, struct spool_run *run)
 {
-	struct spool_run **nv = realloc(sp->runs, (sp->n_runs + 1) * sizeof(*nv));
+	int err = grow__reserve((void **)&sp->runs, &sp->runs_cap, sp->n_runs + 1,
+				sizeof(*sp->runs), 4, 0);
 
-	if (!nv)
-		return -ENOMEM;
-	sp->runs = nv;
+	if (err)
+		return err;
 	sp->runs[sp->n_runs++] = run;
 	return 0;
 }
@@ -837,7 +814,7 @@ static void spool__adopt_old_runs(struct spool *sp, const char *cur)
 		err = spool__read_meta(dfd, &run->meta);
 		if (err || strcmp(run->meta.run_id, de->d_name) != 0) {
 			/* not a run we wrote, or its meta is gone: leave it for a human */
-			spool__log("'%s': not a spool run (%s); left alone", de->d_name, err ? frame__strerror(err) : "run_id mismatch");
+			log__line(stderr, SPOOL_LOG, "'%s': not a spool run (%s); left alone", de->d_name, err ? frame__strerror(err) : "run_id mismatch");
 			close(dfd);
 			free(run);
 			continue;
@@ -876,14 +853,6 @@ static int spool__mkdirs(const char *path)
 		tmp[i] = path[i];
 	}
 	return 0;
-}
-
-static uint64_t spool__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
@@ -960,7 +929,7 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 		snprintf(run->meta.agent_id, sizeof(run->meta.agent_id), "%s",
 			 o->agent_id ? o->agent_id : "");
 		run->meta.keyed = o->keylen > 0;
-		run->meta.created_ns = spool__now_ns();
+		run->meta.created_ns = (uint64_t)clock__real_ns();
 		e = spool__write_meta(run->dfd, &run->meta, true);
 		if (!e && fsync(run->dfd) < 0)
 			e = -errno;
@@ -1062,20 +1031,6 @@ static int spool__seal_live(struct spool *sp)
 	return spool__write_meta(sp->cur->dfd, &sp->cur->meta, false) ?: err;
 }
 
-static int spool__grow(struct spool *sp, size_t need)
-{
-	uint8_t *nb;
-
-	if (need <= sp->cap)
-		return 0;
-	nb = realloc(sp->buf, need);
-	if (!nb)
-		return -ENOMEM;
-	sp->buf = nb;
-	sp->cap = need;
-	return 0;
-}
-
 /* Appends buf[0..n) covering seqs first..last to the live segment, opening one if
  * needed. On failure the segment is cut back to its last record.
  *
@@ -1155,7 +1110,9 @@ int spool__append(struct spool *sp, const Buildwarden__V1__Event *ev)
 		spool__drop(sp, seq, "event too large", false);
 		return -EMSGSIZE;
 	}
-	err = spool__grow(sp, SPOOL_SKIP_MAX + FRAME_VARINT_MAX + msg);
+	/* msg <= BW_FRAME_MAX: the only failure left is -ENOMEM */
+	err = grow__reserve((void **)&sp->buf, &sp->cap, SPOOL_SKIP_MAX + FRAME_VARINT_MAX + msg,
+			    1, 4096, 0);
 	if (err) {
 		spool__drop(sp, seq, "out of memory", false);
 		return err;
@@ -1346,7 +1303,7 @@ int spool__maintain(struct spool *sp, struct spool_run *run, unsigned min_age_ms
 {
 	struct spool_seg *segs;
 	bool synced = false;
-	struct timespec now;
+	int64_t now;
 	size_t n;
 	int err;
 
@@ -1355,7 +1312,7 @@ int spool__maintain(struct spool *sp, struct spool_run *run, unsigned min_age_ms
 	err = spool__list(run->dfd, &segs, &n);
 	if (err)
 		return err;
-	clock_gettime(CLOCK_REALTIME, &now);
+	now = clock__real_ns();
 	for (size_t i = 0; i < n && !err; i++) {
 		struct spool_seg *s = &segs[i];
 		struct stat st;
@@ -1386,8 +1343,8 @@ int spool__maintain(struct spool *sp, struct spool_run *run, unsigned min_age_ms
 		}
 		if (fstatat(run->dfd, s->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		age_ms = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) * 1000 +
-			 ((int64_t)now.tv_nsec - (int64_t)st.st_mtim.tv_nsec) / 1000000;
+		age_ms = (now - ((int64_t)st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec)) /
+			 NSEC_PER_MSEC;
 		if (age_ms < (int64_t)min_age_ms)
 			continue;
 		err = spool__compress(sp, run->dfd, s);
@@ -1565,18 +1522,8 @@ static int spool_reader__refill(struct spool_reader *r, bool *still_live)
 		avail = SPOOL_SEG_MAX;
 	if (avail <= r->len)
 		return 0;
-	if (avail > r->cap) {
-		size_t cap = r->cap ? r->cap : 65536;
-		uint8_t *nb;
-
-		while (cap < avail)
-			cap *= 2;
-		nb = realloc(r->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		r->buf = nb;
-		r->cap = cap;
-	}
+	if (grow__reserve((void **)&r->buf, &r->cap, avail, 1, 65536, 0))
+		return -ENOMEM;
 	while (r->len < avail) {
 		ssize_t got = pread(r->fd, r->buf + r->len, avail - r->len, (off_t)r->len);
 
@@ -1632,7 +1579,7 @@ int spool_reader__next(struct spool_reader *r, struct spool_rec *rec)
 		if (rc == 0 && still_live)
 			return 0; /* caught up with the agent */
 		if (rc < 0 || r->load_err) {
-			spool__log("run '%s': segment '%s' is damaged at byte %zu (%s); "
+			log__line(stderr, SPOOL_LOG, "run '%s': segment '%s' is damaged at byte %zu (%s); "
 				   "skipping the rest of it",
 				   r->run->meta.run_id, r->seg.name, r->pos,
 				   r->load_err == -EFBIG ? "larger than any segment we write" :
