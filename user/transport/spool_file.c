@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,6 +111,11 @@ int spool__list(int dfd, struct spool_seg **out, size_t *n)
 	return 0;
 }
 
+int spool__openat(int dfd, const char *name, int flags)
+{
+	return openat(dfd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 int spool__write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -127,6 +133,24 @@ int spool__write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+int spool__replace_file(int dfd, const char *tmp, const char *name, const void *p, size_t n,
+			bool sync)
+{
+	int fd = spool__openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = spool__write_all(fd, p, n);
+	if (!err && sync && fdatasync(fd) < 0)
+		err = -errno;
+	close(fd);
+	if (!err && renameat(dfd, tmp, dfd, name) < 0)
+		err = -errno;
+	if (err)
+		unlinkat(dfd, tmp, 0);
+	return err;
+}
+
 int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_t *len)
 {
 	struct stat st;
@@ -136,7 +160,7 @@ int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_
 
 	*out = NULL;
 	*len = 0;
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = spool__openat(dfd, name, O_RDONLY);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

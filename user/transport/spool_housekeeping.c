@@ -41,7 +41,7 @@ int spool__ack(struct spool *sp, struct spool_run *run, uint64_t seq)
 
 static int spool__sync_file(int dfd, const char *name)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), err = 0;
+	int fd = spool__openat(dfd, name, O_RDONLY), err = 0;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno; /* acked and deleted meanwhile */
@@ -59,7 +59,7 @@ static int spool__compress(struct spool *sp, int dfd, const struct spool_seg *s)
 	uint8_t *raw, *z;
 	size_t rawlen;
 	uLongf zlen;
-	int fd, err;
+	int err;
 
 	err = spool__read_file(dfd, s->name, SPOOL_SEG_MAX, &raw, &rawlen);
 	if (err) {
@@ -80,21 +80,9 @@ static int spool__compress(struct spool *sp, int dfd, const struct spool_seg *s)
 	}
 	snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".segz", s->first, s->last);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err = -errno;
+	err = spool__replace_file(dfd, tmp, name, z, zlen, true);
+	if (err)
 		goto out;
-	}
-	err = spool__write_all(fd, z, zlen);
-	if (!err && fdatasync(fd) < 0)
-		err = -errno;
-	close(fd);
-	if (!err && renameat(dfd, tmp, dfd, name) < 0)
-		err = -errno;
-	if (err) {
-		unlinkat(dfd, tmp, 0);
-		goto out;
-	}
 	unlinkat(dfd, s->name, 0);
 	fsync(dfd);
 	pthread_mutex_lock(&sp->lock);

@@ -107,7 +107,15 @@ bool spool__valid_run_id(const char *s);
 int spool__mkdirs(const char *path);
 /* The segments of a run directory, sorted by first seq. */
 int spool__list(int dfd, struct spool_seg **out, size_t *n);
+/* openat() of a file in a run directory: never follows a symlink, never inherited by
+ * a child (the build), created 0600. -1 with errno. */
+int spool__openat(int dfd, const char *name, int flags);
 int spool__write_all(int fd, const uint8_t *p, size_t n);
+/* Replaces name with p[0..n): written to tmp, fdatasync()ed if sync, renamed over
+ * name, so that nobody reads a file half written. On failure tmp is removed and name
+ * left as it was. */
+int spool__replace_file(int dfd, const char *tmp, const char *name, const void *p, size_t n,
+			bool sync);
 /* Reads a whole file of at most max bytes; -EFBIG (with the first max bytes) above. */
 int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_t *len);
 /* A segment's bytes, inflated if compressed. */

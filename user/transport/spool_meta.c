@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A run's meta file: a few "key value" lines, replaced whole through a rename. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "transport/spool_internal.h"
 
@@ -15,7 +13,7 @@
 int spool__write_meta(int dfd, const struct spool_meta *m, bool sync)
 {
 	char buf[SPOOL_META_MAX], hex[2 * CHAIN_LEN + 1];
-	int fd, n, err;
+	int n;
 
 	for (int i = 0; i < CHAIN_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", m->last_chain[i]);
@@ -26,18 +24,7 @@ int spool__write_meta(int dfd, const struct spool_meta *m, bool sync)
 		     m->last_seq, hex);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
-	fd = openat(dfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	err = spool__write_all(fd, (const uint8_t *)buf, (size_t)n);
-	if (!err && sync && fdatasync(fd) < 0)
-		err = -errno;
-	close(fd);
-	if (!err && renameat(dfd, "meta.tmp", dfd, "meta") < 0)
-		err = -errno;
-	if (err)
-		unlinkat(dfd, "meta.tmp", 0);
-	return err;
+	return spool__replace_file(dfd, "meta.tmp", "meta", buf, (size_t)n, sync);
 }
 
 static bool spool__meta_str(const char *line, const char *key, char *out, size_t outlen)

@@ -109,7 +109,7 @@ static int spool_reader__open_next(struct spool_reader *r)
 		live = r->sp->pub_live && r->sp->pub_first == r->seg.first;
 		pthread_mutex_unlock(&r->sp->lock);
 		if (live) {
-			r->fd = openat(r->run->dfd, r->seg.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			r->fd = spool__openat(r->run->dfd, r->seg.name, O_RDONLY);
 			if (r->fd < 0)
 				return errno == ENOENT ? -EAGAIN : -errno; /* sealed meanwhile */
 			r->incremental = true;

@@ -70,7 +70,7 @@ int spool__adopt(struct spool *sp, struct spool_run *run)
 				unlinkat(run->dfd, s->name, 0);
 				continue;
 			}
-			fd = openat(run->dfd, s->name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+			fd = spool__openat(run->dfd, s->name, O_WRONLY);
 			if (fd >= 0) {
 				if (ftruncate(fd, (off_t)good) < 0 || fdatasync(fd) < 0)
 					log__line(stderr, SPOOL_LOG, "run '%s': cannot truncate '%s': %s",
@@ -151,7 +151,7 @@ int spool__add_run(struct spool *sp, struct spool_run *run)
 
 int spool__lock_run(struct spool *sp, const char *name, int *dfd)
 {
-	int fd = openat(sp->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = spool__openat(sp->root_fd, name, O_RDONLY | O_DIRECTORY);
 
 	if (fd < 0)
 		return -errno;
@@ -185,8 +185,7 @@ void spool__adopt_old_runs(struct spool *sp, const char *cur)
 		err = spool__lock_run(sp, de->d_name, &dfd);
 		if (err == -EBUSY) {
 			/* another agent's run: counted in usage, never touched */
-			int ofd = openat(sp->root_fd, de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			int ofd = spool__openat(sp->root_fd, de->d_name, O_RDONLY | O_DIRECTORY);
 
 			if (ofd >= 0) {
 				sp->usage += spool__dir_usage(ofd);

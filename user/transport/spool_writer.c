@@ -89,9 +89,8 @@ static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uin
 		sp->pub_first = first;
 		sp->pub_len = 0;
 		pthread_mutex_unlock(&sp->lock);
-		sp->live_fd = openat(sp->cur->dfd, live,
-				     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-				     0600);
+		sp->live_fd = spool__openat(sp->cur->dfd, live,
+					    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
 		if (sp->live_fd < 0) {
 			err = -errno;
 			pthread_mutex_lock(&sp->lock);
