@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,16 @@ static bool spool__parse_seq(const char *s, uint64_t *v)
 	}
 	*v = r;
 	return r != 0;
+}
+
+void spool__seg_name(char out[SPOOL_SEG_NAME_MAX], uint64_t first, uint64_t last,
+		     enum spool_seg_type type)
+{
+	if (type == SEG_LIVE)
+		snprintf(out, SPOOL_SEG_NAME_MAX, "%020" PRIu64 ".live", first);
+	else
+		snprintf(out, SPOOL_SEG_NAME_MAX, "%020" PRIu64 "-%020" PRIu64 ".%s", first, last,
+			 type == SEG_Z ? "segz" : "seg");
 }
 
 /* "<20 digits>.live", "<20>-<20>.seg", "<20>-<20>.segz"; anything else is not ours. */

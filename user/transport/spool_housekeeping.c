@@ -3,7 +3,6 @@
  * thread wrote durable, compressing sealed segments that stay. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -55,7 +54,7 @@ static int spool__sync_file(int dfd, const char *name)
  * renamed over, then the raw one unlinked, so a crash leaves one or the other. */
 static int spool__compress(struct spool *sp, int dfd, const struct spool_seg *s)
 {
-	char tmp[64], name[48];
+	char tmp[SPOOL_SEG_NAME_MAX + 4], name[SPOOL_SEG_NAME_MAX];
 	uint8_t *raw, *z;
 	size_t rawlen;
 	uLongf zlen;
@@ -78,7 +77,7 @@ static int spool__compress(struct spool *sp, int dfd, const struct spool_seg *s)
 		err = -EIO;
 		goto out;
 	}
-	snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".segz", s->first, s->last);
+	spool__seg_name(name, s->first, s->last, SEG_Z);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	err = spool__replace_file(dfd, tmp, name, z, zlen, true);
 	if (err)

@@ -29,10 +29,13 @@ enum spool_seg_type {
 	SEG_Z,
 };
 
+/* "<20 digits>.live", "<20>-<20>.seg", "<20>-<20>.segz", and a NUL */
+#define SPOOL_SEG_NAME_MAX 48
+
 struct spool_seg {
 	uint64_t first, last; /* last is 0 for a live segment: not known from its name */
 	enum spool_seg_type type;
-	char name[48];
+	char name[SPOOL_SEG_NAME_MAX];
 };
 
 /*
@@ -103,6 +106,9 @@ size_t spool__put_event_tail(uint8_t *out, const uint8_t chain[CHAIN_LEN]);
 /* ---- spool_file.c ---- */
 
 bool spool__valid_run_id(const char *s);
+/* The file name of a segment (last is ignored for SEG_LIVE); spool__list parses it. */
+void spool__seg_name(char out[SPOOL_SEG_NAME_MAX], uint64_t first, uint64_t last,
+		     enum spool_seg_type type);
 /* mkdir -p, 0700 */
 int spool__mkdirs(const char *path);
 /* The segments of a run directory, sorted by first seq. */

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +62,7 @@ int spool__adopt(struct spool *sp, struct spool_run *run)
 				memcpy(run->meta.last_chain, chain, CHAIN_LEN);
 		}
 		if (s->type == SEG_LIVE) {
-			char name[48];
+			char name[SPOOL_SEG_NAME_MAX];
 			int fd;
 
 			if (!last) {
@@ -77,7 +76,7 @@ int spool__adopt(struct spool *sp, struct spool_run *run)
 						   run->meta.run_id, s->name, strerror(errno));
 				close(fd);
 			}
-			snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".seg", first, last);
+			spool__seg_name(name, first, last, SEG_RAW);
 			if (renameat(run->dfd, s->name, run->dfd, name) < 0)
 				log__line(stderr, SPOOL_LOG, "run '%s': cannot seal '%s': %s", run->meta.run_id,
 					   s->name, strerror(errno));

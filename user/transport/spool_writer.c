@@ -3,7 +3,6 @@
  * seal. It never waits on anything but the local disk: fsyncs are the sender's. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,7 +35,7 @@ static void spool__drop(struct spool *sp, uint64_t seq, const char *reason, bool
 
 static int spool__seal_live(struct spool *sp)
 {
-	char live[48], name[48];
+	char live[SPOOL_SEG_NAME_MAX], name[SPOOL_SEG_NAME_MAX];
 	int err = 0;
 
 	if (sp->live_fd < 0)
@@ -46,12 +45,11 @@ static int spool__seal_live(struct spool *sp)
 	close(sp->live_fd);
 	sp->live_fd = -1;
 	sp->live_bad_tail = false;
-	snprintf(live, sizeof(live), "%020" PRIu64 ".live", sp->live_first);
+	spool__seg_name(live, sp->live_first, 0, SEG_LIVE);
 	if (sp->live_len == 0) {
 		unlinkat(sp->cur->dfd, live, 0);
 	} else {
-		snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".seg", sp->live_first,
-			 sp->live_last);
+		spool__seg_name(name, sp->live_first, sp->live_last, SEG_RAW);
 		if (renameat(sp->cur->dfd, live, sp->cur->dfd, name) < 0)
 			err = -errno;
 	}
@@ -79,9 +77,9 @@ static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uin
 	int err;
 
 	if (sp->live_fd < 0) {
-		char live[48];
+		char live[SPOOL_SEG_NAME_MAX];
 
-		snprintf(live, sizeof(live), "%020" PRIu64 ".live", first);
+		spool__seg_name(live, first, 0, SEG_LIVE);
 		sp->live_first = first;
 		sp->live_len = 0;
 		pthread_mutex_lock(&sp->lock);
