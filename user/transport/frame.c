@@ -4,17 +4,13 @@
 #include <string.h>
 
 #include "transport/frame.h"
+#include "transport/pbfield.h"
+
+_Static_assert(FRAME_VARINT_MAX == PBFIELD_VARINT_MAX, "a frame length is a protobuf varint");
 
 size_t frame__encode_len(uint64_t len, uint8_t out[FRAME_VARINT_MAX])
 {
-	size_t n = 0;
-
-	while (len >= 0x80) {
-		out[n++] = (uint8_t)(len | 0x80);
-		len >>= 7;
-	}
-	out[n++] = (uint8_t)len;
-	return n;
+	return pbfield__put_varint(out, len);
 }
 
 /* Non-minimal encodings (0x80 0x00) are accepted, as protobuf's own parsers do; a 10th
