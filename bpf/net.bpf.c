@@ -47,7 +47,6 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, __u16 family, bo
 		proc_flags = proc->flags;
 	if (!(proc_flags & BW_PROC_IN_BUILD) && !(cfg->flags & BW_CFG_NET_SCOPE_HOST))
 		return 1;
-	count(BW_CNT_CONNECT);
 
 	port_be = (__u16)ctx->user_port;
 	if (family == AF_INET) {
@@ -87,7 +86,8 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, __u16 family, bo
 			ev->protocol = ctx->protocol == IPPROTO_UDP ? BW_PROTO_UDP : BW_PROTO_TCP;
 			ev->action = action;
 			ev->enforced = enforce;
-			ev->matched = rule ? (rule->action == BW_NET_DENY ? 2 : 1) : 0;
+			ev->matched = rule ? (rule->action == BW_NET_DENY ? BW_MATCH_DENY : BW_MATCH_ALLOW)
+					   : BW_MATCH_DEFAULT;
 			ev->rule_index = rule ? rule->rule_index : 0;
 			bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 			event_submit(ev, violation);

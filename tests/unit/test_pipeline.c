@@ -181,7 +181,7 @@ static struct bw_connect_event connect_record(const char *ip4, uint16_t port, ui
 static void test_connect_rules_are_named(void **state)
 {
 	struct fixture *f = *state;
-	struct bw_connect_event c = connect_record("127.0.0.2", 9, BW_NET_DENY, 2, 0);
+	struct bw_connect_event c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 0);
 	Buildwarden__V1__Event ev;
 
 	buildwarden__v1__event__init(&ev);
@@ -192,19 +192,19 @@ static void test_connect_rules_are_named(void **state)
 	assert_int_equal(ev.connect->protocol, BUILDWARDEN__V1__PROTOCOL__TCP);
 	assert_string_equal(ev.verdict->rule, "network.deny: 127.0.0.2/32:9");
 
-	c = connect_record("10.9.9.9", 443, BW_NET_DENY, 0, 0);
+	c = connect_record("10.9.9.9", 443, BW_NET_DENY, BW_MATCH_DEFAULT, 0);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_true(event_build__connect(&f->ctx, &c, &ev));
 	assert_string_equal(ev.verdict->rule, "network.default: deny");
 
-	c = connect_record("127.0.0.1", 80, BW_NET_ALLOW, 1, 0);
+	c = connect_record("127.0.0.1", 80, BW_NET_ALLOW, BW_MATCH_ALLOW, 0);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_false(event_build__connect(&f->ctx, &c, &ev));
 
 	/* a rule index from the kernel past the policy's list is not trusted */
-	c = connect_record("127.0.0.2", 9, BW_NET_DENY, 2, 77);
+	c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 77);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_true(event_build__connect(&f->ctx, &c, &ev));
@@ -253,7 +253,6 @@ static void test_arena_never_overflows(void **state)
 	while (arena__alloc(a, 1000))
 		total += 1000;
 	assert_true(total <= ARENA_SIZE);
-	assert_true(a->overflows == 1);
 	while (arena__alloc(a, 1))
 		total++;
 	assert_true(total <= ARENA_SIZE);

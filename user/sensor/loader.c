@@ -73,7 +73,6 @@ static int net_rule_put(int fd, const struct bw_net_rule *r, uint32_t index, uin
 	val.action = action;
 	val.rule_index = index;
 	val.prefixlen = key.prefixlen;
-	val.port_specific = r->port != 0;
 	/* The same prefix in both lists: deny wins, as policy__net_verdict says. */
 	if (action == BW_NET_ALLOW && bpf_map_lookup_elem(fd, &key, &old) == 0 &&
 	    old.action == BW_NET_DENY)
@@ -173,7 +172,6 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err,
 	/* BW_CFG_ENFORCE_* stay clear: enforcement is the next milestone, and until then
 	 * enforce mode records what it would stop (the run summary says so). */
 	cfg.gen = gen;
-	cfg.agent_tgid = (uint32_t)getpid();
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
 	s->gen = gen;
