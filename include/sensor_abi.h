@@ -26,7 +26,8 @@ enum bw_event_type {
 /* lineage came from a fork the sensor saw, not from a guess at start-up */
 #define BW_PROC_FROM_FORK (1u << 3)
 
-/* exec_event.flags */
+/* exec_event.flags: the record holds only a prefix (argv past BW_ARGS_LEN - 1 bytes, a
+ * filename of BW_FILENAME_LEN - 1 bytes or more); events say so (ExecBody.truncated). */
 #define BW_EXEC_ARGS_TRUNCATED (1u << 0)
 #define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
 

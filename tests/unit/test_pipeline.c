@@ -155,6 +155,29 @@ static void test_exec_denied_is_a_violation(void **state)
 	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__ALLOWED);
 }
 
+/* argv past 511 bytes (or a long filename) is cut in the kernel: the event says so. */
+static void test_exec_truncated(void **state)
+{
+	static const __u32 flags[] = { 0, BW_EXEC_ARGS_TRUNCATED, BW_EXEC_FILENAME_TRUNCATED,
+				       BW_EXEC_ARGS_TRUNCATED | BW_EXEC_FILENAME_TRUNCATED };
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		struct bw_exec_event e = exec_record(BUILDER, -1);
+		Buildwarden__V1__Event ev;
+
+		e.flags = flags[i];
+		buildwarden__v1__event__init(&ev);
+		arena__reset(f->arena);
+		event_build__exec(&f->ctx, &e, &ev);
+		assert_non_null(ev.exec);
+		assert_int_equal(ev.exec->truncated, flags[i] != 0);
+		/* what was kept is still shown */
+		assert_string_equal(ev.exec->filename, "/tmp/x/dropper");
+		assert_int_equal(ev.process->n_argv, 2);
+	}
+}
+
 static struct bw_connect_event connect_record(const char *ip4, uint16_t port, uint8_t action,
 					      uint8_t matched, uint32_t idx)
 {
@@ -267,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records__check),
 		cmocka_unit_test_setup_teardown(test_exec_denied_is_a_violation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_rules_are_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_verdicts, setup, teardown),
 		cmocka_unit_test(test_arena_never_overflows),

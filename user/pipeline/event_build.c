@@ -89,6 +89,8 @@ bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
+		body->truncated =
+			(r->flags & (BW_EXEC_ARGS_TRUNCATED | BW_EXEC_FILENAME_TRUNCATED)) != 0;
 		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_EXEC;
 		ev->exec = body;
 	}
