@@ -106,7 +106,7 @@ struct bw_writer {
 
 /* net_rules: an LPM trie over (gen, port, address); port 0 stands for "any port" and is
  * looked up separately, so a port-specific rule and an any-port rule both apply: the
- * longer prefix wins, a port-specific rule on a tie (bpf/net.bpf.c). */
+ * longer prefix wins, a port-specific rule on a tie (bpf/lib/netmatch.bpf.h). */
 struct bw_net_key {
 	__u32 prefixlen; /* 8 (gen) + 16 (port) + address bits in the v6 space */
 	__u8 gen;
