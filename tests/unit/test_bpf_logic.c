@@ -30,7 +30,7 @@
 static struct {
 	struct logic_test_bpf *skel;
 	char skip_why[160];
-	struct bw_policy *policies[2]; /* freed at teardown, also after a failed case */
+	struct bw_policy *policies[3]; /* freed at teardown, also after a failed case */
 } env;
 
 static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -83,7 +83,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < 3; i++)
 		policy__free(env.policies[i]);
 	logic_test_bpf__destroy(env.skel);
 	return 0;
@@ -113,6 +113,14 @@ static const char net_policy_b[] =
 	"  default: allow\n"
 	"  allow: [\"203.0.113.0/24\", \"[::/0]:853\"]\n"
 	"  deny: [\"203.0.113.0/24\", \"198.51.100.7\"]\n";
+
+/* One prefix written twice, in two spellings */
+static const char net_policy_c[] =
+	"version: 1\n"
+	"network:\n"
+	"  default: deny\n"
+	"  allow: [\"10.0.0.0/8\", \"::ffff:10.0.0.0/104\"]\n"
+	"  deny: [\"[::ffff:192.0.2.0/120]:22\", \"192.0.2.0/24:22\"]\n";
 
 struct net_row {
 	const char *addr; /* IPv4 or IPv6 text: the family follows */
@@ -162,6 +170,12 @@ static const struct net_row rows_b[] = {
 	{ "1.1.1.1", 853, BW_NET_ALLOW, "[::/0]:853" },
 	{ "::1", 853, BW_NET_ALLOW, "[::/0]:853" },
 	{ "9.9.9.9", 80, BW_NET_ALLOW, NULL },
+};
+
+/* the first of equal rules names the decision, in userspace and kernel alike */
+static const struct net_row rows_c[] = {
+	{ "10.1.1.1", 80, BW_NET_ALLOW, "10.0.0.0/8" },
+	{ "192.0.2.1", 22, BW_NET_DENY, "[::ffff:192.0.2.0/120]:22" },
 };
 
 static struct bw_policy *parse(const char *text)
@@ -247,7 +261,7 @@ static void check_rows(const struct bw_policy *p, const struct net_row *rows, si
 
 static void test_net_match(void **state)
 {
-	struct bw_policy *a, *b;
+	struct bw_policy *a, *b, *c;
 	int fd;
 
 	SKIP_UNLESS_READY();
@@ -271,7 +285,11 @@ static void test_net_match(void **state)
 	}
 	check_rows(b, rows_b, sizeof(rows_b) / sizeof(rows_b[0]), 2);
 
+	c = env.policies[2] = parse(net_policy_c);
+	assert_int_equal(netrules__install(fd, c, 3), 0);
 	netrules__purge(fd, 3);
+	check_rows(c, rows_c, sizeof(rows_c) / sizeof(rows_c[0]), 3);
+	netrules__purge(fd, 4);
 }
 
 /* ---- the tree walk ------------------------------------------------------- */

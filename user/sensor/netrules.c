@@ -10,7 +10,7 @@ static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, ui
 			 uint32_t gen)
 {
 	struct bw_net_key key;
-	struct bw_net_value val, old;
+	struct bw_net_value val;
 
 	memset(&key, 0, sizeof(key));
 	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
@@ -22,11 +22,12 @@ static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, ui
 	val.action = action;
 	val.rule_index = index;
 	val.prefixlen = key.prefixlen;
-	/* The same prefix in both lists: deny wins, as policy__net_verdict says. */
-	if (action == BW_NET_ALLOW && bpf_map_lookup_elem(fd, &key, &old) == 0 &&
-	    old.action == BW_NET_DENY)
-		return 0;
-	return bpf_map_update_elem(fd, &key, &val, BPF_ANY) ? -errno : 0;
+	/* A key already there stays: denies go in first, so the same prefix in both lists
+	 * is denied, and of two equal rules in one list the first names the decision; both
+	 * as policy__net_verdict says. */
+	if (bpf_map_update_elem(fd, &key, &val, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	return 0;
 }
 
 int netrules__install(int fd, const struct bw_policy *p, uint32_t gen)
