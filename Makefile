@@ -128,6 +128,18 @@ $(OUT)/tests/integration/%: tests/integration/%.c $(TESTLIB_SRCS) $(PART_LIBS) $
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-prototypes \
 		-o $@ $< $(TESTLIB_SRCS) $(PART_LIBS) $(LIBS) -lcmocka
 
+# BPF logic tests: bpf/tests/ programs, never linked into the sensor's object, run with
+# BPF_PROG_TEST_RUN by tests/unit/test_bpf_logic.c.
+$(OUT)/bpf/tests/logic.tmp.bpf.o: bpf/tests/logic_test.h
+$(OUT)/bpf/tests/logic.bpf.o: $(OUT)/bpf/tests/logic.tmp.bpf.o
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+$(OUT)/gen/logic_test.skel.h: $(OUT)/bpf/tests/logic.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name logic_test_bpf > $@
+$(OUT)/tests/unit/test_bpf_logic: $(OUT)/gen/logic_test.skel.h bpf/tests/logic_test.h
+$(OUT)/tests/unit/test_bpf_logic: private CPPFLAGS += -Ibpf
+
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)

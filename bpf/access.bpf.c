@@ -28,7 +28,7 @@ static __always_inline void report(__u32 target, __u32 kind)
 	e->pid = tgid;
 	e->target_pid = target;
 	e->kind = kind;
-	e->actor_flags = 0;
+	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	event_submit(e, true);
 }

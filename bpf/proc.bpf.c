@@ -135,7 +135,6 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	}
 	if (bpf_map_update_elem(&proc_table, &tgid, e, BPF_ANY))
 		count(BW_CNT_PROC_TABLE_FAIL);
-	count(BW_CNT_EXEC);
 
 	in_scope = (e->flags & BW_PROC_IN_BUILD) || (cfg->flags & BW_CFG_EXEC_SCOPE_HOST);
 	/* For a #! script, file is already the interpreter and the script's file is gone:

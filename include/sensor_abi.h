@@ -11,7 +11,6 @@
 #define BW_ARGS_LEN 512
 /* Enough for any real source tree; a deeper file is reported as unresolved, not missed. */
 #define BW_MAX_DENTRY_DEPTH 32
-#define BW_MAX_NET_PORT_RULES 1024
 
 enum bw_event_type {
 	BW_EV_EXEC = 1,
@@ -27,7 +26,8 @@ enum bw_event_type {
 /* lineage came from a fork the sensor saw, not from a guess at start-up */
 #define BW_PROC_FROM_FORK (1u << 3)
 
-/* exec_event.flags */
+/* exec_event.flags: the record holds only a prefix (argv past BW_ARGS_LEN - 1 bytes, a
+ * filename of BW_FILENAME_LEN - 1 bytes or more); events say so (ExecBody.truncated). */
 #define BW_EXEC_ARGS_TRUNCATED (1u << 0)
 #define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
 
@@ -35,6 +35,13 @@ enum bw_event_type {
 enum bw_net_action {
 	BW_NET_ALLOW = 1,
 	BW_NET_DENY = 2,
+};
+
+/* connect_event.matched: which list the deciding rule came from */
+enum bw_net_match {
+	BW_MATCH_DEFAULT = 0, /* no rule: the policy's default */
+	BW_MATCH_ALLOW = 1,
+	BW_MATCH_DENY = 2,
 };
 
 enum bw_net_proto {
@@ -49,16 +56,14 @@ enum bw_proc_access_kind {
 	BW_ACCESS_PROC_MEM = 3, /* opened /proc/PID/mem for writing */
 };
 
-/* counters map indexes (per-CPU array) */
+/* counters map indexes (per-CPU array): only what was lost or could not be decided,
+ * each reported in the stats events. What was seen needs no counter: it is an event. */
 enum bw_counter {
 	BW_CNT_RINGBUF_DROPS = 0,
 	BW_CNT_PROC_TABLE_FAIL = 1,
-	BW_CNT_EXEC = 2,
-	BW_CNT_CONNECT = 3,
-	BW_CNT_ARGS_READ_FAIL = 4,
-	BW_CNT_DEPTH_EXCEEDED = 5,
-	BW_CNT_EVENTS = 6,
-	BW_CNT_MAX = 8,
+	BW_CNT_ARGS_READ_FAIL = 2,
+	BW_CNT_DEPTH_EXCEEDED = 3,
+	BW_CNT_MAX = 4,
 };
 
 struct bw_event_hdr {
@@ -99,8 +104,9 @@ struct bw_writer {
 	__u64 inherit_mask;
 };
 
-/* net_rules: an LPM trie over (port, address); port 0 stands for "any port" and is
- * looked up separately, so a port-specific rule and an any-port rule both apply. */
+/* net_rules: an LPM trie over (gen, port, address); port 0 stands for "any port" and is
+ * looked up separately, so a port-specific rule and an any-port rule both apply: the
+ * longer prefix wins, a port-specific rule on a tie (bpf/lib/netmatch.bpf.h). */
 struct bw_net_key {
 	__u32 prefixlen; /* 8 (gen) + 16 (port) + address bits in the v6 space */
 	__u8 gen;
@@ -114,7 +120,6 @@ struct bw_net_value {
 	__u32 action; /* enum bw_net_action */
 	__u32 rule_index; /* index in the policy's allow or deny list */
 	__u32 prefixlen; /* of the matching key, to pick the longer of two matches */
-	__u32 port_specific;
 };
 
 /* config map value (one element); written as a whole, so a reload is one update */
@@ -129,8 +134,6 @@ struct bw_net_value {
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
-	__u32 agent_tgid; /* the agent's own activity is never a build's */
-	__u32 pad;
 };
 
 struct bw_exec_event {
@@ -161,7 +164,7 @@ struct bw_connect_event {
 	__u8 protocol; /* enum bw_net_proto */
 	__u8 action; /* enum bw_net_action: what the rules say */
 	__u8 enforced; /* the connect was refused in the kernel */
-	__u8 matched; /* 0 default, 1 allow rule, 2 deny rule */
+	__u8 matched; /* enum bw_net_match */
 	__u32 rule_index;
 	char comm[BW_COMM_LEN];
 };
@@ -171,7 +174,7 @@ struct bw_proc_access_event {
 	__u32 pid; /* the actor */
 	__u32 target_pid;
 	__u32 kind; /* enum bw_proc_access_kind */
-	__u32 actor_flags;
+	__u32 pad;
 	char comm[BW_COMM_LEN];
 };
 
@@ -190,8 +193,8 @@ BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
-BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 16, "bw_net_value layout");
-BW_STATIC_ASSERT(sizeof(struct bw_config) == 16, "bw_config layout");
+BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 12, "bw_net_value layout");
+BW_STATIC_ASSERT(sizeof(struct bw_config) == 8, "bw_config layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");

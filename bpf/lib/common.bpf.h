@@ -34,7 +34,6 @@ static __always_inline void *event_reserve(__u32 size, __u16 type)
 	hdr->version = BW_ABI_VERSION;
 	hdr->size = size;
 	hdr->ktime = bpf_ktime_get_ns();
-	count(BW_CNT_EVENTS);
 	return hdr;
 }
 

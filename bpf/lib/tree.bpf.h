@@ -8,37 +8,55 @@
 
 #include "lib/common.bpf.h"
 
-/* Returns the value stored for the first ancestor found in dirs, or -1. */
+/* Read through locals: BPF_CORE_READ(pos->d, ...) would ask CO-RE to relocate
+ * tree_pos.d, a type the kernel does not have. */
+struct tree_pos {
+	struct dentry *d;
+	struct mount *mnt;
+};
+
+static __always_inline void tree_pos__id(const struct tree_pos *pos, struct bw_inode_key *key)
+{
+	struct dentry *d = pos->d;
+
+	key->ino = BPF_CORE_READ(d, d_inode, i_ino);
+	key->dev = BPF_CORE_READ(d, d_sb, s_dev);
+}
+
+/* The parent dentry; at a file system's root, the mount point in the parent mount. */
+static __always_inline bool tree_pos__up(struct tree_pos *pos)
+{
+	struct dentry *d = pos->d, *parent = BPF_CORE_READ(d, d_parent);
+	struct mount *mnt = pos->mnt, *up;
+
+	if (parent != d) {
+		pos->d = parent;
+		return true;
+	}
+	up = BPF_CORE_READ(mnt, mnt_parent);
+	if (up == mnt)
+		return false;
+	pos->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+	pos->mnt = up;
+	return true;
+}
+
+#include "lib/treewalk.bpf.h"
+
+/* Returns the value stored for the first ancestor found in dirs, or -1. A file deeper
+ * than the walk goes is counted (reported in stats as depth_exceeded), not matched. */
 static __always_inline int tree_lookup(void *dirs, struct file *file, __u32 gen)
 {
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *vmnt = BPF_CORE_READ(file, f_path.mnt);
-	struct mount *mnt = container_of(vmnt, struct mount, mnt);
-	struct bw_inode_key key = { .gen = gen };
+	struct tree_pos pos = {
+		.d = BPF_CORE_READ(file, f_path.dentry),
+		.mnt = container_of(vmnt, struct mount, mnt),
+	};
+	int r = tree_walk(dirs, gen, &pos);
 
-	for (int i = 0; i < BW_MAX_DENTRY_DEPTH; i++) {
-		struct dentry *parent;
-		__u32 *idx;
-
-		key.ino = BPF_CORE_READ(d, d_inode, i_ino);
-		key.dev = BPF_CORE_READ(d, d_sb, s_dev);
-		idx = bpf_map_lookup_elem(dirs, &key);
-		if (idx)
-			return *idx;
-		parent = BPF_CORE_READ(d, d_parent);
-		if (parent == d) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (up == mnt)
-				return -1;
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			continue;
-		}
-		d = parent;
-	}
-	count(BW_CNT_DEPTH_EXCEEDED);
-	return -1;
+	if (r == TREE_TOO_DEEP)
+		count(BW_CNT_DEPTH_EXCEEDED);
+	return r >= 0 ? r : -1;
 }
 
 #endif

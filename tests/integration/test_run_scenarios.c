@@ -1118,6 +1118,52 @@ static void test_exec_identity(void **state)
 	      "(same file reported under different names)");
 }
 
+/* The kernel record holds 511 bytes of argv: an exec with more says it was cut (the
+ * boundary: /bin/true plus a 500-byte argument is 511 bytes, whole), and decode shows it. */
+static void test_exec_truncated(void **state)
+{
+	char longarg[601], fits[501], script[1400];
+	const char *cmd[] = { "/bin/sh", "-c", script, NULL };
+	const char *decode[] = { "decode", S.events, NULL };
+	size_t n_long = 0, n_fits = 0;
+
+	(void)state;
+	alarm(run_timeout() + 20);
+	memset(longarg, 'x', sizeof(longarg) - 1);
+	longarg[sizeof(longarg) - 1] = '\0';
+	memset(fits, 'y', sizeof(fits) - 1);
+	fits[sizeof(fits) - 1] = '\0';
+	snprintf(script, sizeof(script), "/bin/true %s; /bin/true %s", longarg, fits);
+	run_scenario(false, cmd);
+	CHECK(S.res.exit_code == 0, "exit code %d, expected 0", S.res.exit_code);
+	check_stream();
+	for (size_t k = 0; k < S.evs.n; k++) {
+		const Buildwarden__V1__Event *ev = S.evs.ev[k];
+		const Buildwarden__V1__Process *p = ev->process;
+
+		if (!bw_ev_match(ev, &(struct bw_filter){ .filename = "/bin/true", .in_build = BW_YES }))
+			continue;
+		CHECK(p && p->n_argv == 2, "exec of /bin/true without its two arguments");
+		if (p->argv[1][0] == 'x') {
+			n_long++;
+			CHECK(ev->exec->truncated, "exec with %zu bytes of argv is not marked truncated",
+			      strlen("/bin/true") + sizeof(longarg) + 1);
+			CHECK(strspn(p->argv[1], "x") == strlen(p->argv[1]) && strlen(p->argv[1]) < 600,
+			      "truncated argv[1] is not a prefix of the argument");
+		} else {
+			n_fits++;
+			CHECK(!ev->exec->truncated, "exec with 511 bytes of argv is marked truncated");
+			CHECK(strlen(p->argv[1]) == 500, "argv[1] of 511 bytes of argv is %zu bytes long",
+			      strlen(p->argv[1]));
+		}
+	}
+	CHECK(n_long == 1 && n_fits == 1, "%zu execs with a long argument, %zu with one that fits; "
+	      "expected 1 and 1", n_long, n_fits);
+	run_bw(decode);
+	CHECK(S.res.exit_code == 0, "decode exited %d", S.res.exit_code);
+	CHECK(strstr(S.res.out, "\"truncated\":true"), "decode's JSON does not show truncated");
+}
+
 /* ---- 7. errors ----------------------------------------------------------- */
 
 static const char bad_policy[] =
@@ -1386,6 +1432,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_timeline_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_corrupt, setup, teardown),

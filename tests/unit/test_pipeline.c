@@ -155,6 +155,29 @@ static void test_exec_denied_is_a_violation(void **state)
 	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__ALLOWED);
 }
 
+/* argv past 511 bytes (or a long filename) is cut in the kernel: the event says so. */
+static void test_exec_truncated(void **state)
+{
+	static const __u32 flags[] = { 0, BW_EXEC_ARGS_TRUNCATED, BW_EXEC_FILENAME_TRUNCATED,
+				       BW_EXEC_ARGS_TRUNCATED | BW_EXEC_FILENAME_TRUNCATED };
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		struct bw_exec_event e = exec_record(BUILDER, -1);
+		Buildwarden__V1__Event ev;
+
+		e.flags = flags[i];
+		buildwarden__v1__event__init(&ev);
+		arena__reset(f->arena);
+		event_build__exec(&f->ctx, &e, &ev);
+		assert_non_null(ev.exec);
+		assert_int_equal(ev.exec->truncated, flags[i] != 0);
+		/* what was kept is still shown */
+		assert_string_equal(ev.exec->filename, "/tmp/x/dropper");
+		assert_int_equal(ev.process->n_argv, 2);
+	}
+}
+
 static struct bw_connect_event connect_record(const char *ip4, uint16_t port, uint8_t action,
 					      uint8_t matched, uint32_t idx)
 {
@@ -181,7 +204,7 @@ static struct bw_connect_event connect_record(const char *ip4, uint16_t port, ui
 static void test_connect_rules_are_named(void **state)
 {
 	struct fixture *f = *state;
-	struct bw_connect_event c = connect_record("127.0.0.2", 9, BW_NET_DENY, 2, 0);
+	struct bw_connect_event c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 0);
 	Buildwarden__V1__Event ev;
 
 	buildwarden__v1__event__init(&ev);
@@ -192,19 +215,19 @@ static void test_connect_rules_are_named(void **state)
 	assert_int_equal(ev.connect->protocol, BUILDWARDEN__V1__PROTOCOL__TCP);
 	assert_string_equal(ev.verdict->rule, "network.deny: 127.0.0.2/32:9");
 
-	c = connect_record("10.9.9.9", 443, BW_NET_DENY, 0, 0);
+	c = connect_record("10.9.9.9", 443, BW_NET_DENY, BW_MATCH_DEFAULT, 0);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_true(event_build__connect(&f->ctx, &c, &ev));
 	assert_string_equal(ev.verdict->rule, "network.default: deny");
 
-	c = connect_record("127.0.0.1", 80, BW_NET_ALLOW, 1, 0);
+	c = connect_record("127.0.0.1", 80, BW_NET_ALLOW, BW_MATCH_ALLOW, 0);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_false(event_build__connect(&f->ctx, &c, &ev));
 
 	/* a rule index from the kernel past the policy's list is not trusted */
-	c = connect_record("127.0.0.2", 9, BW_NET_DENY, 2, 77);
+	c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 77);
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_true(event_build__connect(&f->ctx, &c, &ev));
@@ -253,7 +276,6 @@ static void test_arena_never_overflows(void **state)
 	while (arena__alloc(a, 1000))
 		total += 1000;
 	assert_true(total <= ARENA_SIZE);
-	assert_true(a->overflows == 1);
 	while (arena__alloc(a, 1))
 		total++;
 	assert_true(total <= ARENA_SIZE);
@@ -268,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records__check),
 		cmocka_unit_test_setup_teardown(test_exec_denied_is_a_violation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_rules_are_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_verdicts, setup, teardown),
 		cmocka_unit_test(test_arena_never_overflows),

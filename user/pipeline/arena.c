@@ -5,17 +5,14 @@
 void arena__reset(struct arena *a)
 {
 	a->used = 0;
-	a->overflows = 0;
 }
 
 void *arena__alloc(struct arena *a, size_t size)
 {
 	size_t start = (a->used + 15) & ~(size_t)15;
 
-	if (size > ARENA_SIZE || start > ARENA_SIZE - size) {
-		a->overflows++;
+	if (size > ARENA_SIZE || start > ARENA_SIZE - size)
 		return NULL;
-	}
 	a->used = start + size;
 	memset(a->buf + start, 0, size);
 	return a->buf + start;

@@ -89,6 +89,8 @@ bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
+		body->truncated =
+			(r->flags & (BW_EXEC_ARGS_TRUNCATED | BW_EXEC_FILENAME_TRUNCATED)) != 0;
 		ev->body_case = BUILDWARDEN__V1__EVENT__BODY_EXEC;
 		ev->exec = body;
 	}
@@ -106,14 +108,15 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 {
 	Buildwarden__V1__ConnectBody *body = arena__alloc(c->arena, sizeof(*body));
 	bool violation = r->action == BW_NET_DENY;
-	const struct bw_net_rule *list = r->matched == 2 ? c->policy->net_deny : c->policy->net_allow;
-	size_t n = r->matched == 2 ? c->policy->n_net_deny : c->policy->n_net_allow;
+	bool deny_rule = r->matched == BW_MATCH_DENY;
+	const struct bw_net_rule *list = deny_rule ? c->policy->net_deny : c->policy->net_allow;
+	size_t n = deny_rule ? c->policy->n_net_deny : c->policy->n_net_allow;
 	char rule[512], addr[INET6_ADDRSTRLEN];
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (r->matched && r->rule_index < n)
-		snprintf(rule, sizeof(rule), "network.%s: %s", r->matched == 2 ? "deny" : "allow",
+	if (r->matched != BW_MATCH_DEFAULT && r->rule_index < n)
+		snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
 			 list[r->rule_index].text);
 	else
 		snprintf(rule, sizeof(rule), "network.default: %s",

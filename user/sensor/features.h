@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* fentry and BPF LSM are not probed: this version does not use them (on our hosts
- * they fail to load with EPERM), and the run summary says so. */
+/* fentry and BPF LSM are not used by this version; the probe says whether the kernel
+ * would load them (on our 6.18 hosts it refuses both with EPERM), so that the run
+ * summary reports what this host offers, not a fixed sentence. */
 struct features {
 	bool root;
 	bool btf; /* /sys/kernel/btf/vmlinux */
@@ -15,6 +16,8 @@ struct features {
 	bool fanotify_perm; /* FAN_OPEN_PERM: block opens */
 	bool fanotify_pre_content; /* FAN_PRE_ACCESS: block writes before they happen */
 	char cgroup2_path[256]; /* empty when no cgroup v2 mount */
+	char lsm_layer[160]; /* "host offers/lacks: BPF LSM ..." for features__layers */
+	char fentry_layer[160];
 };
 
 void features__probe(struct features *f);

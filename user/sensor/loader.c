@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sensor.skel.h"
+#include "sensor/netrules.h"
 #include "sensor/procscan.h"
 
 struct sensor {
@@ -57,30 +58,6 @@ static void fill_inode_key(struct bw_inode_key *k, uint64_t dev, uint64_t ino, u
 	k->gen = gen;
 }
 
-static int net_rule_put(int fd, const struct bw_net_rule *r, uint32_t index, uint32_t action,
-			uint32_t gen)
-{
-	struct bw_net_key key;
-	struct bw_net_value val, old;
-
-	memset(&key, 0, sizeof(key));
-	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
-	key.gen = (uint8_t)gen;
-	key.port_be[0] = r->port >> 8;
-	key.port_be[1] = r->port & 0xff;
-	memcpy(key.addr, r->addr, 16);
-	memset(&val, 0, sizeof(val));
-	val.action = action;
-	val.rule_index = index;
-	val.prefixlen = key.prefixlen;
-	val.port_specific = r->port != 0;
-	/* The same prefix in both lists: deny wins, as policy__net_verdict says. */
-	if (action == BW_NET_ALLOW && bpf_map_lookup_elem(fd, &key, &old) == 0 &&
-	    old.action == BW_NET_DENY)
-		return 0;
-	return bpf_map_update_elem(fd, &key, &val, BPF_ANY) ? -errno : 0;
-}
-
 /* Deletes every entry of a map whose key's generation is not gen. */
 static void purge_inode_map(int fd, uint32_t gen)
 {
@@ -91,21 +68,6 @@ static void purge_inode_map(int fd, uint32_t gen)
 		key = next;
 		if (key.gen != gen && bpf_map_delete_elem(fd, &key) == 0) {
 			prev = NULL; /* restart: the iteration order changed */
-			continue;
-		}
-		prev = &key;
-	}
-}
-
-static void purge_net_map(int fd, uint32_t gen)
-{
-	struct bw_net_key key, next;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		if (key.gen != (uint8_t)gen && bpf_map_delete_elem(fd, &key) == 0) {
-			prev = NULL;
 			continue;
 		}
 		prev = &key;
@@ -157,12 +119,8 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err,
 			cfg.flags |= BW_CFG_HAVE_WRITERS;
 		}
 	}
-	for (i = 0; i < p->n_net_deny; i++)
-		if ((err_no = net_rule_put(net_fd, &p->net_deny[i], i, BW_NET_DENY, gen)))
-			goto net_fail;
-	for (i = 0; i < p->n_net_allow; i++)
-		if ((err_no = net_rule_put(net_fd, &p->net_allow[i], i, BW_NET_ALLOW, gen)))
-			goto net_fail;
+	if ((err_no = netrules__install(net_fd, p, gen)))
+		goto net_fail;
 
 	if (p->exec_scope == BW_SCOPE_HOST)
 		cfg.flags |= BW_CFG_EXEC_SCOPE_HOST;
@@ -173,14 +131,13 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err,
 	/* BW_CFG_ENFORCE_* stay clear: enforcement is the next milestone, and until then
 	 * enforce mode records what it would stop (the run summary says so). */
 	cfg.gen = gen;
-	cfg.agent_tgid = (uint32_t)getpid();
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
 	s->gen = gen;
 	purge_inode_map(deny_fd, gen);
 	purge_inode_map(roots_fd, gen);
 	purge_inode_map(writers_fd, gen);
-	purge_net_map(net_fd, gen);
+	netrules__purge(net_fd, gen);
 	return 0;
 
 map_fail:
@@ -191,7 +148,7 @@ net_fail:
 	purge_inode_map(deny_fd, s->gen);
 	purge_inode_map(roots_fd, s->gen);
 	purge_inode_map(writers_fd, s->gen);
-	purge_net_map(net_fd, s->gen);
+	netrules__purge(net_fd, s->gen);
 	return err_no;
 }
 

@@ -1,0 +1,59 @@
+#include "sensor/netrules.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <string.h>
+
+#include "sensor_abi.h"
+
+static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, uint32_t action,
+			 uint32_t gen)
+{
+	struct bw_net_key key;
+	struct bw_net_value val;
+
+	memset(&key, 0, sizeof(key));
+	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
+	key.gen = (uint8_t)gen;
+	key.port_be[0] = r->port >> 8;
+	key.port_be[1] = r->port & 0xff;
+	memcpy(key.addr, r->addr, 16);
+	memset(&val, 0, sizeof(val));
+	val.action = action;
+	val.rule_index = index;
+	val.prefixlen = key.prefixlen;
+	/* A key already there stays: denies go in first, so the same prefix in both lists
+	 * is denied, and of two equal rules in one list the first names the decision; both
+	 * as policy__net_verdict says. */
+	if (bpf_map_update_elem(fd, &key, &val, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int netrules__install(int fd, const struct bw_policy *p, uint32_t gen)
+{
+	int err;
+
+	for (size_t i = 0; i < p->n_net_deny; i++)
+		if ((err = netrules__put(fd, &p->net_deny[i], (uint32_t)i, BW_NET_DENY, gen)))
+			return err;
+	for (size_t i = 0; i < p->n_net_allow; i++)
+		if ((err = netrules__put(fd, &p->net_allow[i], (uint32_t)i, BW_NET_ALLOW, gen)))
+			return err;
+	return 0;
+}
+
+void netrules__purge(int fd, uint32_t gen)
+{
+	struct bw_net_key key, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		if (key.gen != (uint8_t)gen && bpf_map_delete_elem(fd, &key) == 0) {
+			prev = NULL; /* restart: the iteration order changed */
+			continue;
+		}
+		prev = &key;
+	}
+}
