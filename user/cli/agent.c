@@ -421,7 +421,7 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 			rc = EXIT_CANTCREAT;
 			goto fail;
 		}
-		sink_file__as_sink(a->file, &a->file_sink);
+		a->file_sink = sink_file__sink(a->file);
 		a->have_file_sink = true;
 	}
 	if (opts->collector) {
@@ -446,7 +446,7 @@ int agent__start(const struct agent_opts *opts, struct agent **out)
 			rc = EXIT_USAGE;
 			goto fail;
 		}
-		sink_collector__as_sink(a->collector, &a->collector_sink);
+		a->collector_sink = sink_collector__sink(a->collector);
 	}
 
 	sigemptyset(&mask);
