@@ -457,7 +457,7 @@ static void test_client__handshake_stream_ack(void **state)
 
 	fake__start(f, 0);
 	c = open_sink(f->port, "run-a", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	/* ~3 MB: several sealed segments, which acks must delete */
 	for (uint64_t i = 1; i <= 300; i++)
 		assert_int_equal(write_event(&s, i, 10000), 0);
@@ -508,7 +508,7 @@ static void test_client__reconnect_exactly_once(void **state)
 	f->ack_every = 50;
 	fake__start(f, 0);
 	c = open_sink(f->port, "run-b", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= n; i++) {
 		assert_int_equal(write_event(&s, i, 500), 0);
 		if (i == 1000) {
@@ -567,7 +567,7 @@ static void test_client__collector_down_then_up(void **state)
 	port = f->port;
 	fake__stop(f); /* nobody listens there now */
 	c = open_sink(port, "run-c", 0, keypath);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 100; i++)
 		assert_int_equal(write_event(&s, i, 200), 0);
 	assert_int_equal(sink_collector__drain(c, 500), -ETIMEDOUT);
@@ -604,7 +604,7 @@ static void test_client__restart_with_spool(void **state)
 	fake__stop(f);
 
 	c = open_sink(port, "run-old", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 50; i++)
 		assert_int_equal(write_event(&s, i, 5000), 0);
 	sink_collector__stats(c, &st);
@@ -614,7 +614,7 @@ static void test_client__restart_with_spool(void **state)
 
 	fake__start(f, port);
 	c = open_sink(port, "run-new", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 10; i++)
 		assert_int_equal(write_event(&s, i, 100), 0);
 	assert_int_equal(sink_collector__drain(c, 30000), 0);
@@ -639,7 +639,7 @@ static void test_client__refusal(void **state)
 	f->refuse = "agent not enrolled";
 	fake__start(f, 0);
 	c = open_sink(f->port, "run-d", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 5; i++)
 		assert_int_equal(write_event(&s, i, 10), 0);
 	assert_int_equal(sink_collector__drain(c, 400), -ETIMEDOUT);
@@ -669,7 +669,7 @@ static void test_client__spool_full_skip(void **state)
 	port = f->port;
 	fake__stop(f);
 	c = open_sink(port, "run-e", 20000, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 40; i++) {
 		int rc = write_event(&s, i, 1000);
 
@@ -765,7 +765,7 @@ static void test_client__disk_full_then_recovers(void **state)
 	port = f->port;
 	fake__stop(f); /* the collector is down while the spool fills */
 	c = open_sink(port, "run-f", 0, NULL);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	while (dropped < 20) {
 		int rc = write_event(&s, ++seq, 1000);
 
@@ -907,7 +907,7 @@ static void test_client__tls(void **state)
 	c = open_tls(f->port, "127.0.0.1", "run-tls", "ca.pem", err, sizeof(err));
 	if (!c)
 		fail_msg("open: %s", err);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	for (uint64_t i = 1; i <= 200; i++)
 		assert_int_equal(write_event(&s, i, 3000), 0);
 	assert_int_equal(sink_collector__drain(c, 30000), 0);
@@ -917,7 +917,7 @@ static void test_client__tls(void **state)
 	/* a collector certificate from another CA is refused, nothing is sent */
 	c = open_tls(f->port, "127.0.0.1", "run-tls2", "other.pem", err, sizeof(err));
 	assert_non_null(c);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	assert_int_equal(write_event(&s, 1, 10), 0);
 	assert_int_equal(sink_collector__drain(c, 1500), -ETIMEDOUT);
 	sink_collector__stats(c, &st);
@@ -927,7 +927,7 @@ static void test_client__tls(void **state)
 	/* a name the certificate does not carry is refused too */
 	c = open_tls(f->port, "localhost", "run-tls3", "ca.pem", err, sizeof(err));
 	assert_non_null(c);
-	sink_collector__as_sink(c, &s);
+	s = sink_collector__sink(c);
 	assert_int_equal(write_event(&s, 1, 10), 0);
 	assert_int_equal(sink_collector__drain(c, 1500), -ETIMEDOUT);
 	sink_collector__stats(c, &st);

@@ -219,7 +219,7 @@ static void test_sink__generic_interface(void **state)
 
 	f = sink_file__open(path, &err);
 	assert_non_null(f);
-	sink_file__as_sink(f, &s);
+	s = sink_file__sink(f);
 	assert_int_equal(sink__write(&s, &evs[0]), 0);
 	assert_int_equal(sink__write(&s, &evs[1]), 0);
 	assert_int_equal(sink__flush(&s), 0);

@@ -1,5 +1,7 @@
 /* The agent's event sinks behind one interface, so it can feed several at once (the
- * file now, the collector client later) without knowing which is which. */
+ * events file and the collector) without knowing which is which. Each kind of sink
+ * has a constructor that returns its struct sink (sink_file__sink,
+ * sink_collector__sink). */
 #ifndef BUILDWARDEN_TRANSPORT_SINK_H
 #define BUILDWARDEN_TRANSPORT_SINK_H
 

@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/version.h"
 #include "transport/chain.h"
 #include "transport/client.h"
 #include "transport/frame.h"
@@ -50,8 +53,7 @@ struct sink_collector {
 		uint64_t refused_until; /* ms, monotonic; 0 = not refused */
 		uint64_t acked;         /* the highest ack seen for the run */
 	} *runs;                        /* by spool run index */
-	char last_log[160];
-	uint64_t last_log_ms;
+	struct log_limiter log;
 	unsigned seed;
 	bool attempted;
 
@@ -66,15 +68,12 @@ struct sink_collector {
 	uint64_t sent, acked, reconnects;
 	bool connected;
 	uint32_t pending_runs;
-	char last_error[160];
+	char last_error[LOG_LINE_MAX];
 };
 
 static uint64_t sc__now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)clock__mono_ms();
 }
 
 static void sc__kick(int fd)
@@ -100,8 +99,7 @@ static void sc__error(struct sink_collector *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void sc__error(struct sink_collector *c, const char *fmt, ...)
 {
-	char buf[160];
-	uint64_t now = sc__now_ms();
+	char buf[LOG_LINE_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -110,11 +108,8 @@ static void sc__error(struct sink_collector *c, const char *fmt, ...)
 	pthread_mutex_lock(&c->lock);
 	memcpy(c->last_error, buf, sizeof(buf));
 	pthread_mutex_unlock(&c->lock);
-	if (strcmp(buf, c->last_log) == 0 && now - c->last_log_ms < LOG_REPEAT_MS)
-		return;
-	memcpy(c->last_log, buf, sizeof(buf));
-	c->last_log_ms = now;
-	fprintf(stderr, "buildwarden: collector: %s\n", buf);
+	if (log_limiter__pass(&c->log, buf, clock__mono_ns(), LOG_REPEAT_MS * NSEC_PER_MSEC))
+		log__line(stderr, "buildwarden: collector: ", "%s", buf);
 }
 
 static bool sc__stopping(struct sink_collector *c)
@@ -325,7 +320,7 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 	hello.agent_id = s.run->meta.agent_id;
 	hello.host = s.run->meta.host;
 	hello.run_id = s.run->meta.run_id;
-	hello.schema_version = 1;
+	hello.schema_version = BW_SCHEMA_VERSION;
 	hello.keyed_chain = s.run->meta.keyed;
 	rc = client__hello(c->cl, &hello, c->stop_fd, HELLO_TIMEOUT_MS, &w, err, sizeof(err));
 	if (rc) {
@@ -624,13 +619,7 @@ int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms)
 
 	spool__seal(c->sp, true);
 	spool__stats(c->sp, &st);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	dl = clock__real_deadline(timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	c->written++; /* the seal may have written a Skip */
 	c->sender_idle = false;
@@ -723,8 +712,7 @@ static const struct sink_ops sc__ops = {
 	.close = sc__op_close,
 };
 
-void sink_collector__as_sink(struct sink_collector *c, struct sink *s)
+struct sink sink_collector__sink(struct sink_collector *c)
 {
-	s->ops = &sc__ops;
-	s->ctx = c;
+	return (struct sink){ .ops = &sc__ops, .ctx = c };
 }

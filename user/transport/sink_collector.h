@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/log.h"
 #include "buildwarden.pb-c.h"
 #include "transport/sink.h"
 
@@ -47,7 +48,7 @@ struct sink_collector_stats {
 	uint64_t unacked;          /* last_seq - acked_seq: left in the spool if we stop now */
 	uint32_t pending_runs;     /* runs of earlier processes still to upload */
 	bool connected;
-	char last_error[160];      /* the last connection/protocol error, "" if none */
+	char last_error[LOG_LINE_MAX]; /* the last connection/protocol error, "" if none */
 };
 
 struct sink_collector;
@@ -61,7 +62,7 @@ struct sink_collector *sink_collector__open(const struct collector_client_opts *
 /* The generic sink: write = spool + wake the sender (0, or -ENOSPC/-EMSGSIZE/-errno
  * when the event was dropped: counted, and told to the collector as a Skip); flush =
  * 0 (events are in the OS once written); close = sink_collector__close. */
-void sink_collector__as_sink(struct sink_collector *c, struct sink *s);
+struct sink sink_collector__sink(struct sink_collector *c);
 
 int sink_collector__write(struct sink_collector *c, const Buildwarden__V1__Event *ev);
 

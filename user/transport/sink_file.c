@@ -9,11 +9,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "base/grow.h"
 #include "transport/frame.h"
 #include "transport/sink_file.h"
 
 /* Big enough that a burst of events costs one write(2), small next to the ring buffer. */
 #define SINK_FILE_IOBUF (64 * 1024)
+/* Most events pack to a few hundred bytes: one allocation serves them all. */
+#define SINK_FILE_FIRST_BUF 4096
 
 struct sink_file {
 	FILE *fp;	/* plain file or stdout; NULL when gz is set */
@@ -127,7 +130,8 @@ cleanup:
 
 int sink_file__write_event(struct sink_file *f, const Buildwarden__V1__Event *ev)
 {
-	size_t size, need, n;
+	size_t size, n;
+	int err;
 
 	if (f->err)
 		return f->err;
@@ -135,15 +139,10 @@ int sink_file__write_event(struct sink_file *f, const Buildwarden__V1__Event *ev
 	size = buildwarden__v1__event__get_packed_size(ev);
 	if (size > BW_FRAME_MAX)
 		return -EMSGSIZE;
-	need = FRAME_VARINT_MAX + size;
-	if (need > f->cap) {
-		uint8_t *nb = realloc(f->buf, need);
-
-		if (!nb)
-			return -ENOMEM;
-		f->buf = nb;
-		f->cap = need;
-	}
+	err = grow__reserve((void **)&f->buf, &f->cap, FRAME_VARINT_MAX + size, 1,
+			    SINK_FILE_FIRST_BUF, 0);
+	if (err)
+		return err;
 	n = frame__encode_len(size, f->buf);
 	if (buildwarden__v1__event__pack(ev, f->buf + n) != size)
 		return -EINVAL;
@@ -236,8 +235,7 @@ static const struct sink_ops sink_file__ops = {
 	.close = sink_file__op_close,
 };
 
-void sink_file__as_sink(struct sink_file *f, struct sink *s)
+struct sink sink_file__sink(struct sink_file *f)
 {
-	s->ops = &sink_file__ops;
-	s->ctx = f;
+	return (struct sink){ .ops = &sink_file__ops, .ctx = f };
 }

@@ -23,7 +23,7 @@ int sink_file__flush(struct sink_file *f);
  * error; f is freed either way. NULL is a no-op. */
 int sink_file__close(struct sink_file *f);
 
-/* Wraps f as a generic sink; the sink's close calls sink_file__close. */
-void sink_file__as_sink(struct sink_file *f, struct sink *s);
+/* f as a generic sink; the sink's close calls sink_file__close. */
+struct sink sink_file__sink(struct sink_file *f);
 
 #endif /* BUILDWARDEN_TRANSPORT_SINK_FILE_H */

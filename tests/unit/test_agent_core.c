@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The agent's core without a kernel: the emitter's stamping and fan-out to sinks, the
+ * run events built from a counters snapshot, the tally and its summary text, and a
+ * reload that must change nothing when the new policy is bad. No root needed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/emitter.h"
+#include "agent/reload.h"
+#include "agent/run_events.h"
+#include "agent/tally.h"
+#include "base/version.h"
+#include "buildwarden.pb-c.h"
+
+#define S(lit) ((char *)(lit))
+
+/* ---- a fake sink: records what it got, fails when told to ---- */
+
+#define FAKE_MAX 16
+
+struct fake_sink {
+	const char *name;
+	uint64_t seqs[FAKE_MAX];
+	uint64_t times[FAKE_MAX];
+	char hosts[FAKE_MAX][32];
+	char run_ids[FAKE_MAX][40];
+	size_t n_writes; /* calls, failed ones included */
+	size_t n_flushes;
+	unsigned fail_every; /* 0: never; n: every n-th write fails */
+	int flush_err;
+	int closed; /* order of the close among all fakes, 1-based; 0: open */
+};
+
+static int close_counter;
+
+static int fake__write(void *ctx, const Buildwarden__V1__Event *ev)
+{
+	struct fake_sink *f = ctx;
+	size_t i = f->n_writes++;
+
+	if (i < FAKE_MAX) {
+		f->seqs[i] = ev->seq;
+		f->times[i] = ev->time_ns;
+		snprintf(f->hosts[i], sizeof(f->hosts[i]), "%s", ev->host);
+		snprintf(f->run_ids[i], sizeof(f->run_ids[i]), "%s", ev->run_id);
+	}
+	if (f->fail_every && (i + 1) % f->fail_every == 0)
+		return -ENOSPC;
+	return 0;
+}
+
+static int fake__flush(void *ctx)
+{
+	struct fake_sink *f = ctx;
+
+	f->n_flushes++;
+	return f->flush_err;
+}
+
+static void fake__close(void *ctx)
+{
+	struct fake_sink *f = ctx;
+
+	f->closed = ++close_counter;
+}
+
+static const struct sink_ops fake_ops = {
+	.write = fake__write,
+	.flush = fake__flush,
+	.close = fake__close,
+};
+
+static struct sink fake_sink(struct fake_sink *f)
+{
+	return (struct sink){ .ops = &fake_ops, .ctx = f };
+}
+
+/* ---- emitter ---- */
+
+static void test_emitter__fans_out_with_monotonic_seq(void **state)
+{
+	struct fake_sink good = { .name = "good" }, bad = { .name = "bad", .fail_every = 2 };
+	struct emitter *e = malloc(sizeof(*e));
+	Buildwarden__V1__Event ev;
+
+	assert_non_null(e);
+	emitter__init(e, "ci-01", "0123456789abcdef0123456789abcdef");
+	assert_int_equal(emitter__add(e, fake_sink(&good)), 0);
+	assert_int_equal(emitter__add(e, fake_sink(&bad)), 1);
+
+	for (int i = 0; i < 6; i++) {
+		size_t failed;
+
+		buildwarden__v1__event__init(&ev);
+		failed = emitter__emit(e, &ev, 0);
+		assert_int_equal(ev.seq, (uint64_t)i + 1);
+		assert_int_equal(failed, (i + 1) % 2 == 0 ? 1 : 0);
+	}
+	/* every sink saw every event, in the same order, with the same stamps */
+	assert_int_equal(good.n_writes, 6);
+	assert_int_equal(bad.n_writes, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(good.seqs[i], (uint64_t)i + 1);
+		assert_int_equal(bad.seqs[i], good.seqs[i]);
+		assert_int_equal(bad.times[i], good.times[i]);
+		assert_string_equal(good.hosts[i], "ci-01");
+		assert_string_equal(good.run_ids[i], "0123456789abcdef0123456789abcdef");
+		if (i)
+			assert_true(good.times[i] >= good.times[i - 1]);
+	}
+	/* a failing sink counts its own failures and does not stop the others */
+	assert_int_equal(emitter__errors(e, 0), 0);
+	assert_int_equal(emitter__errors(e, 1), 3);
+	assert_int_equal(emitter__errors(e, -1), 0);
+	assert_int_equal(emitter__errors(e, 7), 0);
+
+	bad.flush_err = -EIO;
+	assert_int_equal(emitter__flush(e), -EIO);
+	assert_int_equal(good.n_flushes, 1);
+	assert_int_equal(bad.n_flushes, 1);
+	assert_int_equal(emitter__errors(e, 0), 0);
+	assert_int_equal(emitter__errors(e, 1), 4);
+
+	close_counter = 0;
+	emitter__close(e);
+	assert_int_equal(good.closed, 1);
+	assert_int_equal(bad.closed, 2);
+	free(e);
+}
+
+static void test_emitter__kernel_time_and_limits(void **state)
+{
+	struct fake_sink f[EMITTER_MAX_SINKS + 1];
+	struct emitter *e = malloc(sizeof(*e));
+	Buildwarden__V1__Event ev;
+
+	assert_non_null(e);
+	memset(f, 0, sizeof(f));
+	emitter__init(e, "h", "r");
+	assert_true(e->mono_to_real_ns > 0);
+	e->mono_to_real_ns = 1000;
+	for (int i = 0; i < EMITTER_MAX_SINKS; i++)
+		assert_int_equal(emitter__add(e, fake_sink(&f[i])), i);
+	assert_int_equal(emitter__add(e, fake_sink(&f[EMITTER_MAX_SINKS])), -ENOSPC);
+
+	/* a kernel timestamp (CLOCK_MONOTONIC) is moved to the wall clock */
+	buildwarden__v1__event__init(&ev);
+	assert_int_equal(emitter__emit(e, &ev, 5000), 0);
+	assert_int_equal(ev.time_ns, 6000);
+	assert_int_equal(ev.seq, 1);
+	/* 0: now, from the real-time clock */
+	buildwarden__v1__event__init(&ev);
+	emitter__emit(e, &ev, 0);
+	assert_true(ev.time_ns > 1600000000ull * 1000000000ull);
+	assert_int_equal(ev.seq, 2);
+	assert_int_equal(f[EMITTER_MAX_SINKS].n_writes, 0);
+	emitter__close(e);
+	assert_int_equal(f[EMITTER_MAX_SINKS].closed, 0);
+	free(e);
+}
+
+/* ---- run events ---- */
+
+static const uint64_t per_cpu[3] = { 1, 0, 2 };
+
+static struct run_counters sample_counters(void)
+{
+	return (struct run_counters){
+		.events = 41,
+		.violations = 5,
+		.unattributed = 2,
+		.ringbuf_drops = 3,
+		.ringbuf_drops_per_cpu = per_cpu,
+		.ncpu = 3,
+		.proc_table_failures = 7,
+		.args_read_failures = 11,
+		.depth_exceeded = 13,
+		.fanwatch_overflows = 17,
+		.procmem_overflows = 19,
+		.fanwatch_skipped = 23,
+		.spool_drops = 29,
+	};
+}
+
+static void test_run_events__stats(void **state)
+{
+	struct run_counters c = sample_counters();
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__Stats st;
+
+	run_events__stats(&c, &st, &ev);
+	assert_int_equal(ev.body_case, BUILDWARDEN__V1__EVENT__BODY_STATS);
+	assert_ptr_equal(ev.stats, &st);
+	assert_int_equal(ev.seq, 0); /* stamped by the emitter, not here */
+	assert_int_equal(st.events, 41);
+	assert_int_equal(st.ringbuf_drops, 3);
+	assert_int_equal(st.n_ringbuf_drops_per_cpu, 3);
+	assert_int_equal(st.ringbuf_drops_per_cpu[2], 2);
+	assert_int_equal(st.fanotify_overflows, 17 + 19);
+	assert_int_equal(st.proc_table_failures, 7);
+	assert_int_equal(st.unattributed, 2);
+	assert_int_equal(st.args_read_failures, 11);
+	assert_int_equal(st.depth_exceeded, 13 + 23);
+	assert_int_equal(st.spool_full, 29);
+}
+
+static void test_run_events__run_end(void **state)
+{
+	struct run_counters c = sample_counters();
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__RunEnd re;
+
+	assert_int_equal(run_events__drops(&c), 3 + 17 + 19);
+	run_events__run_end(&c, 2, &re, &ev);
+	assert_int_equal(ev.body_case, BUILDWARDEN__V1__EVENT__BODY_RUN_END);
+	assert_ptr_equal(ev.run_end, &re);
+	assert_int_equal(re.exit_status, 2);
+	assert_int_equal(re.events, 41);
+	assert_int_equal(re.violations, 5);
+	assert_int_equal(re.drops, 3 + 17 + 19);
+
+	/* nothing counted: nothing lost */
+	memset(&c, 0, sizeof(c));
+	run_events__run_end(&c, 0, &re, &ev);
+	assert_int_equal(re.drops, 0);
+}
+
+static void test_run_events__run_start(void **state)
+{
+	char *argv[] = { S("make"), S("-j8"), NULL };
+	const char *layers[] = { "exec: tracepoint", "file: fanotify" };
+	struct run_start_info i = {
+		.argv = argv,
+		.policy_path = "/etc/bw.yaml",
+		.policy_sha256 = "ab12",
+		.enforce = true,
+		.layers = layers,
+		.n_layers = 2,
+	};
+	Buildwarden__V1__RunStart rs;
+	Buildwarden__V1__Event ev;
+
+	run_events__run_start(&i, &rs, &ev);
+	assert_int_equal(ev.body_case, BUILDWARDEN__V1__EVENT__BODY_RUN_START);
+	assert_int_equal(rs.n_argv, 2);
+	assert_string_equal(rs.argv[1], "-j8");
+	assert_string_equal(rs.policy_path, "/etc/bw.yaml");
+	assert_string_equal(rs.policy_sha256, "ab12");
+	assert_string_equal(rs.mode, "enforce");
+	assert_string_equal(rs.agent_version, BW_VERSION);
+	assert_int_equal(rs.schema_version, BW_SCHEMA_VERSION);
+	assert_int_equal(rs.n_layers, 2);
+	assert_string_equal(rs.layers[1], "file: fanotify");
+
+	/* agent mode, the built-in policy */
+	i.argv = NULL;
+	i.policy_path = NULL;
+	i.enforce = false;
+	run_events__run_start(&i, &rs, &ev);
+	assert_int_equal(rs.n_argv, 0);
+	assert_string_equal(rs.policy_path, "<built-in>");
+	assert_string_equal(rs.mode, "audit");
+}
+
+/* ---- tally and summary ---- */
+
+static void emit_into(struct tally *t, const char *rule, bool attributed, bool violation)
+{
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__Verdict v;
+	Buildwarden__V1__Process p;
+
+	buildwarden__v1__event__init(&ev);
+	buildwarden__v1__verdict__init(&v);
+	buildwarden__v1__process__init(&p);
+	p.attributed = attributed;
+	ev.process = &p;
+	if (rule) {
+		v.rule = (char *)rule;
+		ev.verdict = &v;
+	}
+	tally__event(t, &ev, violation);
+}
+
+static void test_tally__counts(void **state)
+{
+	struct tally *t = calloc(1, sizeof(*t));
+	Buildwarden__V1__Event bare;
+	char rule[32];
+
+	assert_non_null(t);
+	emit_into(t, "protect[0]: /src", true, true);
+	emit_into(t, "protect[0]: /src", false, true);
+	emit_into(t, "net deny 10.0.0.0/8", true, true);
+	emit_into(t, NULL, true, false);
+	buildwarden__v1__event__init(&bare); /* a Stats event: no process, no verdict */
+	tally__event(t, &bare, false);
+	assert_int_equal(t->events, 5);
+	assert_int_equal(t->violations, 3);
+	assert_int_equal(t->unattributed, 1);
+	assert_int_equal(t->n_rules, 2);
+	assert_string_equal(t->rules[0].rule, "protect[0]: /src");
+	assert_int_equal(t->rules[0].n, 2);
+	assert_int_equal(t->rules[1].n, 1);
+
+	/* past the table, violations are still counted, only not named */
+	for (int i = 0; i < TALLY_MAX_RULES + 5; i++) {
+		snprintf(rule, sizeof(rule), "rule %d", i);
+		emit_into(t, rule, true, true);
+	}
+	assert_int_equal(t->n_rules, TALLY_MAX_RULES);
+	assert_int_equal(t->violations, 3 + TALLY_MAX_RULES + 5);
+	free(t);
+}
+
+static char *summary_text(const struct tally *t, const struct tally_summary *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	tally__print_summary(t, s, f);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static void test_tally__summary_text(void **state)
+{
+	struct tally *t = calloc(1, sizeof(*t));
+	const char *layers[] = { "exec: tracepoint", "file: fanotify (after the fact)" };
+	struct sink_collector_stats cs = {
+		.spooled = 9, .acked = 7, .spool_full_drops = 1, .other_drops = 1, .unacked = 2,
+	};
+	struct tally_summary s = {
+		.what = "build finished",
+		.run_id = "r1",
+		.enforce = false,
+		.drops = 4,
+		.not_written = 1,
+		.layers = layers,
+		.n_layers = 2,
+	};
+	char *text;
+
+	assert_non_null(t);
+	emit_into(t, "protect[0]: /src", true, true);
+	emit_into(t, NULL, false, false);
+	t->by_kind[TALLY_EXEC] = 1;
+	t->by_kind[TALLY_FILE] = 1;
+	t->bad_records = 3;
+
+	text = summary_text(t, &s);
+	assert_string_equal(text,
+		"buildwarden: build finished (run r1, mode audit)\n"
+		"  events: 2 (exec 1, file 1, connect 0, process 0)\n"
+		"  violations: 1\n"
+		"         1  protect[0]: /src\n"
+		"  lost: 4 (kernel ring buffer and fanotify queue), unattributed: 1, "
+		"bad records: 3, events not written: 1\n"
+		"  guards on this host:\n"
+		"    exec: tracepoint\n"
+		"    file: fanotify (after the fact)\n");
+	free(text);
+
+	/* the optional lines: cpu, unwatched objects, the collector */
+	s.what = "agent stopped";
+	s.enforce = true;
+	s.have_cpu = true;
+	s.cpu_user_s = 0.25;
+	s.cpu_system_s = 1.5;
+	s.not_watched = 6;
+	s.collector = "10.0.0.1:7443";
+	s.collector_stats = &cs;
+	snprintf(cs.last_error, sizeof(cs.last_error), "connection refused");
+	s.n_layers = 0;
+	text = summary_text(t, &s);
+	assert_string_equal(text,
+		"buildwarden: agent stopped (run r1, mode enforce)\n"
+		"  events: 2 (exec 1, file 1, connect 0, process 0)\n"
+		"  agent cpu: 0.25 s user, 1.50 s system\n"
+		"  violations: 1\n"
+		"         1  protect[0]: /src\n"
+		"  lost: 4 (kernel ring buffer and fanotify queue), unattributed: 1, "
+		"bad records: 3, events not written: 1\n"
+		"  not watched: 6 objects under the protected trees\n"
+		"  collector 10.0.0.1:7443: 9 spooled, 7 acknowledged, 2 dropped (spool full), "
+		"2 left in the spool for the next start; last error: connection refused\n"
+		"  guards on this host:\n");
+	free(text);
+	free(t);
+}
+
+/* ---- reload ---- */
+
+struct fake_target {
+	unsigned watched, applied, switched;
+	int watch_err, apply_err;
+	struct fanwatch *switched_old, *switched_new;
+};
+
+static int fake__watch(void *ctx, const struct bw_policy *p, struct fanwatch **out)
+{
+	struct fake_target *t = ctx;
+
+	t->watched++;
+	*out = NULL; /* the test policies protect no tree */
+	return t->watch_err;
+}
+
+static int fake__apply(void *ctx, const struct bw_policy *p, char *err, size_t errlen)
+{
+	struct fake_target *t = ctx;
+
+	t->applied++;
+	if (t->apply_err)
+		snprintf(err, errlen, "the kernel said no");
+	return t->apply_err;
+}
+
+static void fake__switch(void *ctx, struct fanwatch *old, struct fanwatch *nfw)
+{
+	struct fake_target *t = ctx;
+
+	t->switched++;
+	t->switched_old = old;
+	t->switched_new = nfw;
+}
+
+static char policy_path[] = "/tmp/bw_test_agent_core.XXXXXX";
+
+static void write_policy(const char *text)
+{
+	FILE *f = fopen(policy_path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The running state as a start with the built-in policy leaves it. */
+static void start_state(struct policy_state *st)
+{
+	static struct bw_diags d;
+
+	memset(st, 0, sizeof(*st));
+	assert_int_equal(policy__parse("version: 1\n", 11, "<built-in>", "/", 0, &st->policy, &d), 0);
+	snprintf(st->sha256, sizeof(st->sha256), "old-hash");
+	st->enforce = false;
+	st->fw = NULL;
+}
+
+static void test_reload__bad_policy_changes_nothing(void **state)
+{
+	struct fake_target t = { 0 };
+	struct reload_ops ops = {
+		.watch = fake__watch, .apply = fake__apply, .switch_watch = fake__switch, .ctx = &t,
+	};
+	struct agent_opts o = { .policy_path = policy_path };
+	struct policy_state st;
+	struct bw_policy *before;
+
+	snprintf(policy_path, sizeof(policy_path), "/tmp/bw_test_agent_core.XXXXXX");
+	assert_int_not_equal(mkstemp(policy_path), -1);
+	start_state(&st);
+	before = st.policy;
+
+	/* does not parse */
+	write_policy("version: 1\nmode: sideways\n");
+	assert_true(reload__policy(&st, &o, &ops) < 0);
+	assert_ptr_equal(st.policy, before);
+	assert_string_equal(st.sha256, "old-hash");
+	assert_false(st.enforce);
+	assert_int_equal(t.watched + t.applied + t.switched, 0);
+
+	/* gone */
+	unlink(policy_path);
+	assert_true(reload__policy(&st, &o, &ops) < 0);
+	assert_ptr_equal(st.policy, before);
+	assert_int_equal(t.watched + t.applied + t.switched, 0);
+
+	/* loads, but its trees cannot be watched */
+	write_policy("version: 1\nmode: enforce\n");
+	t.watch_err = -ENOSPC;
+	assert_int_equal(reload__policy(&st, &o, &ops), -ENOSPC);
+	assert_ptr_equal(st.policy, before);
+	assert_string_equal(st.sha256, "old-hash");
+	assert_false(st.enforce);
+	assert_int_equal(t.applied + t.switched, 0);
+
+	/* loads, but the kernel refuses it */
+	t.watch_err = 0;
+	t.apply_err = -E2BIG;
+	assert_int_equal(reload__policy(&st, &o, &ops), -E2BIG);
+	assert_ptr_equal(st.policy, before);
+	assert_string_equal(st.sha256, "old-hash");
+	assert_false(st.enforce);
+	assert_int_equal(t.applied, 1);
+	assert_int_equal(t.switched, 0);
+
+	policy__free(st.policy);
+	unlink(policy_path);
+}
+
+static void test_reload__good_policy_replaces_all(void **state)
+{
+	struct fake_target t = { 0 };
+	struct reload_ops ops = {
+		.watch = fake__watch, .apply = fake__apply, .switch_watch = fake__switch, .ctx = &t,
+	};
+	struct agent_opts o = { .policy_path = policy_path };
+	struct policy_state st;
+
+	snprintf(policy_path, sizeof(policy_path), "/tmp/bw_test_agent_core.XXXXXX");
+	assert_int_not_equal(mkstemp(policy_path), -1);
+	start_state(&st);
+	write_policy("version: 1\nmode: enforce\n");
+	assert_int_equal(reload__policy(&st, &o, &ops), 0);
+	assert_int_equal(st.policy->mode, BW_MODE_ENFORCE);
+	assert_true(st.enforce);
+	assert_string_equal(st.sha256,
+			    "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
+	assert_int_equal(t.watched, 1);
+	assert_int_equal(t.applied, 1);
+	assert_int_equal(t.switched, 1);
+	assert_null(st.fw);
+
+	/* --mode audit wins over the policy's mode, on a reload too */
+	o.mode_given = true;
+	o.mode = BW_MODE_AUDIT;
+	assert_int_equal(reload__policy(&st, &o, &ops), 0);
+	assert_false(st.enforce);
+
+	policy__free(st.policy);
+	unlink(policy_path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_emitter__fans_out_with_monotonic_seq),
+		cmocka_unit_test(test_emitter__kernel_time_and_limits),
+		cmocka_unit_test(test_run_events__stats),
+		cmocka_unit_test(test_run_events__run_end),
+		cmocka_unit_test(test_run_events__run_start),
+		cmocka_unit_test(test_tally__counts),
+		cmocka_unit_test(test_tally__summary_text),
+		cmocka_unit_test(test_reload__bad_policy_changes_nothing),
+		cmocka_unit_test(test_reload__good_policy_replaces_all),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,330 @@
+/* The agent's lifecycle: start everything in order, loop, finish the run, free. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/agent_int.h"
+#include "agent/policy_load.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "transport/sink_file.h"
+
+#define DEFAULT_SPOOL_DIR "/var/lib/buildwarden/spool"
+
+static void agent__say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void agent__say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log__vline(stderr, "buildwarden: ", fmt, ap);
+	va_end(ap);
+}
+
+/* ---- start and stop ---- */
+
+static void agent__make_run_id(char out[33])
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+		uint64_t t = (uint64_t)clock__real_ns() ^ (uint64_t)getpid();
+
+		memcpy(r, &t, 8);
+		memcpy(r + 8, &t, 8);
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+static void agent__free(struct agent *a)
+{
+	if (!a)
+		return;
+	emitter__close(&a->em);
+	fanwatch__free(a->ps.fw);
+	procmem__free(a->pm);
+	sensor__close(a->sensor);
+	procinfo__free(a->pi);
+	linknames__free(a->links);
+	policy__free(a->ps.policy);
+	loop__free(a->loop);
+	free(a->arena);
+	free(a);
+}
+
+static int agent__proc_lookup(void *ctx, pid_t pid, struct bw_proc *out)
+{
+	return sensor__proc_lookup(ctx, pid, out);
+}
+
+static int agent__open_sinks(struct agent *a, struct agent_result *res)
+{
+	const struct agent_opts *o = &a->opts;
+	char err[512];
+	int e;
+
+	if (o->events_path) {
+		struct sink_file *f = sink_file__open(o->events_path, &e);
+
+		if (!f) {
+			agent__say("cannot create the events file '%s': %s", o->events_path,
+				   strerror(e < 0 ? -e : e));
+			res->failure = AGENT_FAIL_EVENTS_FILE;
+			return e < 0 ? e : -e;
+		}
+		a->file_sink = emitter__add(&a->em, sink_file__sink(f));
+	}
+	if (o->collector) {
+		struct collector_client_opts co = {
+			.address = o->collector,
+			.spool_dir = o->spool_dir ? o->spool_dir : DEFAULT_SPOOL_DIR,
+			.tls_cert = o->tls_cert,
+			.tls_key = o->tls_key,
+			.tls_ca = o->tls_ca,
+			.insecure = o->insecure,
+			.agent_id = o->agent_id,
+			.host = a->em.host,
+			.run_id = a->em.run_id,
+			.chain_key_path = o->chain_key,
+			.spool_max_bytes = o->spool_max,
+			.drain_timeout_ms = o->drain_timeout_ms,
+		};
+
+		a->collector = sink_collector__open(&co, err, sizeof(err));
+		if (!a->collector) {
+			agent__say("cannot set up the collector transport: %s", err);
+			res->failure = AGENT_FAIL_TRANSPORT;
+			return -EINVAL;
+		}
+		emitter__add(&a->em, sink_collector__sink(a->collector));
+	}
+	return 0;
+}
+
+static int agent__start(const struct agent_opts *o, struct agent **out, struct agent_result *res)
+{
+	struct proc_source src;
+	struct agent *a;
+	sigset_t mask;
+	char host[256] = "", run_id[33], err[512];
+	int e;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		res->failure = AGENT_FAIL_INTERNAL;
+		return -ENOMEM;
+	}
+	a->opts = *o;
+	a->file_sink = -1;
+	e = policy_load__file(o->policy_path, &a->ps.policy);
+	if (e) {
+		res->failure = AGENT_FAIL_POLICY;
+		goto fail;
+	}
+	policy_load__sha256(o->policy_path, a->ps.sha256);
+	a->ps.enforce = agent_opts__enforce(o, a->ps.policy);
+	gethostname(host, sizeof(host) - 1);
+	agent__make_run_id(run_id);
+	emitter__init(&a->em, host, run_id);
+	a->last_stats_ns = clock__mono_ns();
+	a->arena = malloc(sizeof(*a->arena));
+	if (!a->arena) {
+		res->failure = AGENT_FAIL_INTERNAL;
+		e = -ENOMEM;
+		goto fail;
+	}
+
+	features__probe(&a->feat);
+	res->failure = AGENT_FAIL_SENSOR;
+	e = sensor__open(&a->feat, a->ps.policy, dispatch__record, a, &a->sensor, err,
+			 sizeof(err));
+	if (e) {
+		agent__say("cannot start the sensor: %s", err);
+		goto fail;
+	}
+	e = sources__watch_trees(a, a->ps.policy, &a->ps.fw);
+	if (e) {
+		agent__say("cannot watch the protected trees: %s", strerror(-e));
+		goto fail;
+	}
+	e = procmem__new("/proc", &a->pm);
+	if (e) {
+		agent__say("cannot watch writes to /proc/PID/mem: %s", strerror(-e));
+		goto fail;
+	}
+	res->failure = AGENT_FAIL_INTERNAL;
+	src.lookup = agent__proc_lookup;
+	src.ctx = a->sensor;
+	a->pi = procinfo__new(&src);
+	a->links = linknames__new();
+	if (!a->pi || !a->links) {
+		e = -ENOMEM;
+		goto fail;
+	}
+	e = agent__open_sinks(a, res);
+	if (e)
+		goto fail;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	e = loop__new(&mask, &a->loop);
+	if (!e)
+		e = sources__add(a);
+	if (e) {
+		agent__say("cannot set up the event loop: %s", strerror(-e));
+		goto fail;
+	}
+	res->failure = AGENT_OK;
+	*out = a;
+	return 0;
+fail:
+	agent__free(a);
+	return e;
+}
+
+static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written)
+{
+	const char *layers[MAX_LAYERS];
+	struct sink_collector_stats cs;
+	struct rusage ru;
+	struct tally_summary s = {
+		.what = a->argv ? "build finished" : "agent stopped",
+		.run_id = a->em.run_id,
+		.enforce = a->ps.enforce,
+		.drops = drops,
+		.not_written = not_written,
+		.not_watched = a->ps.fw ? fanwatch__skipped(a->ps.fw) : 0,
+		.collector = a->collector ? a->opts.collector : NULL,
+		.collector_stats = &cs,
+		.layers = layers,
+		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+	};
+
+	if (a->opts.quiet && !a->tally.violations && !drops)
+		return;
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		s.have_cpu = true;
+		s.cpu_user_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+		s.cpu_system_s = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	}
+	if (a->collector)
+		sink_collector__stats(a->collector, &cs);
+	tally__print_summary(&a->tally, &s, stderr);
+}
+
+static void agent__finish(struct agent *a, int status, struct agent_result *res)
+{
+	uint64_t drops, not_written;
+	int flush_err;
+
+	sources__drain_all(a);
+	run_emit__stats(a);
+	drops = run_emit__run_end(a, status);
+	/* the events the writes lost; a failed last flush is reported on its own */
+	not_written = emitter__errors(&a->em, a->file_sink);
+	flush_err = emitter__flush(&a->em);
+	/* Bounded: the build is over, delivery gets drain_timeout_ms; what is not
+	 * acknowledged by then stays in the spool for the next start. */
+	if (a->collector)
+		sink_collector__drain(a->collector, a->opts.drain_timeout_ms);
+	agent__summary(a, drops, not_written);
+	res->status = status;
+	res->violations = a->tally.violations;
+	res->not_written = not_written;
+	res->events_incomplete = a->file_sink >= 0 && (flush_err || not_written);
+}
+
+/* ---- the two ways to run ---- */
+
+static int agent__follow_build(struct agent *a, const struct agent_build *b,
+			       struct agent_result *res)
+{
+	bool child_done = false;
+	int status = 0, e;
+	pid_t child;
+
+	a->argv = b->argv;
+	/* Orphaned descendants (a daemonizing build step) come back to us, so waitpid tells
+	 * us when the last one is gone. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	run_emit__run_start(a);
+	res->failure = AGENT_FAIL_INTERNAL;
+	child = b->spawn(b->ctx);
+	if (child < 0)
+		return (int)child;
+	e = sensor__add_build_root(a->sensor, child);
+	if (e) {
+		agent__say("cannot enter the build in the process table: %s", strerror(-e));
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		res->failure = AGENT_FAIL_SENSOR;
+		return e;
+	}
+	e = b->release(b->ctx);
+	if (e)
+		return e;
+	res->failure = AGENT_OK;
+
+	for (;;) {
+		unsigned sigs = sources__poll(a);
+		int st;
+		pid_t p;
+
+		if (sigs & ((1u << SIGINT) | (1u << SIGTERM) | (1u << SIGHUP)))
+			kill(child, (sigs & (1u << SIGINT)) ? SIGINT : SIGTERM);
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (p == child) {
+				child_done = true;
+				status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			}
+		}
+		if (p < 0 && errno == ECHILD && child_done)
+			break;
+	}
+	agent__finish(a, status, res);
+	return 0;
+}
+
+static int agent__serve(struct agent *a, struct agent_result *res)
+{
+	run_emit__run_start(a);
+	agent__say("agent running (run %s); SIGHUP reloads, SIGTERM stops", a->em.run_id);
+	for (;;) {
+		unsigned sigs = sources__poll(a);
+
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (sigs & (1u << SIGHUP))
+			sources__reload(a);
+		if (sigs & ((1u << SIGINT) | (1u << SIGTERM)))
+			break;
+	}
+	agent__finish(a, 0, res);
+	return 0;
+}
+
+int agent__run(const struct agent_opts *o, const struct agent_build *build,
+	       struct agent_result *res)
+{
+	struct agent *a;
+	int e;
+
+	memset(res, 0, sizeof(*res));
+	e = agent__start(o, &a, res);
+	if (e)
+		return e;
+	e = build ? agent__follow_build(a, build, res) : agent__serve(a, res);
+	agent__free(a);
+	return e;
+}

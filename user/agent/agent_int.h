@@ -1,0 +1,70 @@
+/* Inside the agent part: the running agent's state, shared by its lifecycle
+ * (agent.c) and its record dispatch (dispatch.c). */
+#ifndef BUILDWARDEN_AGENT_INT_H
+#define BUILDWARDEN_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/agent.h"
+#include "agent/emitter.h"
+#include "agent/loop.h"
+#include "agent/reload.h"
+#include "agent/tally.h"
+#include "buildwarden.pb-c.h"
+#include "pipeline/arena.h"
+#include "pipeline/linknames.h"
+#include "pipeline/procinfo.h"
+#include "sensor/fanwatch.h"
+#include "sensor/features.h"
+#include "sensor/loader.h"
+#include "sensor/procmem.h"
+#include "transport/sink_collector.h"
+
+#define MAX_LAYERS 16 /* "guard: layer" lines (features__layers) */
+
+struct agent {
+	struct agent_opts opts;
+	char *const *argv; /* the build's; NULL in agent mode */
+	struct policy_state ps;
+	struct features feat;
+	struct sensor *sensor;
+	struct procmem *pm;
+	struct procinfo *pi;
+	struct linknames *links;
+	struct arena *arena;
+	struct emitter em;
+	int file_sink; /* index in em; -1: no events file */
+	struct sink_collector *collector; /* also in em; kept for its drain and stats */
+	struct tally tally;
+	struct loop *loop;
+	int64_t last_stats_ns;
+};
+
+/* dispatch.c: emits ev (emitter.h) and counts it. */
+void agent__emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, uint64_t ktime);
+
+/* The sensor's record callback (sensor_record_fn). */
+int dispatch__record(void *ctx, const void *data, size_t size);
+/* fanwatch's callback (fw_event_cb). */
+void dispatch__file_change(const struct fw_event *fe, void *ctx);
+/* procmem's callback (procmem_cb). */
+void dispatch__proc_mem_write(pid_t writer, pid_t target, void *ctx);
+
+/* sources.c */
+int sources__add(struct agent *a); /* into a->loop: 0 or -errno */
+/* one pass of the loop, then the periodic work; the signals seen (loop.h) */
+unsigned sources__poll(struct agent *a);
+/* everything still queued, before the run ends */
+void sources__drain_all(struct agent *a);
+/* a watcher of p's protected trees, NULL when it has none (reload_ops.watch) */
+int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch **out);
+void sources__reload(struct agent *a);
+
+/* run_emit.c */
+void run_emit__run_start(struct agent *a);
+void run_emit__stats(struct agent *a);
+/* returns what was lost on the way to the agent (RunEnd.drops) */
+uint64_t run_emit__run_end(struct agent *a, int exit_status);
+
+#endif /* BUILDWARDEN_AGENT_INT_H */

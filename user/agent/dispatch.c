@@ -1,0 +1,136 @@
+/* Kernel records, file changes and /proc/PID/mem writes -> events: each source's
+ * callback builds the event (pipeline/event_build.h) and emits it. */
+#include <string.h>
+
+#include "agent/agent_int.h"
+#include "pipeline/event_build.h"
+#include "pipeline/records.h"
+
+void agent__emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, uint64_t ktime)
+{
+	tally__event(&a->tally, ev, violation);
+	emitter__emit(&a->em, ev, ktime);
+}
+
+static struct event_ctx dispatch__ctx(struct agent *a)
+{
+	struct event_ctx c = {
+		.policy = a->ps.policy,
+		.pi = a->pi,
+		.arena = a->arena,
+		.links = a->links,
+	};
+
+	arena__reset(a->arena);
+	return c;
+}
+
+int dispatch__record(void *ctx, const void *data, size_t size)
+{
+	struct agent *a = ctx;
+	Buildwarden__V1__Event ev;
+	struct event_ctx c;
+	bool violation;
+	int type = records__check(data, size);
+
+	if (type < 0) {
+		a->tally.bad_records++;
+		return 0;
+	}
+	if (type == BW_EV_LINK_NAME) {
+		linknames__note(a->links, data);
+		return 0;
+	}
+	buildwarden__v1__event__init(&ev);
+	c = dispatch__ctx(a);
+	switch (type) {
+	case BW_EV_EXEC:
+		violation = event_build__exec(&c, data, &ev);
+		a->tally.by_kind[TALLY_EXEC]++;
+		break;
+	case BW_EV_CONNECT:
+		violation = event_build__connect(&c, data, &ev);
+		a->tally.by_kind[TALLY_CONNECT]++;
+		break;
+	default:
+		violation = event_build__proc_access(&c, data, &ev);
+		a->tally.by_kind[TALLY_PROCESS]++;
+		break;
+	}
+	agent__emit(a, &ev, violation, ((const struct bw_event_hdr *)data)->ktime);
+	return 0;
+}
+
+static Buildwarden__V1__FileOp dispatch__file_op(enum fw_op op)
+{
+	switch (op) {
+	case FW_WRITE:
+		return BUILDWARDEN__V1__FILE_OP__WRITE;
+	case FW_CREATE:
+		return BUILDWARDEN__V1__FILE_OP__CREATE;
+	case FW_UNLINK:
+		return BUILDWARDEN__V1__FILE_OP__UNLINK;
+	case FW_RENAME:
+		return BUILDWARDEN__V1__FILE_OP__RENAME;
+	case FW_ATTRIB:
+		return BUILDWARDEN__V1__FILE_OP__ATTRIB;
+	case FW_MKDIR:
+		return BUILDWARDEN__V1__FILE_OP__MKDIR;
+	case FW_RMDIR:
+		return BUILDWARDEN__V1__FILE_OP__RMDIR;
+	case FW_LINK_COUNT:
+		return BUILDWARDEN__V1__FILE_OP__LINK;
+	case FW_CLOSE_WRITE:
+		return BUILDWARDEN__V1__FILE_OP__OPEN_WRITE;
+	}
+	return BUILDWARDEN__V1__FILE_OP__FILE_OP_UNSPECIFIED;
+}
+
+void dispatch__file_change(const struct fw_event *fe, void *ctx)
+{
+	struct agent *a = ctx;
+	struct file_change fc = {
+		.op = dispatch__file_op(fe->op),
+		.pid = fe->pid,
+		.tree = fe->tree,
+		.path = fe->path,
+		.new_path = fe->new_path ? fe->new_path : fe->outside_path,
+	};
+	Buildwarden__V1__Event ev;
+	struct event_ctx c = dispatch__ctx(a);
+	bool violation;
+
+	buildwarden__v1__event__init(&ev);
+	violation = event_build__file(&c, &fc, &ev);
+	a->tally.by_kind[TALLY_FILE]++;
+	agent__emit(a, &ev, violation, 0);
+}
+
+/* A write to a build process's /proc/PID/mem by a process outside the build: the same
+ * verdict the kernel gives ptrace and process_vm_writev (bpf/access.bpf.c). */
+void dispatch__proc_mem_write(pid_t writer, pid_t target, void *ctx)
+{
+	struct agent *a = ctx;
+	struct bw_proc_access_event r;
+	struct bw_proc wp, tp;
+	Buildwarden__V1__Event ev;
+	struct event_ctx c;
+
+	if (writer == target || sensor__proc_lookup(a->sensor, target, &tp) ||
+	    !(tp.flags & BW_PROC_IN_BUILD))
+		return;
+	if (sensor__proc_lookup(a->sensor, writer, &wp) == 0 && (wp.flags & BW_PROC_IN_BUILD))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = BW_EV_PROC_ACCESS;
+	r.hdr.version = BW_ABI_VERSION;
+	r.hdr.size = sizeof(r);
+	r.pid = (uint32_t)writer;
+	r.target_pid = (uint32_t)target;
+	r.kind = BW_ACCESS_PROC_MEM;
+	buildwarden__v1__event__init(&ev);
+	c = dispatch__ctx(a);
+	event_build__proc_access(&c, &r, &ev);
+	a->tally.by_kind[TALLY_PROCESS]++;
+	agent__emit(a, &ev, true, 0);
+}

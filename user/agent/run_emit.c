@@ -1,0 +1,77 @@
+/* The agent's own events, RunStart, Stats and RunEnd, from a snapshot of every
+ * counter taken here, in one place (run_events.h builds them). */
+#include "agent/agent_int.h"
+#include "agent/run_events.h"
+#include "base/clock.h"
+
+/* cnt holds the per-CPU array the snapshot points to. */
+static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
+			    struct run_counters *rc)
+{
+	/* zeroed when the map cannot be read: nothing counted is better than garbage */
+	sensor__read_counters(a->sensor, cnt);
+	*rc = (struct run_counters){
+		.events = a->tally.events,
+		.violations = a->tally.violations,
+		.unattributed = a->tally.unattributed,
+		.ringbuf_drops = cnt->total[BW_CNT_RINGBUF_DROPS],
+		.ringbuf_drops_per_cpu = cnt->ringbuf_drops_per_cpu,
+		.ncpu = cnt->ncpu,
+		.proc_table_failures = cnt->total[BW_CNT_PROC_TABLE_FAIL],
+		.args_read_failures = cnt->total[BW_CNT_ARGS_READ_FAIL],
+		.depth_exceeded = cnt->total[BW_CNT_DEPTH_EXCEEDED],
+		.fanwatch_overflows = a->ps.fw ? fanwatch__overflows(a->ps.fw) : 0,
+		.procmem_overflows = a->pm ? procmem__overflows(a->pm) : 0,
+		.fanwatch_skipped = a->ps.fw ? fanwatch__skipped(a->ps.fw) : 0,
+	};
+	if (a->collector) {
+		struct sink_collector_stats cs;
+
+		sink_collector__stats(a->collector, &cs);
+		rc->spool_drops = cs.spool_full_drops + cs.other_drops;
+	}
+}
+
+void run_emit__stats(struct agent *a)
+{
+	struct sensor_counters cnt;
+	struct run_counters rc;
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__Stats st;
+
+	run_emit__counters(a, &cnt, &rc);
+	run_events__stats(&rc, &st, &ev);
+	agent__emit(a, &ev, false, 0);
+	a->last_stats_ns = clock__mono_ns();
+}
+
+uint64_t run_emit__run_end(struct agent *a, int exit_status)
+{
+	struct sensor_counters cnt;
+	struct run_counters rc;
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__RunEnd re;
+
+	run_emit__counters(a, &cnt, &rc);
+	run_events__run_end(&rc, exit_status, &re, &ev);
+	agent__emit(a, &ev, false, 0);
+	return re.drops;
+}
+
+void run_emit__run_start(struct agent *a)
+{
+	const char *layers[MAX_LAYERS];
+	struct run_start_info i = {
+		.argv = a->argv,
+		.policy_path = a->opts.policy_path,
+		.policy_sha256 = a->ps.sha256,
+		.enforce = a->ps.enforce,
+		.layers = layers,
+		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+	};
+	Buildwarden__V1__RunStart rs;
+	Buildwarden__V1__Event ev;
+
+	run_events__run_start(&i, &rs, &ev);
+	agent__emit(a, &ev, false, 0);
+}

@@ -1,0 +1,65 @@
+/* The run's own events: RunStart, the periodic Stats and RunEnd. Built from plain
+ * values (a counters snapshot the agent reads in one place), so what they say is a
+ * pure function of what was counted. Strings and arrays stay the caller's: the
+ * event points into them and must be emitted before they go. */
+#ifndef BUILDWARDEN_AGENT_RUN_EVENTS_H
+#define BUILDWARDEN_AGENT_RUN_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buildwarden.pb-c.h"
+
+/* Everything counted so far, read at one moment. */
+struct run_counters {
+	/* the agent's own */
+	uint64_t events; /* emitted before the event being built */
+	uint64_t violations;
+	uint64_t unattributed;
+
+	/* the kernel's (the sensor's counters map) */
+	uint64_t ringbuf_drops;
+	const uint64_t *ringbuf_drops_per_cpu;
+	size_t ncpu;
+	uint64_t proc_table_failures;
+	uint64_t args_read_failures;
+	uint64_t depth_exceeded; /* dentry walks deeper than the kernel goes */
+
+	/* fanotify */
+	uint64_t fanwatch_overflows; /* protected trees' queue */
+	uint64_t procmem_overflows;  /* /proc/PID/mem queue */
+	uint64_t fanwatch_skipped;   /* objects that could not be marked */
+
+	/* the collector sink (0 without one): spool full, or too large / spool I/O error */
+	uint64_t spool_drops;
+
+	/* More drop counters (fanwatch's unresolved events, the kernel's per-kind event
+	 * counts) go here: read them where the snapshot is taken (run_emit.c), count them in
+	 * run_events__drops when the event they describe is lost, and give them a Stats
+	 * field. */
+};
+
+/* What RunEnd.drops and the summary's "lost" count: events that never reached the
+ * agent (kernel ring buffer, fanotify queues). */
+uint64_t run_events__drops(const struct run_counters *c);
+
+void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
+		       Buildwarden__V1__Event *ev);
+
+void run_events__run_end(const struct run_counters *c, int exit_status,
+			 Buildwarden__V1__RunEnd *re, Buildwarden__V1__Event *ev);
+
+struct run_start_info {
+	char *const *argv; /* NULL in agent mode */
+	const char *policy_path; /* NULL: the built-in policy */
+	const char *policy_sha256;
+	bool enforce;
+	const char **layers; /* "guard: layer" lines */
+	size_t n_layers;
+};
+
+void run_events__run_start(const struct run_start_info *i, Buildwarden__V1__RunStart *rs,
+			   Buildwarden__V1__Event *ev);
+
+#endif /* BUILDWARDEN_AGENT_RUN_EVENTS_H */

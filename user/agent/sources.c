@@ -1,0 +1,115 @@
+/* What the agent waits on: the ring buffer, the fanotify queues of the protected trees
+ * and of /proc, and signals (loop.h); what it does when one is ready; the periodic
+ * work of each pass; and the policy reload that swaps the trees' watcher. */
+#include "agent/agent_int.h"
+#include "base/clock.h"
+
+#define STATS_INTERVAL_NS (10 * NSEC_PER_SEC)
+#define POLL_MS 100
+
+static void sources__on_ring(void *ctx)
+{
+	struct agent *a = ctx;
+
+	sensor__drain(a->sensor);
+}
+
+static void sources__on_procmem(void *ctx)
+{
+	struct agent *a = ctx;
+
+	procmem__process(a->pm, dispatch__proc_mem_write, a);
+}
+
+static void sources__on_fanotify(void *ctx)
+{
+	struct agent *a = ctx;
+
+	/* What the kernel recorded before this change (the exec of its actor, say) is in
+	 * the ring buffer already: emit it first, so seq follows time. */
+	sensor__drain(a->sensor);
+	fanwatch__process(a->ps.fw, dispatch__file_change, a);
+}
+
+int sources__add(struct agent *a)
+{
+	int e = loop__add(a->loop, sensor__ring_fd(a->sensor), sources__on_ring, a);
+
+	if (!e)
+		e = loop__add(a->loop, procmem__fd(a->pm), sources__on_procmem, a);
+	if (!e && a->ps.fw)
+		e = loop__add(a->loop, fanwatch__fd(a->ps.fw), sources__on_fanotify, a);
+	return e;
+}
+
+unsigned sources__poll(struct agent *a)
+{
+	unsigned sigs = loop__wait(a->loop, POLL_MS);
+
+	/* Records submitted without a wake-up (the common, batched case) are read here. */
+	sensor__drain(a->sensor);
+	/* At most one pass (100 ms) of events sits in a buffer if the agent is killed. */
+	emitter__flush(&a->em);
+	if (clock__mono_ns() - a->last_stats_ns >= STATS_INTERVAL_NS)
+		run_emit__stats(a);
+	return sigs;
+}
+
+void sources__drain_all(struct agent *a)
+{
+	sensor__drain(a->sensor);
+	procmem__process(a->pm, dispatch__proc_mem_write, a);
+	if (a->ps.fw)
+		while (fanwatch__process(a->ps.fw, dispatch__file_change, a) > 0)
+			;
+	/* A file change may have been attributed to a process whose exec is still in the
+	 * ring buffer: one more pass keeps both. */
+	sensor__drain(a->sensor);
+}
+
+/* ---- SIGHUP ---- */
+
+int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch **out)
+{
+	const char *paths[BW_POLICY_MAX_TREES];
+	size_t n = p->n_protect < BW_POLICY_MAX_TREES ? p->n_protect : BW_POLICY_MAX_TREES;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		paths[i] = p->protect[i].path;
+	return fanwatch__new(paths, n, out);
+}
+
+static int sources__apply(void *ctx, const struct bw_policy *p, char *err, size_t errlen)
+{
+	struct agent *a = ctx;
+
+	return sensor__apply_policy(a->sensor, p, err, errlen);
+}
+
+static void sources__switch_watch(void *ctx, struct fanwatch *old, struct fanwatch *nfw)
+{
+	struct agent *a = ctx;
+
+	if (old) {
+		fanwatch__process(old, dispatch__file_change, a);
+		loop__del(a->loop, fanwatch__fd(old));
+		fanwatch__free(old);
+	}
+	if (nfw)
+		loop__add(a->loop, fanwatch__fd(nfw), sources__on_fanotify, a);
+}
+
+void sources__reload(struct agent *a)
+{
+	const struct reload_ops ops = {
+		.watch = sources__watch_trees,
+		.apply = sources__apply,
+		.switch_watch = sources__switch_watch,
+		.ctx = a,
+	};
+
+	reload__policy(&a->ps, &a->opts, &ops);
+}

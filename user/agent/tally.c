@@ -1,0 +1,73 @@
+/* Tally and summary: see tally.h. */
+#include <string.h>
+
+#include "agent/tally.h"
+
+static void tally__rule(struct tally *t, const char *rule)
+{
+	for (size_t i = 0; i < t->n_rules; i++) {
+		if (strcmp(t->rules[i].rule, rule) == 0) {
+			t->rules[i].n++;
+			return;
+		}
+	}
+	/* Past the table's end the rule is still in the violation count, only not named. */
+	if (t->n_rules < TALLY_MAX_RULES) {
+		snprintf(t->rules[t->n_rules].rule, sizeof(t->rules[0].rule), "%s", rule);
+		t->rules[t->n_rules++].n = 1;
+	}
+}
+
+void tally__event(struct tally *t, const Buildwarden__V1__Event *ev, bool violation)
+{
+	t->events++;
+	if (violation) {
+		t->violations++;
+		if (ev->verdict && ev->verdict->rule)
+			tally__rule(t, ev->verdict->rule);
+	}
+	if (ev->process && !ev->process->attributed)
+		t->unattributed++;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+void tally__print_summary(const struct tally *t, const struct tally_summary *s, FILE *out)
+{
+	flockfile(out);
+	fprintf(out, "buildwarden: %s (run %s, mode %s)\n", s->what, s->run_id,
+		s->enforce ? "enforce" : "audit");
+	fprintf(out, "  events: %llu (exec %llu, file %llu, connect %llu, process %llu)\n",
+		ull(t->events), ull(t->by_kind[TALLY_EXEC]), ull(t->by_kind[TALLY_FILE]),
+		ull(t->by_kind[TALLY_CONNECT]), ull(t->by_kind[TALLY_PROCESS]));
+	/* the agent's own threads only: what the sensor's user space cost this host */
+	if (s->have_cpu)
+		fprintf(out, "  agent cpu: %.2f s user, %.2f s system\n", s->cpu_user_s,
+			s->cpu_system_s);
+	fprintf(out, "  violations: %llu\n", ull(t->violations));
+	for (size_t i = 0; i < t->n_rules; i++)
+		fprintf(out, "    %6llu  %s\n", ull(t->rules[i].n), t->rules[i].rule);
+	fprintf(out, "  lost: %llu (kernel ring buffer and fanotify queue), unattributed: %llu, "
+		     "bad records: %llu, events not written: %llu\n",
+		ull(s->drops), ull(t->unattributed), ull(t->bad_records), ull(s->not_written));
+	if (s->not_watched)
+		fprintf(out, "  not watched: %llu objects under the protected trees\n",
+			ull(s->not_watched));
+	if (s->collector && s->collector_stats) {
+		const struct sink_collector_stats *cs = s->collector_stats;
+
+		fprintf(out,
+			"  collector %s: %llu spooled, %llu acknowledged, %llu dropped (spool full), "
+			"%llu left in the spool for the next start%s%s\n",
+			s->collector, ull(cs->spooled), ull(cs->acked),
+			ull(cs->spool_full_drops + cs->other_drops), ull(cs->unacked),
+			cs->last_error[0] ? "; last error: " : "", cs->last_error);
+	}
+	fprintf(out, "  guards on this host:\n");
+	for (size_t i = 0; i < s->n_layers; i++)
+		fprintf(out, "    %s\n", s->layers[i]);
+	funlockfile(out);
+}

@@ -1,0 +1,25 @@
+/* buildwarden policy check FILE: loads the policy as the agent would and says what it
+ * holds. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/policy_load.h"
+#include "cli/commands.h"
+#include "cli/exitcodes.h"
+#include "cli/usage.h"
+
+int cmd_policy(int argc, char **argv)
+{
+	struct bw_policy *p = NULL;
+
+	if (argc != 3 || strcmp(argv[1], "check") != 0)
+		return usage__error("buildwarden", usage_text, "usage: buildwarden policy check FILE");
+	if (policy_load__file(argv[2], &p))
+		return EXIT_POLICY;
+	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow and %zu deny "
+	       "network rules, mode %s)\n",
+	       argv[2], p->n_protect, p->n_exec_deny, p->n_net_allow, p->n_net_deny,
+	       p->mode == BW_MODE_ENFORCE ? "enforce" : "audit");
+	policy__free(p);
+	return 0;
+}
