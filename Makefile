@@ -144,7 +144,10 @@ fuzz: $(FUZZ_BINS)
 bench: $(OUT)/buildwarden
 	$(Q)OUT=$(OUT) bench/run.sh
 	$(Q)OUT=$(OUT) bench/collector/run.sh
-.PHONY: test test-bins fuzz bench
+# tests/run.sh runs it too, as one counted test (and its self-test, tests/layers/).
+check-layers:
+	$(Q)scripts/check-layers.py
+.PHONY: test test-bins fuzz bench check-layers
 
 # ---- install, deps, clean -------------------------------------------------
 install: $(OUT)/buildwarden

@@ -34,6 +34,26 @@ run_bin() { # timeout, binary
 	count "$name" "$out" "$rc"
 }
 
+# A script is one test: exit 0 passes, 77 skips (it prints why), anything else fails.
+run_script() { # name, timeout, command...
+	local name=$1 t=$2 out rc
+	shift 2
+	out="$log/$name.out"
+	echo "=== $name"
+	timeout -k 10 "$t" "$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	case $rc in
+	0) echo "[  PASSED  ] 1 test(s)."; passed=$((passed + 1)) ;;
+	77) echo "[  SKIPPED ] 1 test(s)."; skipped=$((skipped + 1)) ;;
+	*) echo "FAIL: $name exited with status $rc"; failed=$((failed + 1)) ;;
+	esac
+}
+
+# The one-way include rules (docs/architecture.md), and proof the check catches a crossing.
+run_script check-layers 60 scripts/check-layers.py
+run_script test_layers 120 tests/layers/test_layers.sh
+
 for bin in "$OUT"/tests/unit/test_*; do
 	[ -x "$bin" ] && run_bin "$UNIT_TIMEOUT" "$bin"
 done
