@@ -114,6 +114,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%,$(UNIT_SRCS))
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(patsubst tests/integration/%.c,$(OUT)/tests/integration/%,$(INTEG_SRCS))
+CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)
+CLI_TEST_BINS := $(patsubst tests/cli/%.c,$(OUT)/tests/cli/%,$(CLI_TEST_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
@@ -128,6 +130,12 @@ $(OUT)/tests/integration/%: tests/integration/%.c $(TESTLIB_SRCS) $(PART_LIBS) $
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-prototypes \
 		-o $@ $< $(TESTLIB_SRCS) $(PART_LIBS) $(LIBS) -lcmocka
 
+# The tier that needs no root: it execs the binary, like the integration suites.
+$(OUT)/tests/cli/%: tests/cli/%.c $(TESTLIB_SRCS) $(PART_LIBS) $(GEN_DEPS)
+	$(call msg,CC-TEST,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-prototypes \
+		-o $@ $< $(TESTLIB_SRCS) $(PART_LIBS) $(LIBS) -lcmocka
+
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
@@ -135,7 +143,7 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
 		$(PROTO_C) $(LIBS)
 
-test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS)
+test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
 test: test-bins
 	$(Q)OUT=$(OUT) tests/run.sh
 fuzz: $(FUZZ_BINS)

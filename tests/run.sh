@@ -23,12 +23,13 @@ count() { # name, output file, exit status
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
-run_bin() { # timeout, binary
+run_bin() { # timeout, binary[, command to run it under...]
 	local t=$1 bin=$2 name out rc
+	shift 2
 	name=$(basename "$bin")
 	out="$log/$name.out"
-	echo "=== $name"
-	timeout -k 10 "$t" "$bin" >"$out" 2>&1
+	echo "=== $name${1:+ (as: $*)}"
+	timeout -k 10 "$t" "$@" "$bin" >"$out" 2>&1
 	rc=$?
 	cat "$out"
 	count "$name" "$out" "$rc"
@@ -56,6 +57,19 @@ run_script test_layers 120 tests/layers/test_layers.sh
 
 for bin in "$OUT"/tests/unit/test_*; do
 	[ -x "$bin" ] && run_bin "$UNIT_TIMEOUT" "$bin"
+done
+
+# The command-line tier needs no root, so it runs for everyone; as root it runs as
+# uid 65534 to keep it that way, when that user can reach the binaries.
+export BW_BIN=${BW_BIN:-$OUT/buildwarden}
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+for bin in "$OUT"/tests/cli/test_*; do
+	[ -x "$bin" ] || continue
+	if [ "$(id -u)" -eq 0 ] && "${nobody[@]}" test -x "$bin" -a -x "$BW_BIN" 2>/dev/null; then
+		run_bin "$UNIT_TIMEOUT" "$bin" "${nobody[@]}"
+	else
+		run_bin "$UNIT_TIMEOUT" "$bin"
+	fi
 done
 
 if [ "$(id -u)" -ne 0 ]; then
