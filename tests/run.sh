@@ -82,6 +82,9 @@ else
 	done
 fi
 
+# The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
+run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
+
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do
 	[ -x "$bin" ] || continue
