@@ -114,6 +114,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%,$(UNIT_SRCS))
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(patsubst tests/integration/%.c,$(OUT)/tests/integration/%,$(INTEG_SRCS))
+CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)
+CLI_TEST_BINS := $(patsubst tests/cli/%.c,$(OUT)/tests/cli/%,$(CLI_TEST_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
@@ -139,6 +141,11 @@ $(OUT)/gen/logic_test.skel.h: $(OUT)/bpf/tests/logic.bpf.o
 	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name logic_test_bpf > $@
 $(OUT)/tests/unit/test_bpf_logic: $(OUT)/gen/logic_test.skel.h bpf/tests/logic_test.h
 $(OUT)/tests/unit/test_bpf_logic: private CPPFLAGS += -Ibpf
+# The tier that needs no root: it execs the binary, like the integration suites.
+$(OUT)/tests/cli/%: tests/cli/%.c $(TESTLIB_SRCS) $(PART_LIBS) $(GEN_DEPS)
+	$(call msg,CC-TEST,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-prototypes \
+		-o $@ $< $(TESTLIB_SRCS) $(PART_LIBS) $(LIBS) -lcmocka
 
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
@@ -147,7 +154,7 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
 		$(PROTO_C) $(LIBS)
 
-test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS)
+test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
 test: test-bins
 	$(Q)OUT=$(OUT) tests/run.sh
 fuzz: $(FUZZ_BINS)
@@ -156,7 +163,10 @@ fuzz: $(FUZZ_BINS)
 bench: $(OUT)/buildwarden
 	$(Q)OUT=$(OUT) bench/run.sh
 	$(Q)OUT=$(OUT) bench/collector/run.sh
-.PHONY: test test-bins fuzz bench
+# tests/run.sh runs it too, as one counted test (and its self-test, tests/layers/).
+check-layers:
+	$(Q)scripts/check-layers.py
+.PHONY: test test-bins fuzz bench check-layers
 
 # ---- install, deps, clean -------------------------------------------------
 install: $(OUT)/buildwarden

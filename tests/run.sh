@@ -23,19 +23,53 @@ count() { # name, output file, exit status
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
-run_bin() { # timeout, binary
+run_bin() { # timeout, binary[, command to run it under...]
 	local t=$1 bin=$2 name out rc
+	shift 2
 	name=$(basename "$bin")
 	out="$log/$name.out"
-	echo "=== $name"
-	timeout -k 10 "$t" "$bin" >"$out" 2>&1
+	echo "=== $name${1:+ (as: $*)}"
+	timeout -k 10 "$t" "$@" "$bin" >"$out" 2>&1
 	rc=$?
 	cat "$out"
 	count "$name" "$out" "$rc"
 }
 
+# A script is one test: exit 0 passes, 77 skips (it prints why), anything else fails.
+run_script() { # name, timeout, command...
+	local name=$1 t=$2 out rc
+	shift 2
+	out="$log/$name.out"
+	echo "=== $name"
+	timeout -k 10 "$t" "$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	case $rc in
+	0) echo "[  PASSED  ] 1 test(s)."; passed=$((passed + 1)) ;;
+	77) echo "[  SKIPPED ] 1 test(s)."; skipped=$((skipped + 1)) ;;
+	*) echo "FAIL: $name exited with status $rc"; failed=$((failed + 1)) ;;
+	esac
+}
+
+# The one-way include rules (docs/architecture.md), and proof the check catches a crossing.
+run_script check-layers 60 scripts/check-layers.py
+run_script test_layers 120 tests/layers/test_layers.sh
+
 for bin in "$OUT"/tests/unit/test_*; do
 	[ -x "$bin" ] && run_bin "$UNIT_TIMEOUT" "$bin"
+done
+
+# The command-line tier needs no root, so it runs for everyone; as root it runs as
+# uid 65534 to keep it that way, when that user can reach the binaries.
+export BW_BIN=${BW_BIN:-$OUT/buildwarden}
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+for bin in "$OUT"/tests/cli/test_*; do
+	[ -x "$bin" ] || continue
+	if [ "$(id -u)" -eq 0 ] && "${nobody[@]}" test -x "$bin" -a -x "$BW_BIN" 2>/dev/null; then
+		run_bin "$UNIT_TIMEOUT" "$bin" "${nobody[@]}"
+	else
+		run_bin "$UNIT_TIMEOUT" "$bin"
+	fi
 done
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -47,6 +81,9 @@ else
 		[ -x "$bin" ] && run_bin "$INTEG_TIMEOUT" "$bin"
 	done
 fi
+
+# The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
+run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
 
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do

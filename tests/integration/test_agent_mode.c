@@ -292,25 +292,12 @@ static void test_scope_host(void **state)
 	bw_events_free(&evs);
 }
 
-static void test_agent_needs_policy(void **state)
-{
-	const char *args[] = { "agent", NULL };
-	struct bw_result r;
-
-	alarm(30);
-	assert_int_equal(bw_run(args, 10, &r), 0);
-	assert_int_equal(r.exit_code, 64);
-	assert_non_null(strstr(r.err, "--policy"));
-	bw_result_free(&r);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_roots_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scope_host, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_agent_needs_policy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

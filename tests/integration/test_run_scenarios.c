@@ -4,7 +4,9 @@
  * reads the events file with our own reader (tests/lib/bwtest.c) and checks it.
  * Outside "attackers" are forks of this binary in their own session, started
  * before the run; build steps that need a program of ours re-exec this binary
- * with --bw-helper. Coordination is by FIFOs, not by sleeping. */
+ * with --bw-helper. Coordination is by FIFOs, not by sleeping. The errors of 7
+ * (bad flags, bad policies, corrupt events files, no privileges) need no root and
+ * live in tests/cli/test_cli.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -28,10 +30,6 @@
 #include "lib/bwtest.h"
 
 #define EXIT_VIOLATION 77
-#define EXIT_BAD_POLICY 78
-#define EXIT_USAGE 64
-#define EXIT_NO_SENSOR 71
-#define EXIT_CORRUPT 65
 
 static const char trojan_main[] =
 	"#include \"util.h\"\n"
@@ -212,13 +210,6 @@ static void check_violations_audited(void)
 		CHECK(ev->verdict->rule && ev->verdict->rule[0], "violation without a rule: %s",
 		      bw_ev_describe(ev, line, sizeof(line)));
 	}
-}
-
-static const char *out_and_err_contains(const char *needle)
-{
-	const char *p = strstr(S.res.err, needle);
-
-	return p ? p : strstr(S.res.out, needle);
 }
 
 /* ---- outsiders ----------------------------------------------------------- */
@@ -1164,163 +1155,6 @@ static void test_exec_truncated(void **state)
 	CHECK(strstr(S.res.out, "\"truncated\":true"), "decode's JSON does not show truncated");
 }
 
-/* ---- 7. errors ----------------------------------------------------------- */
-
-static const char bad_policy[] =
-	"version: 1\n"
-	"mode: audit\n"
-	"protect:\n"
-	"  - path: src\n"
-	"    wrtiers:\n"
-	"      - exe: /usr/bin/rsync\n";
-
-static void test_bad_policy(void **state)
-{
-	const char *args[] = { "run", "--policy", wsp("policy.yaml"), "--", "/usr/bin/touch", wsp("marker"), NULL };
-
-	(void)state;
-	alarm(run_timeout() + 10);
-	CHECK(bw_ws_mkdir(&S.ws, "src") == 0, "mkdir src");
-	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
-	run_bw(args);
-	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(strstr(S.res.err, "policy.yaml:5:5: unknown key"),
-	      "stderr does not contain \"policy.yaml:5:5: unknown key\"");
-	CHECK(access(wsp("marker"), F_OK) != 0, "the command ran despite the bad policy");
-}
-
-static void test_policy_check(void **state)
-{
-	const char *args[] = { "policy", "check", wsp("policy.yaml"), NULL };
-
-	(void)state;
-	alarm(3 * run_timeout() + 10);
-	CHECK(bw_ws_mkdir(&S.ws, "src") == 0, "mkdir src");
-	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
-	run_bw(args);
-	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:5:5: unknown key"),
-	      "output does not contain \"policy.yaml:5:5: unknown key\"");
-
-	/* a bad CIDR: error on its line */
-	CHECK(bw_write_policy(&S.ws, NULL,
-			      "version: 1\nmode: audit\nprotect:\n  - path: src\nnetwork:\n  default: deny\n"
-			      "  allow: [\"127.0.0.1/32\", \"10.0.0.0/33\"]\n") == 0, "write policy");
-	run_bw(args);
-	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "bad CIDR: exit code %d, expected %d", S.res.exit_code,
-	      EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:7:"), "bad CIDR: output does not name policy.yaml:7:");
-
-	/* a good one */
-	CHECK(bw_write_policy(&S.ws, NULL, "%s", protect_src_out) == 0, "write policy");
-	CHECK(bw_ws_mkdir(&S.ws, "out") == 0, "mkdir out");
-	run_bw(args);
-	CHECK(S.res.exit_code == 0, "good policy: exit code %d, expected 0", S.res.exit_code);
-}
-
-/* One frame: varint length + Event{seq}. Returns bytes written. */
-static size_t put_frame(uint8_t *buf, uint64_t seq)
-{
-	Buildwarden__V1__Event ev = BUILDWARDEN__V1__EVENT__INIT;
-	Buildwarden__V1__RunEnd end = BUILDWARDEN__V1__RUN_END__INIT;
-	size_t len;
-
-	ev.seq = seq;
-	ev.run_id = (char *)"bwtest";
-	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
-	ev.run_end = &end;
-	len = buildwarden__v1__event__get_packed_size(&ev);
-	assert_true(len < 128);
-	buf[0] = (uint8_t)len;
-	buildwarden__v1__event__pack(&ev, buf + 1);
-	return 1 + len;
-}
-
-static void test_decode_corrupt(void **state)
-{
-	const char *args[] = { "decode", wsp("bad.pb"), NULL };
-	uint8_t buf[512];
-	char want[32], *bytes;
-	size_t off = 0, lines = 0;
-	struct bw_events own;
-
-	(void)state;
-	alarm(2 * run_timeout() + 10);
-	/* pure garbage: an over-long varint at offset 0 */
-	memset(buf, 0xff, 16);
-	bytes = (char *)buf;
-	bytes[16] = '\0';
-	CHECK(bw_ws_write(&S.ws, "bad.pb", bytes, false) == 0, "write bad.pb");
-	run_bw(args);
-	CHECK(S.res.exit_code == EXIT_CORRUPT, "garbage: exit code %d, expected %d", S.res.exit_code, EXIT_CORRUPT);
-	CHECK(strstr(S.res.err, "offset"), "garbage: stderr does not name an offset");
-
-	/* two good frames, then one whose length runs past the end of the file */
-	off += put_frame(buf + off, 1);
-	off += put_frame(buf + off, 2);
-	snprintf(want, sizeof(want), "%zu", off);
-	buf[off] = 100;
-	memcpy(buf + off + 1, "abcd", 4);
-	CHECK(bw_events_parse(buf, off + 5, &own) == -1 && own.n == 2 && own.err_offset == (long)off,
-	      "our own reader disagrees with the fixture");
-	bw_events_free(&own);
-	{
-		int fd = open(wsp("bad.pb"), O_WRONLY | O_TRUNC | O_CLOEXEC);
-
-		CHECK(fd >= 0 && write(fd, buf, off + 5) == (ssize_t)(off + 5), "write bad.pb");
-		close(fd);
-	}
-	run_bw(args);
-	CHECK(S.res.exit_code == EXIT_CORRUPT, "truncated: exit code %d, expected %d", S.res.exit_code,
-	      EXIT_CORRUPT);
-	CHECK(strstr(S.res.err, "offset") && strstr(S.res.err, want),
-	      "truncated: stderr does not name offset %s", want);
-	for (const char *p = S.res.out; *p; p++)
-		lines += *p == '\n';
-	CHECK(lines == 2, "truncated: %zu JSON lines before the error, expected the 2 good events", lines);
-}
-
-static void test_run_not_root(void **state)
-{
-	const char *argv[] = { bw_bin(), "run", "--", "/bin/true", NULL };
-	unsigned flags = geteuid() == 0 ? BW_SPAWN_AS_NOBODY : 0;
-
-	(void)state;
-	alarm(run_timeout() + 10);
-	set_cmdline(argv);
-	CHECK(bw_spawn(argv, run_timeout(), flags, &S.res) == 0, "spawn");
-	S.ran = true;
-	CHECK(S.res.exit_code == EXIT_NO_SENSOR, "exit code %d as uid 65534, expected %d", S.res.exit_code,
-	      EXIT_NO_SENSOR);
-	CHECK(strcasestr(S.res.err, "root") || strcasestr(S.res.err, "privilege") ||
-	      strcasestr(S.res.err, "permission") || strcasestr(S.res.err, "capabilit") ||
-	      strcasestr(S.res.err, "CAP_"),
-	      "stderr does not say why the sensor cannot start");
-}
-
-static void test_usage_errors(void **state)
-{
-	const char *no_cmd[] = { "run", NULL };
-	const char *dash_only[] = { "run", "--", NULL };
-	const char *bad_mode[] = { "run", "--mode", "bogus", "--", "/usr/bin/touch", wsp("marker1"), NULL };
-	const char *bad_flag[] = { "run", "--frobnicate", "--", "/usr/bin/touch", wsp("marker2"), NULL };
-
-	(void)state;
-	alarm(4 * run_timeout() + 10);
-	run_bw(no_cmd);
-	CHECK(S.res.exit_code == EXIT_USAGE, "`run`: exit code %d, expected %d", S.res.exit_code, EXIT_USAGE);
-	run_bw(dash_only);
-	CHECK(S.res.exit_code == EXIT_USAGE, "`run --`: exit code %d, expected %d", S.res.exit_code, EXIT_USAGE);
-	run_bw(bad_mode);
-	CHECK(S.res.exit_code == EXIT_USAGE, "`run --mode bogus`: exit code %d, expected %d", S.res.exit_code,
-	      EXIT_USAGE);
-	CHECK(access(wsp("marker1"), F_OK) != 0, "the command ran despite --mode bogus");
-	run_bw(bad_flag);
-	CHECK(S.res.exit_code == EXIT_USAGE, "`run --frobnicate`: exit code %d, expected %d", S.res.exit_code,
-	      EXIT_USAGE);
-	CHECK(access(wsp("marker2"), F_OK) != 0, "the command ran despite an unknown flag");
-}
-
 /* ---- exit status, lineage ------------------------------------------------ */
 
 static void test_exit_passthrough(void **state)
@@ -1433,11 +1267,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_busy_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policy_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_decode_corrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_not_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_passthrough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_descendants_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_stream_invariants, setup, teardown),

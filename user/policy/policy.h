@@ -101,7 +101,8 @@ int policy__net_verdict(const struct bw_policy *policy, const uint8_t addr[16], 
 
 /* Parses one network rule as written in the policy ("10.0.0.0/8:443", "[::1]:53", ...)
  * into *rule; rule->text is left NULL and line/col 0 for the caller to fill. Returns 0,
- * or -EINVAL with a git-style message in err. Shared with the CLI (policy learning). */
+ * or -EINVAL with a git-style message in err. Public so that the unit tests check
+ * each rule form alone, apart from a whole policy. */
 int policy__parse_net_rule(const char *text, struct bw_net_rule *rule, char *err, size_t errlen);
 
 #endif
