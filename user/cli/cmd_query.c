@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
@@ -38,7 +38,6 @@ int cmd_query(int argc, char **argv)
 	struct query_opts o = { 0 };
 	const char *db = NULL;
 	struct store *st;
-	struct timespec now;
 	char err[512], *end;
 	int64_t d;
 	int c, rc;
@@ -68,8 +67,7 @@ int cmd_query(int argc, char **argv)
 		case 's':
 			if (query__duration(optarg, &d))
 				return usage__error("buildwarden query", query_usage, "--since takes a duration like 30s, 15m, 1h or 2d, not '%s'", optarg);
-			clock_gettime(CLOCK_REALTIME, &now);
-			o.since_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - d;
+			o.since_ns = clock__real_ns() - d;
 			break;
 		case 'n':
 			errno = 0;
