@@ -140,17 +140,17 @@ static int server__listen(struct server *s, char *err, size_t errlen)
 
 	if (netaddr__parse_listen(s->cfg.listen, &ss, &sl)) {
 		snprintf(err, errlen, "--listen '%s': expected IPv4:PORT or [IPv6]:PORT", s->cfg.listen);
-		return EX_USAGE;
+		return SERVER_ERR_CONFIG;
 	}
 	s->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return EX_UNAVAILABLE;
+		return SERVER_ERR_LISTEN;
 	}
 	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(s->lfd, (struct sockaddr *)&ss, sl) < 0 || listen(s->lfd, 1024) < 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", s->cfg.listen, strerror(errno));
-		return EX_UNAVAILABLE;
+		return SERVER_ERR_LISTEN;
 	}
 	sl = sizeof(ss);
 	getsockname(s->lfd, (struct sockaddr *)&ss, &sl);
@@ -176,17 +176,17 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	if (!cfg->insecure && (!cfg->tls_cert || !cfg->tls_key || !cfg->tls_client_ca)) {
 		snprintf(err, errlen,
 			 "TLS needs --tls-cert, --tls-key and --tls-client-ca (or --insecure for plaintext testing)");
-		return EX_USAGE;
+		return SERVER_ERR_CONFIG;
 	}
 	if (!cfg->db || !strcmp(cfg->db, ":memory:")) {
 		/* the event loop reads run state through a second handle */
 		snprintf(err, errlen, "--db needs a file");
-		return EX_USAGE;
+		return SERVER_ERR_CONFIG;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
-		return EX_SOFTWARE;
+		return SERVER_ERR_INTERNAL;
 	}
 	s->cfg = *cfg;
 	s->lfd = s->ep = s->stop_fd = s->w.efd = -1;
@@ -220,16 +220,16 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	}
 	rc = store__open(cfg->db, STORE_WRITE, &s->wstore, err, errlen);
 	if (rc) {
-		rc = EX_CANTCREAT;
+		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
 	if (cfg->sync_normal && store__set_sync(s->wstore, STORE_SYNC_NORMAL)) {
 		snprintf(err, errlen, "cannot set synchronous=NORMAL");
-		rc = EX_CANTCREAT;
+		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
 	if (store__open(cfg->db, STORE_READ, &s->rstore, err, errlen)) {
-		rc = EX_CANTCREAT;
+		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
 	icfg.max_frame = s->cfg.max_frame;
@@ -238,7 +238,7 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	icfg.batch_frames = s->cfg.batch;
 	if (ingest__new(&icfg, s->rstore, &s->ig)) {
 		snprintf(err, errlen, "cannot read the database");
-		rc = EX_CANTCREAT;
+		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
 	rc = server__listen(s, err, errlen);
@@ -250,12 +250,12 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	if (s->ep < 0 || s->stop_fd < 0 || s->w.efd < 0 || !server__ep_add(s, s->lfd, &s->tag_listen) ||
 	    !server__ep_add(s, s->stop_fd, &s->tag_stop) || !server__ep_add(s, s->w.efd, &s->tag_writer)) {
 		snprintf(err, errlen, "epoll set-up: %s", strerror(errno));
-		rc = EX_SOFTWARE;
+		rc = SERVER_ERR_INTERNAL;
 		goto fail;
 	}
 	if (writer__start(&s->w, s->wstore)) {
 		snprintf(err, errlen, "cannot start the writer thread");
-		rc = EX_SOFTWARE;
+		rc = SERVER_ERR_INTERNAL;
 		goto fail;
 	}
 	*out = s;

@@ -25,11 +25,6 @@
 #define CONN_RBUF_MIN (64u * 1024)
 #define CLOSE_LINGER_NS (1000000000ll)
 #define SWEEP_NS (500000000ll)
-#define EX_USAGE 64
-#define EX_NOINPUT 66
-#define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_CANTCREAT 73
 
 enum conn_state { CS_TLS, CS_OPEN, CS_CLOSING };
 
@@ -124,7 +119,7 @@ void writer__collect(struct server *s);
 
 /* ---- tls.c -------------------------------------------------------------- */
 
-/* The server context from cfg's files. 0, or an error with the reason in err. */
+/* The server context from cfg's files. 0, or an enum server_error with the reason in err. */
 int tls__ctx_new(const struct server_cfg *cfg, SSL_CTX **out, char *err, size_t errlen);
 /* One step of a non-blocking handshake. 1: done, with the client certificate's CN (the
  * agent's identity) in cn; 0: wants more I/O; -1: failed, the reason in why. */

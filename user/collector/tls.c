@@ -45,18 +45,18 @@ static int tls__setup(SSL_CTX *ctx, const struct server_cfg *cfg, char *err, siz
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		tls__reason(r, sizeof(r));
 		snprintf(err, errlen, "'%s': not a usable certificate: %s", cfg->tls_cert, r);
-		return EX_NOINPUT;
+		return SERVER_ERR_TLS_FILE;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		tls__reason(r, sizeof(r));
 		snprintf(err, errlen, "'%s': not the key of '%s': %s", cfg->tls_key, cfg->tls_cert, r);
-		return EX_NOINPUT;
+		return SERVER_ERR_TLS_FILE;
 	}
 	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca, NULL) != 1) {
 		tls__reason(r, sizeof(r));
 		snprintf(err, errlen, "'%s': no usable CA certificate: %s", cfg->tls_client_ca, r);
-		return EX_NOINPUT;
+		return SERVER_ERR_TLS_FILE;
 	}
 	names = SSL_load_client_CA_file(cfg->tls_client_ca);
 	if (names)
@@ -78,13 +78,13 @@ int tls__ctx_new(const struct server_cfg *cfg, SSL_CTX **out, char *err, size_t 
 	     *f; f++) {
 		if (access(*f, R_OK) < 0) {
 			snprintf(err, errlen, "cannot read '%s': %s", *f, strerror(errno));
-			return EX_NOINPUT;
+			return SERVER_ERR_TLS_FILE;
 		}
 	}
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		snprintf(err, errlen, "cannot create a TLS context");
-		return EX_SOFTWARE;
+		return SERVER_ERR_INTERNAL;
 	}
 	rc = tls__setup(ctx, cfg, err, errlen);
 	if (rc) {
