@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
@@ -93,13 +94,13 @@ int cmd_query(int argc, char **argv)
 
 	rc = store__open(db, STORE_READ, &st, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "buildwarden query: %s\n", err);
+		log__line(stderr, "buildwarden query: ", "%s", err);
 		return rc == -EINVAL ? EXIT_DATAERR : EXIT_NOINPUT;
 	}
 	rc = query__run(store__db(st), &o, stdout, err, sizeof(err));
 	store__close(st);
 	if (rc) {
-		fprintf(stderr, "buildwarden query: %s\n", err);
+		log__line(stderr, "buildwarden query: ", "%s", err);
 		return EXIT_SOFTWARE;
 	}
 	if (fflush(stdout) != 0)
