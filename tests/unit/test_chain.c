@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/hmac.h>
@@ -128,6 +129,33 @@ static void test_chain__read_key(void **state)
 	assert_int_equal(chain__read_key(path, key), -ENOENT);
 }
 
+/* The collector's variant reads a file the same way but never blocks: a FIFO planted
+ * where a key should be (no writer) is an empty key, not a stalled event loop. */
+static void test_chain__read_key_nowait(void **state)
+{
+	char dir[] = "/tmp/bw_test_chain.XXXXXX", path[64];
+	uint8_t key[CHAIN_KEY_MAX];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agent.key", dir);
+	assert_int_equal(chain__read_key_nowait(path, key), -ENOENT);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs("k3y\n", f) >= 0, 1);
+	fclose(f);
+	assert_int_equal(chain__read_key_nowait(path, key), 4);
+	assert_memory_equal(key, "k3y\n", 4);
+	unlink(path);
+
+	alarm(10); /* a blocking open would hang here */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(chain__read_key_nowait(path, key), -EINVAL);
+	alarm(0);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_chain__against_openssl),
 		cmocka_unit_test(test_chain__empty_event),
 		cmocka_unit_test(test_chain__read_key),
+		cmocka_unit_test(test_chain__read_key_nowait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -752,25 +752,36 @@ static void test_collector_server__config_errors(void **state)
 	cfg.db = db;
 	cfg.listen = "127.0.0.1:0";
 	/* neither TLS nor --insecure */
-	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), 64);
+	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), SERVER_ERR_CONFIG);
 	assert_non_null(strstr(err, "--insecure"));
 	/* unreadable certificate */
 	tls_cfg(&cfg, paths);
 	cfg.tls_cert = "/nonexistent/cert.pem";
-	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), 66);
+	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), SERVER_ERR_TLS_FILE);
 	/* a host name is not a literal */
 	cfg.insecure = true;
 	cfg.tls_cert = cfg.tls_key = cfg.tls_client_ca = NULL;
 	cfg.listen = "localhost:7400";
-	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), 64);
+	assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), SERVER_ERR_CONFIG);
 	/* a second collector on the same database */
 	{
 		struct server *s1;
 
 		cfg.listen = "127.0.0.1:0";
 		assert_int_equal(server__new(&cfg, &s1, err, sizeof(err)), 0);
-		assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), 73);
+		assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), SERVER_ERR_STORE);
 		assert_non_null(strstr(err, "another collector"));
+		/* another database, but s1's port */
+		{
+			char listen[64], db2[128];
+
+			snprintf(listen, sizeof(listen), "127.0.0.1:%d", server__port(s1));
+			snprintf(db2, sizeof(db2), "%s/cfg2.db", tmpdir);
+			cfg.listen = listen;
+			cfg.db = db2;
+			assert_int_equal(server__new(&cfg, &s, err, sizeof(err)), SERVER_ERR_LISTEN);
+			assert_non_null(strstr(err, "cannot listen"));
+		}
 		server__free(s1);
 	}
 }

@@ -329,7 +329,7 @@ static void expect_corrupt(const char *path, size_t good, off_t offset,
 	struct captured c;
 
 	run_decode(path, &c);
-	assert_int_equal(c.rc, 65);
+	assert_int_equal(c.rc, DECODE_BAD_DATA);
 	assert_string_equal(c.out, want);
 	assert_true(asprintf(&msg,
 			     "decode: %s: corrupt frame at byte offset %lld: %s\n",
@@ -426,7 +426,7 @@ static void test_decode__truncated_gzip(void **state)
 	assert_int_equal(truncate(path, file_size(path) - 4), 0);
 	run_decode(path, &c);
 	/* the gzip trailer is gone: whatever the frames say, the file is damaged */
-	assert_int_equal(c.rc, 65);
+	assert_int_equal(c.rc, DECODE_BAD_DATA);
 	assert_non_null(strstr(c.err, "decode: "));
 	assert_non_null(strstr(c.err, "gzip"));
 	captured_free(&c);
@@ -453,7 +453,7 @@ static void test_decode__cannot_open(void **state)
 	char *msg;
 
 	run_decode("/nonexistent/events.pb", &c);
-	assert_int_equal(c.rc, 66);
+	assert_int_equal(c.rc, DECODE_NO_INPUT);
 	assert_true(asprintf(&msg, "decode: cannot open '/nonexistent/events.pb': %s\n",
 			     strerror(ENOENT)) > 0);
 	assert_string_equal(c.err, msg);
@@ -461,7 +461,7 @@ static void test_decode__cannot_open(void **state)
 	captured_free(&c);
 
 	run_decode(tmpdir, &c);
-	assert_int_equal(c.rc, 66);
+	assert_int_equal(c.rc, DECODE_NO_INPUT);
 	assert_non_null(strstr(c.err, strerror(EISDIR)));
 	captured_free(&c);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
@@ -26,6 +27,23 @@ static void collector__on_signal(int sig)
 {
 	if (collector_srv)
 		server__stop(collector_srv);
+}
+
+/* server__new's failures as exit codes (docs/collector.md lists them). */
+static int collector__exit_code(int err)
+{
+	switch (err) {
+	case SERVER_ERR_CONFIG:
+		return EXIT_USAGE;
+	case SERVER_ERR_TLS_FILE:
+		return EXIT_NOINPUT;
+	case SERVER_ERR_LISTEN:
+		return EXIT_UNAVAILABLE;
+	case SERVER_ERR_STORE:
+		return EXIT_CANTCREAT;
+	default:
+		return EXIT_SOFTWARE;
+	}
 }
 
 /* A decimal in [lo, hi]; false on anything else (trailing text, overflow). */
@@ -151,15 +169,15 @@ int cmd_collector(int argc, char **argv)
 		return usage__error("buildwarden collector", collector_usage, "%s", "refusing to start without TLS: give --tls-cert, --tls-key and "
 					      "--tls-client-ca, or --insecure for plaintext testing");
 	if (cfg.agent_keys && (stat(cfg.agent_keys, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "buildwarden collector: --agent-keys '%s' is not a directory\n",
-			cfg.agent_keys);
+		log__line(stderr, "buildwarden collector: ", "--agent-keys '%s' is not a directory",
+			  cfg.agent_keys);
 		return EXIT_NOINPUT;
 	}
 
 	rc = server__new(&cfg, &collector_srv, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "buildwarden collector: %s\n", err);
-		return rc;
+		log__line(stderr, "buildwarden collector: ", "%s", err);
+		return collector__exit_code(rc);
 	}
 	sa.sa_handler = collector__on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -167,8 +185,8 @@ int cmd_collector(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	fprintf(stderr, "collector: listening on %s (port %d)%s, database %s\n", cfg.listen,
-		server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", cfg.db);
+	log__line(stderr, "collector: ", "listening on %s (port %d)%s, database %s", cfg.listen,
+		  server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", cfg.db);
 	rc = server__run(collector_srv);
 	server__free(collector_srv);
 	collector_srv = NULL;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "cli/exitcodes.h"
 #include "cli/usage.h"
 #include "transport/decode.h"
 
@@ -9,5 +10,16 @@ int cmd_decode(int argc, char **argv)
 {
 	if (argc > 2)
 		return usage__error("buildwarden", usage_text, "usage: buildwarden decode [FILE|-]");
-	return decode__stream(argc == 2 ? argv[1] : "-", stdout, stderr);
+	switch (decode__stream(argc == 2 ? argv[1] : "-", stdout, stderr)) {
+	case DECODE_OK:
+		return 0;
+	case DECODE_BAD_DATA:
+		return EXIT_DATAERR;
+	case DECODE_NO_INPUT:
+		return EXIT_NOINPUT;
+	case DECODE_IO_ERROR:
+		return EXIT_IOERR;
+	default: /* DECODE_NO_MEMORY: out of memory is internal, as in the collector */
+		return EXIT_SOFTWARE;
+	}
 }

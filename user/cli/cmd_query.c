@@ -5,8 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
@@ -38,7 +39,6 @@ int cmd_query(int argc, char **argv)
 	struct query_opts o = { 0 };
 	const char *db = NULL;
 	struct store *st;
-	struct timespec now;
 	char err[512], *end;
 	int64_t d;
 	int c, rc;
@@ -68,8 +68,7 @@ int cmd_query(int argc, char **argv)
 		case 's':
 			if (query__duration(optarg, &d))
 				return usage__error("buildwarden query", query_usage, "--since takes a duration like 30s, 15m, 1h or 2d, not '%s'", optarg);
-			clock_gettime(CLOCK_REALTIME, &now);
-			o.since_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - d;
+			o.since_ns = clock__real_ns() - d;
 			break;
 		case 'n':
 			errno = 0;
@@ -95,13 +94,13 @@ int cmd_query(int argc, char **argv)
 
 	rc = store__open(db, STORE_READ, &st, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "buildwarden query: %s\n", err);
+		log__line(stderr, "buildwarden query: ", "%s", err);
 		return rc == -EINVAL ? EXIT_DATAERR : EXIT_NOINPUT;
 	}
 	rc = query__run(store__db(st), &o, stdout, err, sizeof(err));
 	store__close(st);
 	if (rc) {
-		fprintf(stderr, "buildwarden query: %s\n", err);
+		log__line(stderr, "buildwarden query: ", "%s", err);
 		return EXIT_SOFTWARE;
 	}
 	if (fflush(stdout) != 0)

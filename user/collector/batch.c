@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "collector/batch.h"
 
 /* Memory kept across batches: enough for a full default batch of typical events. */
@@ -29,28 +30,11 @@ void batch__free(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Grows a vector by doubling; returns false when out of memory. */
-static bool batch__grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return true;
-	ncap = *cap ? *cap * 2 : 256;
-	p = realloc(*v, ncap * elem);
-	if (!p)
-		return false;
-	*v = p;
-	*cap = ncap;
-	return true;
-}
-
 struct bop *batch__push(struct batch *b, enum bop_kind kind)
 {
 	struct bop *op;
 
-	if (!batch__grow((void **)&b->ops, &b->cap_ops, b->n_ops, sizeof(*b->ops)))
+	if (grow__reserve((void **)&b->ops, &b->cap_ops, b->n_ops + 1, sizeof(*b->ops), 256, 0))
 		return NULL;
 	op = &b->ops[b->n_ops++];
 	memset(op, 0, sizeof(*op));
@@ -64,7 +48,7 @@ struct batch_run *batch__push_run(struct batch *b)
 {
 	struct batch_run *r;
 
-	if (!batch__grow((void **)&b->runs, &b->cap_runs, b->n_runs, sizeof(*b->runs)))
+	if (grow__reserve((void **)&b->runs, &b->cap_runs, b->n_runs + 1, sizeof(*b->runs), 256, 0))
 		return NULL;
 	r = &b->runs[b->n_runs++];
 	memset(r, 0, sizeof(*r));

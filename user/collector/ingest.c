@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Protocol state machine: see ingest.h and docs/collector.md. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "base/clock.h"
+#include "base/grow.h"
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "collector/ingest.h"
+#include "transport/chain.h"
 #include "transport/frame.h"
 
 #define SEQ_MAX ((uint64_t)INT64_MAX) /* SQLite integers are signed */
@@ -44,14 +50,6 @@ struct ingest {
 	bool others;           /* ingest__take_others() */
 	struct slab scratch;   /* one frame's unpacked messages */
 };
-
-static int64_t ingest__clock(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct batch *ingest__batch_new(uint64_t gen)
 {
@@ -167,7 +165,7 @@ static bool ingest__dirty(struct ingest *ig, struct ingest_run *r)
 	r->refs++;
 	r->dirty_gen = ig->fill_gen;
 	if (!ig->cur->first_ns)
-		ig->cur->first_ns = ingest__clock(CLOCK_MONOTONIC);
+		ig->cur->first_ns = clock__mono_ns();
 	return true;
 }
 
@@ -185,23 +183,13 @@ static bool ingest__send(struct ingest_conn *ic, const Buildwarden__V1__Collecto
 	if (ic->out_len - ic->out_off + need > INGEST_OUT_MAX)
 		return false;
 	if (ic->out_len + need > ic->out_cap) {
-		size_t cap = ic->out_cap ? ic->out_cap : 256;
-		uint8_t *p;
-
 		if (ic->out_off) {
 			memmove(ic->out, ic->out + ic->out_off, ic->out_len - ic->out_off);
 			ic->out_len -= ic->out_off;
 			ic->out_off = 0;
 		}
-		while (cap < ic->out_len + need)
-			cap *= 2;
-		if (cap != ic->out_cap) {
-			p = realloc(ic->out, cap);
-			if (!p)
-				return false;
-			ic->out = p;
-			ic->out_cap = cap;
-		}
+		if (grow__reserve((void **)&ic->out, &ic->out_cap, ic->out_len + need, 1, 256, 0))
+			return false;
 	}
 	memcpy(ic->out + ic->out_len, hdr, hl);
 	buildwarden__v1__collector_message__pack(m, ic->out + ic->out_len + hl);
@@ -401,16 +389,30 @@ static bool ingest__finding(struct ingest *ig, struct ingest_run *r, const char 
 
 /* ---- messages ----------------------------------------------------------- */
 
+/* DIR/<agent>.key through the agent's own reader, so both read a key file the same way.
+ * 0 when there is none: that agent's chain is unkeyed. agent is a checked id already. */
+static int ingest__read_key(const char *dir, const char *agent, uint8_t key[CHAIN_KEY_MAX])
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.key", dir, agent) >= sizeof(path))
+		return -ENAMETOOLONG;
+	rc = chain__read_key_nowait(path, key);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			  const Buildwarden__V1__Hello *h)
 {
-	uint8_t key[VERIFY_KEY_MAX];
+	uint8_t key[CHAIN_KEY_MAX];
 	const char *agent;
 	struct ingest_run *r;
 	int keylen = 0, rc;
 
-	if (h->schema_version != 1) {
-		ingest__refuse(ic, "schema_version %u: this collector speaks 1", h->schema_version);
+	if (h->schema_version != BW_SCHEMA_VERSION) {
+		ingest__refuse(ic, "schema_version %u: this collector speaks %d", h->schema_version,
+			       BW_SCHEMA_VERSION);
 		return;
 	}
 	if (ig->cfg.insecure) {
@@ -438,7 +440,7 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		return;
 	}
 	if (ig->cfg.agent_keys) {
-		keylen = verify__read_key(ig->cfg.agent_keys, agent, key);
+		keylen = ingest__read_key(ig->cfg.agent_keys, agent, key);
 		if (keylen < 0) {
 			ingest__refuse(ic, "cannot read the chain key of agent '%s': %s", agent,
 				       strerror(-keylen));
@@ -446,7 +448,7 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		}
 	}
 	rc = verify__init(&ic->ck, keylen ? key : NULL, (size_t)keylen);
-	memset(key, 0, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
 	if (rc) {
 		ingest__refuse(ic, "collector error: cannot set up chain verification");
 		return;
@@ -832,7 +834,7 @@ size_t ingest__feed(struct ingest *ig, struct ingest_conn *ic, const uint8_t *bu
 {
 	size_t off = 0;
 
-	ig->now = ingest__clock(CLOCK_REALTIME);
+	ig->now = clock__real_ns();
 	for (;;) {
 		const uint8_t *payload;
 		size_t plen, at = off;

@@ -25,9 +25,17 @@ struct server_cfg {
 
 struct server;
 
-/* Opens the store, sets up TLS and listens. Returns 0, or a sysexits code with a message
- * in err: 64 bad configuration, 66 unreadable TLS file, 69 cannot listen, 70 internal,
- * 73 cannot create or lock the database. */
+/* Why server__new failed; the CLI owns the exit code each one becomes. */
+enum server_error {
+	SERVER_ERR_CONFIG = 1, /* bad configuration: listen address, no TLS, no database file */
+	SERVER_ERR_TLS_FILE,   /* a TLS certificate, key or CA file is unreadable or unusable */
+	SERVER_ERR_LISTEN,     /* cannot create, bind or listen on the socket */
+	SERVER_ERR_INTERNAL,   /* out of memory, epoll, the writer thread */
+	SERVER_ERR_STORE,      /* cannot create, open or lock the database */
+};
+
+/* Opens the store, sets up TLS and listens. Returns 0, or an enum server_error with a
+ * message in err. */
 int server__new(const struct server_cfg *cfg, struct server **out, char *err, size_t errlen);
 /* The port actually bound (for listen ports of 0). */
 int server__port(const struct server *s);

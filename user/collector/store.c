@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "collector/store.h"
 
 #define STORE_SCHEMA_VERSION 2
@@ -376,14 +376,6 @@ static void store__int_or_null(sqlite3_stmt *st, int i, uint64_t v)
 		sqlite3_bind_null(st, i);
 }
 
-static int64_t store__now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Every statement binds all of its parameters on every use, so no clear_bindings:
  * it showed in profiles at one call per row. */
 static int store__step_done(sqlite3_stmt *st)
@@ -471,7 +463,7 @@ static int store__dupcheck(struct store *s, const struct bop_event *e)
 		return -EIO;
 	if (!kind)
 		return 0;
-	rc = store__finding(s, e->run, store__now(), kind, e->seq, e->seq, detail);
+	rc = store__finding(s, e->run, clock__real_ns(), kind, e->seq, e->seq, detail);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(s->taint_run, 1, e->run);

@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Chain verification: see verify.h. */
+/* Not transport's chain__next: the HMAC key pads are hashed once per connection, not per frame. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -93,47 +90,4 @@ int verify__chain(struct verify *v, const uint8_t prev[32], uint64_t seq,
 	}
 	memcpy(out, inner, 32);
 	return 0;
-}
-
-int verify__read_key(const char *dir, const char *agent, uint8_t key[VERIFY_KEY_MAX])
-{
-	char path[PATH_MAX];
-	size_t len = 0;
-	ssize_t n;
-	uint8_t extra;
-	int fd, err = 0;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s.key", dir, agent) >= sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	while (len < VERIFY_KEY_MAX) {
-		n = read(fd, key + len, VERIFY_KEY_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (!n)
-			break;
-		len += (size_t)n;
-	}
-	if (len == VERIFY_KEY_MAX) {
-		do
-			n = read(fd, &extra, 1);
-		while (n < 0 && errno == EINTR);
-		if (n)
-			err = n < 0 ? -errno : -EFBIG;
-	}
-	if (!err && !len)
-		err = -EINVAL;
-out:
-	close(fd);
-	if (err) {
-		OPENSSL_cleanse(key, VERIFY_KEY_MAX);
-		return err;
-	}
-	return (int)len;
 }

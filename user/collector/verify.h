@@ -13,8 +13,6 @@
 
 #include <openssl/evp.h>
 
-#define VERIFY_KEY_MAX 1024 /* the agent's CHAIN_KEY_MAX: same key files */
-
 struct verify {
 	EVP_MD_CTX *inner;  /* SHA-256 state, with the HMAC ipad absorbed when keyed */
 	EVP_MD_CTX *outer;  /* keyed only: state with the opad absorbed */
@@ -28,10 +26,5 @@ void verify__free(struct verify *v);
 /* out = chain value of (prev, seq, event). out may alias prev. 0 or -EIO. */
 int verify__chain(struct verify *v, const uint8_t prev[32], uint64_t seq,
 		  const uint8_t *event, size_t len, uint8_t out[32]);
-/* Reads DIR/<agent>.key: the file's bytes exactly (as the agent's --chain-key reads its
- * key). Returns the length (1..VERIFY_KEY_MAX), 0 when the file does not exist, or
- * -errno (-EINVAL empty, -EFBIG too long). agent must already be a checked id: it becomes
- * a file name. */
-int verify__read_key(const char *dir, const char *agent, uint8_t key[VERIFY_KEY_MAX]);
 
 #endif /* BUILDWARDEN_COLLECTOR_VERIFY_H */

@@ -90,14 +90,14 @@ int chain__next(const uint8_t prev[CHAIN_LEN], uint64_t seq, const uint8_t *even
 	return err;
 }
 
-int chain__read_key(const char *path, uint8_t key[CHAIN_KEY_MAX])
+static int chain__read_key_flags(const char *path, int oflags, uint8_t key[CHAIN_KEY_MAX])
 {
 	uint8_t extra;
 	ssize_t n;
 	size_t len = 0;
 	int fd, err = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
 	if (fd < 0)
 		return -errno;
 	while (len < CHAIN_KEY_MAX) {
@@ -130,4 +130,14 @@ out:
 		return err;
 	}
 	return (int)len;
+}
+
+int chain__read_key(const char *path, uint8_t key[CHAIN_KEY_MAX])
+{
+	return chain__read_key_flags(path, 0, key);
+}
+
+int chain__read_key_nowait(const char *path, uint8_t key[CHAIN_KEY_MAX])
+{
+	return chain__read_key_flags(path, O_NONBLOCK, key);
 }

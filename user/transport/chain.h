@@ -23,5 +23,9 @@ int chain__next(const uint8_t prev[CHAIN_LEN], uint64_t seq, const uint8_t *even
  * disagree on a trailing newline. Returns the key length (1..CHAIN_KEY_MAX) or -errno:
  * -EINVAL for an empty file, -EFBIG above CHAIN_KEY_MAX. */
 int chain__read_key(const char *path, uint8_t key[CHAIN_KEY_MAX]);
+/* The same, opened O_NONBLOCK: a FIFO or device where a key file should be fails
+ * (-EAGAIN, or -EINVAL as empty) instead of blocking. For callers that must not stall,
+ * like the collector, which reads DIR/<agent>.key on its event loop. */
+int chain__read_key_nowait(const char *path, uint8_t key[CHAIN_KEY_MAX]);
 
 #endif /* BUILDWARDEN_TRANSPORT_CHAIN_H */

@@ -77,7 +77,7 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	return gz;
 }
 
-/* Prints one frame's payload as a JSON line. 0, or a DECODE_EX_* code with the reason
+/* Prints one frame's payload as a JSON line. 0, or a DECODE_* result with the reason
  * in *why. */
 static int decode__event(const uint8_t *payload, size_t plen, FILE *out,
 			 const char **why)
@@ -88,17 +88,17 @@ static int decode__event(const uint8_t *payload, size_t plen, FILE *out,
 	ev = buildwarden__v1__event__unpack(NULL, plen, payload);
 	if (!ev) {
 		*why = "payload is not a valid Event message";
-		return DECODE_EX_DATAERR;
+		return DECODE_BAD_DATA;
 	}
 	ret = pbjson__print(out, &ev->base);
 	buildwarden__v1__event__free_unpacked(ev, NULL);
 	if (ret == -EIO || fputc('\n', out) == EOF) {
 		*why = "write error";
-		return DECODE_EX_IOERR;
+		return DECODE_IO_ERROR;
 	}
 	if (ret) {
 		*why = frame__strerror(ret);
-		return DECODE_EX_DATAERR;
+		return DECODE_BAD_DATA;
 	}
 	return 0;
 }
@@ -110,11 +110,11 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 	bool eof = false, gz_trunc = false;
 	const char *why = NULL;
 	gzFile gz;
-	int ret = DECODE_EX_OK;
+	int ret = DECODE_OK;
 
 	gz = decode__open(path, name, err);
 	if (!gz)
-		return DECODE_EX_NOINPUT;
+		return DECODE_NO_INPUT;
 
 	for (;;) {
 		const uint8_t *payload;
@@ -124,7 +124,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		rc = frame__next(b.data, b.end, &off, BW_FRAME_MAX, &payload, &plen);
 		if (rc == 1) {
 			ret = decode__event(payload, plen, out, &why);
-			if (ret == DECODE_EX_IOERR) {
+			if (ret == DECODE_IO_ERROR) {
 				fprintf(err, "decode: %s\n", strerror(errno ? errno : EIO));
 				goto cleanup;
 			}
@@ -139,14 +139,14 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 				"decode: %s: truncated gzip stream after byte offset %" PRIu64
 				"\n",
 				name, b.base + b.end);
-			ret = DECODE_EX_DATAERR;
+			ret = DECODE_BAD_DATA;
 			goto cleanup;
 		}
 		if (rc == 0 && eof)
 			break;
 		if (rc < 0 && (rc != FRAME_ETRUNC || eof)) {
 			why = frame__strerror(rc);
-			ret = DECODE_EX_DATAERR;
+			ret = DECODE_BAD_DATA;
 			goto corrupt;
 		}
 
@@ -154,7 +154,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		rc = decode__make_room(&b);
 		if (rc) {
 			fprintf(err, "decode: %s: %s\n", name, strerror(-rc));
-			ret = DECODE_EX_OSERR;
+			ret = DECODE_NO_MEMORY;
 			goto cleanup;
 		}
 		n = gzread(gz, b.data + b.end, (unsigned)(b.cap - b.end));
@@ -165,13 +165,13 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 			if (errnum == Z_ERRNO) {
 				fprintf(err, "decode: %s: read error: %s\n", name,
 					strerror(errno));
-				ret = DECODE_EX_IOERR;
+				ret = DECODE_IO_ERROR;
 			} else {
 				fprintf(err,
 					"decode: %s: corrupt gzip stream after byte offset %" PRIu64
 					": %s\n",
 					name, b.base + b.end, msg);
-				ret = DECODE_EX_DATAERR;
+				ret = DECODE_BAD_DATA;
 			}
 			goto cleanup;
 		}
@@ -188,7 +188,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 
 	if (fflush(out) != 0) {
 		fprintf(err, "decode: %s\n", strerror(errno));
-		ret = DECODE_EX_IOERR;
+		ret = DECODE_IO_ERROR;
 	}
 	goto cleanup;
 
