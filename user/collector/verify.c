@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Chain verification: see verify.h. */
-/* Not transport's chain__next: the HMAC key pads are hashed once per connection, not per frame. */
+/* Chain verification: see verify.h. Not transport's chain__next: the HMAC key pads are
+ * hashed once per connection, not per frame (cross-checked by test_collector_ingest). */
 #include <errno.h>
 #include <string.h>
 
