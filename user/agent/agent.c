@@ -17,15 +17,6 @@
 
 #define DEFAULT_SPOOL_DIR "/var/lib/buildwarden/spool"
 
-static void agent__say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void agent__say(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log__vline(stderr, "buildwarden: ", fmt, ap);
-	va_end(ap);
-}
 
 /* ---- start and stop ---- */
 
@@ -74,7 +65,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 		struct sink_file *f = sink_file__open(o->events_path, &e);
 
 		if (!f) {
-			agent__say("cannot create the events file '%s': %s", o->events_path,
+			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
 				   strerror(e < 0 ? -e : e));
 			res->failure = AGENT_FAIL_EVENTS_FILE;
 			return e < 0 ? e : -e;
@@ -99,7 +90,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 
 		a->collector = sink_collector__open(&co, err, sizeof(err));
 		if (!a->collector) {
-			agent__say("cannot set up the collector transport: %s", err);
+			log__line(stderr, "buildwarden: ", "cannot set up the collector transport: %s", err);
 			res->failure = AGENT_FAIL_TRANSPORT;
 			return -EINVAL;
 		}
@@ -147,17 +138,17 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	e = sensor__open(&a->feat, a->ps.policy, dispatch__record, a, &a->sensor, err,
 			 sizeof(err));
 	if (e) {
-		agent__say("cannot start the sensor: %s", err);
+		log__line(stderr, "buildwarden: ", "cannot start the sensor: %s", err);
 		goto fail;
 	}
 	e = sources__watch_trees(a, a->ps.policy, &a->ps.fw);
 	if (e) {
-		agent__say("cannot watch the protected trees: %s", strerror(-e));
+		log__line(stderr, "buildwarden: ", "cannot watch the protected trees: %s", strerror(-e));
 		goto fail;
 	}
 	e = procmem__new("/proc", &a->pm);
 	if (e) {
-		agent__say("cannot watch writes to /proc/PID/mem: %s", strerror(-e));
+		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));
 		goto fail;
 	}
 	res->failure = AGENT_FAIL_INTERNAL;
@@ -182,7 +173,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	if (!e)
 		e = sources__add(a);
 	if (e) {
-		agent__say("cannot set up the event loop: %s", strerror(-e));
+		log__line(stderr, "buildwarden: ", "cannot set up the event loop: %s", strerror(-e));
 		goto fail;
 	}
 	res->failure = AGENT_OK;
@@ -226,14 +217,13 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 static void agent__finish(struct agent *a, int status, struct agent_result *res)
 {
 	uint64_t drops, not_written;
-	int flush_err;
 
 	sources__drain_all(a);
 	run_emit__stats(a);
 	drops = run_emit__run_end(a, status);
 	/* the events the writes lost; a failed last flush is reported on its own */
 	not_written = emitter__errors(&a->em, a->file_sink);
-	flush_err = emitter__flush(&a->em);
+	emitter__flush(&a->em);
 	/* Bounded: the build is over, delivery gets drain_timeout_ms; what is not
 	 * acknowledged by then stays in the spool for the next start. */
 	if (a->collector)
@@ -242,7 +232,8 @@ static void agent__finish(struct agent *a, int status, struct agent_result *res)
 	res->status = status;
 	res->violations = a->tally.violations;
 	res->not_written = not_written;
-	res->events_incomplete = a->file_sink >= 0 && (flush_err || not_written);
+	/* the file sink's own count: a write or the last flush failed */
+	res->events_incomplete = a->file_sink >= 0 && emitter__errors(&a->em, a->file_sink) > 0;
 }
 
 /* ---- the two ways to run ---- */
@@ -265,7 +256,7 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 		return (int)child;
 	e = sensor__add_build_root(a->sensor, child);
 	if (e) {
-		agent__say("cannot enter the build in the process table: %s", strerror(-e));
+		log__line(stderr, "buildwarden: ", "cannot enter the build in the process table: %s", strerror(-e));
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		res->failure = AGENT_FAIL_SENSOR;
@@ -299,7 +290,7 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 static int agent__serve(struct agent *a, struct agent_result *res)
 {
 	run_emit__run_start(a);
-	agent__say("agent running (run %s); SIGHUP reloads, SIGTERM stops", a->em.run_id);
+	log__line(stderr, "buildwarden: ", "agent running (run %s); SIGHUP reloads, SIGTERM stops", a->em.run_id);
 	for (;;) {
 		unsigned sigs = sources__poll(a);
 

@@ -1,7 +1,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/grow.h"
 
@@ -33,29 +32,4 @@ int grow__reserve(void **ptr, size_t *cap, size_t need, size_t elem_size, size_t
 	*ptr = p;
 	*cap = ncap;
 	return 0;
-}
-
-int bytebuf__reserve(struct bytebuf *b, size_t extra, size_t max)
-{
-	if (extra > SIZE_MAX - b->len)
-		return -EOVERFLOW;
-	return grow__reserve((void **)&b->data, &b->cap, b->len + extra, 1, 4096, max);
-}
-
-int bytebuf__append(struct bytebuf *b, const void *p, size_t n, size_t max)
-{
-	int e = bytebuf__reserve(b, n, max);
-
-	if (e)
-		return e;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-void bytebuf__free(struct bytebuf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
 }

@@ -16,15 +16,4 @@
 int grow__reserve(void **ptr, size_t *cap, size_t need, size_t elem_size, size_t first,
 		  size_t max_elems);
 
-/* A byte buffer that grows: data[0..len) is in use. */
-struct bytebuf {
-	unsigned char *data;
-	size_t len, cap;
-};
-
-/* room for `extra` more bytes after len, capped at max bytes in all (0: no cap) */
-int bytebuf__reserve(struct bytebuf *b, size_t extra, size_t max);
-int bytebuf__append(struct bytebuf *b, const void *p, size_t n, size_t max);
-void bytebuf__free(struct bytebuf *b);
-
 #endif /* BUILDWARDEN_BASE_GROW_H */

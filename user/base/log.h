@@ -20,11 +20,10 @@ void log__vline(FILE *out, const char *prefix, const char *fmt, va_list ap)
 /* The same line at most once per window; a different line always passes. */
 struct log_limiter {
 	char last[LOG_LINE_MAX];
-	int64_t last_ns;  /* CLOCK_MONOTONIC of the last line let through */
-	uint64_t dropped; /* lines held back since the process started */
+	int64_t last_ns; /* CLOCK_MONOTONIC of the last line let through */
 };
 
-/* true: print `line` now; false: it repeats within window_ns and is counted */
+/* true: print `line` now; false: it repeats the last one within window_ns */
 bool log_limiter__pass(struct log_limiter *l, const char *line, int64_t now_ns, int64_t window_ns);
 
 #endif /* BUILDWARDEN_BASE_LOG_H */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "cli/agent_cli.h"
 #include "cli/commands.h"
 #include "cli/usage.h"
@@ -15,6 +16,24 @@ struct held_build {
 	char *const *argv;
 	int go_fd; /* writing one byte here lets the child exec */
 };
+
+/* In the forked child of a threaded process: another thread (the collector's sender)
+ * may have held stderr's lock at fork time, so no stdio here, one write(2). */
+static void __attribute__((noreturn)) cmd_run__exec_failed(const char *cmd, int err)
+{
+	const char *why = strerrordesc_np(err); /* a constant table: no locale, no lock */
+	char msg[512];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "buildwarden: cannot run '%s': %s\n", cmd,
+		     why ? why : "unknown error");
+	if (n > (int)sizeof(msg) - 1)
+		n = (int)sizeof(msg) - 1;
+	/* nothing left to tell if stderr itself is gone */
+	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) != n)
+		_exit(126);
+	_exit(err == ENOENT ? 127 : 126);
+}
 
 static pid_t cmd_run__spawn(void *ctx)
 {
@@ -25,14 +44,16 @@ static pid_t cmd_run__spawn(void *ctx)
 	char go;
 
 	if (pipe2(sync_pipe, O_CLOEXEC)) {
-		perror("buildwarden: pipe");
-		return -errno;
+		int err = -errno;
+
+		log__line(stderr, "buildwarden: ", "pipe: %s", strerror(-err));
+		return err;
 	}
 	child = fork();
 	if (child < 0) {
 		int err = -errno;
 
-		perror("buildwarden: fork");
+		log__line(stderr, "buildwarden: ", "fork: %s", strerror(-err));
 		close(sync_pipe[0]);
 		close(sync_pipe[1]);
 		return err;
@@ -46,8 +67,7 @@ static pid_t cmd_run__spawn(void *ctx)
 		if (read(sync_pipe[0], &go, 1) != 1)
 			_exit(127);
 		execvp(b->argv[0], b->argv);
-		fprintf(stderr, "buildwarden: cannot run '%s': %s\n", b->argv[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
+		cmd_run__exec_failed(b->argv[0], errno);
 	}
 	close(sync_pipe[0]);
 	b->go_fd = sync_pipe[1];
@@ -62,7 +82,7 @@ static int cmd_run__release(void *ctx)
 
 	if (write(b->go_fd, &go, 1) != 1) {
 		err = errno ? -errno : -EIO;
-		perror("buildwarden: start the build");
+		log__line(stderr, "buildwarden: ", "start the build: %s", strerror(-err));
 	}
 	close(b->go_fd);
 	b->go_fd = -1;

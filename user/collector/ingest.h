@@ -9,7 +9,7 @@
  *	ingest__done(ig, b, ok)               queue Acks and deferred Welcomes
  *
  * Checks, per connection: framing (max_frame), every message is a known AgentMessage,
- * Hello first and once, schema_version 1, ids of a sane charset. Per frame: seq is
+ * Hello first and once, schema_version BW_SCHEMA_VERSION, ids of a sane charset. Per frame: seq is
  * last + 1 (else a gap finding, or a duplicate check), the chain verifies (else a
  * chain_break finding; the event is stored flagged and the chain continues from the
  * received value), the event unpacks as an Event with the frame's seq and run. Welcome

@@ -12,6 +12,7 @@
 
 #include "buildwarden.pb-c.h"
 #include "base/grow.h"
+#include "base/log.h"
 #include "transport/decode.h"
 #include "transport/frame.h"
 #include "transport/pbjson.h"
@@ -57,11 +58,11 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	else
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(err, "decode: cannot open '%s': %s\n", name, strerror(errno));
+		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		fprintf(err, "decode: cannot open '%s': %s\n", name, strerror(EISDIR));
+		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(EISDIR));
 		close(fd);
 		return NULL;
 	}
@@ -69,7 +70,7 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	 * both .pb and .pb.gz whatever the file is called. */
 	gz = gzdopen(fd, "rb");
 	if (!gz) {
-		fprintf(err, "decode: cannot open '%s': %s\n", name, strerror(ENOMEM));
+		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(ENOMEM));
 		close(fd);
 		return NULL;
 	}
@@ -125,7 +126,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		if (rc == 1) {
 			ret = decode__event(payload, plen, out, &why);
 			if (ret == DECODE_IO_ERROR) {
-				fprintf(err, "decode: %s\n", strerror(errno ? errno : EIO));
+				log__line(err, "decode: ", "%s", strerror(errno ? errno : EIO));
 				goto cleanup;
 			}
 			if (ret)
@@ -135,9 +136,8 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		}
 		if (eof && gz_trunc) {
 			/* Whatever the frames say, the input ended where it should not have. */
-			fprintf(err,
-				"decode: %s: truncated gzip stream after byte offset %" PRIu64
-				"\n",
+			log__line(err, "decode: ",
+				"%s: truncated gzip stream after byte offset %" PRIu64,
 				name, b.base + b.end);
 			ret = DECODE_BAD_DATA;
 			goto cleanup;
@@ -153,7 +153,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		/* The next frame is not all here yet: read more. */
 		rc = decode__make_room(&b);
 		if (rc) {
-			fprintf(err, "decode: %s: %s\n", name, strerror(-rc));
+			log__line(err, "decode: ", "%s: %s", name, strerror(-rc));
 			ret = DECODE_NO_MEMORY;
 			goto cleanup;
 		}
@@ -163,13 +163,13 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 			const char *msg = gzerror(gz, &errnum);
 
 			if (errnum == Z_ERRNO) {
-				fprintf(err, "decode: %s: read error: %s\n", name,
+				log__line(err, "decode: ", "%s: read error: %s", name,
 					strerror(errno));
 				ret = DECODE_IO_ERROR;
 			} else {
-				fprintf(err,
-					"decode: %s: corrupt gzip stream after byte offset %" PRIu64
-					": %s\n",
+				log__line(err, "decode: ",
+					"%s: corrupt gzip stream after byte offset %" PRIu64
+					": %s",
 					name, b.base + b.end, msg);
 				ret = DECODE_BAD_DATA;
 			}
@@ -187,14 +187,14 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 	}
 
 	if (fflush(out) != 0) {
-		fprintf(err, "decode: %s\n", strerror(errno));
+		log__line(err, "decode: ", "%s", strerror(errno));
 		ret = DECODE_IO_ERROR;
 	}
 	goto cleanup;
 
 corrupt:
 	fflush(out);
-	fprintf(err, "decode: %s: corrupt frame at byte offset %" PRIu64 ": %s\n",
+	log__line(err, "decode: ", "%s: corrupt frame at byte offset %" PRIu64 ": %s",
 		name, b.base + b.start, why);
 cleanup:
 	gzclose(gz);

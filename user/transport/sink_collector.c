@@ -71,11 +71,6 @@ struct sink_collector {
 	char last_error[LOG_LINE_MAX];
 };
 
-static uint64_t sc__now_ms(void)
-{
-	return (uint64_t)clock__mono_ms();
-}
-
 static void sc__kick(int fd)
 {
 	uint64_t one = 1;
@@ -135,7 +130,7 @@ static void sc__maintain(struct sink_collector *c, struct spool_run *run)
 {
 	size_t n = spool__n_runs(c->sp);
 	struct spool_run *cur = spool__run(c->sp, n - 1);
-	uint64_t now = sc__now_ms();
+	uint64_t now = (uint64_t)clock__mono_ms();
 	int err;
 
 	if (now - c->last_maintain_ms < MAINTAIN_MS)
@@ -157,7 +152,7 @@ static void sc__maintain(struct sink_collector *c, struct spool_run *run)
 static int sc__pick_run(struct sink_collector *c)
 {
 	size_t n = spool__n_runs(c->sp);
-	uint64_t now = sc__now_ms(), cur_acked;
+	uint64_t now = (uint64_t)clock__mono_ms(), cur_acked;
 	struct spool_stats st;
 	uint32_t pending = 0;
 	int pick = -1;
@@ -338,7 +333,7 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 	sc__set_connected(c, true);
 	s.max_frame = w->max_frame;
 	s.next = w->last_seq + 1;
-	s.last_rx_ms = sc__now_ms();
+	s.last_rx_ms = (uint64_t)clock__mono_ms();
 	sc__on_ack(c, &s, w->last_seq);
 	r = spool_reader__new(c->sp, s.run, s.next);
 	if (!r)
@@ -380,7 +375,7 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 			}
 		}
 		while ((rc = client__recv(c->cl, &m)) == 1) {
-			s.last_rx_ms = sc__now_ms();
+			s.last_rx_ms = (uint64_t)clock__mono_ms();
 			if (m->msg_case == BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_ACK) {
 				if (m->ack->seq >= s.next)
 					sc__error(c, "run %s: ack of seq %llu, never sent; ignored",
@@ -417,7 +412,7 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 			end = SESSION_DONE;
 			goto out;
 		}
-		now = sc__now_ms();
+		now = (uint64_t)clock__mono_ms();
 		if (s.acked + 1 < s.next && now - s.last_rx_ms > ACK_TIMEOUT_MS) {
 			sc__error(c, "run %s: no ack for %u s", s.run->meta.run_id,
 				  ACK_TIMEOUT_MS / 1000);
@@ -482,7 +477,7 @@ static void *sc__sender(void *arg)
 			continue;
 		}
 		if (end == SESSION_REFUSED && idx + 1 < (int)spool__n_runs(c->sp))
-			c->runs[idx].refused_until = sc__now_ms() + REFUSED_RETRY_MS;
+			c->runs[idx].refused_until = (uint64_t)clock__mono_ms() + REFUSED_RETRY_MS;
 		/* capped exponential backoff with "equal jitter": never below half the
 		 * step, so a fleet that lost its collector does not return in lockstep */
 		backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
