@@ -246,6 +246,35 @@ static void test_sink__open_errors(void **state)
 	assert_int_equal(sink_file__close(NULL), 0);
 }
 
+/* The agent runs as root and --events may name a path in /tmp: a planted symlink
+ * or a file another user made must be refused, and nothing written through them. */
+static void test_sink__refuses_symlink_and_foreign_file(void **state)
+{
+	char *target = tmp_path("target"), *link = tmp_path("link.pb"), *foreign = tmp_path("foreign.pb");
+	struct stat st;
+	int err = 0;
+
+	assert_int_equal(symlink(target, link), 0);
+	assert_null(sink_file__open(link, &err));
+	assert_int_equal(err, -ELOOP);
+	assert_int_equal(lstat(target, &st), -1); /* not created through the link */
+	if (geteuid() == 0) {
+		int fd = open(foreign, O_WRONLY | O_CREAT | O_EXCL, 0666);
+
+		assert_true(fd >= 0);
+		assert_int_equal(fchown(fd, 65534, 65534), 0);
+		close(fd);
+		err = 0;
+		assert_null(sink_file__open(foreign, &err));
+		assert_int_equal(err, -EPERM);
+		assert_int_equal(stat(foreign, &st), 0);
+		assert_int_equal(st.st_size, 0);
+	}
+	free(target);
+	free(link);
+	free(foreign);
+}
+
 static void test_sink__too_big_refused(void **state)
 {
 	char *path = tmp_path("big.pb");
@@ -502,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_sink__append_runs),
 		cmocka_unit_test(test_sink__generic_interface),
 		cmocka_unit_test(test_sink__open_errors),
+		cmocka_unit_test(test_sink__refuses_symlink_and_foreign_file),
 		cmocka_unit_test(test_sink__too_big_refused),
 		cmocka_unit_test(test_sink__write_error_is_sticky),
 		cmocka_unit_test(test_decode__large_and_many),

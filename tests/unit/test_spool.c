@@ -581,7 +581,7 @@ static void test_spool__enospc(void **state)
 	struct spool_stats st;
 	uint64_t i, ok = 0, dropped = 0;
 
-	if (mount("bwspool", root, "tmpfs", 0, "size=64k") < 0) {
+	if (mount("bwspool", root, "tmpfs", 0, "size=64k,mode=0700") < 0) {
 		free(s);
 		skip();
 	}
@@ -699,6 +699,31 @@ static void test_spool__bad_opts(void **state)
 	assert_non_null(strstr(err, "cannot create"));
 }
 
+/* The spool is what the root agent will sign and send: a spool directory that other
+ * users can write, or a symlink to one, is refused before anything is created in it. */
+static void test_spool__refuses_unsafe_dir(void **state)
+{
+	char err[256], dir[128], link[128], run[160];
+	struct spool_opts o = { .dir = dir, .run_id = "r1" };
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/open", root);
+	snprintf(link, sizeof(link), "%s/link", root);
+	snprintf(run, sizeof(run), "%s/r1", dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_null(spool__open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "only its owner can write"));
+	assert_int_equal(stat(run, &st), -1);
+
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(symlink(dir, link), 0);
+	o.dir = link;
+	assert_null(spool__open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(stat(run, &st), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +736,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool__enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool__corrupt_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool__bad_opts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool__refuses_unsafe_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

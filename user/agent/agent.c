@@ -66,7 +66,8 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 
 		if (!f) {
 			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
-				   strerror(e < 0 ? -e : e));
+				  e == -ELOOP ? "it is a symbolic link: give the path it points to" :
+				  e == -EPERM ? "it is a file another user owns" : strerror(e < 0 ? -e : e));
 			res->failure = AGENT_FAIL_EVENTS_FILE;
 			return e < 0 ? e : -e;
 		}

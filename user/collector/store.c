@@ -171,7 +171,7 @@ static int store__lock(struct store *s, const char *path, char *err, size_t errl
 		snprintf(err, errlen, "'%s': path too long", path);
 		return -ENAMETOOLONG;
 	}
-	s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->lock_fd < 0) {
 		int e = errno;
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -53,6 +54,7 @@ static int sink_file__gzerr(gzFile gz)
 struct sink_file *sink_file__open(const char *path, int *err)
 {
 	struct sink_file *f;
+	struct stat st;
 	int fd = -1;
 
 	f = calloc(1, sizeof(*f));
@@ -70,9 +72,19 @@ struct sink_file *sink_file__open(const char *path, int *err)
 		return f;
 	}
 
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	/* The agent is root and the path may sit in a directory every user can write:
+	 * never follow a planted symlink, never append to a file someone else owns. */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0) {
 		*err = -errno;
+		goto cleanup;
+	}
+	if (fstat(fd, &st) < 0) {
+		*err = -errno;
+		goto cleanup;
+	}
+	if (S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
+		*err = -EPERM;
 		goto cleanup;
 	}
 

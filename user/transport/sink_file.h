@@ -9,7 +9,8 @@
 struct sink_file;
 
 /* Opens path for appending (created 0640). A ".gz" path gets a new gzip member per
- * open, which gzip readers see as one stream. NULL with *err = -errno on failure. */
+ * open, which gzip readers see as one stream. NULL with *err = -errno on failure:
+ * -ELOOP when path is a symlink, -EPERM when it is a file another user owns. */
 struct sink_file *sink_file__open(const char *path, int *err);
 
 /* Packs ev and appends it as one frame. -EMSGSIZE if it packs to more than

@@ -31,6 +31,7 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 {
 	struct spool_run *run = NULL;
 	struct spool *sp;
+	struct stat st;
 	int e;
 
 	if (!o->dir || !*o->dir || !o->run_id || !spool__valid_run_id(o->run_id)) {
@@ -62,9 +63,17 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "spool: cannot create '%s': %s", sp->root, strerror(-e));
 		goto fail;
 	}
-	sp->root_fd = open(sp->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sp->root_fd = open(sp->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (sp->root_fd < 0) {
-		snprintf(err, errlen, "spool: cannot open '%s': %s", sp->root, strerror(errno));
+		snprintf(err, errlen, "spool: cannot open '%s': %s", sp->root,
+			 errno == ENOTDIR ? "not a directory (or a symbolic link)" : strerror(errno));
+		goto fail;
+	}
+	/* The spool holds the runs the agent (root) will sign and send: a directory
+	 * another user owns or can write into could be fed runs that were never seen. */
+	if (fstat(sp->root_fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		snprintf(err, errlen, "spool: refusing '%s': it must be a directory owned by uid %u "
+			 "that only its owner can write", sp->root, (unsigned)geteuid());
 		goto fail;
 	}
 	if (mkdirat(sp->root_fd, o->run_id, 0700) < 0 && errno != EEXIST) {

@@ -174,10 +174,14 @@ int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_
 	fd = spool__openat(dfd, name, O_RDONLY);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
 		close(fd);
 		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
 	}
 	want = (uint64_t)st.st_size > max ? max : (size_t)st.st_size;
 	buf = malloc(want ? want : 1);
