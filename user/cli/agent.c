@@ -315,17 +315,30 @@ static void emit_stats(struct agent *a)
 	a->last_stats_ns = now_ns(CLOCK_MONOTONIC);
 }
 
+/* A link()'s new name is recorded at syscall entry, before the change fanotify reports:
+ * draining the ring after each fanotify read makes it known before the LINK is built. */
+static void sync_ring(void *ctx)
+{
+	struct agent *a = ctx;
+
+	sensor__drain(a->sensor);
+}
+
 static int open_trees(struct agent *a, const struct bw_policy *p, struct fanwatch **out)
 {
 	const char *paths[BW_POLICY_MAX_TREES];
 	size_t n = p->n_protect < BW_POLICY_MAX_TREES ? p->n_protect : BW_POLICY_MAX_TREES;
+	int err;
 
 	*out = NULL;
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		paths[i] = p->protect[i].path;
-	return fanwatch__new(paths, n, out);
+	err = fanwatch__new(paths, n, out);
+	if (!err)
+		fanwatch__set_sync(*out, sync_ring, a);
+	return err;
 }
 
 static int proc_lookup(void *ctx, pid_t pid, struct bw_proc *out)

@@ -16,6 +16,7 @@ struct linkname {
 struct linknames {
 	struct linkname slots[LINKNAME_SLOTS];
 	unsigned next;
+	uint64_t misses;
 };
 
 struct linknames *linknames__new(void)
@@ -74,8 +75,10 @@ bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *
 {
 	struct stat want, got;
 
-	if (stat(target, &want) != 0)
+	if (stat(target, &want) != 0) {
+		ln->misses++;
 		return false;
+	}
 	for (unsigned i = 0; i < LINKNAME_SLOTS; i++) {
 		struct linkname *s = &ln->slots[(ln->next - 1 - i) % LINKNAME_SLOTS];
 
@@ -86,5 +89,11 @@ bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *
 			return true;
 		}
 	}
+	ln->misses++;
 	return false;
+}
+
+uint64_t linknames__misses(const struct linknames *ln)
+{
+	return ln->misses;
 }

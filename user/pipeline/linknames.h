@@ -6,6 +6,7 @@
 #include <linux/types.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sensor_abi.h"
@@ -22,5 +23,10 @@ void linknames__note(struct linknames *ln, const struct bw_link_name_event *r);
 /* The most recent name pid linked that now names the same inode as target; copies it to
  * out and returns true. */
 bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *out, size_t len);
+
+/* Lookups that found no name, so a LINK went out without newPath: a link removed
+ * elsewhere (there is no new name), or a link() whose record was lost (ring buffer
+ * full: counted there too) or whose name could not be resolved when it was read. */
+uint64_t linknames__misses(const struct linknames *ln);
 
 #endif

@@ -101,6 +101,8 @@ struct fanwatch {
 
 	fw_event_cb cb;
 	void *ctx;
+	fw_sync_cb sync;
+	void *sync_ctx;
 	int reported;
 
 	char buf[FW_BUF_SIZE] __attribute__((aligned(8)));
@@ -1219,6 +1221,8 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 		}
 		if (len == 0)
 			break;
+		if (fw->sync)
+			fw->sync(fw->sync_ctx);
 		/* Records are only 4-byte aligned (FANOTIFY_EVENT_ALIGN): copy each
 		 * metadata header out rather than cast (FAN_EVENT_NEXT would). */
 		while ((size_t)len - off >= sizeof(struct fanotify_event_metadata)) {
@@ -1294,6 +1298,12 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 fail:
 	fanwatch__free(fw);
 	return err;
+}
+
+void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx)
+{
+	fw->sync = sync;
+	fw->sync_ctx = ctx;
 }
 
 int fanwatch__fd(const struct fanwatch *fw)

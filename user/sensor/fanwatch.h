@@ -63,6 +63,13 @@ struct fw_event {
 /* Strings in *ev are valid only during the callback. */
 typedef void (*fw_event_cb)(const struct fw_event *ev, void *ctx);
 
+/* Called after every read() of the fanotify queue, before the events read are handled.
+ * Whatever another source recorded before one of those changes happened (the new name
+ * a link() records at syscall entry in the BPF ring buffer, the exec of the actor) is
+ * readable by then: the caller drains it here, so the handling of each event finds it.
+ * Draining only before the read is not enough: the change may happen in between. */
+typedef void (*fw_sync_cb)(void *ctx);
+
 struct fanwatch;
 
 /* Marks every directory and regular file under each tree. Returns 0 or -errno. */
@@ -73,6 +80,8 @@ int fanwatch__fd(const struct fanwatch *fw);
  * events reported to cb, or -errno. Reads at most a bounded batch per call, so a
  * writer that never stops cannot starve the caller: poll again. */
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx);
+/* Set (or clear, with NULL) the sync callback; none by default. */
+void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx);
 /* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
 uint64_t fanwatch__overflows(const struct fanwatch *fw);
 /* Events on a marked object whose in-tree path could not be resolved. */
