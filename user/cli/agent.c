@@ -321,7 +321,7 @@ static void sync_ring(void *ctx)
 {
 	struct agent *a = ctx;
 
-	sensor__drain(a->sensor);
+	sensor__drain_sync(a->sensor);
 }
 
 static int open_trees(struct agent *a, const struct bw_policy *p, struct fanwatch **out)

@@ -1,5 +1,6 @@
 /* The new names of recent link() calls, per process: fanotify reports a hard link made
- * outside the protected trees only as a link count change of the protected file. */
+ * outside the protected trees only as a link count change of the protected file.
+ * Bounded: a few names for each of the processes that linked most recently. */
 #ifndef BUILDWARDEN_LINKNAMES_H
 #define BUILDWARDEN_LINKNAMES_H
 
