@@ -82,14 +82,26 @@ int fanwatch__fd(const struct fanwatch *fw);
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx);
 /* Set (or clear, with NULL) the sync callback; none by default. */
 void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx);
-/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
+struct fanwatch_stats {
+	/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
+	uint64_t overflows;
+	/* Events dropped because they could not be used: on a marked object whose
+	 * in-tree path could not be resolved, or malformed (unknown metadata version,
+	 * a bad info record). Changes that may have been lost: report them as drops. */
+	uint64_t unresolved;
+	/* Objects under the trees that could not be marked (too deep, path too long,
+	 * filesystem without file handles, mark limit): changes to them are not seen. */
+	uint64_t skipped;
+	/* Marks currently held (directories + files). */
+	size_t marks;
+};
+
+/* Every counter at once, for stats and runEnd events. */
+void fanwatch__stats(const struct fanwatch *fw, struct fanwatch_stats *out);
+/* The same counters one by one. */
 uint64_t fanwatch__overflows(const struct fanwatch *fw);
-/* Events on a marked object whose in-tree path could not be resolved. */
 uint64_t fanwatch__unresolved(const struct fanwatch *fw);
-/* Objects under the trees that could not be marked (too deep, path too long,
- * filesystem without file handles, mark limit): changes to them are not seen. */
 uint64_t fanwatch__skipped(const struct fanwatch *fw);
-/* Marks currently held (directories + files). */
 size_t fanwatch__marks(const struct fanwatch *fw);
 void fanwatch__free(struct fanwatch *fw);
 
