@@ -152,7 +152,7 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
 		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
-		$(PROTO_C) $(LIBS)
+		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
 test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
 test: test-bins

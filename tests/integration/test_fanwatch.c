@@ -865,6 +865,16 @@ static void test_mark_10k_files(void **state)
 		      (unsigned long long)fanwatch__skipped(env->fw));
 	assert_true(fanwatch__marks(env->fw) >= 10000 + 100 + 4);
 	assert_int_equal(fanwatch__skipped(env->fw), 0);
+	{
+		/* All counters at once, as the agent's stats take them. */
+		struct fanwatch_stats st;
+
+		fanwatch__stats(env->fw, &st);
+		assert_int_equal(st.marks, fanwatch__marks(env->fw));
+		assert_int_equal(st.skipped, 0);
+		assert_int_equal(st.overflows, 0);
+		assert_int_equal(st.unresolved, 0);
+	}
 	/* And one deep inside is watched. */
 	pathf(p, "%s/d057/f042.c", env->tree);
 	expect(env, FW_WRITE, actor(env, do_append, p), p);

@@ -69,17 +69,30 @@ void sources__drain_all(struct agent *a)
 
 /* ---- SIGHUP ---- */
 
+/* A link()'s new name is recorded at syscall entry, before the change fanotify reports:
+ * draining the ring after each fanotify read makes it known before the LINK is built. */
+static void sources__sync_ring(void *ctx)
+{
+	struct agent *a = ctx;
+
+	sensor__drain_sync(a->sensor);
+}
+
 int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch **out)
 {
 	const char *paths[BW_POLICY_MAX_TREES];
 	size_t n = p->n_protect < BW_POLICY_MAX_TREES ? p->n_protect : BW_POLICY_MAX_TREES;
+	int err;
 
 	*out = NULL;
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		paths[i] = p->protect[i].path;
-	return fanwatch__new(paths, n, out);
+	err = fanwatch__new(paths, n, out);
+	if (!err)
+		fanwatch__set_sync(*out, sources__sync_ring, ctx);
+	return err;
 }
 
 static int sources__apply(void *ctx, const struct bw_policy *p, char *err, size_t errlen)

@@ -6,16 +6,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define LINKNAME_SLOTS 64
+/* Names are kept per process: the BPF side records the link() calls of every process on
+ * the host, and one that links in a loop (git writing objects, a package manager) must
+ * not push the build's names out before the LINK they belong to is handled. A process
+ * that stops linking is forgotten when a new one needs its place. */
+#define LINKNAME_PROCS 256
+#define LINKNAME_PER_PROC 8
 
-struct linkname {
-	pid_t pid;
-	char path[PATH_MAX];
+struct linkname_proc {
+	pid_t pid;		/* 0: free */
+	uint64_t last_use;	/* the table's clock at its last note: least recent goes first */
+	unsigned next;
+	char *path[LINKNAME_PER_PROC];
 };
 
 struct linknames {
-	struct linkname slots[LINKNAME_SLOTS];
-	unsigned next;
+	struct linkname_proc procs[LINKNAME_PROCS];
+	uint64_t clock;
+	uint64_t misses;
 };
 
 struct linknames *linknames__new(void)
@@ -23,9 +31,48 @@ struct linknames *linknames__new(void)
 	return calloc(1, sizeof(struct linknames));
 }
 
+static void proc_clear(struct linkname_proc *p)
+{
+	for (unsigned i = 0; i < LINKNAME_PER_PROC; i++)
+		free(p->path[i]);
+	memset(p, 0, sizeof(*p));
+}
+
 void linknames__free(struct linknames *ln)
 {
+	if (!ln)
+		return;
+	for (unsigned i = 0; i < LINKNAME_PROCS; i++)
+		proc_clear(&ln->procs[i]);
 	free(ln);
+}
+
+static struct linkname_proc *proc_find(struct linknames *ln, pid_t pid)
+{
+	for (unsigned i = 0; i < LINKNAME_PROCS; i++)
+		if (ln->procs[i].pid == pid)
+			return &ln->procs[i];
+	return NULL;
+}
+
+/* pid's entry, or a free one, or the least recently used one, emptied for pid. */
+static struct linkname_proc *proc_get(struct linknames *ln, pid_t pid)
+{
+	struct linkname_proc *p = proc_find(ln, pid), *lru = &ln->procs[0];
+
+	if (p)
+		return p;
+	for (unsigned i = 0; i < LINKNAME_PROCS; i++) {
+		if (!ln->procs[i].pid) {
+			lru = &ln->procs[i];
+			break;
+		}
+		if (ln->procs[i].last_use < lru->last_use)
+			lru = &ln->procs[i];
+	}
+	proc_clear(lru);
+	lru->pid = pid;
+	return lru;
 }
 
 /* Resolves the directory part (which exists) and keeps the last component as given:
@@ -62,29 +109,46 @@ static bool resolve(const struct bw_link_name_event *r, char *out, size_t len)
 
 void linknames__note(struct linknames *ln, const struct bw_link_name_event *r)
 {
-	struct linkname *s = &ln->slots[ln->next % LINKNAME_SLOTS];
+	struct linkname_proc *p;
+	char path[PATH_MAX];
+	char *copy;
 
-	if (!resolve(r, s->path, sizeof(s->path)))
+	if (!r->pid || !resolve(r, path, sizeof(path)))
 		return;
-	s->pid = (pid_t)r->pid;
-	ln->next++;
+	copy = strdup(path);
+	if (!copy)
+		return;
+	p = proc_get(ln, (pid_t)r->pid);
+	p->last_use = ++ln->clock;
+	free(p->path[p->next % LINKNAME_PER_PROC]);
+	p->path[p->next % LINKNAME_PER_PROC] = copy;
+	p->next++;
 }
 
 bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *out, size_t len)
 {
+	struct linkname_proc *p = proc_find(ln, pid);
 	struct stat want, got;
 
-	if (stat(target, &want) != 0)
+	if (!p || !pid || stat(target, &want) != 0) {
+		ln->misses++;
 		return false;
-	for (unsigned i = 0; i < LINKNAME_SLOTS; i++) {
-		struct linkname *s = &ln->slots[(ln->next - 1 - i) % LINKNAME_SLOTS];
+	}
+	for (unsigned i = 0; i < LINKNAME_PER_PROC; i++) {
+		const char *s = p->path[(p->next - 1 - i) % LINKNAME_PER_PROC];
 
-		if (s->pid != pid || lstat(s->path, &got) != 0)
+		if (!s || lstat(s, &got) != 0)
 			continue;
 		if (got.st_ino == want.st_ino && got.st_dev == want.st_dev) {
-			snprintf(out, len, "%s", s->path);
+			snprintf(out, len, "%s", s);
 			return true;
 		}
 	}
+	ln->misses++;
 	return false;
+}
+
+uint64_t linknames__misses(const struct linknames *ln)
+{
+	return ln->misses;
 }

@@ -1,11 +1,13 @@
 /* The new names of recent link() calls, per process: fanotify reports a hard link made
- * outside the protected trees only as a link count change of the protected file. */
+ * outside the protected trees only as a link count change of the protected file.
+ * Bounded: a few names for each of the processes that linked most recently. */
 #ifndef BUILDWARDEN_LINKNAMES_H
 #define BUILDWARDEN_LINKNAMES_H
 
 #include <linux/types.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sensor_abi.h"
@@ -22,5 +24,10 @@ void linknames__note(struct linknames *ln, const struct bw_link_name_event *r);
 /* The most recent name pid linked that now names the same inode as target; copies it to
  * out and returns true. */
 bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *out, size_t len);
+
+/* Lookups that found no name, so a LINK went out without newPath: a link removed
+ * elsewhere (there is no new name), or a link() whose record was lost (ring buffer
+ * full: counted there too) or whose name could not be resolved when it was read. */
+uint64_t linknames__misses(const struct linknames *ln);
 
 #endif

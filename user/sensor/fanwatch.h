@@ -63,6 +63,13 @@ struct fw_event {
 /* Strings in *ev are valid only during the callback. */
 typedef void (*fw_event_cb)(const struct fw_event *ev, void *ctx);
 
+/* Called after every read() of the fanotify queue, before the events read are handled.
+ * Whatever another source recorded before one of those changes happened (the new name
+ * a link() records at syscall entry in the BPF ring buffer, the exec of the actor) is
+ * readable by then: the caller drains it here, so the handling of each event finds it.
+ * Draining only before the read is not enough: the change may happen in between. */
+typedef void (*fw_sync_cb)(void *ctx);
+
 struct fanwatch;
 
 /* Marks every directory and regular file under each tree. Returns 0 or -errno. */
@@ -73,14 +80,28 @@ int fanwatch__fd(const struct fanwatch *fw);
  * events reported to cb, or -errno. Reads at most a bounded batch per call, so a
  * writer that never stops cannot starve the caller: poll again. */
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx);
-/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
+/* Set (or clear, with NULL) the sync callback; none by default. */
+void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx);
+struct fanwatch_stats {
+	/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
+	uint64_t overflows;
+	/* Events dropped because they could not be used: on a marked object whose
+	 * in-tree path could not be resolved, or malformed (unknown metadata version,
+	 * a bad info record). Changes that may have been lost: report them as drops. */
+	uint64_t unresolved;
+	/* Objects under the trees that could not be marked (too deep, path too long,
+	 * filesystem without file handles, mark limit): changes to them are not seen. */
+	uint64_t skipped;
+	/* Marks currently held (directories + files). */
+	size_t marks;
+};
+
+/* Every counter at once, for stats and runEnd events. */
+void fanwatch__stats(const struct fanwatch *fw, struct fanwatch_stats *out);
+/* The same counters one by one. */
 uint64_t fanwatch__overflows(const struct fanwatch *fw);
-/* Events on a marked object whose in-tree path could not be resolved. */
 uint64_t fanwatch__unresolved(const struct fanwatch *fw);
-/* Objects under the trees that could not be marked (too deep, path too long,
- * filesystem without file handles, mark limit): changes to them are not seen. */
 uint64_t fanwatch__skipped(const struct fanwatch *fw);
-/* Marks currently held (directories + files). */
 size_t fanwatch__marks(const struct fanwatch *fw);
 void fanwatch__free(struct fanwatch *fw);
 

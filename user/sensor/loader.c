@@ -12,15 +12,23 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "sensor.skel.h"
 #include "sensor/netrules.h"
 #include "sensor/procscan.h"
+#include "sensor/ringpos.h"
+
+/* How long sensor__drain_sync waits for a record another CPU is still writing. */
+#define SENSOR_SYNC_MAX_NS (10 * NSEC_PER_MSEC)
 
 struct sensor {
 	struct sensor_bpf *skel;
 	struct ring_buffer *rb;
+	struct ringpos *pos;	/* NULL: sensor__drain_sync is a plain drain */
+	uint64_t sync_timeouts;
 	struct bpf_link *cg_links[4];
 	int cgroup_fd;
 	sensor_record_fn on_record;
@@ -304,6 +312,8 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy,
 		snprintf(err, errlen, "cannot map the ring buffer: %s", strerror(-e));
 		goto fail;
 	}
+	if (ringpos__open(bpf_map__fd(s->skel->maps.events), &s->pos))
+		s->pos = NULL;
 	*out = s;
 	return 0;
 fail:
@@ -334,6 +344,37 @@ int sensor__ring_fd(const struct sensor *s)
 int sensor__drain(struct sensor *s)
 {
 	return ring_buffer__consume(s->rb);
+}
+
+int sensor__drain_sync(struct sensor *s)
+{
+	const struct timespec pause = { .tv_nsec = 20000 };
+	uint64_t want;
+	int64_t deadline;
+	int n, total = 0;
+
+	if (!s->pos)
+		return sensor__drain(s);
+	want = ringpos__producer(s->pos);
+	deadline = clock__mono_ns() + SENSOR_SYNC_MAX_NS;
+	for (;;) {
+		n = ring_buffer__consume(s->rb);
+		if (n < 0)
+			return n;
+		total += n;
+		if (ringpos__consumer(s->pos) >= want)
+			return total;
+		if (clock__mono_ns() >= deadline) {
+			s->sync_timeouts++;
+			return total;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+uint64_t sensor__sync_timeouts(const struct sensor *s)
+{
+	return s->sync_timeouts;
 }
 
 int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out)
@@ -409,6 +450,7 @@ void sensor__close(struct sensor *s)
 		return;
 	if (s->skel && s->skel->skeleton)
 		detach_tracepoints(s);
+	ringpos__close(s->pos);
 	ring_buffer__free(s->rb);
 	for (int i = 0; i < 4; i++)
 		bpf_link__destroy(s->cg_links[i]);

@@ -41,6 +41,12 @@ int sensor__add_build_root(struct sensor *s, pid_t pid);
 int sensor__ring_fd(const struct sensor *s);
 /* Consumes all available records; returns the count or -errno. */
 int sensor__drain(struct sensor *s);
+/* Consumes every record reserved before the call: a record another CPU has reserved
+ * and not yet submitted holds back the ones behind it, so this waits for it, at most
+ * a few milliseconds (then counted in sensor__sync_timeouts). For when another source
+ * says a record must be there: fanotify reported a change whose link() name it is. */
+int sensor__drain_sync(struct sensor *s);
+uint64_t sensor__sync_timeouts(const struct sensor *s);
 
 /* Looks a process up in the live table, then in the recently exited one. */
 int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out);

@@ -1,0 +1,139 @@
+#include "sensor/fanotify_parse.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/fanotify.h>
+
+/* struct fanotify_event_info_fid: header, fsid, then a struct file_handle (handle_bytes,
+ * handle_type, f_handle[]). Offsets, not casts: see the header comment. */
+#define FID_FSID_OFF 4
+#define FID_HANDLE_OFF 12
+#define FH_BYTES_OFF 0
+#define FH_TYPE_OFF 4
+#define FH_DATA_OFF 8
+#define INFO_HDR_LEN 4
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static bool has_name(uint8_t info_type)
+{
+	return info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
+	       info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
+	       info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME;
+}
+
+/* One FID-type record of rec_len bytes at p (rec_len already checked against the event). */
+static int parse_fid(const unsigned char *p, size_t rec_len, struct fan_fid *f)
+{
+	const unsigned char *fh = p + FID_HANDLE_OFF;
+	size_t off = FID_HANDLE_OFF + FH_DATA_OFF;
+	uint32_t bytes;
+
+	if (rec_len < off)
+		return -EINVAL;
+	bytes = get_u32(fh + FH_BYTES_OFF);
+	if (bytes > FANOTIFY_PARSE_MAX_HANDLE || bytes > rec_len - off)
+		return -EINVAL;
+	f->fsid = (uint64_t)get_u32(p + FID_FSID_OFF) | (uint64_t)get_u32(p + FID_FSID_OFF + 4) << 32;
+	f->type = (int32_t)get_u32(fh + FH_TYPE_OFF);
+	f->len = bytes;
+	f->h = fh + FH_DATA_OFF;
+	f->name = NULL;
+	if (has_name(p[0])) {
+		const char *name = (const char *)f->h + bytes;
+		size_t room = rec_len - off - bytes;
+
+		if (!room || !memchr(name, '\0', room))
+			return -EINVAL;
+		f->name = name;
+	}
+	f->ok = true;
+	return 0;
+}
+
+static struct fan_fid *slot_of(struct fan_info *in, uint8_t info_type)
+{
+	switch (info_type) {
+	case FAN_EVENT_INFO_TYPE_FID:
+		return &in->fid;
+	case FAN_EVENT_INFO_TYPE_DFID_NAME:
+		return &in->dfid_name;
+	case FAN_EVENT_INFO_TYPE_DFID:
+		return &in->dfid;
+	case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
+		return &in->old;
+	case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
+		return &in->new;
+	default:
+		return NULL; /* pidfd, error, future types: skipped by length */
+	}
+}
+
+int fanotify_parse__info(const void *event, size_t event_len, size_t metadata_len,
+			 struct fan_info *in)
+{
+	const unsigned char *p = (const unsigned char *)event + metadata_len;
+	const unsigned char *end = (const unsigned char *)event + event_len;
+
+	memset(in, 0, sizeof(*in));
+	if (metadata_len < FAN_EVENT_METADATA_LEN || metadata_len > event_len)
+		return -EINVAL;
+	while ((size_t)(end - p) >= INFO_HDR_LEN) {
+		uint16_t len = get_u16(p + 2);
+		struct fan_fid *dst;
+
+		if (len < INFO_HDR_LEN || len > (size_t)(end - p))
+			return -EINVAL;
+		dst = slot_of(in, p[0]);
+		if (dst && parse_fid(p, len, dst))
+			return -EINVAL;
+		p += len;
+	}
+	return 0;
+}
+
+void fanotify_parse__init(struct fan_cursor *c, const void *buf, size_t len)
+{
+	c->buf = buf;
+	c->len = len;
+	c->off = 0;
+}
+
+int fanotify_parse__next(struct fan_cursor *c, struct fan_record *rec)
+{
+	struct fanotify_event_metadata m;
+	const unsigned char *ev;
+
+	if (c->off > c->len || c->len - c->off < sizeof(m))
+		return 0;
+	ev = c->buf + c->off;
+	memcpy(&m, ev, sizeof(m));
+	if (m.event_len < sizeof(m) || m.event_len > c->len - c->off)
+		return 0;
+	c->off += m.event_len;
+	memset(rec, 0, sizeof(*rec));
+	rec->mask = m.mask;
+	rec->fd = m.fd;
+	rec->pid = m.pid;
+	if (m.vers != FANOTIFY_METADATA_VERSION)
+		rec->status = FAN_REC_BAD_VERSION;
+	else if (fanotify_parse__info(ev, m.event_len, m.metadata_len, &rec->info))
+		rec->status = FAN_REC_BAD_INFO;
+	else
+		rec->status = FAN_REC_OK;
+	return 1;
+}
