@@ -188,6 +188,8 @@ static struct run_counters sample_counters(void)
 		.procmem_overflows = 19,
 		.fanwatch_skipped = 23,
 		.spool_drops = 29,
+		.fanwatch_unresolved = 31,
+		.link_names_missing = 37,
 	};
 }
 
@@ -211,6 +213,8 @@ static void test_run_events__stats(void **state)
 	assert_int_equal(st.args_read_failures, 11);
 	assert_int_equal(st.depth_exceeded, 13 + 23);
 	assert_int_equal(st.spool_full, 29);
+	assert_int_equal(st.fanotify_unresolved, 31);
+	assert_int_equal(st.link_names_missing, 37);
 }
 
 static void test_run_events__run_end(void **state)
@@ -219,14 +223,14 @@ static void test_run_events__run_end(void **state)
 	Buildwarden__V1__Event ev;
 	Buildwarden__V1__RunEnd re;
 
-	assert_int_equal(run_events__drops(&c), 3 + 17 + 19);
+	assert_int_equal(run_events__drops(&c), 3 + 17 + 19 + 31);
 	run_events__run_end(&c, 2, &re, &ev);
 	assert_int_equal(ev.body_case, BUILDWARDEN__V1__EVENT__BODY_RUN_END);
 	assert_ptr_equal(ev.run_end, &re);
 	assert_int_equal(re.exit_status, 2);
 	assert_int_equal(re.events, 41);
 	assert_int_equal(re.violations, 5);
-	assert_int_equal(re.drops, 3 + 17 + 19);
+	assert_int_equal(re.drops, 3 + 17 + 19 + 31);
 
 	/* nothing counted: nothing lost */
 	memset(&c, 0, sizeof(c));

@@ -23,6 +23,8 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.fanwatch_overflows = a->ps.fw ? fanwatch__overflows(a->ps.fw) : 0,
 		.procmem_overflows = a->pm ? procmem__overflows(a->pm) : 0,
 		.fanwatch_skipped = a->ps.fw ? fanwatch__skipped(a->ps.fw) : 0,
+		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
+		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
 	};
 	if (a->collector) {
 		struct sink_collector_stats cs;

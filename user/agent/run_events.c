@@ -4,7 +4,8 @@
 
 uint64_t run_events__drops(const struct run_counters *c)
 {
-	return c->ringbuf_drops + c->fanwatch_overflows + c->procmem_overflows;
+	return c->ringbuf_drops + c->fanwatch_overflows + c->procmem_overflows +
+	       c->fanwatch_unresolved;
 }
 
 void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
@@ -24,6 +25,8 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 	 * or fanotify has no mark on the object */
 	st->depth_exceeded = c->depth_exceeded + c->fanwatch_skipped;
 	st->spool_full = c->spool_drops;
+	st->fanotify_unresolved = c->fanwatch_unresolved;
+	st->link_names_missing = c->link_names_missing;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev->stats = st;
 }

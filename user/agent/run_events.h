@@ -34,14 +34,14 @@ struct run_counters {
 	/* the collector sink (0 without one): spool full, or too large / spool I/O error */
 	uint64_t spool_drops;
 
-	/* More drop counters (fanwatch's unresolved events, the kernel's per-kind event
-	 * counts) go here: read them where the snapshot is taken (run_emit.c), count them in
-	 * run_events__drops when the event they describe is lost, and give them a Stats
-	 * field. */
+	/* fanotify events on protected objects that could not be used (a drop) */
+	uint64_t fanwatch_unresolved;
+	/* LINK events built without their new name (not a drop: the event is sent) */
+	uint64_t link_names_missing;
 };
 
 /* What RunEnd.drops and the summary's "lost" count: events that never reached the
- * agent (kernel ring buffer, fanotify queues). */
+ * agent (kernel ring buffer, fanotify queues) or reached it unusable. */
 uint64_t run_events__drops(const struct run_counters *c);
 
 void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
