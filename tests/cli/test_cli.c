@@ -45,40 +45,21 @@ static void diag(void)
 	if (S.dumped)
 		return;
 	S.dumped = true;
-	printf("---- command: %s\n", S.cmdline);
-	if (S.ran) {
-		printf("---- exit code %d%s\n", S.res.exit_code, S.res.timed_out ? " (timed out: killed)" : "");
-		printf("---- stderr (%zu bytes):\n%.6000s\n", S.res.err_len, S.res.err);
-		if (S.res.out_len)
-			printf("---- stdout (%zu bytes):\n%.2000s\n", S.res.out_len, S.res.out);
-	}
+	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
 	fflush(stdout);
 }
 
-#define CHECK(cond, ...)                            \
-	do {                                        \
-		if (!(cond)) {                      \
-			diag();                     \
-			fail_msg(__VA_ARGS__);      \
-		}                                   \
-	} while (0)
+#define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 static const char *wsp(const char *rel)
 {
-	/* a small ring of buffers so a few can be alive at once */
-	static char bufs[8][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-
-	return bw_ws_path(&S.ws, rel, b, PATH_MAX);
+	return bw_ws_tmp(&S.ws, rel);
 }
 
 static int setup(void **state)
 {
-	bw_cleanup_all();
-	bw_install_alarm();
 	memset(&S, 0, sizeof(S));
-	if (bw_ws_create(&S.ws))
+	if (bw_case_setup(&S.ws))
 		return -1;
 	*state = &S;
 	return 0;
@@ -87,37 +68,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	alarm(0);
 	bw_result_free(&S.res);
-	bw_cleanup_all();
+	bw_case_teardown();
 	return 0;
-}
-
-static void set_cmdline(const char *const argv[])
-{
-	size_t off = 0;
-
-	S.cmdline[0] = '\0';
-	for (size_t i = 0; argv[i] && off < sizeof(S.cmdline); i++)
-		off += (size_t)snprintf(S.cmdline + off, sizeof(S.cmdline) - off, "%s%s",
-					i ? " " : "", argv[i]);
 }
 
 /* Runs `buildwarden ARGS...` (flags: BW_SPAWN_*) and keeps the result in S. */
 static void spawn_bw(const char *const args[], unsigned flags)
 {
-	const char *argv[64];
-	size_t n = 0;
-
-	argv[n++] = bw_bin();
-	for (size_t i = 0; args[i] && n < 63; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	set_cmdline(argv);
-	bw_result_free(&S.res);
 	S.dumped = false;
-	CHECK(bw_spawn(argv, RUN_TIMEOUT, flags, &S.res) == 0, "cannot start %s", bw_bin());
-	S.ran = true;
+	S.ran = bw_run_logged(args, RUN_TIMEOUT, flags, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
+	CHECK(S.ran, "cannot start %s", S.cmdline);
 	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", RUN_TIMEOUT);
 }
 

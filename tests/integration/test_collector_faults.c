@@ -57,11 +57,7 @@ static void agent_extra(const char **argv, size_t *n, size_t max)
 
 static const char *wsp(const char *rel)
 {
-	static char bufs[16][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % 16];
-
-	return bw_ws_path(&F.ws, rel, b, PATH_MAX);
+	return bw_ws_tmp(&F.ws, rel);
 }
 
 static void diag(void)
@@ -87,23 +83,15 @@ static void diag(void)
 	fflush(stdout);
 }
 
-#define CHECK(cond, ...)                       \
-	do {                                   \
-		if (!(cond)) {                 \
-			diag();                \
-			fail_msg(__VA_ARGS__); \
-		}                              \
-	} while (0)
+#define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 static int setup(void **state)
 {
 	char err[512];
 
 	cf_cleanup();
-	bw_cleanup_all();
-	bw_install_alarm();
 	memset(&F, 0, sizeof(F));
-	if (bw_ws_create(&F.ws))
+	if (bw_case_setup(&F.ws))
 		return -1;
 	if (cf_pki_create(&F.pki, wsp("pki"), err, sizeof(err))) {
 		printf("certificates: %s\n", err);

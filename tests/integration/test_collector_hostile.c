@@ -47,11 +47,7 @@ static struct hx H;
 
 static const char *wsp(const char *rel)
 {
-	static char bufs[16][PATH_MAX];
-	static unsigned next;
-	char *b = bufs[next++ % 16];
-
-	return bw_ws_path(&H.ws, rel, b, PATH_MAX);
+	return bw_ws_tmp(&H.ws, rel);
 }
 
 static void diag(void)
@@ -68,13 +64,7 @@ static void diag(void)
 	fflush(stdout);
 }
 
-#define CHECK(cond, ...)                       \
-	do {                                   \
-		if (!(cond)) {                 \
-			diag();                \
-			fail_msg(__VA_ARGS__); \
-		}                              \
-	} while (0)
+#define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 /* ---- the good agents ------------------------------------------------------ */
 
@@ -238,12 +228,10 @@ static int group_setup(void **state)
 
 	signal(SIGPIPE, SIG_IGN);
 	cf_cleanup();
-	bw_cleanup_all();
-	bw_install_alarm();
-	alarm(60);
 	memset(&H, 0, sizeof(H));
-	if (bw_ws_create(&H.ws))
+	if (bw_case_setup(&H.ws))
 		return -1;
+	alarm(60);
 	if (cf_pki_create(&H.pki, wsp("pki"), err, sizeof(err))) {
 		printf("certificates: %s\n", err);
 		return -1;

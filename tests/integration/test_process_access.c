@@ -24,15 +24,12 @@ static struct bw_ws ws;
 
 static int setup(void **state)
 {
-	bw_cleanup_all();
-	bw_install_alarm();
-	return bw_ws_create(&ws) ? -1 : 0;
+	return bw_case_setup(&ws);
 }
 
 static int teardown(void **state)
 {
-	alarm(0);
-	bw_cleanup_all();
+	bw_case_teardown();
 	return 0;
 }
 

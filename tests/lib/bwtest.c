@@ -224,6 +224,15 @@ const char *bw_ws_path(const struct bw_ws *ws, const char *rel, char *buf, size_
 	return buf;
 }
 
+const char *bw_ws_tmp(const struct bw_ws *ws, const char *rel)
+{
+	static char bufs[16][PATH_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % 16];
+
+	return bw_ws_path(ws, rel, b, PATH_MAX);
+}
+
 int bw_ws_mkdir(const struct bw_ws *ws, const char *rel)
 {
 	char p[PATH_MAX];
@@ -231,25 +240,25 @@ int bw_ws_mkdir(const struct bw_ws *ws, const char *rel)
 	return mkdir_p(bw_ws_path(ws, rel, p, sizeof(p)), 0755);
 }
 
+/* "<ws>/<rel>" into p (PATH_MAX), its parent folders made. */
+static int ws_path_in_dir(const struct bw_ws *ws, const char *rel, char *p)
+{
+	return mkdir_parent(bw_ws_path(ws, rel, p, PATH_MAX));
+}
+
 int bw_ws_write(const struct bw_ws *ws, const char *rel, const char *content, bool exec)
 {
 	char p[PATH_MAX];
-	int rc;
+	int rc = ws_path_in_dir(ws, rel, p);
 
-	bw_ws_path(ws, rel, p, sizeof(p));
-	rc = mkdir_parent(p);
-	if (rc)
-		return rc;
-	return bw_write_file(p, content, exec ? 0755 : 0644);
+	return rc ? rc : bw_write_file(p, content, exec ? 0755 : 0644);
 }
 
 int bw_ws_mkfifo(const struct bw_ws *ws, const char *rel)
 {
 	char p[PATH_MAX];
-	int rc;
+	int rc = ws_path_in_dir(ws, rel, p);
 
-	bw_ws_path(ws, rel, p, sizeof(p));
-	rc = mkdir_parent(p);
 	if (rc)
 		return rc;
 	return mkfifo(p, 0666) ? -errno : 0;
@@ -360,7 +369,7 @@ void bw_reap_tracked(void)
 	}
 }
 
-pid_t bw_fork_outsider(int (*fn)(void *), void *arg)
+pid_t bw_fork(void)
 {
 	pid_t pid;
 
@@ -369,8 +378,18 @@ pid_t bw_fork_outsider(int (*fn)(void *), void *arg)
 	pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid == 0) {
+	if (pid == 0)
 		signal(SIGALRM, SIG_DFL);
+	return pid;
+}
+
+pid_t bw_fork_outsider(int (*fn)(void *), void *arg)
+{
+	pid_t pid = bw_fork();
+
+	if (pid < 0)
+		return pid;
+	if (pid == 0) {
 		setsid();
 		_exit(fn(arg) & 0xff);
 	}
@@ -424,6 +443,19 @@ void bw_cleanup_all(void)
 			ws_registry[i][0] = '\0';
 		}
 	}
+}
+
+int bw_case_setup(struct bw_ws *ws)
+{
+	bw_cleanup_all();
+	bw_install_alarm();
+	return bw_ws_create(ws) ? -1 : 0;
+}
+
+void bw_case_teardown(void)
+{
+	alarm(0);
+	bw_cleanup_all();
 }
 
 struct capture {
@@ -492,22 +524,17 @@ int bw_spawn(const char *const argv[], unsigned timeout_s, unsigned flags, struc
 		close(outp[1]);
 		return -errno;
 	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
+	pid = bw_fork();
 	if (pid < 0) {
-		int e = -errno;
-
 		close(outp[0]);
 		close(outp[1]);
 		close(errp[0]);
 		close(errp[1]);
-		return e;
+		return pid;
 	}
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 
-		signal(SIGALRM, SIG_DFL);
 		setpgid(0, 0);
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
@@ -586,19 +613,54 @@ int bw_spawn(const char *const argv[], unsigned timeout_s, unsigned flags, struc
 	return 0;
 }
 
-int bw_run(const char *const args[], unsigned timeout_s, struct bw_result *r)
+#define BW_MAX_ARGS 128
+
+/* { bw_bin(), args..., NULL } into argv[BW_MAX_ARGS]; 0 or -E2BIG. */
+static int bin_argv(const char *argv[], const char *const args[])
 {
-	const char *argv[128];
 	size_t n = 0;
 
 	argv[n++] = bw_bin();
 	for (size_t i = 0; args[i]; i++) {
-		if (n >= 127)
+		if (n >= BW_MAX_ARGS - 1)
 			return -E2BIG;
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	return bw_spawn(argv, timeout_s, 0, r);
+	return 0;
+}
+
+int bw_run(const char *const args[], unsigned timeout_s, struct bw_result *r)
+{
+	const char *argv[BW_MAX_ARGS];
+	int rc = bin_argv(argv, args);
+
+	return rc ? rc : bw_spawn(argv, timeout_s, 0, r);
+}
+
+/* argv joined by spaces into buf, cut to fit. */
+static void join_argv(char *buf, size_t len, const char *const argv[])
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; argv[i] && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "", argv[i]);
+}
+
+int bw_run_logged(const char *const args[], unsigned timeout_s, unsigned flags, struct bw_result *r,
+		  char *line, size_t len)
+{
+	const char *argv[BW_MAX_ARGS];
+	int rc = bin_argv(argv, args);
+
+	bw_result_free(r);
+	if (rc) {
+		snprintf(line, len, "%s with more than %d arguments", bw_bin(), BW_MAX_ARGS - 2);
+		return rc;
+	}
+	join_argv(line, len, argv);
+	return bw_spawn(argv, timeout_s, flags, r);
 }
 
 void bw_result_free(struct bw_result *r)
@@ -606,6 +668,17 @@ void bw_result_free(struct bw_result *r)
 	free(r->out);
 	free(r->err);
 	r->out = r->err = NULL;
+}
+
+void bw_result_print(const char *cmdline, const struct bw_result *r)
+{
+	printf("---- command: %s\n", cmdline);
+	if (!r)
+		return;
+	printf("---- exit code %d%s\n", r->exit_code, r->timed_out ? " (timed out: killed)" : "");
+	printf("---- stderr (%zu bytes):\n%.6000s\n", r->err_len, r->err);
+	if (r->out_len)
+		printf("---- stdout (%zu bytes):\n%.2000s\n", r->out_len, r->out);
 }
 
 /* ---- events -------------------------------------------------------------- */

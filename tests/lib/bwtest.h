@@ -28,6 +28,9 @@ int bw_ws_create(struct bw_ws *ws);
 void bw_ws_destroy(struct bw_ws *ws);
 /* "<ws>/<rel>" into a static-per-call-site buffer owned by the caller. */
 const char *bw_ws_path(const struct bw_ws *ws, const char *rel, char *buf, size_t len);
+/* "<ws>/<rel>" in the next of 16 static buffers, used in turn: the last 16 results
+ * stay valid, enough for the paths of one call. Not for threads. */
+const char *bw_ws_tmp(const struct bw_ws *ws, const char *rel);
 /* mkdir -p of "<ws>/<rel>". */
 int bw_ws_mkdir(const struct bw_ws *ws, const char *rel);
 /* Writes "<ws>/<rel>" (creating parents), mode 0644 (0755 when exec). */
@@ -69,6 +72,11 @@ struct bw_result {
 int bw_spawn(const char *const argv[], unsigned timeout_s, unsigned flags, struct bw_result *r);
 /* bw_spawn of { bw_bin(), args... } */
 int bw_run(const char *const args[], unsigned timeout_s, struct bw_result *r);
+/* bw_spawn of { bw_bin(), args... } with flags into r (its last result freed first),
+ * the command line joined into line (cut to fit) for diagnostics. 0 when it ran (r
+ * set), -errno when it could not start (-E2BIG: more than 126 args). */
+int bw_run_logged(const char *const args[], unsigned timeout_s, unsigned flags, struct bw_result *r,
+		  char *line, size_t len);
 void bw_result_free(struct bw_result *r);
 
 /* Registry of pids to kill (SIGKILL to pid and to its process group when
@@ -93,6 +101,32 @@ bool bw_alarm_fired(void);
 
 /* Kill/reap every tracked process and remove every registered workspace. */
 void bw_cleanup_all(void);
+
+/* fork() after flushing stdio (or the child repeats what is buffered), with SIGALRM
+ * back to default in the child: the alarm handler is the test's. Returns the pid, 0 in
+ * the child, -errno. Not tracked. */
+pid_t bw_fork(void);
+
+/* ---- test cases ---------------------------------------------------------- */
+
+/* cmocka's fail_msg(...) unless cond, after diag_fn() has printed what the test knows
+ * (each test file has its own; it includes cmocka.h). */
+#define BW_CHECK(diag_fn, cond, ...)           \
+	do {                                   \
+		if (!(cond)) {                 \
+			diag_fn();             \
+			fail_msg(__VA_ARGS__); \
+		}                              \
+	} while (0)
+
+/* A case's setup: what an earlier case left is killed and removed, the alarm armed,
+ * ws created. 0 or -1. */
+int bw_case_setup(struct bw_ws *ws);
+/* A case's teardown: the alarm off, every tracked process and workspace gone. */
+void bw_case_teardown(void);
+
+/* Prints the command and, when it ran (r not NULL), its exit code, stderr and stdout. */
+void bw_result_print(const char *cmdline, const struct bw_result *r);
 
 /* ---- events -------------------------------------------------------------- */
 

@@ -133,19 +133,15 @@ bool cf_log_has_line(const char *path, long long offset, const char *const needl
 
 pid_t cf_spawn_bg(const char *const argv[], const char *log)
 {
-	pid_t pid;
+	pid_t pid = bw_fork();
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
 	if (pid < 0)
-		return -errno;
+		return pid;
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		sigset_t set;
 
-		signal(SIGALRM, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		sigemptyset(&set);
 		sigprocmask(SIG_SETMASK, &set, NULL);
