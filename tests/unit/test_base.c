@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fdio.h"
 #include "base/grow.h"
 #include "base/log.h"
 
@@ -95,6 +97,25 @@ static void test_log__whole_line_with_prefix(void **state)
 	assert_string_equal(buf, "buildwarden: spool: run 'r1': 3 segments\nbare\n");
 }
 
+/* Whole transfers across a pipe: a read stops short only at end of file. */
+static void test_fdio__write_all_then_read_full(void **state)
+{
+	char out[3000], in[4000];
+	int p[2];
+
+	memset(out, 'b', sizeof(out));
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fdio__write_all(p[1], out, sizeof(out)), 0);
+	close(p[1]);
+	assert_int_equal(fdio__read_full(p[0], in, 1000), 1000);
+	assert_int_equal(fdio__read_full(p[0], in, sizeof(in)), 2000);
+	assert_int_equal(fdio__read_full(p[0], in, sizeof(in)), 0);
+	assert_memory_equal(in, out, 2000);
+	close(p[0]);
+	assert_int_equal(fdio__read_full(-1, in, 1), -EBADF);
+	assert_int_equal(fdio__write_all(-1, out, 1), -EBADF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -103,6 +124,7 @@ int main(void)
 		cmocka_unit_test(test_log_limiter__repeats_held_back_within_window),
 		cmocka_unit_test(test_clock__monotonic_and_deadline),
 		cmocka_unit_test(test_log__whole_line_with_prefix),
+		cmocka_unit_test(test_fdio__write_all_then_read_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "policy/policy.h"
 
 /* One byte more than the parser accepts, so that it is the parser that reports an
@@ -29,6 +30,7 @@ int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 	struct bw_diags local;
 	char *buf = NULL, *real = NULL, *dir;
 	size_t len = 0;
+	ssize_t r;
 	struct stat st;
 	int fd, err;
 
@@ -61,20 +63,13 @@ int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 		file__diag(diags, "cannot read", path, -err);
 		goto cleanup;
 	}
-	while (len < POLICY_FILE_READ_MAX) {
-		ssize_t r = read(fd, buf + len, POLICY_FILE_READ_MAX - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			file__diag(diags, "cannot read", path, -err);
-			goto cleanup;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	r = fdio__read_full(fd, buf, POLICY_FILE_READ_MAX);
+	if (r < 0) {
+		err = (int)r;
+		file__diag(diags, "cannot read", path, -err);
+		goto cleanup;
 	}
+	len = (size_t)r;
 	real = realpath(path, NULL);
 	if (!real) {
 		err = -errno;

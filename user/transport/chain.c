@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "base/fdio.h"
 #include "transport/chain.h"
 
 #define SHA256_BLOCK 64
@@ -100,18 +101,12 @@ static int chain__read_key_flags(const char *path, int oflags, uint8_t key[CHAIN
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
 	if (fd < 0)
 		return -errno;
-	while (len < CHAIN_KEY_MAX) {
-		n = read(fd, key + len, CHAIN_KEY_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	n = fdio__read_full(fd, key, CHAIN_KEY_MAX);
+	if (n < 0) {
+		err = (int)n;
+		goto out;
 	}
+	len = (size_t)n;
 	if (len == CHAIN_KEY_MAX) {
 		do
 			n = read(fd, &extra, 1);

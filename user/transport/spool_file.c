@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "base/grow.h"
 #include "transport/spool_internal.h"
 
@@ -127,23 +128,6 @@ int spool__openat(int dfd, const char *name, int flags)
 	return openat(dfd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
-int spool__write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		if (w == 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int spool__replace_file(int dfd, const char *tmp, const char *name, const void *p, size_t n,
 			bool sync)
 {
@@ -151,7 +135,7 @@ int spool__replace_file(int dfd, const char *tmp, const char *name, const void *
 
 	if (fd < 0)
 		return -errno;
-	err = spool__write_all(fd, p, n);
+	err = fdio__write_all(fd, p, n);
 	if (!err && sync && fdatasync(fd) < 0)
 		err = -errno;
 	close(fd);
@@ -168,6 +152,7 @@ int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_
 	uint8_t *buf;
 	size_t want, got = 0;
 	int fd, err = 0;
+	ssize_t r;
 
 	*out = NULL;
 	*len = 0;
@@ -189,19 +174,11 @@ int spool__read_file(int dfd, const char *name, size_t max, uint8_t **out, size_
 		close(fd);
 		return -ENOMEM;
 	}
-	while (got < want) {
-		ssize_t r = read(fd, buf + got, want - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
+	r = fdio__read_full(fd, buf, want);
+	if (r < 0)
+		err = (int)r;
+	else
+		got = (size_t)r;
 	close(fd);
 	if (!err && (uint64_t)st.st_size > max)
 		err = -EFBIG;

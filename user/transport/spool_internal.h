@@ -116,7 +116,6 @@ int spool__list(int dfd, struct spool_seg **out, size_t *n);
 /* openat() of a file in a run directory: never follows a symlink, never inherited by
  * a child (the build), created 0600. -1 with errno. */
 int spool__openat(int dfd, const char *name, int flags);
-int spool__write_all(int fd, const uint8_t *p, size_t n);
 /* Replaces name with p[0..n): written to tmp, fdatasync()ed if sync, renamed over
  * name, so that nobody reads a file half written. On failure tmp is removed and name
  * left as it was. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "base/grow.h"
 #include "transport/frame.h"
 #include "transport/spool_internal.h"
@@ -97,7 +98,7 @@ static int spool__write_live(struct spool *sp, const uint8_t *buf, size_t n, uin
 			return err;
 		}
 	}
-	err = spool__write_all(sp->live_fd, buf, n);
+	err = fdio__write_all(sp->live_fd, buf, n);
 	if (err) {
 		if (ftruncate(sp->live_fd, (off_t)sp->live_len) < 0)
 			sp->live_bad_tail = true;
