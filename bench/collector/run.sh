@@ -78,7 +78,7 @@ forget_pid() {
 }
 
 [ -x "$BW" ] || { say "no $BW: run make first"; exit 1; }
-for lib in transport policy; do
+for lib in transport policy base; do
 	[ -f "$OUT/lib/libbw_$lib.a" ] || { say "no $OUT/lib/libbw_$lib.a: run make first"; exit 1; }
 done
 
@@ -87,7 +87,7 @@ say "collector bench: building loadgen"
 timeout 120 ${CC:-gcc} -O2 -g -D_GNU_SOURCE -Iinclude -Iuser -I"$OUT/gen" -std=gnu11 \
 	-Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wvla -Wwrite-strings \
 	-Wno-unused-parameter -o "$WORK/loadgen" bench/collector/loadgen.c \
-	"$OUT/lib/libbw_transport.a" "$OUT/lib/libbw_policy.a" \
+	"$OUT/lib/libbw_transport.a" "$OUT/lib/libbw_policy.a" "$OUT/lib/libbw_base.a" \
 	"$OUT/obj/gen/buildwarden.pb-c.o" "$OUT/obj/gen/collector.pb-c.o" \
 	-lprotobuf-c -lsqlite3 -lssl -lcrypto -lz -lpthread
 LG=$WORK/loadgen
