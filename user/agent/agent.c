@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/agent_int.h"
+#include "agent/guard.h"
 #include "agent/policy_load.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -38,6 +39,7 @@ static void agent__free(struct agent *a)
 {
 	if (!a)
 		return;
+	run_guard__finish(a->guard);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
@@ -247,6 +249,14 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 	pid_t child;
 
 	a->argv = b->argv;
+	/* Before the subreaper bit: the guard's watchdog must not be one of our children. */
+	{
+		char why[256];
+
+		a->guard = run_guard__start(a->feat.cgroup2_path, a->em.run_id, why, sizeof(why));
+		if (!a->guard)
+			log__line(stderr, "buildwarden: ", "warning: the build is not killed if the agent dies: %s", why);
+	}
 	/* Orphaned descendants (a daemonizing build step) come back to us, so waitpid tells
 	 * us when the last one is gone. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -255,6 +265,12 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 	child = b->spawn(b->ctx);
 	if (child < 0)
 		return (int)child;
+	if (a->guard && (e = run_guard__enter(a->guard, child))) {
+		log__line(stderr, "buildwarden: ", "warning: the build is not killed if the agent dies: cannot enter its cgroup: %s",
+			  strerror(-e));
+		run_guard__finish(a->guard);
+		a->guard = NULL;
+	}
 	e = sensor__add_build_root(a->sensor, child);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot enter the build in the process table: %s", strerror(-e));
@@ -284,6 +300,9 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 		if (p < 0 && errno == ECHILD && child_done)
 			break;
 	}
+	/* every build process is reaped: the guard's cgroup is empty */
+	run_guard__finish(a->guard);
+	a->guard = NULL;
 	agent__finish(a, status, res);
 	return 0;
 }

@@ -38,6 +38,7 @@ struct agent {
 	struct sink_collector *collector; /* also in em; kept for its drain and stats */
 	struct tally tally;
 	struct loop *loop;
+	struct run_guard *guard; /* run only: kills the build if the agent dies */
 	int64_t last_stats_ns;
 };
 
