@@ -42,7 +42,7 @@ int BPF_PROG(bw_fork, struct task_struct *parent, struct task_struct *child)
 
 static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm *bprm,
 				      const struct bw_proc *proc, __u32 tgid, int denied,
-				      bool wake)
+				      bool killed, bool wake)
 {
 	struct bw_exec_event *e;
 	unsigned long arg_start, arg_end;
@@ -59,7 +59,7 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
 	e->exe_ino = proc->exe_ino;
 	e->proc_flags = proc->flags;
 	e->denied_tree = denied;
-	e->flags = 0;
+	e->flags = killed ? BW_EXEC_KILLED : 0;
 	__builtin_memcpy(e->comm, proc->comm, sizeof(e->comm));
 	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	e->filename_len = n > 0 ? n : 0;
@@ -96,7 +96,7 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct bw_proc *e, *old;
 	struct file *file;
 	int denied = -1;
-	bool in_scope;
+	bool in_scope, killed = false;
 
 	if (!cfg)
 		return 0;
@@ -141,11 +141,13 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	 * the agent checks the script's path (pipeline/event_build.c). */
 	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY))
 		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
-	if ((e->flags & BW_PROC_IN_BUILD) || denied >= 0)
-		emit_exec(p, bprm, e, tgid, denied, denied >= 0);
-	/* The new image has not run an instruction yet: killing it here stops it. */
+	/* The new image has not run an instruction yet: killing it here stops it. The
+	 * signal is delivered on the way back to user space, so the record below is still
+	 * written, and it says whether the kill was sent. */
 	if (denied >= 0 && (cfg->flags & BW_CFG_ENFORCE_EXEC))
-		bpf_send_signal(SIGKILL);
+		killed = bpf_send_signal(SIGKILL) == 0;
+	if ((e->flags & BW_PROC_IN_BUILD) || denied >= 0)
+		emit_exec(p, bprm, e, tgid, denied, killed, denied >= 0);
 	return 0;
 }
 

@@ -30,6 +30,8 @@ enum bw_event_type {
  * filename of BW_FILENAME_LEN - 1 bytes or more); events say so (ExecBody.truncated). */
 #define BW_EXEC_ARGS_TRUNCATED (1u << 0)
 #define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
+/* enforce mode: the kernel sent the new image SIGKILL before its first instruction */
+#define BW_EXEC_KILLED (1u << 2)
 
 /* connect_event.verdict and net_rule.action */
 enum bw_net_action {

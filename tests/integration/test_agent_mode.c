@@ -245,6 +245,80 @@ static void test_sighup_reload(void **state)
 	assert_int_equal(connect_violations(p(1, "ev.pb"), port), 2);
 }
 
+/* A reload switches the mode with the rules: the same refused connect goes through in
+ * audit mode and is refused in the kernel (EPERM, nothing accepted) in enforce mode. */
+static void test_sighup_mode_switch(void **state)
+{
+	const char *pol = "version: 1\nmode: %s\nbuild_roots:\n  - exe: %s\nnetwork:\n"
+			  "  default: allow\n  deny: [\"127.0.0.1/32:%d\"]\n";
+	static const char *const modes[] = { "audit", "enforce", "audit" };
+	static const Buildwarden__V1__Action want[] = { BUILDWARDEN__V1__ACTION__AUDITED,
+							 BUILDWARDEN__V1__ACTION__DENIED,
+							 BUILDWARDEN__V1__ACTION__AUDITED };
+	char connect_cmd[256];
+	struct bw_events evs;
+	int lfd, port = 0, c;
+	size_t k = 0;
+	pid_t agent;
+
+	alarm(90);
+	assert_int_equal(bw_ws_mkdir(&ws, "bin"), 0);
+	assert_int_equal(copy_exe("/usr/bin/python3", p(0, "bin/buildpy")), 0);
+	lfd = listener(&port);
+	assert_true(lfd >= 0);
+	/* the refused case must find nothing queued without waiting */
+	assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+	snprintf(connect_cmd, sizeof(connect_cmd),
+		 "import socket; socket.create_connection(('127.0.0.1', %d), 5).close()", port);
+	assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[0], p(0, "bin/buildpy"), port), 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+	for (size_t i = 0; i < 3; i++) {
+		if (i) {
+			assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[i], p(0, "bin/buildpy"), port), 0);
+			kill(agent, SIGHUP);
+			/* the log says "policy reloaded" once per reload: wait for the i-th */
+			for (int w = 0; w < 500; w++) {
+				char *log = bw_read_file(p(2, "agent.log"), NULL);
+				size_t n = 0;
+
+				for (char *q = log; q && (q = strstr(q, "policy reloaded")); q++)
+					n++;
+				free(log);
+				if (n >= i)
+					break;
+				usleep(20000);
+			}
+		}
+		/* python exits 1 on the PermissionError of a refused connect */
+		assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), i == 1 ? 1 : 0);
+		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (i == 1) {
+			assert_true(c < 0); /* refused: nothing reached the listener */
+		} else {
+			assert_true(c >= 0);
+			close(c);
+		}
+	}
+	usleep(200000);
+	assert_int_equal(stop_agent(agent), 77);
+	close(lfd);
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	for (size_t i = 0; i < evs.n; i++) {
+		const Buildwarden__V1__Event *ev = evs.ev[i];
+
+		if (ev->body_case != BUILDWARDEN__V1__EVENT__BODY_CONNECT || !ev->verdict->violation ||
+		    ev->connect->port != (uint32_t)port)
+			continue;
+		assert_true(k < 3);
+		assert_int_equal(ev->verdict->action, want[k]);
+		k++;
+	}
+	assert_int_equal(k, 3);
+	bw_events_free(&evs);
+}
+
 /* scope: host puts every process under the exec and network rules, not only the build. */
 static void test_scope_host(void **state)
 {
@@ -294,6 +368,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_roots_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_mode_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scope_host, setup, teardown),
 	};
 

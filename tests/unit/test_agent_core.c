@@ -408,6 +408,7 @@ static void test_tally__summary_text(void **state)
 
 struct fake_target {
 	unsigned watched, applied, switched;
+	bool applied_enforce; /* what the last apply was told */
 	int watch_err, apply_err;
 	struct fanwatch *switched_old, *switched_new;
 };
@@ -421,11 +422,13 @@ static int fake__watch(void *ctx, const struct bw_policy *p, struct fanwatch **o
 	return t->watch_err;
 }
 
-static int fake__apply(void *ctx, const struct bw_policy *p, char *err, size_t errlen)
+static int fake__apply(void *ctx, const struct bw_policy *p, bool enforce, char *err,
+		       size_t errlen)
 {
 	struct fake_target *t = ctx;
 
 	t->applied++;
+	t->applied_enforce = enforce;
 	if (t->apply_err)
 		snprintf(err, errlen, "the kernel said no");
 	return t->apply_err;
@@ -531,6 +534,8 @@ static void test_reload__good_policy_replaces_all(void **state)
 	assert_int_equal(reload__policy(&st, &o, &ops), 0);
 	assert_int_equal(st.policy->mode, BW_MODE_ENFORCE);
 	assert_true(st.enforce);
+	/* the kernel is told the new mode along with the new rules */
+	assert_true(t.applied_enforce);
 	assert_string_equal(st.sha256,
 			    "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
 	assert_int_equal(t.watched, 1);
@@ -543,6 +548,7 @@ static void test_reload__good_policy_replaces_all(void **state)
 	o.mode = BW_MODE_AUDIT;
 	assert_int_equal(reload__policy(&st, &o, &ops), 0);
 	assert_false(st.enforce);
+	assert_false(t.applied_enforce);
 
 	policy__free(st.policy);
 	unlink(policy_path);

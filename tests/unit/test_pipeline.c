@@ -234,6 +234,42 @@ static void test_connect_rules_are_named(void **state)
 	assert_string_equal(ev.verdict->rule, "network.default: deny");
 }
 
+/* Enforce mode: the action says what the kernel did, from the record alone. */
+static void test_verdict_actions(void **state)
+{
+	struct fixture *f = *state;
+	struct bw_connect_event c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 0);
+	struct bw_exec_event e = exec_record(BUILDER, 0);
+	Buildwarden__V1__Event ev;
+
+	assert_int_equal(event_build__action(false, EVENT_STOP_NONE), BUILDWARDEN__V1__ACTION__ALLOWED);
+	/* a record that claims a stop without a violation is still just allowed */
+	assert_int_equal(event_build__action(false, EVENT_STOP_KILLED), BUILDWARDEN__V1__ACTION__ALLOWED);
+	assert_int_equal(event_build__action(true, EVENT_STOP_NONE), BUILDWARDEN__V1__ACTION__AUDITED);
+	assert_int_equal(event_build__action(true, EVENT_STOP_REFUSED), BUILDWARDEN__V1__ACTION__DENIED);
+	assert_int_equal(event_build__action(true, EVENT_STOP_KILLED), BUILDWARDEN__V1__ACTION__KILLED);
+
+	/* a refused connect: DENIED; the same one let through: AUDITED */
+	c.enforced = 1;
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_true(event_build__connect(&f->ctx, &c, &ev));
+	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__DENIED);
+	c.enforced = 0;
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_true(event_build__connect(&f->ctx, &c, &ev));
+	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__AUDITED);
+
+	/* a killed exec: KILLED, and the truncation flags still read apart from it */
+	e.flags = BW_EXEC_KILLED;
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_true(event_build__exec(&f->ctx, &e, &ev));
+	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__KILLED);
+	assert_false(ev.exec->truncated);
+}
+
 static bool file_verdict(struct fixture *f, pid_t pid, unsigned tree, Buildwarden__V1__Event *ev)
 {
 	struct file_change fc = { .op = BUILDWARDEN__V1__FILE_OP__WRITE, .pid = pid, .tree = tree,
@@ -293,6 +329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_rules_are_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_verdicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verdict_actions, setup, teardown),
 		cmocka_unit_test(test_arena_never_overflows),
 	};
 

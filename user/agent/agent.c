@@ -138,8 +138,8 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 
 	features__probe(&a->feat);
 	res->failure = AGENT_FAIL_SENSOR;
-	e = sensor__open(&a->feat, a->ps.policy, dispatch__record, a, &a->sensor, err,
-			 sizeof(err));
+	e = sensor__open(&a->feat, a->ps.policy, a->ps.enforce, dispatch__record, a,
+			 &a->sensor, err, sizeof(err));
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot start the sensor: %s", err);
 		goto fail;

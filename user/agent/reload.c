@@ -12,6 +12,7 @@ int reload__policy(struct policy_state *st, const struct agent_opts *o,
 	struct bw_policy *np = NULL;
 	struct fanwatch *nfw = NULL;
 	char err[512];
+	bool enforce;
 	int e;
 
 	log__line(stderr, "buildwarden: ", "SIGHUP: reloading '%s'", o->policy_path);
@@ -29,7 +30,9 @@ int reload__policy(struct policy_state *st, const struct agent_opts *o,
 		return e;
 	}
 	err[0] = '\0';
-	e = ops->apply(ops->ctx, np, err, sizeof(err));
+	/* the new policy's mode: a reload may switch between audit and enforce */
+	enforce = agent_opts__enforce(o, np);
+	e = ops->apply(ops->ctx, np, enforce, err, sizeof(err));
 	if (e) {
 		log__line(stderr, "buildwarden: ", "%s: keeping the old policy", err);
 		fanwatch__free(nfw);
@@ -41,7 +44,7 @@ int reload__policy(struct policy_state *st, const struct agent_opts *o,
 	st->fw = nfw;
 	policy__free(st->policy);
 	st->policy = np;
-	st->enforce = agent_opts__enforce(o, np);
+	st->enforce = enforce;
 	policy_load__sha256(o->policy_path, st->sha256);
 	log__line(stderr, "buildwarden: ", "policy reloaded");
 	return 0;

@@ -26,8 +26,10 @@ struct policy_state {
 struct reload_ops {
 	/* a watcher for p's protected trees (NULL when it has none): 0 or -errno */
 	int (*watch)(void *ctx, const struct bw_policy *p, struct fanwatch **out);
-	/* the kernel switches to p: 0, or -errno with the reason in err */
-	int (*apply)(void *ctx, const struct bw_policy *p, char *err, size_t errlen);
+	/* the kernel switches to p, in enforce mode or not: 0, or -errno with the reason
+	 * in err */
+	int (*apply)(void *ctx, const struct bw_policy *p, bool enforce, char *err,
+		     size_t errlen);
 	/* called while the old policy still rules: the old watcher's pending events are
 	 * handled, then it is freed and nfw takes its place in the loop */
 	void (*switch_watch)(void *ctx, struct fanwatch *old, struct fanwatch *nfw);

@@ -95,11 +95,12 @@ int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch *
 	return err;
 }
 
-static int sources__apply(void *ctx, const struct bw_policy *p, char *err, size_t errlen)
+static int sources__apply(void *ctx, const struct bw_policy *p, bool enforce, char *err,
+			  size_t errlen)
 {
 	struct agent *a = ctx;
 
-	return sensor__apply_policy(a->sensor, p, err, errlen);
+	return sensor__apply_policy(a->sensor, p, enforce, err, errlen);
 }
 
 static void sources__switch_watch(void *ctx, struct fanwatch *old, struct fanwatch *nfw)

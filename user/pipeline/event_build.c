@@ -8,8 +8,24 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop)
+{
+	if (!violation)
+		return BUILDWARDEN__V1__ACTION__ALLOWED;
+	/* Only what the kernel says it did: a mode is an intent, the record is a fact. */
+	switch (stop) {
+	case EVENT_STOP_REFUSED:
+		return BUILDWARDEN__V1__ACTION__DENIED;
+	case EVENT_STOP_KILLED:
+		return BUILDWARDEN__V1__ACTION__KILLED;
+	case EVENT_STOP_NONE:
+		break;
+	}
+	return BUILDWARDEN__V1__ACTION__AUDITED;
+}
+
 static Buildwarden__V1__Verdict *verdict_new(struct event_ctx *c, bool violation,
-					     const char *rule)
+					     const char *rule, enum event_stop stop)
 {
 	Buildwarden__V1__Verdict *v = arena__alloc(c->arena, sizeof(*v));
 
@@ -18,8 +34,7 @@ static Buildwarden__V1__Verdict *verdict_new(struct event_ctx *c, bool violation
 	buildwarden__v1__verdict__init(v);
 	v->violation = violation;
 	v->rule = rule ? arena__strndup(c->arena, rule, 512) : (char *)"";
-	/* Enforcement is not in this version: a violation is recorded, not stopped. */
-	v->action = violation ? BUILDWARDEN__V1__ACTION__AUDITED : BUILDWARDEN__V1__ACTION__ALLOWED;
+	v->action = event_build__action(violation, stop);
 	return v;
 }
 
@@ -85,7 +100,9 @@ bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
 			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
 	}
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	/* A #! script found here (not by the kernel) was not killed: its interpreter runs. */
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
+				  (r->flags & BW_EXEC_KILLED) ? EVENT_STOP_KILLED : EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
@@ -121,7 +138,8 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	else
 		snprintf(rule, sizeof(rule), "network.default: %s",
 			 c->policy->net_default_deny ? "deny" : "allow");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
+				  r->enforced ? EVENT_STOP_REFUSED : EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__connect_body__init(body);
 		event_build__addr(r, addr, sizeof(addr));
@@ -178,7 +196,7 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		ev->process->authorized_writer = writer;
 	violation = !(raw.flags & BW_PROC_IN_BUILD) && !writer;
 	snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL);
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;
@@ -206,7 +224,8 @@ bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_e
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	ev->verdict = verdict_new(c, true, "process: an outside process reached into a build process");
+	ev->verdict = verdict_new(c, true, "process: an outside process reached into a build process",
+				  EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__process_access_body__init(body);
 		body->kind = r->kind == BW_ACCESS_PTRACE ? BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PTRACE

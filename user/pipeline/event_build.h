@@ -30,6 +30,17 @@ struct event_ctx {
 	struct linknames *links;
 };
 
+/* What the kernel did to the operation, as its record says. */
+enum event_stop {
+	EVENT_STOP_NONE = 0, /* it went ahead */
+	EVENT_STOP_REFUSED,  /* the syscall failed (connect, send: EPERM) */
+	EVENT_STOP_KILLED,   /* the actor was killed before it acted (exec) */
+};
+
+/* The verdict's action: ALLOWED for no violation, else DENIED or KILLED when the kernel
+ * stopped it, AUDITED when it went ahead. */
+Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop);
+
 /* Each fills ev (and its parts, in the arena) and returns true for a violation. */
 bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 		       Buildwarden__V1__Event *ev);

@@ -146,6 +146,10 @@ void features__probe(struct features *f)
 	f->cgroup_sock_addr =
 		libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL) == 1 &&
 		f->cgroup2_path[0];
+	/* tp_btf programs cannot be probed without a target; the helper is the same one
+	 * every tracing program type gets, so a tracepoint program stands in. */
+	f->send_signal = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_send_signal,
+						 NULL) == 1;
 	libbpf_set_print(old);
 	probe_lsm_fentry(f);
 	f->fanotify_perm = fanotify_mark_works(FAN_CLASS_CONTENT, FAN_OPEN_PERM);
@@ -167,7 +171,19 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				  : "connect: not observed (no cgroup v2)");
 	LAYER("file changes: detected by fanotify (inode marks), attributed by pid");
 	if (enforce) {
-		LAYER("enforcement: not implemented in this version, enforce behaves as audit");
+		/* The sensor does not start without its cgroup hooks attached, so a run that
+		 * prints this has them. */
+		LAYER(f->cgroup_sock_addr
+			      ? "enforce connect/send: stopped: a refused destination gets EPERM in "
+				"the kernel, no packet leaves"
+			      : "enforce connect/send: not stopped (no cgroup sock_addr hooks)");
+		LAYER(f->tp_btf && f->send_signal
+			      ? "enforce exec of a binary from exec.deny: stopped: killed at "
+				"sched_process_exec before its first instruction"
+			      : "enforce exec of a binary from exec.deny: not stopped (no "
+				"bpf_send_signal)");
+		LAYER("enforce exec of a #! script from exec.deny: reported, not yet stopped");
+		LAYER("enforce file changes, process access: reported, not yet stopped");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");

@@ -13,6 +13,7 @@ struct features {
 	bool btf; /* /sys/kernel/btf/vmlinux */
 	bool tp_btf;
 	bool cgroup_sock_addr;
+	bool send_signal; /* bpf_send_signal from a tracing program: enforce kills an exec */
 	bool fanotify_perm; /* FAN_OPEN_PERM: block opens */
 	bool fanotify_pre_content; /* FAN_PRE_ACCESS: block writes before they happen */
 	char cgroup2_path[256]; /* empty when no cgroup v2 mount */

@@ -82,7 +82,8 @@ static void purge_inode_map(int fd, uint32_t gen)
 	}
 }
 
-int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err, size_t errlen)
+int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enforce, char *err,
+			 size_t errlen)
 {
 	int deny_fd = bpf_map__fd(s->skel->maps.exec_deny_dirs);
 	int roots_fd = bpf_map__fd(s->skel->maps.build_root_exes);
@@ -136,8 +137,10 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, char *err,
 		cfg.flags |= BW_CFG_NET_SCOPE_HOST;
 	if (p->net_default_deny)
 		cfg.flags |= BW_CFG_NET_DEFAULT_DENY;
-	/* BW_CFG_ENFORCE_* stay clear: enforcement is the next milestone, and until then
-	 * enforce mode records what it would stop (the run summary says so). */
+	/* Part of the same single config update as the rules: a reload that switches the
+	 * mode switches it together with the rules it applies to. */
+	if (enforce)
+		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC;
 	cfg.gen = gen;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
@@ -237,7 +240,7 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
-int sensor__open(const struct features *feat, const struct bw_policy *policy,
+int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
 {
@@ -292,7 +295,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy,
 			 strerror(-e));
 		goto fail;
 	}
-	e = sensor__apply_policy(s, policy, err, errlen);
+	e = sensor__apply_policy(s, policy, enforce, err, errlen);
 	if (e)
 		goto fail;
 	e = sensor_bpf__attach(s->skel);

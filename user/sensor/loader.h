@@ -26,14 +26,16 @@ struct sensor_counters {
 };
 
 /* Loads and attaches everything; on failure returns -errno and writes a message that
- * says what failed into err. */
-int sensor__open(const struct features *feat, const struct bw_policy *policy,
+ * says what failed into err. enforce: as for sensor__apply_policy. */
+int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen);
 
-/* Installs policy as a new generation and switches to it in one map update. */
-int sensor__apply_policy(struct sensor *s, const struct bw_policy *policy, char *err,
-			 size_t errlen);
+/* Installs policy as a new generation and switches to it in one map update. enforce
+ * (the effective mode: --mode, else the policy's): the kernel refuses a denied connect
+ * or send with EPERM and kills a denied exec before its first instruction. */
+int sensor__apply_policy(struct sensor *s, const struct bw_policy *policy, bool enforce,
+			 char *err, size_t errlen);
 
 /* Enters pid as a build root: it and all its future descendants are the build. */
 int sensor__add_build_root(struct sensor *s, pid_t pid);
