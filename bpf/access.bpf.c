@@ -33,10 +33,19 @@ static __always_inline void report(__u32 target, __u32 kind)
 	event_submit(e, true);
 }
 
+/* Every process on the host can call link() as fast as it likes: unchecked, its name
+ * records would fill the ring and crowd out the build's events and the violations.
+ * They may use half of it at most; past that they are shed and counted (the LINK
+ * event still comes from fanotify, only without newPath). */
 static __always_inline void record_link_name(const char *newpath, int dirfd)
 {
-	struct bw_link_name_event *e = event_reserve(sizeof(*e), BW_EV_LINK_NAME);
+	struct bw_link_name_event *e;
 
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RINGBUF_BYTES / 2) {
+		count(BW_CNT_LINK_NAMES_SHED);
+		return;
+	}
+	e = event_reserve(sizeof(*e), BW_EV_LINK_NAME);
 	if (!e)
 		return;
 	e->pid = bpf_get_current_pid_tgid() >> 32;

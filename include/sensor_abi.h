@@ -65,7 +65,9 @@ enum bw_counter {
 	BW_CNT_PROC_TABLE_FAIL = 1,
 	BW_CNT_ARGS_READ_FAIL = 2,
 	BW_CNT_DEPTH_EXCEEDED = 3,
-	BW_CNT_MAX = 4,
+	/* link() names not recorded because the ring was more than half full */
+	BW_CNT_LINK_NAMES_SHED = 4,
+	BW_CNT_MAX = 5,
 };
 
 struct bw_event_hdr {

@@ -190,6 +190,7 @@ static struct run_counters sample_counters(void)
 		.spool_drops = 29,
 		.fanwatch_unresolved = 31,
 		.link_names_missing = 37,
+		.link_names_shed = 41,
 	};
 }
 
@@ -215,6 +216,7 @@ static void test_run_events__stats(void **state)
 	assert_int_equal(st.spool_full, 29);
 	assert_int_equal(st.fanotify_unresolved, 31);
 	assert_int_equal(st.link_names_missing, 37);
+	assert_int_equal(st.link_names_shed, 41);
 }
 
 static void test_run_events__run_end(void **state)

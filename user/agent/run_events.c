@@ -27,6 +27,7 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 	st->spool_full = c->spool_drops;
 	st->fanotify_unresolved = c->fanwatch_unresolved;
 	st->link_names_missing = c->link_names_missing;
+	st->link_names_shed = c->link_names_shed;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev->stats = st;
 }

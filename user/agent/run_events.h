@@ -38,6 +38,8 @@ struct run_counters {
 	uint64_t fanwatch_unresolved;
 	/* LINK events built without their new name (not a drop: the event is sent) */
 	uint64_t link_names_missing;
+	/* the kernel's: link() names shed to keep half the ring for everything else */
+	uint64_t link_names_shed;
 };
 
 /* What RunEnd.drops and the summary's "lost" count: events that never reached the
