@@ -57,8 +57,10 @@ void losses__format(const struct run_losses *l, char *buf, size_t len)
 			continue;
 		n = snprintf(buf + off, len - off, "%s%s %llu", off ? ", " : "", loss_names[k],
 			     (unsigned long long)l->n[k]);
-		if (n < 0 || (size_t)n >= len - off)
-			return; /* cut: snprintf left it terminated */
+		if (n < 0 || (size_t)n >= len - off) {
+			buf[off] = '\0'; /* whole causes only: a cut number would mislead */
+			return;
+		}
 		off += (size_t)n;
 	}
 }
