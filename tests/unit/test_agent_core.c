@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/emitter.h"
+#include "agent/losses.h"
 #include "agent/reload.h"
 #include "agent/run_events.h"
 #include "agent/tally.h"
@@ -178,6 +179,7 @@ static struct run_counters sample_counters(void)
 		.events = 41,
 		.violations = 5,
 		.unattributed = 2,
+		.bad_records = 43,
 		.ringbuf_drops = 3,
 		.ringbuf_drops_per_cpu = per_cpu,
 		.ncpu = 3,
@@ -224,20 +226,84 @@ static void test_run_events__run_end(void **state)
 	struct run_counters c = sample_counters();
 	Buildwarden__V1__Event ev;
 	Buildwarden__V1__RunEnd re;
+	Buildwarden__V1__Incomplete inc;
 
 	assert_int_equal(run_events__drops(&c), 3 + 17 + 19 + 31);
-	run_events__run_end(&c, 2, &re, &ev);
+	run_events__run_end(&c, 2, &re, &inc, &ev);
 	assert_int_equal(ev.body_case, BUILDWARDEN__V1__EVENT__BODY_RUN_END);
 	assert_ptr_equal(ev.run_end, &re);
 	assert_int_equal(re.exit_status, 2);
 	assert_int_equal(re.events, 41);
 	assert_int_equal(re.violations, 5);
 	assert_int_equal(re.drops, 3 + 17 + 19 + 31);
+	assert_ptr_equal(re.incomplete, &inc);
+	assert_int_equal(inc.ringbuf_drops, 3);
+	assert_int_equal(inc.fanotify_overflows, 17 + 19);
+	assert_int_equal(inc.fanotify_unresolved, 31);
+	assert_int_equal(inc.not_watched, 23);
+	assert_int_equal(inc.depth_exceeded, 13);
+	assert_int_equal(inc.unattributed, 2);
+	assert_int_equal(inc.proc_table_failures, 7);
+	assert_int_equal(inc.bad_records, 43);
+	assert_int_equal(inc.spool_drops, 29);
 
-	/* nothing counted: nothing lost */
+	/* nothing counted: nothing lost, no incomplete */
 	memset(&c, 0, sizeof(c));
-	run_events__run_end(&c, 0, &re, &ev);
+	run_events__run_end(&c, 0, &re, &inc, &ev);
 	assert_int_equal(re.drops, 0);
+	assert_null(re.incomplete);
+}
+
+/* Each cause alone makes the run incomplete; argv and LINK-name misses do not. */
+static void test_losses__each_cause(void **state)
+{
+	static const struct {
+		size_t off;
+		const char *line;
+	} causes[] = {
+		{ offsetof(struct run_counters, ringbuf_drops), "ringbuf_drops 1" },
+		{ offsetof(struct run_counters, fanwatch_overflows), "fanotify_overflows 1" },
+		{ offsetof(struct run_counters, procmem_overflows), "fanotify_overflows 1" },
+		{ offsetof(struct run_counters, fanwatch_unresolved), "fanotify_unresolved 1" },
+		{ offsetof(struct run_counters, fanwatch_skipped), "not_watched 1" },
+		{ offsetof(struct run_counters, depth_exceeded), "depth_exceeded 1" },
+		{ offsetof(struct run_counters, unattributed), "unattributed 1" },
+		{ offsetof(struct run_counters, proc_table_failures), "proc_table_failures 1" },
+		{ offsetof(struct run_counters, bad_records), "bad_records 1" },
+		{ offsetof(struct run_counters, spool_drops), "spool_drops 1" },
+	};
+	struct run_counters c;
+	struct run_losses l;
+	char line[256];
+
+	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		*(uint64_t *)((char *)&c + causes[i].off) = 1;
+		losses__from_counters(&c, &l);
+		assert_true(losses__any(&l));
+		losses__format(&l, line, sizeof(line));
+		assert_string_equal(line, causes[i].line);
+	}
+	memset(&c, 0, sizeof(c));
+	c.args_read_failures = 5;
+	c.link_names_missing = 6;
+	c.events = 7;
+	c.violations = 8;
+	losses__from_counters(&c, &l);
+	assert_false(losses__any(&l));
+	losses__format(&l, line, sizeof(line));
+	assert_string_equal(line, "");
+
+	/* several, in a fixed order; cut to fit, always terminated */
+	c = sample_counters();
+	losses__from_counters(&c, &l);
+	losses__format(&l, line, sizeof(line));
+	assert_string_equal(line, "ringbuf_drops 3, fanotify_overflows 36, fanotify_unresolved 31, "
+				  "not_watched 23, depth_exceeded 13, unattributed 2, "
+				  "proc_table_failures 7, bad_records 43, spool_drops 29");
+	losses__format(&l, line, 20);
+	assert_string_equal(line, "ringbuf_drops 3");
+	assert_string_equal(losses__name(LOSS_KINDS), "?");
 }
 
 static void test_run_events__run_start(void **state)
@@ -389,6 +455,9 @@ static void test_tally__summary_text(void **state)
 	s.collector_stats = &cs;
 	snprintf(cs.last_error, sizeof(cs.last_error), "connection refused");
 	s.n_layers = 0;
+	struct run_losses l = { .n = { [LOSS_NOT_WATCHED] = 6, [LOSS_RINGBUF_DROPS] = 4 } };
+
+	s.losses = &l;
 	text = summary_text(t, &s);
 	assert_string_equal(text,
 		"buildwarden: agent stopped (run r1, mode enforce)\n"
@@ -401,7 +470,8 @@ static void test_tally__summary_text(void **state)
 		"  not watched: 6 objects under the protected trees\n"
 		"  collector 10.0.0.1:7443: 9 spooled, 7 acknowledged, 2 dropped (spool full), "
 		"2 left in the spool for the next start; last error: connection refused\n"
-		"  guards on this host:\n");
+		"  guards on this host:\n"
+		"  run incomplete: ringbuf_drops 4, not_watched 6\n");
 	free(text);
 	free(t);
 }
@@ -564,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_run_events__stats),
 		cmocka_unit_test(test_run_events__run_end),
 		cmocka_unit_test(test_run_events__run_start),
+		cmocka_unit_test(test_losses__each_cause),
 		cmocka_unit_test(test_tally__counts),
 		cmocka_unit_test(test_tally__summary_text),
 		cmocka_unit_test(test_reload__bad_policy_changes_nothing),

@@ -11,6 +11,7 @@
 
 #include "agent/agent_int.h"
 #include "agent/guard.h"
+#include "agent/losses.h"
 #include "agent/policy_load.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -187,7 +188,8 @@ fail:
 	return e;
 }
 
-static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written)
+static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written,
+			   const struct run_losses *losses)
 {
 	const char *layers[MAX_LAYERS];
 	struct sink_collector_stats cs;
@@ -203,9 +205,10 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 		.collector_stats = &cs,
 		.layers = layers,
 		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+		.losses = losses,
 	};
 
-	if (a->opts.quiet && !a->tally.violations && !drops)
+	if (a->opts.quiet && !a->tally.violations && !drops && !losses__any(losses))
 		return;
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		s.have_cpu = true;
@@ -219,6 +222,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 
 static void agent__finish(struct agent *a, int status, struct agent_result *res)
 {
+	struct run_losses losses;
 	uint64_t drops, not_written;
 
 	sources__drain_all(a);
@@ -231,9 +235,12 @@ static void agent__finish(struct agent *a, int status, struct agent_result *res)
 	 * acknowledged by then stays in the spool for the next start. */
 	if (a->collector)
 		sink_collector__drain(a->collector, a->opts.drain_timeout_ms);
-	agent__summary(a, drops, not_written);
+	/* after the drain: the spool may have dropped what the collector did not take */
+	run_emit__losses(a, &losses);
+	agent__summary(a, drops, not_written, &losses);
 	res->status = status;
 	res->violations = a->tally.violations;
+	res->incomplete = losses__any(&losses);
 	res->not_written = not_written;
 	/* the file sink's own count: a write or the last flush failed */
 	res->events_incomplete = a->file_sink >= 0 && emitter__errors(&a->em, a->file_sink) > 0;

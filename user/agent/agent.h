@@ -61,6 +61,7 @@ struct agent_result {
 	uint64_t violations;
 	bool events_incomplete; /* a write to or the last flush of the events file failed */
 	uint64_t not_written;   /* events the events file did not get */
+	bool incomplete;        /* the guard lost something (agent/losses.h): the run fails */
 };
 
 /* build NULL: the `agent` service, recording until SIGTERM or SIGINT; SIGHUP reloads

@@ -67,5 +67,8 @@ void run_emit__run_start(struct agent *a);
 void run_emit__stats(struct agent *a);
 /* returns what was lost on the way to the agent (RunEnd.drops) */
 uint64_t run_emit__run_end(struct agent *a, int exit_status);
+/* what was lost so far (losses.h): after the drain, the run's final word */
+struct run_losses;
+void run_emit__losses(struct agent *a, struct run_losses *out);
 
 #endif /* BUILDWARDEN_AGENT_INT_H */

@@ -1,6 +1,7 @@
 /* The agent's own events, RunStart, Stats and RunEnd, from a snapshot of every
  * counter taken here, in one place (run_events.h builds them). */
 #include "agent/agent_int.h"
+#include "agent/losses.h"
 #include "agent/run_events.h"
 #include "base/clock.h"
 
@@ -14,6 +15,7 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.events = a->tally.events,
 		.violations = a->tally.violations,
 		.unattributed = a->tally.unattributed,
+		.bad_records = a->tally.bad_records,
 		.ringbuf_drops = cnt->total[BW_CNT_RINGBUF_DROPS],
 		.ringbuf_drops_per_cpu = cnt->ringbuf_drops_per_cpu,
 		.ncpu = cnt->ncpu,
@@ -54,11 +56,21 @@ uint64_t run_emit__run_end(struct agent *a, int exit_status)
 	struct run_counters rc;
 	Buildwarden__V1__Event ev;
 	Buildwarden__V1__RunEnd re;
+	Buildwarden__V1__Incomplete inc;
 
 	run_emit__counters(a, &cnt, &rc);
-	run_events__run_end(&rc, exit_status, &re, &ev);
+	run_events__run_end(&rc, exit_status, &re, &inc, &ev);
 	agent__emit(a, &ev, false, 0);
 	return re.drops;
+}
+
+void run_emit__losses(struct agent *a, struct run_losses *out)
+{
+	struct sensor_counters cnt;
+	struct run_counters rc;
+
+	run_emit__counters(a, &cnt, &rc);
+	losses__from_counters(&rc, out);
 }
 
 void run_emit__run_start(struct agent *a)

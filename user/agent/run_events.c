@@ -1,4 +1,5 @@
 /* Run events: see run_events.h. */
+#include "agent/losses.h"
 #include "agent/run_events.h"
 #include "base/version.h"
 
@@ -33,14 +34,19 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 }
 
 void run_events__run_end(const struct run_counters *c, int exit_status,
-			 Buildwarden__V1__RunEnd *re, Buildwarden__V1__Event *ev)
+			 Buildwarden__V1__RunEnd *re, Buildwarden__V1__Incomplete *inc,
+			 Buildwarden__V1__Event *ev)
 {
+	struct run_losses l;
+
 	buildwarden__v1__event__init(ev);
 	buildwarden__v1__run_end__init(re);
 	re->exit_status = exit_status;
 	re->events = c->events;
 	re->violations = c->violations;
 	re->drops = run_events__drops(c);
+	losses__from_counters(c, &l);
+	re->incomplete = losses__to_proto(&l, inc);
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
 	ev->run_end = re;
 }

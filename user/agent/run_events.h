@@ -17,6 +17,7 @@ struct run_counters {
 	uint64_t events; /* emitted before the event being built */
 	uint64_t violations;
 	uint64_t unattributed;
+	uint64_t bad_records; /* kernel records the agent could not parse */
 
 	/* the kernel's (the sensor's counters map) */
 	uint64_t ringbuf_drops;
@@ -49,8 +50,10 @@ uint64_t run_events__drops(const struct run_counters *c);
 void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 		       Buildwarden__V1__Event *ev);
 
+/* inc: storage for RunEnd.incomplete, set only when something was lost (losses.h) */
 void run_events__run_end(const struct run_counters *c, int exit_status,
-			 Buildwarden__V1__RunEnd *re, Buildwarden__V1__Event *ev);
+			 Buildwarden__V1__RunEnd *re, Buildwarden__V1__Incomplete *inc,
+			 Buildwarden__V1__Event *ev);
 
 struct run_start_info {
 	char *const *argv; /* NULL in agent mode */

@@ -69,5 +69,12 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	fprintf(out, "  guards on this host:\n");
 	for (size_t i = 0; i < s->n_layers; i++)
 		fprintf(out, "    %s\n", s->layers[i]);
+	/* last, next to the exit line: why the run fails though it may have no violation */
+	if (s->losses && losses__any(s->losses)) {
+		char why[512];
+
+		losses__format(s->losses, why, sizeof(why));
+		fprintf(out, "  run incomplete: %s\n", why);
+	}
 	funlockfile(out);
 }

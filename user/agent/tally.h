@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agent/losses.h"
 #include "buildwarden.pb-c.h"
 #include "transport/sink_collector.h"
 
@@ -48,6 +49,7 @@ struct tally_summary {
 	const struct sink_collector_stats *collector_stats;
 	const char *const *layers; /* "guard: layer" lines */
 	size_t n_layers;
+	const struct run_losses *losses; /* NULL or none: the run is complete */
 };
 
 void tally__print_summary(const struct tally *t, const struct tally_summary *s, FILE *out);

@@ -141,6 +141,12 @@ int agent_cli__exit_code(const struct agent_opts *o, int err, const struct agent
 		log__line(stderr, "buildwarden: ", "%llu policy violation(s): exit %d",
 			  (unsigned long long)r->violations, status);
 	}
+	/* A loss may have hidden a violation: the run cannot vouch for the build, in
+	 * audit mode as in enforce. The summary's "run incomplete" line names the causes. */
+	if (r->incomplete) {
+		status = EXIT_VIOLATION;
+		log__line(stderr, "buildwarden: ", "run incomplete: exit %d", status);
+	}
 	if (r->events_incomplete) {
 		log__line(stderr, "buildwarden: ", "events file '%s' is incomplete: %llu events not written",
 			  o->events_path, (unsigned long long)r->not_written);
