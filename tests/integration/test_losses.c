@@ -2,7 +2,12 @@
  * `run` must exit 77, print "run incomplete: <cause> N" and carry the cause in
  * runEnd.incomplete (user/agent/losses.h). Needs root.
  *
- * The losses that need the agent to fall behind (ring buffer, fanotify queue, an actor
+ * A fanotify queue overflow is not forced here: the protected trees' queue is unlimited
+ * for root (FAN_UNLIMITED_QUEUE), and writes to /proc/PID/mem by 18,000 processes did not
+ * overflow the /proc watcher's queue on this kernel; its mapping is unit-tested
+ * (test_agent_core). fs.fanotify.max_queued_events is host-wide and is not lowered.
+ *
+ * The losses that need the agent to fall behind (ring buffer, an actor
  * gone from the process table) are made by stopping the agent with SIGSTOP while the
  * build or an outsider acts, then letting it go on: no test-only hook in the product. */
 #include <stdarg.h>
@@ -152,44 +157,6 @@ static int build_connects(unsigned long n)
 	return 0;
 }
 
-/* creates: each one an event in the protected tree's fanotify queue */
-static int build_creates(const char *dir, unsigned long n)
-{
-	char p[PATH_MAX];
-
-	for (unsigned long i = 0; i < n; i++) {
-		int fd;
-
-		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
-		fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return 1;
-		close(fd);
-	}
-	return 0;
-}
-
-/* writes to /proc/self/mem by distinct processes: each one an event in the /proc/PID/mem
- * watcher's queue (a mount mark on /proc, FAN_MODIFY), none merged with another */
-static int build_proc_writes(unsigned long n)
-{
-	for (unsigned long i = 0; i < n; i++) {
-		pid_t p = fork();
-
-		if (p == 0) {
-			static volatile char target;
-			char c = 1;
-			int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-
-			_exit(fd >= 0 && pwrite(fd, &c, 1, (off_t)(uintptr_t)&target) == 1 ? 0 : 1);
-		}
-		if (p < 0)
-			return 1;
-		waitpid(p, NULL, 0);
-	}
-	return 0;
-}
-
 static int build_main(int argc, char **argv)
 {
 	const char *ws = argv[2], *action = argv[3];
@@ -204,10 +171,6 @@ static int build_main(int argc, char **argv)
 		return 3;
 	if (!strcmp(action, "connects") && argc >= 5)
 		rc = build_connects(strtoul(argv[4], NULL, 10));
-	else if (!strcmp(action, "creates") && argc >= 6)
-		rc = build_creates(argv[4], strtoul(argv[5], NULL, 10));
-	else if (!strcmp(action, "procwrites") && argc >= 5)
-		rc = build_proc_writes(strtoul(argv[4], NULL, 10));
 	snprintf(p, sizeof(p), "%s/DONE", ws);
 	touch(p);
 	return rc;
@@ -398,39 +361,6 @@ static void test_ringbuf_drops(void **state)
 	CHECK(incomplete()->ringbuf_drops > 0, "runEnd.incomplete.ringbufDrops is 0");
 }
 
-/* The agent stopped while the build makes more events than a fanotify queue holds
- * (fs.fanotify.max_queued_events, read, never changed: other agents on the host share
- * it). The protected trees' queue is unlimited for root (FAN_UNLIMITED_QUEUE), so the
- * one that can overflow is the /proc/PID/mem watcher's: writes to /proc files.
- * NOT YET WORKING: 18k writes to /proc/self/mem by distinct processes gave no overflow
- * here (to find out why: the events are generated? merged?); not registered below. */
-static void test_fanotify_overflow(void **state) __attribute__((unused));
-static void test_fanotify_overflow(void **state)
-{
-	char *max_s;
-	unsigned long max;
-
-	(void)state;
-	max_s = bw_read_file("/proc/sys/fs/fanotify/max_queued_events", NULL);
-	CHECK(max_s, "read max_queued_events");
-	max = strtoul(max_s, NULL, 10);
-	free(max_s);
-	CHECK(max > 0 && max <= 65536, "max_queued_events %lu: too many processes to make", max);
-	CHECK(bw_write_policy(&L.ws, NULL, "version: 1\nmode: audit\n") == 0, "policy");
-	char n[32];
-
-	snprintf(n, sizeof(n), "%lu", max + 2048);
-	start_agent((const char *const[]){ bw_self_exe(), "--bw-build", L.ws.path, "procwrites",
-					   n, NULL });
-	CHECK(wait_file(wsp("READY"), 30), "the build did not start");
-	stop_agent();
-	touch(wsp("GO"));
-	CHECK(wait_file(wsp("DONE"), 80), "the build did not finish its writes");
-	finish_agent();
-	check_failed_for("fanotify_overflows ");
-	CHECK(incomplete()->fanotify_overflows > 0, "runEnd.incomplete.fanotifyOverflows is 0");
-}
-
 static int outsider_write(void *arg)
 {
 	const char *path = arg;
@@ -503,8 +433,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_not_watched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_exceeded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ringbuf_drops, setup, teardown),
-		/* NOT YET: no overflow seen on this kernel (see the case's comment) */
-		/* cmocka_unit_test_setup_teardown(test_fanotify_overflow, setup, teardown), */
 		cmocka_unit_test_setup_teardown(test_unattributed, setup, teardown),
 	};
 	int rc;
