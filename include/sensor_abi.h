@@ -17,6 +17,7 @@ enum bw_event_type {
 	BW_EV_CONNECT = 2,
 	BW_EV_PROC_ACCESS = 3,
 	BW_EV_LINK_NAME = 4,
+	BW_EV_WRITE_KILL = 5,
 };
 
 /* proc_entry.flags */
@@ -135,6 +136,8 @@ struct bw_net_value {
 #define BW_CFG_HAVE_EXEC_DENY (1u << 5)
 #define BW_CFG_HAVE_BUILD_ROOTS (1u << 6)
 #define BW_CFG_HAVE_WRITERS (1u << 7)
+/* kill an outside process writing a protected file through a descriptor (bpf/write.bpf.c) */
+#define BW_CFG_ENFORCE_WRITE (1u << 8)
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
@@ -192,6 +195,29 @@ struct bw_link_name_event {
 	char newpath[BW_FILENAME_LEN];
 };
 
+/* protected_inodes: every marked regular file of the protected trees, keyed by
+ * bw_inode_key with gen 0 (it follows fanwatch's marks, not a policy generation);
+ * value: the tree index. What does not fit is counted by the agent (stats). */
+#define BW_MAX_PROTECTED_INODES 262144
+/* bw_write_kill_event.kind */
+enum bw_write_kind {
+	BW_WRITE_DATA = 1, /* write, pwrite64, writev, pwritev(2), copy_file_range, splice, sendfile */
+	BW_WRITE_TRUNCATE = 2, /* ftruncate, fallocate */
+};
+/* Enforce mode: a process outside the build, not a listed writer, entered a write-like
+ * syscall on a descriptor of a protected file and was sent SIGKILL before it ran. */
+struct bw_write_kill_event {
+	struct bw_event_hdr hdr;
+	__u64 ino;
+	__u32 dev; /* kernel encoding (BW_KDEV) */
+	__u32 pid;
+	__u32 tree;
+	__u32 kind; /* enum bw_write_kind */
+	__s32 fd;
+	__u32 killed; /* bpf_send_signal succeeded */
+	char comm[BW_COMM_LEN];
+};
+
 #define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
@@ -203,5 +229,6 @@ BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_write_kill_event) % 8 == 0, "bw_write_kill_event layout");
 
 #endif

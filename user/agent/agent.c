@@ -150,6 +150,8 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 		log__line(stderr, "buildwarden: ", "cannot watch the protected trees: %s", strerror(-e));
 		goto fail;
 	}
+	a->guard_enforce = a->ps.enforce;
+	write_guard__attach(a, a->ps.fw, a->ps.enforce);
 	e = procmem__new("/proc", &a->pm);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));

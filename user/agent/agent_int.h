@@ -12,6 +12,7 @@
 #include "agent/reload.h"
 #include "agent/tally.h"
 #include "buildwarden.pb-c.h"
+#include "pipeline/event_build.h"
 #include "pipeline/arena.h"
 #include "pipeline/linknames.h"
 #include "pipeline/procinfo.h"
@@ -40,6 +41,7 @@ struct agent {
 	struct loop *loop;
 	struct run_guard *guard; /* run only: kills the build if the agent dies */
 	int64_t last_stats_ns;
+	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
 };
 
 /* dispatch.c: emits ev (emitter.h) and counts it. */
@@ -51,6 +53,16 @@ int dispatch__record(void *ctx, const void *data, size_t size);
 void dispatch__file_change(const struct fw_event *fe, void *ctx);
 /* procmem's callback (procmem_cb). */
 void dispatch__proc_mem_write(pid_t writer, pid_t target, void *ctx);
+
+/* dispatch.c: an event context on a fresh arena */
+struct event_ctx dispatch__ctx(struct agent *a);
+
+/* write_guard.c: the kernel's protected set follows fw's marked files in enforce mode
+ * (emptied otherwise); detach before fw is freed or replaced. */
+void write_guard__attach(struct agent *a, struct fanwatch *fw, bool enforce);
+void write_guard__detach(struct fanwatch *fw);
+/* A BW_EV_WRITE_KILL record -> a File event, verdict KILLED. */
+void write_guard__record(struct agent *a, const struct bw_write_kill_event *r);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */

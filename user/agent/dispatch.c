@@ -12,7 +12,7 @@ void agent__emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, ui
 	emitter__emit(&a->em, ev, ktime);
 }
 
-static struct event_ctx dispatch__ctx(struct agent *a)
+struct event_ctx dispatch__ctx(struct agent *a)
 {
 	struct event_ctx c = {
 		.policy = a->ps.policy,
@@ -39,6 +39,10 @@ int dispatch__record(void *ctx, const void *data, size_t size)
 	}
 	if (type == BW_EV_LINK_NAME) {
 		linknames__note(a->links, data);
+		return 0;
+	}
+	if (type == BW_EV_WRITE_KILL) {
+		write_guard__record(a, data);
 		return 0;
 	}
 	buildwarden__v1__event__init(&ev);

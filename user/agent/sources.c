@@ -99,14 +99,20 @@ static int sources__apply(void *ctx, const struct bw_policy *p, bool enforce, ch
 			  size_t errlen)
 {
 	struct agent *a = ctx;
+	int e = sensor__apply_policy(a->sensor, p, enforce, err, errlen);
 
-	return sensor__apply_policy(a->sensor, p, enforce, err, errlen);
+	if (!e)
+		a->guard_enforce = enforce;
+	return e;
 }
 
 static void sources__switch_watch(void *ctx, struct fanwatch *old, struct fanwatch *nfw)
 {
 	struct agent *a = ctx;
 
+	write_guard__detach(old);
+	/* The new marks replace the old set; between the two, nothing is guarded. */
+	write_guard__attach(a, nfw, a->guard_enforce);
 	if (old) {
 		fanwatch__process(old, dispatch__file_change, a);
 		loop__del(a->loop, fanwatch__fd(old));

@@ -196,7 +196,7 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		ev->process->authorized_writer = writer;
 	violation = !(raw.flags & BW_PROC_IN_BUILD) && !writer;
 	snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, EVENT_STOP_NONE);
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, f->stop);
 	if (body) {
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;

@@ -14,6 +14,13 @@
 #include "policy/policy.h"
 #include "sensor_abi.h"
 
+/* What the kernel did to the operation, as its record says. */
+enum event_stop {
+	EVENT_STOP_NONE = 0, /* it went ahead */
+	EVENT_STOP_REFUSED,  /* the syscall failed (connect, send: EPERM) */
+	EVENT_STOP_KILLED,   /* the actor was killed before it acted (exec, write) */
+};
+
 /* A change to a protected tree, as the sensor saw it. */
 struct file_change {
 	Buildwarden__V1__FileOp op;
@@ -21,6 +28,7 @@ struct file_change {
 	unsigned tree;
 	const char *path;
 	const char *new_path;
+	enum event_stop stop; /* NONE: it happened (fanotify); KILLED: stopped at entry */
 };
 
 struct event_ctx {
@@ -28,13 +36,6 @@ struct event_ctx {
 	struct procinfo *pi;
 	struct arena *arena;
 	struct linknames *links;
-};
-
-/* What the kernel did to the operation, as its record says. */
-enum event_stop {
-	EVENT_STOP_NONE = 0, /* it went ahead */
-	EVENT_STOP_REFUSED,  /* the syscall failed (connect, send: EPERM) */
-	EVENT_STOP_KILLED,   /* the actor was killed before it acted (exec) */
 };
 
 /* The verdict's action: ALLOWED for no violation, else DENIED or KILLED when the kernel

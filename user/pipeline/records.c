@@ -30,6 +30,8 @@ int records__check(const void *data, size_t size)
 	}
 	case BW_EV_LINK_NAME:
 		return size == sizeof(struct bw_link_name_event) ? BW_EV_LINK_NAME : -EINVAL;
+	case BW_EV_WRITE_KILL:
+		return size == sizeof(struct bw_write_kill_event) ? BW_EV_WRITE_KILL : -EINVAL;
 	case BW_EV_PROC_ACCESS:
 		return size == sizeof(struct bw_proc_access_event) ? BW_EV_PROC_ACCESS : -EINVAL;
 	default:

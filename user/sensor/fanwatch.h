@@ -27,6 +27,7 @@
 #ifndef BUILDWARDEN_FANWATCH_H
 #define BUILDWARDEN_FANWATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -82,6 +83,20 @@ int fanwatch__fd(const struct fanwatch *fw);
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx);
 /* Set (or clear, with NULL) the sync callback; none by default. */
 void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx);
+/* The exact set of regular files marked in the trees, for a kernel-side check by inode
+ * (enforce mode: bpf/write.bpf.c). present: the file (st_dev, ino as stat() reports
+ * them) is marked in tree; else it left the trees or is gone. The same file may be
+ * reported present again with another tree (moved between trees). A non-zero return
+ * (the set is full) counts the file in skipped: its writes are not guarded. */
+typedef int (*fw_inode_cb)(void *ctx, bool present, unsigned tree, uint64_t dev, uint64_t ino);
+/* Sets the callback and reports every file marked so far to it, then every change as
+ * it is handled (files the build creates, renames, deletions, rescans). NULL stops it. */
+void fanwatch__set_inode_cb(struct fanwatch *fw, fw_inode_cb cb, void *ctx);
+/* The in-tree path of the marked file (st_dev, ino), known only while an inode callback
+ * is set; returns its tree index, or -ENOENT. Linear: for rare events only. */
+int fanwatch__path_of_inode(const struct fanwatch *fw, uint64_t dev, uint64_t ino, char *out,
+			    size_t sz);
+
 struct fanwatch_stats {
 	/* FAN_Q_OVERFLOW seen: events were lost and must be reported as such. */
 	uint64_t overflows;

@@ -42,7 +42,11 @@ static int upsert(struct fanwatch *fw, uint64_t fsid, const struct fw_fh *h, con
 
 int fw_mark__set_path(struct fanwatch *fw, struct fw_obj *o, const char *path)
 {
-	return fw_index__set_path(&fw->ix, o, path, tree_index(fw, path));
+	int err = fw_index__set_path(&fw->ix, o, path, tree_index(fw, path));
+
+	if (!err)
+		fw_inodes__marked(fw, o, -1, NULL); /* its tree may have changed */
+	return err;
 }
 
 static void unmark(struct fanwatch *fw, const struct fw_obj *o)
@@ -62,6 +66,7 @@ void fw_mark__drop(struct fanwatch *fw, struct fw_obj *o, bool unmark_it)
 {
 	if (unmark_it)
 		unmark(fw, o);
+	fw_inodes__dropped(fw, o);
 	fw_index__remove(&fw->ix, o);
 }
 
@@ -98,6 +103,7 @@ static int mark_file(struct fanwatch *fw, int dfd, const char *name, const char 
 		     nlink_t nlink, uint64_t dir_fsid, int dir_mnt)
 {
 	uint64_t fsid = dir_fsid;
+	struct fw_obj *o = NULL;
 	struct fw_fh h;
 	int err, mnt;
 
@@ -120,7 +126,10 @@ static int mark_file(struct fanwatch *fw, int dfd, const char *name, const char 
 		if (err)
 			return err;
 	}
-	return upsert(fw, fsid, &h, path, false, nlink, NULL);
+	err = upsert(fw, fsid, &h, path, false, nlink, &o);
+	if (err >= 0 && o)
+		fw_inodes__marked(fw, o, dfd, name);
+	return err;
 }
 
 struct fw_walk_item {

@@ -62,6 +62,8 @@ struct fanwatch {
 	void *ctx;
 	fw_sync_cb sync;
 	void *sync_ctx;
+	fw_inode_cb inode_cb;
+	void *inode_ctx;
 	int reported;
 
 	char buf[FW_BUF_SIZE] __attribute__((aligned(8)));
@@ -115,6 +117,11 @@ void fw_mark__drop_subtree(struct fanwatch *fw, const char *path);
 void fw_mark__move_subtree(struct fanwatch *fw, const char *from, const char *to);
 /* After lost events: mark what appeared, forget what went. */
 void fw_mark__rescan(struct fanwatch *fw);
+
+/* fw_inodes.c: tell the inode callback (if any) about a regular file that is now
+ * marked at its tree (dfd/name: where to stat it; dfd < 0: by its handle), or gone. */
+void fw_inodes__marked(struct fanwatch *fw, struct fw_obj *o, int dfd, const char *name);
+void fw_inodes__dropped(struct fanwatch *fw, struct fw_obj *o);
 
 /* fw_ops.c */
 void fw_ops__event(struct fanwatch *fw, const struct fan_record *rec);

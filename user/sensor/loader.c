@@ -35,6 +35,7 @@ struct sensor {
 	void *ctx;
 	uint32_t gen;
 	int ncpu;
+	uint32_t n_protected;	/* entries in protected_inodes */
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -140,7 +141,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	/* Part of the same single config update as the rules: a reload that switches the
 	 * mode switches it together with the rules it applies to. */
 	if (enforce)
-		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC;
+		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC | BW_CFG_ENFORCE_WRITE;
 	cfg.gen = gen;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
@@ -161,6 +162,57 @@ net_fail:
 	purge_inode_map(writers_fd, s->gen);
 	netrules__purge(net_fd, s->gen);
 	return err_no;
+}
+
+static void protected_count_set(struct sensor *s)
+{
+	uint32_t zero = 0;
+
+	bpf_map_update_elem(bpf_map__fd(s->skel->maps.protected_count), &zero, &s->n_protected,
+			    BPF_ANY);
+}
+
+int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsigned tree)
+{
+	int fd = bpf_map__fd(s->skel->maps.protected_inodes);
+	struct bw_inode_key key;
+	uint32_t val = tree, old;
+	bool known;
+
+	fill_inode_key(&key, st_dev, ino, 0);
+	known = bpf_map_lookup_elem(fd, &key, &old) == 0;
+	if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
+		return -errno;
+	if (!known) {
+		s->n_protected++;
+		protected_count_set(s);
+	}
+	return 0;
+}
+
+void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino)
+{
+	struct bw_inode_key key;
+
+	fill_inode_key(&key, st_dev, ino, 0);
+	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key) == 0 &&
+	    s->n_protected) {
+		s->n_protected--;
+		protected_count_set(s);
+	}
+}
+
+void sensor__protect_clear(struct sensor *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.protected_inodes);
+	struct bw_inode_key key;
+
+	/* The count first: no program walks a descriptor for a set being emptied. */
+	s->n_protected = 0;
+	protected_count_set(s);
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		if (bpf_map_delete_elem(fd, &key))
+			break;
 }
 
 static int attach_cgroup(struct sensor *s, const struct features *feat, char *err,

@@ -57,6 +57,14 @@ int sensor__read_counters(const struct sensor *s, struct sensor_counters *out);
 
 void sensor__close(struct sensor *s);
 
+/* The protected set the kernel checks write-like syscalls against in enforce mode
+ * (bpf/write.bpf.c): regular files of the protected trees, by (st_dev, ino) as stat()
+ * reports them, with their tree index. protect returns 0 or -errno (-E2BIG: the map
+ * is full, BW_MAX_PROTECTED_INODES). */
+int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsigned tree);
+void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino);
+void sensor__protect_clear(struct sensor *s);
+
 /* The kernel's encoding of a dev_t as stat() reports it. */
 uint32_t sensor__kdev(uint64_t st_dev);
 
