@@ -19,10 +19,10 @@ static __always_inline bool in_build(__u32 tgid)
 
 /* The actor is the current process; the caller has checked that target is a build
  * process and the actor is not. At sys_enter the syscall has not run yet: SIGKILL sent
- * here is delivered on the way back to user space, so the syscall itself still runs
- * unless it checks for a fatal signal first — the callers rely on the ones that do
- * (ptrace_attach, process_vm_rw, mem_rw all bail out on fatal_signal_pending or take a
- * killable lock first). */
+ * here is pending when it does. process_vm_writev and a /proc/PID/mem write then write
+ * nothing (get_user_pages checks for a fatal signal before each page). ptrace_attach
+ * does not check and completes, queueing SIGSTOP at the target; the tracer dies before
+ * any further request, and the agent resumes the target (user/agent/resume.c). */
 static __always_inline void access_violation(__u32 tgid, __u32 target, __u32 kind, bool kill)
 {
 	struct bw_proc_access_event *e;
