@@ -1,36 +1,37 @@
 /* An outside process reaching into a build process could make the build write for it:
- * ptrace attach or process_vm_writev (writes to /proc/PID/mem: user/sensor/procmem.c).
- * Only the syscall tracepoints see those on a host without kprobes or LSM. Also here:
+ * ptrace attach or process_vm_writev (writes to /proc/PID/mem: procmem.bpf.c, and
+ * user/sensor/procmem.c after the fact in audit mode). Only the syscall tracepoints see
+ * those on a host without kprobes or LSM; in enforce mode they kill the actor. Also here:
  * the name a link() creates, which fanotify cannot report for a link made outside the
  * protected trees. */
-#include "lib/common.bpf.h"
+#include "lib/access.bpf.h"
 
+#define PTRACE_TRACEME 0
 #define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
 
-static __always_inline bool in_build(__u32 tgid)
+static __always_inline bool enforce_access(void)
 {
-	struct bw_proc *p = proc_lookup(tgid);
+	const struct bw_config *cfg = config_get();
 
-	return p && (p->flags & BW_PROC_IN_BUILD);
+	return cfg && (cfg->flags & BW_CFG_ENFORCE_ACCESS);
 }
 
-static __always_inline void report(__u32 target, __u32 kind)
+/* Audit mode reports the attach (what a later PEEK/POKE needs); enforce mode kills the
+ * actor on any request naming a build process, so a tracer that attached before the
+ * process joined the build (it can only have attached to the pre-exec image of the
+ * build's first process) cannot POKE or SETREGS it either. */
+static __always_inline void report(__u32 target, __u32 kind, bool attach)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct bw_proc_access_event *e;
+	bool enforce;
 
 	if (target == tgid || in_build(tgid) || !in_build(target))
 		return;
-	e = event_reserve(sizeof(*e), BW_EV_PROC_ACCESS);
-	if (!e)
+	enforce = enforce_access();
+	if (!attach && !enforce)
 		return;
-	e->pid = tgid;
-	e->target_pid = target;
-	e->kind = kind;
-	e->pad = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	event_submit(e, true);
+	access_violation(tgid, target, kind, enforce);
 }
 
 /* Every process on the host can call link() as fast as it likes: unchecked, its name
@@ -63,15 +64,17 @@ int bw_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 {
 	long req = (long)ctx->args[0];
 
-	if (req == PTRACE_ATTACH || req == PTRACE_SEIZE)
-		report((__u32)ctx->args[1], BW_ACCESS_PTRACE);
+	/* PTRACE_TRACEME names no target: the caller asks its parent to trace it. */
+	if (req != PTRACE_TRACEME)
+		report((__u32)ctx->args[1], BW_ACCESS_PTRACE,
+		       req == PTRACE_ATTACH || req == PTRACE_SEIZE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
 int bw_enter_vm_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	report((__u32)ctx->args[0], BW_ACCESS_VM_WRITEV);
+	report((__u32)ctx->args[0], BW_ACCESS_VM_WRITEV, true);
 	return 0;
 }
 

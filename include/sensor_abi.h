@@ -138,6 +138,8 @@ struct bw_net_value {
 #define BW_CFG_HAVE_WRITERS (1u << 7)
 /* kill an outside process writing a protected file through a descriptor (bpf/write.bpf.c) */
 #define BW_CFG_ENFORCE_WRITE (1u << 8)
+/* enforce mode for process access: an outsider reaching into a build process is killed */
+#define BW_CFG_ENFORCE_ACCESS (1u << 9)
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
@@ -181,7 +183,7 @@ struct bw_proc_access_event {
 	__u32 pid; /* the actor */
 	__u32 target_pid;
 	__u32 kind; /* enum bw_proc_access_kind */
-	__u32 pad;
+	__u32 killed; /* enforce mode: the actor was sent SIGKILL before the syscall ran */
 	char comm[BW_COMM_LEN];
 };
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "agent/agent_int.h"
+#include "agent/resume.h"
 #include "pipeline/event_build.h"
 #include "pipeline/records.h"
 
@@ -56,10 +57,15 @@ int dispatch__record(void *ctx, const void *data, size_t size)
 		violation = event_build__connect(&c, data, &ev);
 		a->tally.by_kind[TALLY_CONNECT]++;
 		break;
-	default:
+	default: {
+		const struct bw_proc_access_event *r = data;
+
 		violation = event_build__proc_access(&c, data, &ev);
 		a->tally.by_kind[TALLY_PROCESS]++;
+		if (r->killed && r->kind == BW_ACCESS_PTRACE)
+			resume__after_attach((pid_t)r->pid, (pid_t)r->target_pid);
 		break;
+	}
 	}
 	agent__emit(a, &ev, violation, ((const struct bw_event_hdr *)data)->ktime);
 	return 0;

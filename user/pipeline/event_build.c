@@ -225,7 +225,7 @@ bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_e
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
 	ev->verdict = verdict_new(c, true, "process: an outside process reached into a build process",
-				  EVENT_STOP_NONE);
+				  r->killed ? EVENT_STOP_KILLED : EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__process_access_body__init(body);
 		body->kind = r->kind == BW_ACCESS_PTRACE ? BUILDWARDEN__V1__PROCESS_ACCESS_KIND__PTRACE

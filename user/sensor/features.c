@@ -183,7 +183,11 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 			      : "enforce exec of a binary from exec.deny: not stopped (no "
 				"bpf_send_signal)");
 		LAYER("enforce exec of a #! script from exec.deny: reported, not yet stopped");
-		LAYER("enforce file changes, process access: reported, not yet stopped");
+		LAYER(f->send_signal
+			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
+				"write): stopped: the actor is killed at the syscall's entry"
+			      : "enforce process access: not stopped (no bpf_send_signal)");
+		LAYER("enforce file changes: reported, not yet stopped");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");

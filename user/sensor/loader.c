@@ -141,7 +141,8 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	/* Part of the same single config update as the rules: a reload that switches the
 	 * mode switches it together with the rules it applies to. */
 	if (enforce)
-		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC | BW_CFG_ENFORCE_WRITE;
+		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC | BW_CFG_ENFORCE_WRITE |
+			     BW_CFG_ENFORCE_ACCESS;
 	cfg.gen = gen;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
