@@ -192,8 +192,9 @@ static pid_t start_run(int port, const char *events, const char *spool, int agen
 	return pid;
 }
 
-/* Waits for the run; it must exit 0 (the builds here succeed). */
-static void finish_run(pid_t pid, unsigned timeout_ms, const char *what)
+/* Waits for the run; it must exit `want`: 0 when the build succeeds and nothing was
+ * lost, 77 when events were lost on the way (a full spool): every loss fails the run. */
+static void finish_run_code(pid_t pid, unsigned timeout_ms, const char *what, int want)
 {
 	int code = -1;
 	long long t0 = cf_now_ms();
@@ -202,7 +203,12 @@ static void finish_run(pid_t pid, unsigned timeout_ms, const char *what)
 	      "%s: `buildwarden run` still running %u s after the build was let go", what,
 	      timeout_ms / 1000);
 	printf("     %s: run exited %d after %lld ms more\n", what, code, cf_now_ms() - t0);
-	CHECK(code == 0, "%s: `buildwarden run` exited %d, expected 0 (the build succeeds)", what, code);
+	CHECK(code == want, "%s: `buildwarden run` exited %d, expected %d", what, code, want);
+}
+
+static void finish_run(pid_t pid, unsigned timeout_ms, const char *what)
+{
+	finish_run_code(pid, timeout_ms, what, 0);
 }
 
 /* The build writes marker done as its last step; the run must return within its
@@ -624,7 +630,15 @@ static void test_spool_disk_full(void **state)
 	printf("     uploaded before phase 2: %lld; spool free now %lld bytes\n", last, free_b2);
 	bw_events_free(&part);
 	CHECK(bw_ws_write(&F.ws, "go", "", false) == 0, "write go");
-	finish_run(pid, 60000, "full spool");
+	/* the events the full spool could not keep are a loss: the run fails for it */
+	finish_run_code(pid, 60000, "full spool", 77);
+	{
+		char *log = bw_read_file(F.run_log, NULL);
+
+		CHECK(log && strstr(log, "run incomplete:") && strstr(log, "spool"),
+		      "full spool: the summary does not say the run is incomplete for the spool");
+		free(log);
+	}
 	CHECK(cf_exists(wsp("done")), "the build did not finish");
 	read_local(wsp("events.pb"), &evs);
 
