@@ -196,8 +196,10 @@ static void one_case(size_t k, bool enforce, const char *writer_exe)
 	o.op = OPS[k].op;
 	CHECK(stat(S.file, &before) == 0, "stat");
 	pid = start_outsider(&o);
-	snprintf(script, sizeof(script), "echo go > '%s'; read x < '%s'; echo \"RESULT $x\"", o.go,
-		 o.done);
+	/* done is opened before go is sent: the outsider (its only writer) may be gone by
+	 * the time a later open would run, and a FIFO's data dies with its last opener */
+	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
+		 o.done, o.go);
 	usleep(20000); /* mtime granularity: a change must show */
 	run_build(enforce ? "enforce" : "audit", script);
 	st = bw_wait_bounded(pid, 5);
