@@ -88,35 +88,35 @@ static __always_inline void check_write(int fd)
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int bw_procmem_write(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_mem_write(struct trace_event_raw_sys_enter *ctx)
 {
 	check_write((int)ctx->args[0]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int bw_procmem_pwrite64(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_mem_pwrite64(struct trace_event_raw_sys_enter *ctx)
 {
 	check_write((int)ctx->args[0]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
-int bw_procmem_writev(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_mem_writev(struct trace_event_raw_sys_enter *ctx)
 {
 	check_write((int)ctx->args[0]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev")
-int bw_procmem_pwritev(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_mem_pwritev(struct trace_event_raw_sys_enter *ctx)
 {
 	check_write((int)ctx->args[0]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev2")
-int bw_procmem_pwritev2(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_mem_pwritev2(struct trace_event_raw_sys_enter *ctx)
 {
 	check_write((int)ctx->args[0]);
 	return 0;

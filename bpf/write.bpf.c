@@ -98,70 +98,70 @@ static __always_inline void guard(int fd, __u32 kind)
 
 /* One program per syscall, never raw sys_enter (see bpf/access.bpf.c). */
 SEC("tracepoint/syscalls/sys_enter_write")
-int bw_enter_write(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_write(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int bw_enter_pwrite64(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_pwrite64(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
-int bw_enter_writev(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_writev(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev")
-int bw_enter_pwritev(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_pwritev(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev2")
-int bw_enter_pwritev2(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_pwritev2(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_ftruncate")
-int bw_enter_ftruncate(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_ftruncate(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_TRUNCATE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_fallocate")
-int bw_enter_fallocate(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_fallocate(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_TRUNCATE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_copy_file_range")
-int bw_enter_copy_file_range(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_copy_file_range(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[2], BW_WRITE_DATA); /* fd_out */
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_splice")
-int bw_enter_splice(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_splice(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[2], BW_WRITE_DATA); /* fd_out */
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int bw_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+int bw_guard_sendfile64(struct trace_event_raw_sys_enter *ctx)
 {
 	guard((int)ctx->args[0], BW_WRITE_DATA); /* out_fd */
 	return 0;

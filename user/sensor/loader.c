@@ -36,7 +36,43 @@ struct sensor {
 	uint32_t gen;
 	int ncpu;
 	uint32_t n_protected;	/* entries in protected_inodes */
+	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
 };
+
+/* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
+ * hottest syscalls of the host (write and friends): attached in audit mode they would
+ * cost every write() a program run and every start/stop a dozen more tracepoint
+ * grace periods, for nothing. They are attached the first time enforce is on. */
+static bool prog__enforce_only(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__name(prog), "bw_guard_", 9) == 0;
+}
+
+static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
+{
+	const struct bpf_object_skeleton *sk = s->skel->skeleton;
+
+	if (s->guards_attached)
+		return 0;
+	for (int i = 0; i < sk->prog_cnt; i++) {
+		struct bpf_program *prog = *sk->progs[i].prog;
+		struct bpf_link *link;
+
+		if (!prog__enforce_only(prog) || !bpf_program__autoload(prog) || *sk->progs[i].link)
+			continue;
+		link = bpf_program__attach(prog);
+		if (!link) {
+			int e = -errno;
+
+			snprintf(err, errlen, "cannot attach the enforce program '%s': %s",
+				 bpf_program__name(prog), strerror(-e));
+			return e;
+		}
+		*sk->progs[i].link = link;
+	}
+	s->guards_attached = true;
+	return 0;
+}
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -96,6 +132,11 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	struct bw_config cfg;
 	size_t i, j;
 	int err_no;
+
+	/* Before anything changes: a reload that cannot attach them changes nothing. Their
+	 * flags are still off until the config update below. */
+	if (enforce && (err_no = sensor__attach_guards(s, err, errlen)))
+		return err_no;
 
 	memset(&cfg, 0, sizeof(cfg));
 	for (i = 0; i < p->n_exec_deny; i++) {
@@ -297,6 +338,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
 {
+	struct bpf_program *prog;
 	struct sensor *s;
 	int e;
 
@@ -348,6 +390,9 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			 strerror(-e));
 		goto fail;
 	}
+	bpf_object__for_each_program(prog, s->skel->obj)
+		if (prog__enforce_only(prog))
+			bpf_program__set_autoattach(prog, false);
 	e = sensor__apply_policy(s, policy, enforce, err, errlen);
 	if (e)
 		goto fail;
@@ -356,6 +401,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		snprintf(err, errlen, "cannot attach the eBPF tracepoints: %s", strerror(-e));
 		goto fail;
 	}
+
 	e = attach_cgroup(s, feat, err, errlen);
 	if (e)
 		goto fail;
