@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/bwcase.h"
 #include "lib/bwtest.h"
 
 #define EXIT_VIOLATION 77
@@ -44,44 +45,25 @@ static const struct {
 	{ OP_SENDFILE, "sendfile", false },
 };
 
-static struct {
-	struct bw_ws ws;
-	char events[PATH_MAX], cmdline[4096], file[PATH_MAX];
-	struct bw_result res;
-	bool ran, have_evs, dumped;
-	struct bw_events evs;
-} S;
+static struct bw_case S;
+static char target[PATH_MAX]; /* the protected file */
 
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	if (S.have_evs)
-		bw_ev_dump(&S.evs, 120);
-	fflush(stdout);
+	bw_case_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
-		return -1;
 	*state = &S;
-	return 0;
+	return bw_case_begin(&S);
 }
 
 static int teardown(void **state)
 {
-	(void)state;
-	bw_result_free(&S.res);
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = false;
-	bw_case_teardown();
+	bw_case_end(&S);
 	return 0;
 }
 
@@ -145,7 +127,7 @@ static void make_ws(const char *writers_exe)
 	CHECK(bw_ws_write(&S.ws, "src/f.txt", CONTENT, false) == 0, "write f.txt");
 	CHECK(bw_ws_write(&S.ws, "payload", "EVILEVIL", false) == 0, "write payload");
 	CHECK(bw_ws_mkfifo(&S.ws, "go") == 0 && bw_ws_mkfifo(&S.ws, "done") == 0, "mkfifo");
-	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), S.file) != NULL, "realpath");
+	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), target) != NULL, "realpath");
 	if (writers_exe)
 		CHECK(bw_write_policy(&S.ws, NULL,
 				      "version: 1\nmode: audit\nprotect:\n  - path: src\n"
@@ -173,7 +155,7 @@ static void run_build(const char *mode, const char *script)
 static long find_file_violation(void)
 {
 	return bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_FILE,
-							  .path = S.file, .violation = BW_YES }, 0);
+							  .path = target, .violation = BW_YES }, 0);
 }
 
 /* One outsider op under one mode; asserts on the file system and the events. */
@@ -189,12 +171,12 @@ static void one_case(size_t k, bool enforce, const char *writer_exe)
 	long i;
 
 	make_ws(writer_exe);
-	o.file = S.file;
+	o.file = target;
 	o.src = bw_ws_tmp(&S.ws, "payload");
 	o.go = bw_ws_tmp(&S.ws, "go");
 	o.done = bw_ws_tmp(&S.ws, "done");
 	o.op = OPS[k].op;
-	CHECK(stat(S.file, &before) == 0, "stat");
+	CHECK(stat(target, &before) == 0, "stat");
 	pid = start_outsider(&o);
 	/* done is opened before go is sent: the outsider (its only writer) may be gone by
 	 * the time a later open would run, and a FIFO's data dies with its last opener */
@@ -203,8 +185,8 @@ static void one_case(size_t k, bool enforce, const char *writer_exe)
 	usleep(20000); /* mtime granularity: a change must show */
 	run_build(enforce ? "enforce" : "audit", script);
 	st = bw_wait_bounded(pid, 5);
-	CHECK(stat(S.file, &after) == 0, "stat after");
-	content = bw_read_file(S.file, &len);
+	CHECK(stat(target, &after) == 0, "stat after");
+	content = bw_read_file(target, &len);
 	if (enforce && !writer_exe) {
 		bool same = content && len == strlen(CONTENT) && !memcmp(content, CONTENT, len);
 		bool mtime = after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
@@ -224,7 +206,7 @@ static void one_case(size_t k, bool enforce, const char *writer_exe)
 			CHECK(same && after.st_size == before.st_size,
 			      "%s: the content or size changed", OPS[k].name);
 		i = find_file_violation();
-		CHECK(i >= 0, "%s: no violation event on %s", OPS[k].name, S.file);
+		CHECK(i >= 0, "%s: no violation event on %s", OPS[k].name, target);
 		CHECK(S.evs.ev[i]->verdict->action == BUILDWARDEN__V1__ACTION__KILLED,
 		      "%s: action %d, not KILLED", OPS[k].name, S.evs.ev[i]->verdict->action);
 		CHECK(S.evs.ev[i]->file->op == (OPS[k].truncate ? BUILDWARDEN__V1__FILE_OP__TRUNCATE
@@ -300,11 +282,11 @@ static void test_build_not_killed(void **state)
 	make_ws(NULL);
 	snprintf(script, sizeof(script),
 		 "exec 3>>'%s'; sleep 0.2; printf build >&3; truncate -s 5 '%s'; echo RESULT ok",
-		 S.file, S.file);
+		 target, target);
 	run_build("enforce", script);
 	CHECK(S.res.out && strstr(S.res.out, "RESULT ok"), "the build did not finish");
 	CHECK(S.res.exit_code == 0, "exit %d", S.res.exit_code);
-	content = bw_read_file(S.file, &len);
+	content = bw_read_file(target, &len);
 	CHECK(content && len == 5, "the build's writes did not land");
 	free(content);
 }

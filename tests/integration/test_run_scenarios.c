@@ -27,6 +27,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "lib/bwcase.h"
 #include "lib/bwtest.h"
 
 #define EXIT_VIOLATION 77
@@ -35,37 +36,16 @@ static const char trojan_main[] =
 	"#include \"util.h\"\n"
 	"int main(void) { return util() + 0; /* trojaned */ }\n";
 
-struct scenario {
-	struct bw_ws ws;
-	char events[PATH_MAX];
-	unsigned runs;
-	char cmdline[4096];
-	struct bw_result res;
-	bool ran;
-	struct bw_events evs;
-	bool have_evs;
-	bool dumped;
-};
-
-static struct scenario S;
+static struct bw_case S;
 
 static unsigned run_timeout(void)
 {
-	const char *t = getenv("BW_TEST_TIMEOUT");
-
-	return t && atoi(t) > 0 ? (unsigned)atoi(t) : 20;
+	return bw_run_timeout();
 }
 
-/* Prints what we know about the current run once, before a failure. */
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	if (S.have_evs)
-		bw_ev_dump(&S.evs, 120);
-	fflush(stdout);
+	bw_case_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
@@ -77,20 +57,13 @@ static const char *wsp(const char *rel)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
-		return -1;
 	*state = &S;
-	return 0;
+	return bw_case_begin(&S);
 }
 
 static int teardown(void **state)
 {
-	(void)state;
-	bw_result_free(&S.res);
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	bw_case_teardown();
+	bw_case_end(&S);
 	return 0;
 }
 
