@@ -13,6 +13,7 @@
 
 #include "agent/guard.h"
 #include "base/fdio.h"
+#include "base/log.h"
 
 #define GUARD_DONE 'd'
 
@@ -212,14 +213,13 @@ void run_guard__finish(struct run_guard *g)
 	if (!g)
 		return;
 	/* if this fails the watchdog kills an empty cgroup: harmless */
-	if (send(g->done_fd, &done, 1, MSG_NOSIGNAL) != 1)
-		done = 0;
+	send(g->done_fd, &done, 1, MSG_NOSIGNAL);
 	close(g->done_fd);
 	close(g->procs_fd);
 	/* Empty by now: the agent reaped every build process before finishing. */
 	if (unlinkat(g->parent_fd, g->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		fprintf(stderr, "buildwarden: cannot remove cgroup '%s': %s\n", g->name,
-			strerror(errno));
+		log__line(stderr, "buildwarden: ", "cannot remove cgroup '%s': %s", g->name,
+			  strerror(errno));
 	close(g->parent_fd);
 	free(g);
 }
