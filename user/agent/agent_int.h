@@ -41,6 +41,7 @@ struct agent {
 	struct loop *loop;
 	struct run_guard *guard; /* run only: kills the build if the agent dies */
 	int64_t last_stats_ns;
+	int64_t last_rootcg_ns; /* agent mode: last re-resolution of build root cgroups */
 	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
 };
 

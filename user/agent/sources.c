@@ -6,6 +6,9 @@
 
 #define STATS_INTERVAL_NS (10 * NSEC_PER_SEC)
 #define POLL_MS 100
+/* A runner service that restarts gets a new cgroup id: its build roots are found
+ * again within this long (until then its execs are not the build: the safe side). */
+#define ROOT_CGROUPS_INTERVAL_NS (1 * NSEC_PER_SEC)
 
 static void sources__on_ring(void *ctx)
 {
@@ -52,6 +55,10 @@ unsigned sources__poll(struct agent *a)
 	emitter__flush(&a->em);
 	if (clock__mono_ns() - a->last_stats_ns >= STATS_INTERVAL_NS)
 		run_emit__stats(a);
+	if (!a->argv && clock__mono_ns() - a->last_rootcg_ns >= ROOT_CGROUPS_INTERVAL_NS) {
+		a->last_rootcg_ns = clock__mono_ns();
+		sensor__refresh_root_cgroups(a->sensor);
+	}
 	return sigs;
 }
 
