@@ -41,6 +41,7 @@ static void agent__free(struct agent *a)
 	if (!a)
 		return;
 	run_guard__finish(a->guard);
+	enroll_server__close(a->enroll);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
@@ -181,6 +182,16 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot set up the event loop: %s", strerror(-e));
 		goto fail;
+	}
+	if (o->enroll_socket) {
+		res->failure = AGENT_FAIL_SENSOR;
+		e = enroll_server__open(o->enroll_socket, &a->enroll, err, sizeof(err));
+		if (!e)
+			e = sources__add_enroll(a);
+		if (e) {
+			log__line(stderr, "buildwarden: ", "cannot serve enrolment: %s", e == -ENOSPC ? "no loop slot" : err);
+			goto fail;
+		}
 	}
 	res->failure = AGENT_OK;
 	*out = a;

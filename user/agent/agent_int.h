@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/emitter.h"
+#include "agent/enroll.h"
 #include "agent/loop.h"
 #include "agent/reload.h"
 #include "agent/tally.h"
@@ -40,6 +41,7 @@ struct agent {
 	struct tally tally;
 	struct loop *loop;
 	struct run_guard *guard; /* run only: kills the build if the agent dies */
+	struct enroll_server *enroll; /* agent only, with --enroll-socket */
 	int64_t last_stats_ns;
 	int64_t last_rootcg_ns; /* agent mode: last re-resolution of build root cgroups */
 	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
@@ -67,6 +69,7 @@ void write_guard__record(struct agent *a, const struct bw_write_kill_event *r);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */
+int sources__add_enroll(struct agent *a); /* a->enroll into a->loop: 0 or -errno */
 /* one pass of the loop, then the periodic work; the signals seen (loop.h) */
 unsigned sources__poll(struct agent *a);
 /* everything still queued, before the run ends */

@@ -34,6 +34,29 @@ static void sources__on_fanotify(void *ctx)
 	fanwatch__process(a->ps.fw, dispatch__file_change, a);
 }
 
+/* `buildwarden enroll`: the process becomes a build root in the kernel's table. */
+static int sources__enroll_pid(void *ctx, pid_t pid, pid_t peer)
+{
+	struct agent *a = ctx;
+
+	(void)peer;
+	return sensor__enroll(a->sensor, pid);
+}
+
+static void sources__on_enroll(void *ctx)
+{
+	struct agent *a = ctx;
+
+	/* What the process did before this moment is in the ring: read as it was. */
+	sensor__drain(a->sensor);
+	enroll_server__serve(a->enroll, sources__enroll_pid, a);
+}
+
+int sources__add_enroll(struct agent *a)
+{
+	return loop__add(a->loop, enroll_server__fd(a->enroll), sources__on_enroll, a);
+}
+
 int sources__add(struct agent *a)
 {
 	int e = loop__add(a->loop, sensor__ring_fd(a->sensor), sources__on_ring, a);

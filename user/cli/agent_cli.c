@@ -28,6 +28,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 		{ "chain-key", required_argument, NULL, 'K' },
 		{ "agent-id", required_argument, NULL, 'A' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "enroll-socket", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -38,7 +39,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -81,6 +82,9 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 			break;
 		case 'A':
 			o->agent_id = optarg;
+			break;
+		case 'E':
+			o->enroll_socket = optarg;
 			break;
 		case 'M':
 		case 'D': {

@@ -7,9 +7,10 @@
 
 const char usage_text[] =
 	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [TRANSPORT] -- CMD [ARGS...]\n"
-	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [TRANSPORT]\n"
+	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [--enroll-socket PATH] [TRANSPORT]\n"
 	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
 	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--since 1h]\n"
+	"       buildwarden enroll --pid PID [--socket PATH]\n"
 	"       buildwarden policy check FILE\n"
 	"       buildwarden decode [FILE|-]\n"
 	"       buildwarden version\n"
@@ -27,6 +28,7 @@ static const struct cmd {
 	{ "collector", cmd_collector },
 	{ "query", cmd_query },
 	{ "version", cmd_version },
+	{ "enroll", cmd_enroll },
 };
 
 int main(int argc, char **argv)

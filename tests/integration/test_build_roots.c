@@ -1,0 +1,259 @@
+/* Who is the build in agent mode, beyond the policy's build_roots: `buildwarden enroll`
+ * makes a live process a build root through the agent's root-only socket, and nobody
+ * else can. Real binary, real kernel, root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/bwtest.h"
+
+static struct bw_ws ws;
+static char buf[4][PATH_MAX];
+
+static const char *p(int slot, const char *rel)
+{
+	return bw_ws_path(&ws, rel, buf[slot], sizeof(buf[slot]));
+}
+
+static int setup(void **state)
+{
+	return bw_case_setup(&ws);
+}
+
+static int teardown(void **state)
+{
+	bw_case_teardown();
+	return 0;
+}
+
+static bool wait_for_text(const char *path, const char *needle, unsigned timeout_ms)
+{
+	for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
+		char *s = bw_read_file(path, NULL);
+		bool found = s && strstr(s, needle);
+
+		free(s);
+		if (found)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static pid_t start_agent(const char *policy, const char *events, const char *log, const char *sock)
+{
+	pid_t pid = bw_fork();
+
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(120);
+		execl(bw_bin(), bw_bin(), "agent", "--policy", policy, "--events", events,
+		      "--enroll-socket", sock, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		bw_track_pid(pid);
+	return pid;
+}
+
+static int stop_agent(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	st = bw_wait_bounded(pid, 10);
+	return st < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A "job": a shell that waits for a line on its stdin, then writes target. Returns its
+ * pid; *go is the pipe's write end. */
+static pid_t start_job(const char *target, int *go)
+{
+	char script[PATH_MAX + 64];
+	int fds[2];
+	pid_t pid;
+
+	snprintf(script, sizeof(script), "read x; echo job > %s", target);
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	pid = bw_fork();
+	if (pid == 0) {
+		dup2(fds[0], 0);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	if (pid < 0) {
+		close(fds[1]);
+		return -1;
+	}
+	bw_track_pid(pid);
+	*go = fds[1];
+	return pid;
+}
+
+static int finish_job(pid_t pid, int go)
+{
+	int st;
+
+	(void)!write(go, "go\n", 3);
+	close(go);
+	st = bw_wait_bounded(pid, 20);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int enroll(pid_t pid, unsigned flags, struct bw_result *r)
+{
+	char pidtxt[16];
+	const char *args[] = { "enroll", "--pid", pidtxt, "--socket", p(3, "run/enroll.sock"), NULL };
+
+	snprintf(pidtxt, sizeof(pidtxt), "%d", (int)pid);
+	return bw_spawn((const char *const[]){ bw_bin(), args[0], args[1], args[2], args[3], args[4], NULL },
+			20, flags, r);
+}
+
+/* An enrolled process and what it starts afterwards are the build: their writes are
+ * allowed. A process nobody enrolled writing the same tree is a violation. */
+static void test_enroll_makes_a_build_root(void **state)
+{
+	struct bw_events evs;
+	struct bw_result r;
+	struct stat st;
+	pid_t agent, job, outsider;
+	int go, go2;
+
+	alarm(60);
+	assert_int_equal(bw_ws_mkdir(&ws, "src"), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\nprotect:\n  - path: src\n"), 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"), p(3, "run/enroll.sock"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+	/* root's alone: a 0700 directory, a 0600 socket */
+	assert_int_equal(stat(p(0, "run"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(stat(p(0, "run/enroll.sock"), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	job = start_job(p(0, "src/enrolled.c"), &go);
+	outsider = start_job(p(0, "src/outsider.c"), &go2);
+	assert_true(job > 0 && outsider > 0);
+	assert_int_equal(enroll(job, 0, &r), 0);
+	if (r.exit_code != 0)
+		bw_result_print("buildwarden enroll", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.out, "is a build root"));
+	bw_result_free(&r);
+	/* the shell forks nothing for echo; a child it execs would inherit the same */
+	assert_int_equal(finish_job(job, go), 0);
+	assert_int_equal(finish_job(outsider, go2), 0);
+	usleep(200000);
+	assert_int_equal(stop_agent(agent), 77);
+	/* the agent removed its socket */
+	assert_int_equal(access(p(0, "run/enroll.sock"), F_OK), -1);
+
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/enrolled.c"),
+							      .violation = BW_YES }),
+			 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/enrolled.c"),
+							 .in_build = BW_YES }) >= 1);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/outsider.c"),
+							 .in_build = BW_NO,
+							 .violation = BW_YES }) >= 1);
+	bw_events_free(&evs);
+}
+
+/* Only root may enroll: uid 65534 is stopped by the directory's mode, and, where an
+ * operator loosened the modes, by the agent's own check of the caller's uid. Either
+ * way the process stays outside the build. */
+static void test_enroll_refuses_non_root(void **state)
+{
+	struct bw_events evs;
+	struct bw_result r;
+	pid_t agent, job;
+	int go;
+
+	alarm(60);
+	assert_int_equal(bw_ws_mkdir(&ws, "src"), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\nprotect:\n  - path: src\n"), 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"), p(3, "run/enroll.sock"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+	job = start_job(p(0, "src/job.c"), &go);
+	assert_true(job > 0);
+
+	/* 1: the file modes */
+	assert_int_equal(enroll(job, BW_SPAWN_AS_NOBODY, &r), 0);
+	if (r.exit_code != 76)
+		bw_result_print("buildwarden enroll (as 65534)", &r);
+	assert_int_equal(r.exit_code, 76);
+	assert_non_null(strstr(r.err, "Permission denied"));
+	bw_result_free(&r);
+	/* 2: the agent's check, with the modes opened up (the ws path is world-searchable) */
+	assert_int_equal(chmod(p(0, "run"), 0755), 0);
+	assert_int_equal(chmod(p(0, "run/enroll.sock"), 0666), 0);
+	assert_int_equal(enroll(job, BW_SPAWN_AS_NOBODY, &r), 0);
+	if (r.exit_code != 76)
+		bw_result_print("buildwarden enroll (as 65534, open modes)", &r);
+	assert_int_equal(r.exit_code, 76);
+	assert_non_null(strstr(r.err, "uid 65534 is not root"));
+	bw_result_free(&r);
+	assert_true(wait_for_text(p(2, "agent.log"), "only root may enroll", 5000));
+
+	assert_int_equal(finish_job(job, go), 0);
+	usleep(200000);
+	assert_int_equal(stop_agent(agent), 77);
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/job.c"),
+							 .in_build = BW_NO,
+							 .violation = BW_YES }) >= 1);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/job.c"),
+							      .in_build = BW_YES }),
+			 0);
+	bw_events_free(&evs);
+}
+
+/* A loosened directory is refused at start: the agent does not serve a socket others
+ * could replace. */
+static void test_enroll_socket_dir_must_be_roots(void **state)
+{
+	struct bw_result r;
+	const char *args[] = { "agent", "--policy", p(0, "policy.yaml"), "--enroll-socket",
+			       p(1, "open/enroll.sock"), NULL };
+
+	alarm(30);
+	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\n"), 0);
+	assert_int_equal(bw_ws_mkdir(&ws, "open"), 0);
+	assert_int_equal(chmod(p(2, "open"), 0755), 0);
+	assert_int_equal(bw_run(args, 20, &r), 0);
+	if (r.exit_code != 71)
+		bw_result_print("buildwarden agent --enroll-socket open/", &r);
+	assert_int_equal(r.exit_code, 71);
+	assert_non_null(strstr(r.err, "must be a directory owned by root with mode 0700"));
+	bw_result_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_enroll_makes_a_build_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enroll_refuses_non_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enroll_socket_dir_must_be_roots, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
