@@ -126,6 +126,13 @@ void dispatch__proc_mem_write(pid_t writer, pid_t target, void *ctx)
 	Buildwarden__V1__Event ev;
 	struct event_ctx c;
 
+	if (!target) {
+		/* Unreadable: a loss unless the writer is the build (its writes to any
+		 * process are allowed). Not the writer's own files either way: unknown. */
+		if (sensor__proc_lookup(a->sensor, writer, &wp) || !(wp.flags & BW_PROC_IN_BUILD))
+			procmem__count_unreadable(a->pm);
+		return;
+	}
 	if (writer == target || sensor__proc_lookup(a->sensor, target, &tp) ||
 	    !(tp.flags & BW_PROC_IN_BUILD))
 		return;
