@@ -1,6 +1,7 @@
 /* Who is the build in agent mode, beyond the policy's build_roots: `buildwarden enroll`
  * makes a live process a build root through the agent's root-only socket, and nobody
- * else can. Real binary, real kernel, root. */
+ * else can; and a change is attributed to the process that made it, not to a build
+ * process that took its pid since. Real binary, real kernel, root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/bwtest.h"
+#include "lib/cgtest.h"
 
 static struct bw_ws ws;
 static char buf[4][PATH_MAX];
@@ -247,12 +249,139 @@ static void test_enroll_socket_dir_must_be_roots(void **state)
 	bw_result_free(&r);
 }
 
+static int outsider_writes(void *arg)
+{
+	int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	return fd >= 0 && write(fd, "evil\n", 5) == 5 && close(fd) == 0 ? 0 : 1;
+}
+
+/* A child with pid want, by setting the host's ns_last_pid just before each fork (other
+ * processes on the host may take it first: retried). The child enters cg and execs
+ * argv; the others exit at once. Returns the child's pid, or -1. */
+static pid_t fork_with_pid(pid_t want, const struct bw_cg *cg, const char *const argv[])
+{
+	for (int tries = 0; tries < 500; tries++) {
+		char last[16];
+		pid_t c;
+
+		snprintf(last, sizeof(last), "%d", (int)want - 1);
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+
+		/* not bw_write_file: O_TRUNC on this sysctl is refused (EPERM) */
+		if (fd < 0)
+			return -1;
+		if (write(fd, last, strlen(last)) < 0) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		c = bw_fork();
+		if (c == 0) {
+			if (getpid() != want || bw_cg_enter(cg))
+				_exit(0);
+			execv(argv[0], (char *const *)argv);
+			_exit(127);
+		}
+		if (c == want) {
+			bw_track_pid(c);
+			return c;
+		}
+		if (c > 0)
+			waitpid(c, NULL, 0);
+	}
+	return -1;
+}
+
+/* Issue 8: the agent names the actor of a change by pid when it reads the event. An
+ * outsider writes src/ and exits while the agent is stopped; a build process (a build
+ * root exe'd in the runner's cgroup) is then made to get the same pid. The change is
+ * the outsider's: a violation, not the build's allowed write. */
+static void test_reused_pid_is_not_the_actor(void **state)
+{
+	struct bw_cg cg = { .abs = "" };
+	struct bw_events evs;
+	pid_t agent, outsider, reuser;
+	char exe[PATH_MAX], sleep_exe[PATH_MAX];
+	const char *sleeper[] = { sleep_exe, "60", NULL };
+	int st;
+
+	alarm(90);
+	assert_int_equal(bw_cg_create(&cg), 0);
+	assert_int_equal(bw_ws_mkdir(&ws, "src"), 0);
+	assert_int_equal(bw_ws_mkdir(&ws, "bin"), 0);
+	snprintf(sleep_exe, sizeof(sleep_exe), "%s", p(0, "bin/buildsleep"));
+	{
+		size_t len;
+		char *data = bw_read_file("/bin/sleep", &len);
+		int fd = open(p(0, "bin/buildsleep"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+
+		assert_non_null(data);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, data, len), (ssize_t)len);
+		close(fd);
+		free(data);
+	}
+	assert_int_equal(bw_write_policy(&ws, NULL,
+					 "version: 1\nprotect:\n  - path: src\nbuild_roots:\n"
+					 "  - exe: %s\n    cgroup: %s\n",
+					 p(0, "bin/buildsleep"), cg.rel),
+			 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"), p(3, "run/enroll.sock"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+
+	assert_int_equal(kill(agent, SIGSTOP), 0);
+	assert_int_equal(waitpid(agent, &st, WUNTRACED), agent);
+	outsider = bw_fork_outsider(outsider_writes, (void *)p(0, "src/evil.c"));
+	assert_true(outsider > 0);
+	st = bw_wait_bounded(outsider, 10);
+	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	reuser = fork_with_pid(outsider, &cg, sleeper);
+	if (reuser < 0) {
+		kill(agent, SIGCONT);
+		skip(); /* the host kept taking the pid: nothing to test */
+	}
+	/* the build root's exec is done when /proc says so */
+	{
+		char link[64];
+		bool execd = false;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)reuser);
+		for (int i = 0; i < 500 && !execd; i++) {
+			ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+
+			execd = n > 0 && (exe[n] = '\0', strcmp(exe, sleep_exe) == 0);
+			if (!execd)
+				usleep(10000);
+		}
+		assert_true(execd);
+	}
+	assert_int_equal(kill(agent, SIGCONT), 0);
+	usleep(500000);
+	kill(reuser, SIGKILL);
+	bw_wait_bounded(reuser, 10);
+	assert_int_equal(stop_agent(agent), 77);
+	bw_cg_remove(&cg);
+
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	if (bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/evil.c"), .in_build = BW_YES }))
+		bw_ev_dump(&evs, 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/evil.c"),
+							      .in_build = BW_YES }),
+			 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/evil.c"),
+							 .violation = BW_YES }) >= 1);
+	bw_events_free(&evs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enroll_makes_a_build_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enroll_refuses_non_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enroll_socket_dir_must_be_roots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_pid_is_not_the_actor, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,11 @@ static int agent__proc_lookup(void *ctx, pid_t pid, struct bw_proc *out)
 	return sensor__proc_lookup(ctx, pid, out);
 }
 
+static int agent__proc_lookup_exited(void *ctx, pid_t pid, struct bw_proc *out)
+{
+	return sensor__proc_lookup_exited(ctx, pid, out);
+}
+
 static int agent__open_sinks(struct agent *a, struct agent_result *res)
 {
 	const struct agent_opts *o = &a->opts;
@@ -160,6 +165,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	res->failure = AGENT_FAIL_INTERNAL;
 	src.lookup = agent__proc_lookup;
+	src.lookup_exited = agent__proc_lookup_exited;
 	src.ctx = a->sensor;
 	a->pi = procinfo__new(&src);
 	a->links = linknames__new();

@@ -105,6 +105,7 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 		.tree = fe->tree,
 		.path = fe->path,
 		.new_path = fe->new_path ? fe->new_path : fe->outside_path,
+		.actor_exited = (fe->flags & FW_EV_ACTOR_EXITED) != 0,
 	};
 	Buildwarden__V1__Event ev;
 	struct event_ctx c = dispatch__ctx(a);

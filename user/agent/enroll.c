@@ -229,17 +229,8 @@ static void enroll__one(int c, enroll_fn enroll, void *ctx)
 	ssize_t n;
 
 	memset(&r, 0, sizeof(r));
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || clen != sizeof(cred)) {
-		enroll__reply(c, &r, -EPERM, "refused: the caller's credentials cannot be read");
-		return;
-	}
-	if (cred.uid != 0) {
-		log__line(stderr, "buildwarden: ", "enroll: refused pid %d (uid %u): only root may enroll",
-			  (int)cred.pid, (unsigned)cred.uid);
-		enroll__reply(c, &r, -EPERM, "refused: uid %u is not root; only root may enroll a build root",
-			      (unsigned)cred.uid);
-		return;
-	}
+	/* The request is read before any answer, a refusal too: a unix socket closed with
+	 * unread data resets its peer, which would then lose the answer. */
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
 	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h)) {
@@ -247,6 +238,17 @@ static void enroll__one(int c, enroll_fn enroll, void *ctx)
 			continue;
 		for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < 4; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+	}
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || clen != sizeof(cred)) {
+		enroll__reply(c, &r, -EPERM, "refused: the caller's credentials cannot be read");
+		goto out;
+	}
+	if (cred.uid != 0) {
+		log__line(stderr, "buildwarden: ", "enroll: refused pid %d (uid %u): only root may enroll",
+			  (int)cred.pid, (unsigned)cred.uid);
+		enroll__reply(c, &r, -EPERM, "refused: uid %u is not root; only root may enroll a build root",
+			      (unsigned)cred.uid);
+		goto out;
 	}
 	if (n != (ssize_t)sizeof(req) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 1 ||
 	    req.version != ENROLL_VERSION || req.op != ENROLL_OP_PIDFD) {

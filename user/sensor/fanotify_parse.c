@@ -92,12 +92,21 @@ int fanotify_parse__info(const void *event, size_t event_len, size_t metadata_le
 	memset(in, 0, sizeof(*in));
 	if (metadata_len < FAN_EVENT_METADATA_LEN || metadata_len > event_len)
 		return -EINVAL;
+	in->pidfd = -1;
 	while ((size_t)(end - p) >= INFO_HDR_LEN) {
 		uint16_t len = get_u16(p + 2);
 		struct fan_fid *dst;
 
 		if (len < INFO_HDR_LEN || len > (size_t)(end - p))
 			return -EINVAL;
+		if (p[0] == FAN_EVENT_INFO_TYPE_PIDFD) {
+			if (len < INFO_HDR_LEN + sizeof(int32_t) || in->has_pidfd)
+				return -EINVAL;
+			in->has_pidfd = true;
+			in->pidfd = (int32_t)get_u32(p + INFO_HDR_LEN);
+			p += len;
+			continue;
+		}
 		dst = slot_of(in, p[0]);
 		if (dst && parse_fid(p, len, dst))
 			return -EINVAL;

@@ -25,6 +25,11 @@ struct fan_fid {
 
 struct fan_info {
 	struct fan_fid fid, dfid_name, dfid, old, new;
+	/* FAN_REPORT_PIDFD: an open pidfd of the actor (the caller closes it), FAN_NOPIDFD
+	 * (-1: the actor had exited when the event was read), FAN_EPIDFD (-2: no pidfd
+	 * for another reason); has_pidfd false when the group does not report them */
+	bool has_pidfd;
+	int32_t pidfd;
 };
 
 enum fan_status {

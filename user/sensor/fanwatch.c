@@ -18,7 +18,8 @@ void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree
 {
 	struct fw_event ev = {
 		.op = op, .pid = pid, .tree = tree, .path = path, .new_path = new_path,
-		.outside_path = outside, .is_dir = is_dir, .flags = flags,
+		.outside_path = outside, .is_dir = is_dir,
+		.flags = flags | (fw->actor_exited ? FW_EV_ACTOR_EXITED : 0),
 	};
 
 	if (fw->cb)
@@ -53,7 +54,13 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 		while (fanotify_parse__next(&cur, &rec) == 1) {
 			if (rec.fd >= 0)
 				close(rec.fd);
+			/* The pidfd itself is not needed: that the kernel could make one says
+			 * the actor was alive at the read, so its pid still names it. */
+			if (rec.info.has_pidfd && rec.info.pidfd >= 0)
+				close(rec.info.pidfd);
+			fw->actor_exited = rec.info.has_pidfd && rec.info.pidfd == FAN_NOPIDFD;
 			fw_ops__event(fw, &rec);
+			fw->actor_exited = false;
 		}
 	}
 	if (fw->rescan)
@@ -76,12 +83,20 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 	if (!fw)
 		return -ENOMEM;
 	fw->gen = 1;
-	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events. */
-	fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
-			       FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS, O_RDONLY | O_LARGEFILE);
-	if (fw->fd < 0 && errno == EPERM)
-		fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK |
-				       FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
+	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
+	 * FAN_REPORT_PIDFD (5.15) tells an actor that exited before the read, whose pid
+	 * may have been reused since, from one still alive; older kernels refuse it. */
+	for (int i = 0; i < 4; i++) {
+		unsigned flags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET;
+
+		if (i < 2)
+			flags |= FAN_REPORT_PIDFD;
+		if (i % 2 == 0)
+			flags |= FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS;
+		fw->fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE);
+		if (fw->fd >= 0 || (errno != EPERM && errno != EINVAL))
+			break;
+	}
 	if (fw->fd < 0) {
 		err = -errno;
 		free(fw);

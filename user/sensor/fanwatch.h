@@ -49,6 +49,8 @@ enum fw_op {
 #define FW_EV_TO_OUTSIDE (1u << 1)	/* FW_RENAME: the object left the trees; path is its old name */
 #define FW_EV_PID_GUESSED (1u << 2)	/* found by scanning a new directory: pid is the mkdir's actor */
 #define FW_EV_ROOT (1u << 3)		/* the event is on a tree root itself (moved or deleted) */
+#define FW_EV_ACTOR_EXITED (1u << 4)	/* the actor had exited when the event was read: its pid
+					 * may be another process's by now (FAN_REPORT_PIDFD) */
 
 struct fw_event {
 	enum fw_op op;

@@ -57,6 +57,9 @@ struct fanwatch {
 	uint64_t gen;		/* full scans so far: objects not seen by the last one went */
 	uint64_t overflows, unresolved, skipped;
 	bool rescan;
+	/* FAN_REPORT_PIDFD said the record being handled was made by a process that had
+	 * exited when it was read: its pid may name another process now */
+	bool actor_exited;
 
 	fw_event_cb cb;
 	void *ctx;
