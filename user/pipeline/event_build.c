@@ -200,7 +200,10 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	}
 	if (tree && f->tree < 64 && (raw.writer_mask & (1ull << f->tree)))
 		writer = true;
-	else if (tree && tree->n_writers && !(raw.flags & BW_PROC_FROM_FORK))
+	/* An actor gone before the read has no /proc/PID/exe of its own any more: only
+	 * what the kernel recorded at its exec may name it. */
+	else if (tree && tree->n_writers && !(raw.flags & BW_PROC_FROM_FORK) &&
+		 !(f->actor_exited && !(raw.flags & BW_PROC_EXEC_SEEN)))
 		writer = writer_by_exe(tree, f->pid, &raw);
 	if (ev->process)
 		ev->process->authorized_writer = writer;
