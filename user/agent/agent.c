@@ -223,7 +223,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 		.collector = a->collector ? a->opts.collector : NULL,
 		.collector_stats = &cs,
 		.layers = layers,
-		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+		.n_layers = run_emit__layers(a, layers, MAX_LAYERS),
 		.losses = losses,
 	};
 

@@ -79,6 +79,8 @@ int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch *
 void sources__reload(struct agent *a);
 
 /* run_emit.c */
+/* the "guards on this host" lines: the features', then what the watchers set up */
+size_t run_emit__layers(const struct agent *a, const char **lines, size_t max);
 void run_emit__run_start(struct agent *a);
 void run_emit__stats(struct agent *a);
 /* returns what was lost on the way to the agent (RunEnd.drops) */

@@ -27,6 +27,11 @@ void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree
 	fw->reported++;
 }
 
+bool fanwatch__reports_pidfd(const struct fanwatch *fw)
+{
+	return fw->pidfd_reports;
+}
+
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 {
 	int r;
@@ -94,6 +99,7 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 		if (i % 2 == 0)
 			flags |= FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS;
 		fw->fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE);
+		fw->pidfd_reports = fw->fd >= 0 && (flags & FAN_REPORT_PIDFD);
 		if (fw->fd >= 0 || (errno != EPERM && errno != EINVAL))
 			break;
 	}

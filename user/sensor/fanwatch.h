@@ -119,6 +119,10 @@ void fanwatch__stats(const struct fanwatch *fw, struct fanwatch_stats *out);
 uint64_t fanwatch__overflows(const struct fanwatch *fw);
 uint64_t fanwatch__unresolved(const struct fanwatch *fw);
 uint64_t fanwatch__skipped(const struct fanwatch *fw);
+/* true: events say when their actor had exited before the read (FAN_REPORT_PIDFD,
+ * Linux 5.15): FW_EV_ACTOR_EXITED is then set; false: the kernel cannot tell. */
+bool fanwatch__reports_pidfd(const struct fanwatch *fw);
+
 size_t fanwatch__marks(const struct fanwatch *fw);
 void fanwatch__free(struct fanwatch *fw);
 

@@ -60,6 +60,7 @@ struct fanwatch {
 	/* FAN_REPORT_PIDFD said the record being handled was made by a process that had
 	 * exited when it was read: its pid may name another process now */
 	bool actor_exited;
+	bool pidfd_reports; /* the group was made with FAN_REPORT_PIDFD */
 
 	fw_event_cb cb;
 	void *ctx;
