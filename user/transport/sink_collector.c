@@ -554,8 +554,7 @@ struct sink_collector *sink_collector__open(const struct collector_client_opts *
 		rc = chain__read_key(o->chain_key_path, key);
 		if (rc < 0) {
 			snprintf(err, errlen, "collector: chain key '%s': %s", o->chain_key_path,
-				 rc == -EINVAL ? "empty" : rc == -EFBIG ? "larger than 1024 bytes" :
-				 strerror(-rc));
+				 chain__key_error(rc));
 			goto fail;
 		}
 		so.key = key;
