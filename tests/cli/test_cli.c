@@ -130,6 +130,8 @@ static void test_usage_errors(void **state)
 		{ { "run", "--spool-max", "lots", "--", "/usr/bin/touch", marker, NULL }, "'lots'" },
 		{ { "run", "--collector", "127.0.0.1:1", "--", "/usr/bin/touch", marker, NULL }, "--tls-cert" },
 		{ { "run", "--spool", marker, "--", "/usr/bin/touch", marker, NULL }, "--collector" },
+		/* the build shares stdout: it could forge frames (a fake runEnd) */
+		{ { "run", "--events", "-", "--", "/usr/bin/touch", marker, NULL }, "'--events -'" },
 		{ { "agent", NULL }, "--policy" },
 		{ { "agent", "--policy", "p.yaml", "extra", NULL }, "'extra'" },
 		{ { "policy", NULL }, "policy check FILE" },

@@ -69,8 +69,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 
 		if (!f) {
 			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
-				  e == -ELOOP ? "it is a symbolic link: give the path it points to" :
-				  e == -EPERM ? "it is a file another user owns" : strerror(e < 0 ? -e : e));
+				  sink_file__error(e));
 			res->failure = AGENT_FAIL_EVENTS_FILE;
 			return e < 0 ? e : -e;
 		}

@@ -106,6 +106,11 @@ int cmd_run(int argc, char **argv)
 		return rc;
 	if (optind >= argc)
 		return usage__error("buildwarden", usage_text, "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
+	/* The build inherits stdout: whatever it prints would land between the frames, and
+	 * a build could write frames of its own (a fake runEnd) that decode takes as ours. */
+	if (o.events_path && strcmp(o.events_path, "-") == 0)
+		return usage__error("buildwarden", usage_text,
+				    "run cannot write events to stdout ('--events -'): the build shares it; give a file");
 	held.argv = build.argv = argv + optind;
 	rc = agent__run(&o, &build, &res);
 	return agent_cli__exit_code(&o, rc, &res);
