@@ -118,12 +118,11 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->opts = *o;
 	a->file_sink = -1;
-	e = policy_load__file(o->policy_path, &a->ps.policy);
+	e = policy_load__file(o->policy_path, &a->ps.policy, a->ps.sha256);
 	if (e) {
 		res->failure = AGENT_FAIL_POLICY;
 		goto fail;
 	}
-	policy_load__sha256(o->policy_path, a->ps.sha256);
 	a->ps.enforce = agent_opts__enforce(o, a->ps.policy);
 	gethostname(host, sizeof(host) - 1);
 	agent__make_run_id(run_id);

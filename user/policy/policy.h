@@ -87,6 +87,11 @@ int policy__parse(const char *buf, size_t len, const char *name, const char *bas
 /* Reads path and parses it with base_dir = its directory. */
 int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 		      struct bw_diags *diags);
+/* The same, and on success hands over the bytes parsed (*bytes, *nbytes; the caller
+ * frees *bytes) when bytes is not NULL: the file is read once, so a hash of these bytes
+ * is the hash of the policy loaded, whatever replaces the file afterwards. */
+int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy **out,
+			    struct bw_diags *diags, char **bytes, size_t *nbytes);
 
 /* Writes one "name:line:col: message" line per diagnostic. */
 void policy__print_diags(const struct bw_diags *diags, const char *name, void *stdio_file);
