@@ -577,6 +577,39 @@ static void test_policy__nested_trees(void **state)
 	policy__free(p);
 }
 
+/* The kernel's pseudo file systems are not build trees: protecting / (which holds them),
+ * /proc, a tree inside /sys or /dev, or a bind mount of proc elsewhere is refused at
+ * the path's FILE:LINE:COL, with and without the file system. */
+static void test_policy__pseudo_fs_refused(void **state)
+{
+	struct tmp *t = *state;
+	char y[1024], msg[512];
+
+	(void)t;
+	expect_one("version: 1\nprotect:\n  - path: /\n", "/", 0, 3, 11,
+		   "protected path '/' contains /proc: the kernel's pseudo file systems cannot be protected");
+	expect_nofs("version: 1\nprotect:\n  - path: /\n", 3, 11,
+		    "protected path '/' contains /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one("version: 1\nprotect:\n  - path: /proc\n", "/", 0, 3, 11,
+		   "protected path '/proc' is /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one("version: 1\nprotect:\n  - path: /sys/kernel\n", "/", 0, 3, 11,
+		   "protected path '/sys/kernel' is inside /sys: the kernel's pseudo file systems cannot be protected");
+	expect_nofs("version: 1\nprotect:\n  - path: /dev//shm/\n", 3, 11,
+		    "protected path '/dev//shm/' is inside /dev: the kernel's pseudo file systems cannot be protected");
+	/* resolved first: a symlink to /dev is /dev */
+	snprintf(y, sizeof(y), "%s/devlink", t->dir);
+	assert_int_equal(symlink("/dev", y), 0);
+	expect_one("version: 1\nprotect:\n  - path: devlink\n", t->dir, 0, 3, 11,
+		   "protected path 'devlink' is /dev: the kernel's pseudo file systems cannot be protected");
+	/* the file system's type: /proc's own mount seen through another path */
+	snprintf(y, sizeof(y), "version: 1\nprotect:\n  - path: /proc/../proc/self/root/proc/1\n");
+	snprintf(msg, sizeof(msg), "protected path '/proc/../proc/self/root/proc/1' is inside /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one(y, "/", 0, 3, 11, msg);
+	/* a name that merely starts like one is fine */
+	policy__free(parse_ok("version: 1\nprotect: [{path: /procedures}, {path: /device}]\n", "/",
+			      BW_POLICY_NO_FS));
+}
+
 static void test_policy__load_file(void **state)
 {
 	struct tmp *t = *state;
@@ -777,6 +810,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy__relative_paths, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__nested_trees, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__load_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_policy__pseudo_fs_refused, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_policy__net_rule_forms),
 		cmocka_unit_test(test_policy__net_verdict),
 	};

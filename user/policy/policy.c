@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <yaml.h>
 
 #include "base/grow.h"
@@ -573,6 +575,39 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 	path__resolve(c, f[0].val, what, s, S_IFREG, &e->exe, &e->dev, &e->ino);
 }
 
+static bool path__inside(const char *inner, const char *outer);
+
+/* The kernel's own views: every process reads and writes them all the time (its own
+ * /proc/self, /dev/null, cgroup files), so a protected tree that is, holds or sits in
+ * one makes every build step a violation, and the watcher would mark whole pseudo file
+ * systems. Checked on the resolved path and, with the file system, on its type (a
+ * bind mount of /proc elsewhere). */
+static const char *const pseudo_roots[] = { "/proc", "/sys", "/dev" };
+
+static void protect__check_pseudo(struct ctx *c, const struct node *n, const char *path)
+{
+	struct statfs sf;
+
+	for (size_t i = 0; i < sizeof(pseudo_roots) / sizeof(pseudo_roots[0]); i++) {
+		const char *r = pseudo_roots[i];
+
+		if (!strcmp(path, r) || path__inside(path, r) || path__inside(r, path)) {
+			node_diag(c, n, "protected path '%s' %s %s: the kernel's pseudo file systems cannot be protected",
+				  n->str ? n->str : path,
+				  !strcmp(path, r) ? "is" : path__inside(path, r) ? "is inside" : "contains", r);
+			return;
+		}
+	}
+	if (c->flags & BW_POLICY_NO_FS || statfs(path, &sf))
+		return;
+	if (sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
+	    sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC ||
+	    sf.f_type == DEBUGFS_MAGIC || sf.f_type == TRACEFS_MAGIC ||
+	    sf.f_type == SECURITYFS_MAGIC || sf.f_type == BPF_FS_MAGIC)
+		node_diag(c, n, "protected path '%s' is on a pseudo file system (proc, sysfs, cgroup, bpf...): it cannot be protected",
+			  n->str ? n->str : path);
+}
+
 static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_protect *t,
 				 const struct node **path_node)
 {
@@ -590,6 +625,8 @@ static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_
 		t->line = f[0].val->line;
 		t->col = f[0].val->col;
 		dir__check(c, f[0].val, "protected path", &t->path, &t->dev, &t->ino);
+		if (t->path)
+			protect__check_pseudo(c, f[0].val, t->path);
 	}
 	nw = seq__count(c, f[1].val, "writers", POLICY_MAX_WRITERS);
 	t->writers = ctx__calloc(c, nw, sizeof(*t->writers));
