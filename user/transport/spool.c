@@ -172,6 +172,18 @@ void spool__stats(struct spool *sp, struct spool_stats *out)
 	pthread_mutex_unlock(&sp->lock);
 }
 
+uint64_t spool__run_last_seq(struct spool *sp, const struct spool_run *run)
+{
+	uint64_t last;
+
+	if (!run->current)
+		return run->meta.last_seq; /* adopted: its segments were scanned at open */
+	pthread_mutex_lock(&sp->lock);
+	last = sp->pub_last_seq;
+	pthread_mutex_unlock(&sp->lock);
+	return last;
+}
+
 void spool__close(struct spool *sp)
 {
 	if (!sp)

@@ -149,7 +149,13 @@ void spool__stats(struct spool *sp, struct spool_stats *out);
 size_t spool__n_runs(const struct spool *sp);
 struct spool_run *spool__run(struct spool *sp, size_t i);
 
-/* Sender thread. Deletes the sealed segments of run whose last seq <= seq. */
+/* The highest seq run holds (spooled or skipped): for the current run as the agent
+ * thread last published it, for an old run as found at open. Any thread. */
+uint64_t spool__run_last_seq(struct spool *sp, const struct spool_run *run);
+
+/* Sender thread. Deletes the sealed segments of run whose last seq <= seq. seq is
+ * first clamped to spool__run_last_seq: an acknowledgement of seqs never written
+ * (a confused or hostile collector) deletes nothing more than the run holds. */
 int spool__ack(struct spool *sp, struct spool_run *run, uint64_t seq);
 
 /* Sender thread. Housekeeping of run: fdatasync()s segment data the agent thread wrote
