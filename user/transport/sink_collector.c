@@ -691,6 +691,7 @@ void sink_collector__stats(struct sink_collector *c, struct sink_collector_stats
 	out->spool_full_drops = st.full_drops;
 	out->other_drops = st.other_drops;
 	out->corrupt_segments = st.corrupt;
+	out->foreign_runs = st.foreign_runs;
 	out->spool_bytes = st.usage;
 	out->last_seq = st.last_seq;
 	out->unacked = st.last_seq > out->acked_seq ? st.last_seq - out->acked_seq : 0;
