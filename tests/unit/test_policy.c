@@ -610,6 +610,55 @@ static void test_policy__pseudo_fs_refused(void **state)
 			      BW_POLICY_NO_FS));
 }
 
+/* Writers may add conditions to their executable: the real uid (uid: N or user: NAME)
+ * and the parent's executable (parent: /abs). One executable has one set of conditions
+ * (the kernel keeps one entry per executable); build roots take none. */
+static void test_policy__writer_conditions(void **state)
+{
+	struct tmp *t = *state;
+	char y[2048], msg[2 * PATH_MAX], want[PATH_MAX + 16];
+	struct bw_policy *p;
+
+	snprintf(y, sizeof(y),
+		 "version: 1\nprotect:\n  - path: out\n    writers:\n"
+		 "      - {exe: %s/bin/rsync, uid: 1000, parent: %s/bin/make}\n"
+		 "      - {exe: %s/bin/make, user: root}\n"
+		 "  - path: src\n    writers:\n      - {exe: %s/bin/rsync-link, uid: 1000, parent: %s/bin/make}\n",
+		 t->dir, t->dir, t->dir, t->dir, t->dir);
+	p = parse_ok(y, t->dir, 0);
+	assert_true(p->protect[0].writers[0].has_uid);
+	assert_int_equal(p->protect[0].writers[0].uid, 1000);
+	snprintf(want, sizeof(want), "%s/bin/make", t->real);
+	assert_string_equal(p->protect[0].writers[0].parent, want);
+	assert_true(p->protect[0].writers[0].parent_ino != 0);
+	assert_true(p->protect[0].writers[1].has_uid);
+	assert_int_equal(p->protect[0].writers[1].uid, 0);
+	assert_null(p->protect[0].writers[1].parent);
+	policy__free(p);
+
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: me}\n", 5, 24,
+		    "'uid' must be a number (a name goes in 'user'), not 'me'");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: -1}\n", 5, 24,
+		    "'uid' must be a number (a name goes in 'user'), not '-1'");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: 1, user: root}\n", 5, 33,
+		    "give 'uid' or 'user', not both");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, parent: make}\n", 5, 27,
+		    "writer parent 'make' must be an absolute path");
+	expect_one("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /bin/sh, user: no-such-user-bw}\n",
+		   t->dir, 0, 5, 30, "no such user 'no-such-user-bw'");
+	expect_nofs("version: 1\nbuild_roots:\n  - {exe: /x, uid: 0}\n", 3, 15, "unknown key 'uid'");
+	/* the same file with other conditions, in the same tree or another */
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: 1}\n"
+		    "  - path: src\n    writers:\n      - {exe: /x, uid: 2}\n", 8, 15,
+		    "writer exe '/x' is listed with other conditions (uid, user, parent) at line 5: one executable has one set of conditions");
+	snprintf(y, sizeof(y), "version: 1\nprotect:\n  - path: out\n    writers:\n"
+		 "      - {exe: %s/bin/rsync}\n      - {exe: %s/bin/rsync-link, parent: %s/bin/make}\n",
+		 t->dir, t->dir, t->dir);
+	snprintf(msg, sizeof(msg), "writer exe '%s/bin/rsync' is listed with other conditions (uid, user, parent) at line 5: one executable has one set of conditions",
+		 t->real);
+	expect_one(y, t->dir, 0, 6, 15, msg); /* a symlink to the same file is the same file */
+}
+
 static void test_policy__load_file(void **state)
 {
 	struct tmp *t = *state;
@@ -811,6 +860,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy__nested_trees, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__load_file, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__pseudo_fs_refused, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_policy__writer_conditions, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_policy__net_rule_forms),
 		cmocka_unit_test(test_policy__net_verdict),
 	};

@@ -19,6 +19,11 @@ struct bw_exe_match {
 	uint64_t dev; /* st_dev / st_ino of exe at load time; 0/0 when fs checks are off */
 	uint64_t ino;
 	unsigned line, col;
+	/* writers only: conditions besides the executable (docs/policy.md) */
+	bool has_uid;       /* `uid: N` or `user: NAME`: the process's real uid must be uid */
+	uint32_t uid;
+	char *parent;       /* `parent: /abs/exe`: the parent process must run this file */
+	uint64_t parent_dev, parent_ino; /* as dev/ino */
 };
 
 struct bw_protect {
