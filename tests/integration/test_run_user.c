@@ -4,7 +4,8 @@
  * sudo, the caller by default) runs it as that user, with no way back to root
  * (PR_SET_NO_NEW_PRIVS), inside the guard's cgroup, which it cannot leave, and unable
  * to signal the agent. A root build is still possible, with a loud warning. Also here:
- * runStart.policySha256 is the sha256 of the policy file's bytes. Real binary, real
+ * runStart.policySha256 is the sha256 of the policy file's bytes, and the events paths
+ * the root agent refuses. Real binary, real
  * kernel, root; the build runs as uid 65534 (nobody). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,6 +258,32 @@ static void test_run_user__policy_sha256_is_the_files(void **state)
 	      S.evs.ev[i]->run_start->policy_sha256, want);
 }
 
+/* The events path is the root agent's to create: a FIFO planted there fails the start at
+ * once (never a blocked agent), and so does a path in a world-writable directory without
+ * the sticky bit; nothing runs. */
+static void test_run_user__events_file_refused(void **state)
+{
+	struct { const char *rel, *why; } cases[] = {
+		{ "ev.fifo", "not a regular file" },
+		{ "shared/ev.pb", "writable by every user and has no sticky bit" },
+	};
+
+	(void)state;
+	alarm(2 * bw_run_timeout() + 20);
+	CHECK(bw_ws_mkfifo(&S.ws, "ev.fifo") == 0, "mkfifo");
+	CHECK(bw_ws_mkdir(&S.ws, "shared") == 0 && chmod(wsp("shared"), 0777) == 0, "shared dir");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[] = { "run", "--user", "nobody", "--events", wsp(cases[i].rel), "--",
+				       "/usr/bin/touch", wsp("build/marker"), NULL };
+
+		run_bw(NULL, args);
+		CHECK(!S.res.timed_out, "%s: the start blocked", cases[i].rel);
+		CHECK(S.res.exit_code == 73, "%s: exit %d, expected 73", cases[i].rel, S.res.exit_code);
+		CHECK(strstr(S.res.err, cases[i].why), "%s: stderr does not say '%s'", cases[i].rel, cases[i].why);
+		CHECK(access(wsp("build/marker"), F_OK) != 0, "%s: the build ran", cases[i].rel);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_user__root_build_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_user__bad_user_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_user__policy_sha256_is_the_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_user__events_file_refused, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
