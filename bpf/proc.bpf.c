@@ -3,6 +3,7 @@
  * process executes (identity read from kernel memory at sched_process_exec), and the
  * exec rules. */
 #include "lib/tree.bpf.h"
+#include "lib/writer.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 #define SIGKILL 9
@@ -118,17 +119,21 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->exe_ino = key.ino;
 	e->exe_dev = key.dev;
 	e->uid = BPF_CORE_READ(p, cred, uid.val);
-	e->flags |= BW_PROC_EXEC_SEEN;
+	e->flags |= BW_PROC_EXEC_SEEN | BW_PROC_FROM_EXEC;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 
 	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD) &&
 	    bpf_map_lookup_elem(&build_root_exes, &key))
 		e->flags |= BW_PROC_IN_BUILD;
+	/* A writer's right belongs to the executable it was granted to (and, with
+	 * descendants: true, to its lineage: inherit_mask). A process that execs something
+	 * else keeps only what its lineage gives it: rsync running /bin/sh is not rsync. */
+	e->writer_mask = e->inherit_mask;
 	if (cfg->flags & BW_CFG_HAVE_WRITERS) {
 		struct bw_writer *w = bpf_map_lookup_elem(&writer_exes, &key);
 
-		if (w) {
+		if (w && writer_conditions_hold(w, p)) {
 			e->writer_mask |= w->mask;
 			e->inherit_mask |= w->inherit_mask;
 		}

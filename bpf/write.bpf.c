@@ -5,7 +5,7 @@
  * process that is not a listed writer is sent SIGKILL, which the write paths check
  * before they copy a byte (measured per syscall: tests/integration/test_enforce_write.c).
  * In audit mode nothing runs past the first flag test: fanotify reports the change. */
-#include "lib/common.bpf.h"
+#include "lib/writer.bpf.h"
 
 #define SIGKILL 9
 
@@ -26,9 +26,10 @@ struct {
 	__type(value, __u32);
 } protected_count SEC(".maps");
 
-/* A listed writer: by lineage, or for a process whose table entry did not come from a
- * fork the sensor saw (it predates the sensor), by its executable, as the agent does
- * for events (pipeline/event_build.c writer_by_exe). */
+/* A listed writer: by the table (set at exec, inherited at fork), or for a process
+ * whose start the sensor did not see (no fork, no exec: it predates the sensor), by its
+ * executable and the entry's conditions, as the agent does for events
+ * (pipeline/event_build.c writer_by_exe). */
 static __always_inline bool may_write(const struct bw_config *cfg, struct task_struct *task,
 				      const struct bw_proc *p, __u32 tree)
 {
@@ -39,13 +40,14 @@ static __always_inline bool may_write(const struct bw_config *cfg, struct task_s
 		return false;
 	if (p && (p->writer_mask & (1ull << tree)))
 		return true;
-	if ((p && (p->flags & BW_PROC_FROM_FORK)) || !(cfg->flags & BW_CFG_HAVE_WRITERS))
+	if ((p && (p->flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC))) ||
+	    !(cfg->flags & BW_CFG_HAVE_WRITERS))
 		return false;
 	exe.ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
 	exe.dev = BPF_CORE_READ(task, mm, exe_file, f_inode, i_sb, s_dev);
 	exe.gen = cfg->gen;
 	w = bpf_map_lookup_elem(&writer_exes, &exe);
-	return w && (w->mask & (1ull << tree));
+	return w && (w->mask & (1ull << tree)) && writer_conditions_hold(w, task);
 }
 
 static __always_inline void guard(int fd, __u32 kind)

@@ -26,6 +26,9 @@ enum bw_event_type {
 #define BW_PROC_EXITED (1u << 2)
 /* lineage came from a fork the sensor saw, not from a guess at start-up */
 #define BW_PROC_FROM_FORK (1u << 3)
+/* the sensor saw this process's last exec: writer_mask was decided for the executable it
+ * runs (EXEC_SEEN alone may come from the start-up scan of /proc) */
+#define BW_PROC_FROM_EXEC (1u << 4)
 
 /* exec_event.flags: the record holds only a prefix (argv past BW_ARGS_LEN - 1 bytes, a
  * filename of BW_FILENAME_LEN - 1 bytes or more); events say so (ExecBody.truncated). */
@@ -104,9 +107,16 @@ struct bw_proc {
 };
 
 /* writer_exes value, keyed by bw_inode_key of the executable */
+#define BW_WRITER_UID (1u << 0)    /* the process's real uid must be uid */
+#define BW_WRITER_PARENT (1u << 1) /* its parent must run (parent_dev, parent_ino) */
 struct bw_writer {
 	__u64 mask;
 	__u64 inherit_mask;
+	__u64 parent_ino;
+	__u32 parent_dev; /* kernel encoding, as bw_inode_key.dev */
+	__u32 uid;
+	__u32 cond;       /* BW_WRITER_*: all must hold for mask to be granted */
+	__u32 pad;
 };
 
 /* net_rules: an LPM trie over (gen, port, address); port 0 stands for "any port" and is
@@ -227,6 +237,7 @@ BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 12, "bw_net_value layout");
 BW_STATIC_ASSERT(sizeof(struct bw_config) == 8, "bw_config layout");
+BW_STATIC_ASSERT(sizeof(struct bw_writer) == 40, "bw_writer layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");

@@ -7,6 +7,9 @@ UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
 FUZZ_RUNS=${FUZZ_RUNS:-20000}
 export CMOCKA_MESSAGE_OUTPUT=stdout
+# `sudo make test`: run's builds would default to the sudo caller, in workspaces root
+# made 0700. The suites that test that default set these themselves.
+unset SUDO_UID SUDO_GID
 passed=0 failed=0 skipped=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

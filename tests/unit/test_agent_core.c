@@ -16,6 +16,7 @@
 
 #include "agent/emitter.h"
 #include "agent/losses.h"
+#include "agent/policy_load.h"
 #include "agent/reload.h"
 #include "agent/run_events.h"
 #include "agent/tally.h"
@@ -483,7 +484,10 @@ struct fake_target {
 	bool applied_enforce; /* what the last apply was told */
 	int watch_err, apply_err;
 	struct fanwatch *switched_old, *switched_new;
+	const char *replace_with; /* apply writes this over the policy file: a swap mid-load */
 };
+
+static void write_policy(const char *text);
 
 static int fake__watch(void *ctx, const struct bw_policy *p, struct fanwatch **out)
 {
@@ -501,6 +505,8 @@ static int fake__apply(void *ctx, const struct bw_policy *p, bool enforce, char 
 
 	t->applied++;
 	t->applied_enforce = enforce;
+	if (t->replace_with)
+		write_policy(t->replace_with);
 	if (t->apply_err)
 		snprintf(err, errlen, "the kernel said no");
 	return t->apply_err;
@@ -626,6 +632,45 @@ static void test_reload__good_policy_replaces_all(void **state)
 	unlink(policy_path);
 }
 
+/* policySha256 vouches for the policy that was loaded: the bytes parsed, not whatever
+ * the file holds when the hash is taken. Here the file is replaced between the parse
+ * and the end of the reload (by the apply step), as a local user with write access to
+ * the policy's directory could. */
+static void test_reload__hash_is_of_the_bytes_parsed(void **state)
+{
+	struct fake_target t = { .replace_with = "version: 1\nmode: audit\n# swapped\n" };
+	struct reload_ops ops = {
+		.watch = fake__watch, .apply = fake__apply, .switch_watch = fake__switch, .ctx = &t,
+	};
+	struct agent_opts o = { .policy_path = policy_path };
+	struct policy_state st;
+	struct bw_policy *p = NULL;
+	char sha[65];
+
+	snprintf(policy_path, sizeof(policy_path), "/tmp/bw_test_agent_core.XXXXXX");
+	assert_int_not_equal(mkstemp(policy_path), -1);
+	start_state(&st);
+	write_policy("version: 1\nmode: enforce\n");
+	assert_int_equal(reload__policy(&st, &o, &ops), 0);
+	assert_int_equal(st.policy->mode, BW_MODE_ENFORCE);
+	/* sha256 of "version: 1\nmode: enforce\n", the bytes parsed */
+	assert_string_equal(st.sha256,
+			    "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
+
+	/* the start's load: the same contract */
+	write_policy("version: 1\nmode: enforce\n");
+	assert_int_equal(policy_load__file(policy_path, &p, sha), 0);
+	write_policy("version: 1\n");
+	assert_string_equal(sha, "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
+	policy__free(p);
+	assert_int_equal(policy_load__file(NULL, &p, sha), 0);
+	assert_string_equal(sha, "");
+	policy__free(p);
+
+	policy__free(st.policy);
+	unlink(policy_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_tally__counts),
 		cmocka_unit_test(test_tally__summary_text),
 		cmocka_unit_test(test_reload__bad_policy_changes_nothing),
+		cmocka_unit_test(test_reload__hash_is_of_the_bytes_parsed),
 		cmocka_unit_test(test_reload__good_policy_replaces_all),
 	};
 

@@ -69,8 +69,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 
 		if (!f) {
 			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
-				  e == -ELOOP ? "it is a symbolic link: give the path it points to" :
-				  e == -EPERM ? "it is a file another user owns" : strerror(e < 0 ? -e : e));
+				  sink_file__error(e));
 			res->failure = AGENT_FAIL_EVENTS_FILE;
 			return e < 0 ? e : -e;
 		}
@@ -119,12 +118,11 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->opts = *o;
 	a->file_sink = -1;
-	e = policy_load__file(o->policy_path, &a->ps.policy);
+	e = policy_load__file(o->policy_path, &a->ps.policy, a->ps.sha256);
 	if (e) {
 		res->failure = AGENT_FAIL_POLICY;
 		goto fail;
 	}
-	policy_load__sha256(o->policy_path, a->ps.sha256);
 	a->ps.enforce = agent_opts__enforce(o, a->ps.policy);
 	gethostname(host, sizeof(host) - 1);
 	agent__make_run_id(run_id);

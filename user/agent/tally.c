@@ -65,6 +65,9 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 			s->collector, ull(cs->spooled), ull(cs->acked),
 			ull(cs->spool_full_drops + cs->other_drops), ull(cs->unacked),
 			cs->last_error[0] ? "; last error: " : "", cs->last_error);
+		if (cs->foreign_runs)
+			fprintf(out, "  spool: %llu run directories refused (not this agent's: another owner, "
+				"or not mode 0700); not uploaded\n", ull(cs->foreign_runs));
 	}
 	fprintf(out, "  guards on this host:\n");
 	for (size_t i = 0; i < s->n_layers; i++)

@@ -153,8 +153,66 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	return violation;
 }
 
-/* A process the kernel table does not know (it predates the sensor) is matched on its
- * executable's identity now; lineage can't be known for it. */
+/* The real uid (first of /proc/PID/status "Uid:") and the parent's pid of a live
+ * process: false when it is gone. */
+static bool proc_uid_ppid(pid_t pid, uint32_t *uid, pid_t *ppid)
+{
+	char path[64], line[256];
+	bool have_uid = false, have_ppid = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f) && !(have_uid && have_ppid)) {
+		unsigned long v;
+
+		if (sscanf(line, "Uid: %lu", &v) == 1) {
+			*uid = (uint32_t)v;
+			have_uid = true;
+		} else if (sscanf(line, "PPid: %lu", &v) == 1) {
+			*ppid = (pid_t)v;
+			have_ppid = true;
+		}
+	}
+	fclose(f);
+	return have_uid && have_ppid;
+}
+
+/* A writers entry's conditions (uid, parent), as the kernel checks them at exec
+ * (bpf/lib/writer.bpf.h), from the table's entry when it has the process's identity
+ * (it may have exited by now), else from /proc. */
+static bool writer_conditions_hold(const struct bw_exe_match *w, pid_t pid,
+				   const struct bw_proc *raw)
+{
+	char path[64];
+	struct stat st;
+	uint32_t uid = 0;
+	pid_t ppid = 0;
+
+	if (!w->has_uid && !w->parent)
+		return true;
+	if (raw->flags & BW_PROC_EXEC_SEEN) {
+		uid = raw->uid;
+		ppid = (pid_t)raw->ppid;
+	} else if (!proc_uid_ppid(pid, &uid, &ppid)) {
+		return false;
+	}
+	if (w->has_uid && uid != w->uid)
+		return false;
+	if (w->parent) {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)ppid);
+		if (stat(path, &st) != 0 || st.st_dev != w->parent_dev || st.st_ino != w->parent_ino)
+			return false;
+	}
+	return true;
+}
+
+/* A process whose start the kernel table did not see (it predates the sensor: its
+ * entry, if any, comes from the start-up scan of /proc) is matched on its executable's
+ * identity and the entry's conditions; lineage can't be known for it. One whose exec or
+ * fork the table saw has its rights in writer_mask, decided at its exec. */
 static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw_proc *raw)
 {
 	uint64_t dev = 0, ino = 0;
@@ -172,7 +230,8 @@ static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw
 		ino = st.st_ino;
 	}
 	for (size_t i = 0; i < t->n_writers; i++)
-		if (t->writers[i].dev == dev && t->writers[i].ino == ino)
+		if (t->writers[i].dev == dev && t->writers[i].ino == ino &&
+		    writer_conditions_hold(&t->writers[i], pid, raw))
 			return true;
 	return false;
 }
@@ -190,7 +249,7 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	ev->process = process_new(c, f->pid, &raw);
 	if (tree && f->tree < 64 && (raw.writer_mask & (1ull << f->tree)))
 		writer = true;
-	else if (tree && tree->n_writers && !(raw.flags & BW_PROC_FROM_FORK))
+	else if (tree && tree->n_writers && !(raw.flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC)))
 		writer = writer_by_exe(tree, f->pid, &raw);
 	if (ev->process)
 		ev->process->authorized_writer = writer;

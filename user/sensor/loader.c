@@ -158,13 +158,24 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	for (i = 0; i < p->n_protect; i++) {
 		for (j = 0; j < p->protect[i].n_writers; j++) {
 			const struct bw_exe_match *w = &p->protect[i].writers[j];
-			struct bw_writer val = { 0, 0 };
+			struct bw_writer val;
 
+			memset(&val, 0, sizeof(val));
 			fill_inode_key(&key, w->dev, w->ino, gen);
 			bpf_map_lookup_elem(writers_fd, &key, &val);
 			val.mask |= 1ull << i;
 			if (w->descendants)
 				val.inherit_mask |= 1ull << i;
+			/* one set of conditions per executable: the policy checked it */
+			if (w->has_uid) {
+				val.cond |= BW_WRITER_UID;
+				val.uid = w->uid;
+			}
+			if (w->parent) {
+				val.cond |= BW_WRITER_PARENT;
+				val.parent_dev = sensor__kdev(w->parent_dev);
+				val.parent_ino = w->parent_ino;
+			}
 			if (bpf_map_update_elem(writers_fd, &key, &val, BPF_ANY))
 				goto map_fail;
 			cfg.flags |= BW_CFG_HAVE_WRITERS;

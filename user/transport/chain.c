@@ -2,7 +2,9 @@
 /* Hash chain: see chain.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -91,7 +93,25 @@ int chain__next(const uint8_t prev[CHAIN_LEN], uint64_t seq, const uint8_t *even
 	return err;
 }
 
-static int chain__read_key_flags(const char *path, int oflags, uint8_t key[CHAIN_KEY_MAX])
+/* The agent's own key: a secret that whoever can read it can forge the chain with, so
+ * only a regular file that the agent's user owns and nobody else may read or write. */
+static int chain__check_private(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENXIO;
+	if (st.st_uid != geteuid())
+		return -EPERM;
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return -EACCES;
+	return 0;
+}
+
+static int chain__read_key_flags(const char *path, int oflags, bool private_only,
+				 uint8_t key[CHAIN_KEY_MAX])
 {
 	uint8_t extra;
 	ssize_t n;
@@ -101,6 +121,8 @@ static int chain__read_key_flags(const char *path, int oflags, uint8_t key[CHAIN
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
 	if (fd < 0)
 		return -errno;
+	if (private_only && (err = chain__check_private(fd)))
+		goto out;
 	n = fdio__read_full(fd, key, CHAIN_KEY_MAX);
 	if (n < 0) {
 		err = (int)n;
@@ -129,10 +151,33 @@ out:
 
 int chain__read_key(const char *path, uint8_t key[CHAIN_KEY_MAX])
 {
-	return chain__read_key_flags(path, 0, key);
+	/* O_NONBLOCK: a FIFO planted at the path fails the regular-file check instead of
+	 * stalling the start; reads of a regular file ignore it. */
+	return chain__read_key_flags(path, O_NONBLOCK | O_NOFOLLOW, true, key);
 }
 
 int chain__read_key_nowait(const char *path, uint8_t key[CHAIN_KEY_MAX])
 {
-	return chain__read_key_flags(path, O_NONBLOCK, key);
+	return chain__read_key_flags(path, O_NONBLOCK, false, key);
+}
+
+const char *chain__key_error(int rc)
+{
+	switch (rc) {
+	case -EINVAL:
+		return "empty";
+	case -EFBIG:
+		return "larger than 1024 bytes";
+	case -ENXIO:
+		return "not a regular file";
+	case -ELOOP:
+		return "a symbolic link: give the path it points to";
+	case -EPERM:
+		return "owned by another user: the key file must belong to the agent's user (root)";
+	case -EACCES:
+		return "group or others may read or write it: chmod 600 it (and make a new key, "
+		       "the old one may have been read)";
+	default:
+		return strerror(rc < 0 ? -rc : rc);
+	}
 }

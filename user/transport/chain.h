@@ -21,8 +21,14 @@ int chain__next(const uint8_t prev[CHAIN_LEN], uint64_t seq, const uint8_t *even
 /* Reads a chain key file: its bytes exactly as stored, nothing stripped, so that the
  * agent (--chain-key) and the collector (--agent-keys DIR/<agent>.key) can never
  * disagree on a trailing newline. Returns the key length (1..CHAIN_KEY_MAX) or -errno:
- * -EINVAL for an empty file, -EFBIG above CHAIN_KEY_MAX. */
+ * -EINVAL for an empty file, -EFBIG above CHAIN_KEY_MAX. This is the agent's reader:
+ * the key is a secret (whoever reads it can forge the chain), so it also refuses a
+ * symbolic link (-ELOOP), anything but a regular file (-ENXIO), a file another user
+ * than the caller's effective one owns (-EPERM) and one that group or others may read
+ * or write (-EACCES). */
 int chain__read_key(const char *path, uint8_t key[CHAIN_KEY_MAX]);
+/* What a negative return of the readers means, for an error message. */
+const char *chain__key_error(int rc);
 /* The same, opened O_NONBLOCK: a FIFO or device where a key file should be fails
  * (-EAGAIN, or -EINVAL as empty) instead of blocking. For callers that must not stall,
  * like the collector, which reads DIR/<agent>.key on its event loop. */
