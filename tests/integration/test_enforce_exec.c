@@ -360,6 +360,32 @@ static void test_interpreter_reading_script(void **state)
 	}
 }
 
+/* The guard stops asking about a file once it has seen it is no script (an ignore mark).
+ * A binary allowed once, then rewritten as a script and moved into the deny tree, must
+ * still be refused: the rewrite clears the mark. */
+static void test_script_after_allowed_binary(void **state)
+{
+	char body[PATH_MAX + 64], script[PATH_MAX * 4];
+	struct stat st;
+
+	(void)state;
+	alarm(bw_run_timeout() + 20);
+	write_policy();
+	CHECK(bw_ws_mkdir(&S.ws, "ok") == 0, "mkdir ok");
+	copy_file("/bin/true", wsp("ok/t"));
+	snprintf(body, sizeof(body), "#!/bin/sh\ntouch '%s'\n", wsp("marker"));
+	CHECK(bw_ws_write(&S.ws, "payload.txt", body, false) == 0, "write the payload");
+	snprintf(script, sizeof(script),
+		 "'%s'\ncat '%s' > '%s'\nmv '%s' '%s'\n'%s' --bw-helper spawn drop '%s'\n",
+		 wsp("ok/t"), wsp("payload.txt"), wsp("ok/t"), wsp("ok/t"), wsp("deny/t"),
+		 bw_self_exe(), wsp("deny/t"));
+	run_build("enforce", script);
+	CHECK(stat(wsp("marker"), &st) != 0 && errno == ENOENT,
+	      "the rewritten script ran: its marker file exists");
+	CHECK(saw("drop", "exec EPERM"), "the exec of the rewritten script did not fail with EPERM");
+	CHECK(find_exec_violation("exec.deny[0]") >= 0, "no violation for the rewritten script");
+}
+
 /* What the policy allows is never refused in enforce mode: a binary and a script from
  * outside the deny tree, and the loader's informational options. */
 static void test_allowed_not_refused(void **state)
@@ -398,6 +424,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_deep_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_is_also_a_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpreter_reading_script, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_after_allowed_binary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allowed_not_refused, setup, teardown),
 	};
 	int rc;

@@ -19,6 +19,9 @@
 
 #include "sensor_abi.h"
 
+#ifndef FAN_MARK_EVICTABLE
+#define FAN_MARK_EVICTABLE 0x00000200
+#endif
 #define GUARD_MAX_TREES 256
 #define REPORT_PIPE_BYTES (1 << 20)
 
@@ -120,6 +123,7 @@ static void report(struct execguard *g, pid_t pid, int tree, const char *path)
 	struct bw_exec_event r;
 	struct timespec ts;
 	struct stat st;
+	size_t n;
 
 	memset(&r, 0, sizeof(r));
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* the kernel's ktime_get_ns clock */
@@ -135,13 +139,30 @@ static void report(struct execguard *g, pid_t pid, int tree, const char *path)
 		r.exe_dev = BW_KDEV(major(st.st_dev), minor(st.st_dev));
 	}
 	r.proc_flags = BW_PROC_IN_BUILD;
-	snprintf(r.filename, sizeof(r.filename), "%s", path);
-	r.filename_len = (uint16_t)(strlen(r.filename) + 1);
-	if (strlen(path) >= sizeof(r.filename))
+	n = strlen(path);
+	if (n >= sizeof(r.filename)) {
+		n = sizeof(r.filename) - 1;
 		r.flags |= BW_EXEC_FILENAME_TRUNCATED;
+	}
+	memcpy(r.filename, path, n); /* r is zeroed: the NUL is there */
+	r.filename_len = (uint16_t)(n + 1);
 	/* One record per write, far below PIPE_BUF: never interleaved, never partial. */
 	if (write(g->report_pipe[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
 		atomic_fetch_add(&g->lost, 1);
+}
+
+/* A file that is not a #! script is the kernel's to judge at sched_process_exec, now and
+ * after any rename or link: an ignore mark on its inode lets its next execs through
+ * without waking us. Writing to the file clears the mark (no SURV_MODIFY), so it cannot
+ * turn into a script unseen. Evictable where the kernel has it: under memory pressure
+ * the mark goes, and the next exec asks again. */
+static void ignore_from_now(struct execguard *g, int fd)
+{
+	unsigned base = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK;
+
+	if (fanotify_mark(g->fan_fd, base | FAN_MARK_EVICTABLE, FAN_OPEN_EXEC_PERM, fd, NULL) == 0)
+		return;
+	fanotify_mark(g->fan_fd, base, FAN_OPEN_EXEC_PERM, fd, NULL);
 }
 
 static void answer(struct execguard *g, const struct fanotify_event_metadata *m)
@@ -149,11 +170,13 @@ static void answer(struct execguard *g, const struct fanotify_event_metadata *m)
 	struct fanotify_response resp = { .fd = m->fd, .response = FAN_ALLOW };
 	char link[64], path[PATH_MAX] = "";
 	int tree = -1;
-	bool refuse = false;
+	bool refuse = false, script = is_script(m->fd);
 	ssize_t n;
 
+	if (!script)
+		ignore_from_now(g, m->fd);
 	pthread_mutex_lock(&g->mu);
-	if (g->active && (g->host_scope || g->in_build(g->ctx, m->pid))) {
+	if (script && g->active && (g->host_scope || g->in_build(g->ctx, m->pid))) {
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", m->fd);
 		n = readlink(link, path, sizeof(path) - 1);
 		path[n > 0 ? n : 0] = '\0';
