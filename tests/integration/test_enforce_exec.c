@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,6 +121,31 @@ static int exec_memfd(char **argv)
 	close(src);
 	fexecve(fd, argv, environ);
 	return errno;
+}
+
+/* execveat(fd, "", AT_EMPTY_PATH) of a descriptor opened on argv[0]: the descriptor's
+ * file is what runs, whatever its name now. With unlink_first, the file is deleted
+ * between the open and the exec. */
+static int exec_fd(char **argv, bool unlink_first)
+{
+	int fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	if (unlink_first && unlink(argv[0]))
+		return errno;
+	syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+	return errno;
+}
+
+static int exec_fd_keep(char **argv)
+{
+	return exec_fd(argv, false);
+}
+
+static int exec_fd_deleted(char **argv)
+{
+	return exec_fd(argv, true);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -245,12 +271,30 @@ static void prep_deep(char *script, size_t len)
 		 wsp("marker"));
 }
 
+static void prep_fd(char *script, size_t len)
+{
+	copy_file("/usr/bin/touch", wsp("deny/touch"));
+	snprintf(script, len, "'%s' --bw-helper fdexec drop '%s' '%s'\n", bw_self_exe(),
+		 wsp("deny/touch"), wsp("marker"));
+}
+
+/* A deleted file outside every deny tree: nothing to walk to, so it is nameless. */
+static void prep_deleted(char *script, size_t len)
+{
+	CHECK(bw_ws_mkdir(&S.ws, "ok") == 0, "mkdir ok");
+	copy_file("/usr/bin/touch", wsp("ok/touch"));
+	snprintf(script, len, "'%s' --bw-helper deletedexec drop '%s' '%s'\n", bw_self_exe(),
+		 wsp("ok/touch"), wsp("marker"));
+}
+
 static const struct exec_case cases[] = {
 	{ "binary", prep_binary, "exec.deny[0]", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
 	{ "script", prep_script, "exec.deny[0]", "exec EPERM", BUILDWARDEN__V1__ACTION__DENIED },
 	{ "loader", prep_loader, "dynamic loader", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
 	{ "memfd", prep_memfd, "no name", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
 	{ "deep", prep_deep, "deeper than", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
+	{ "fd", prep_fd, "exec.deny[0]", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
+	{ "deleted", prep_deleted, "no name", "signal 9", BUILDWARDEN__V1__ACTION__KILLED },
 };
 
 static void run_case(const struct exec_case *c, bool enforce)
@@ -309,6 +353,23 @@ EXEC_CASE(script)
 EXEC_CASE(loader)
 EXEC_CASE(memfd)
 EXEC_CASE(deep)
+EXEC_CASE(fd)
+EXEC_CASE(deleted)
+
+/* ldd runs the loader on its file: refused with the loader rule (docs/policy.md). */
+static void test_ldd_is_refused(void **state)
+{
+	(void)state;
+	alarm(bw_run_timeout() + 20);
+	write_policy();
+	run_build("enforce", "ldd /bin/true\n");
+	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
+	      EXIT_VIOLATION);
+	CHECK(find_exec_violation("dynamic loader") >= 0 &&
+		      S.evs.ev[find_exec_violation("dynamic loader")]->verdict->action ==
+			      BUILDWARDEN__V1__ACTION__KILLED,
+	      "ldd's loader run was not killed as 'the dynamic loader run directly on a program'");
+}
 
 /* The deep case is a violation, and still a loss: the run says it is incomplete. */
 static void test_deep_is_also_a_loss(void **state)
@@ -423,6 +484,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_deep_enforce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_is_also_a_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_enforce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_enforce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ldd_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpreter_reading_script, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_after_allowed_binary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allowed_not_refused, setup, teardown),
@@ -433,6 +499,10 @@ int main(int argc, char **argv)
 		return spawn_with(argv[3], argv + 4, exec_path);
 	if (argc >= 5 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "memfd"))
 		return spawn_with(argv[3], argv + 4, exec_memfd);
+	if (argc >= 5 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "fdexec"))
+		return spawn_with(argv[3], argv + 4, exec_fd_keep);
+	if (argc >= 5 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "deletedexec"))
+		return spawn_with(argv[3], argv + 4, exec_fd_deleted);
 	if (argc >= 2 && !strcmp(argv[1], "--bw-helper"))
 		return 2;
 	if (getenv("BW_TEST_FILTER"))
