@@ -1,5 +1,6 @@
-/* The exec guard's decision (sensor/execguard.h) without fanotify: a #! file in a deny
- * tree, or nameless, is refused; a binary, and a script elsewhere, are not. And the
+/* The exec guard's decision (sensor/execguard.h) without fanotify: a #! script or any
+ * file not an ELF image of this machine, in a deny tree or nameless, is refused; a
+ * native binary (the kernel's), and a script elsewhere, are not. And the
  * dynamic loader finder's PT_INTERP reader (sensor/loaders.h). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,6 +44,25 @@ static void put(const struct fixture *f, const char *rel, const char *content)
 	assert_non_null(fp);
 	fputs(content, fp);
 	assert_int_equal(fclose(fp), 0);
+}
+
+/* The first 64 bytes of our own ELF image, with e_machine replaced unless machine is 0. */
+static void put_elf(const struct fixture *f, const char *rel, uint16_t machine)
+{
+	unsigned char hdr[64];
+	char path[PATH_MAX];
+	FILE *in = fopen("/proc/self/exe", "rb"), *out;
+
+	assert_non_null(in);
+	assert_int_equal(fread(hdr, 1, sizeof(hdr), in), sizeof(hdr));
+	fclose(in);
+	if (machine)
+		memcpy(hdr + offsetof(Elf64_Ehdr, e_machine), &machine, sizeof(machine));
+	path_in(f, rel, path, sizeof(path));
+	out = fopen(path, "wb");
+	assert_non_null(out);
+	assert_int_equal(fwrite(hdr, 1, sizeof(hdr), out), sizeof(hdr));
+	assert_int_equal(fclose(out), 0);
 }
 
 static void tree(struct fixture *f, size_t i, const char *rel)
@@ -112,14 +133,17 @@ static void test_script_tree(void **state)
 	put(f, "deny/x.sh", "#!/bin/sh\ntouch /tmp/m\n");
 	put(f, "deny/sub/y.sh", "#!/bin/sh\n");
 	put(f, "other/z.sh", "#!/usr/bin/env python3\n");
-	put(f, "deny/bin", "\177ELF....");
+	put_elf(f, "deny/bin", 0); /* this machine's: the kernel's to judge */
+	put_elf(f, "deny/foreign", EM_RISCV); /* run through binfmt_misc, if at all */
 	put(f, "deny/short", "#");
 	put(f, "ok/x.sh", "#!/bin/sh\n");
 	assert_int_equal(decide(f, "deny/x.sh", NULL), 0);
 	assert_int_equal(decide(f, "deny/sub/y.sh", NULL), 0); /* any depth */
 	assert_int_equal(decide(f, "other/z.sh", NULL), 1);
 	assert_int_equal(decide(f, "deny/bin", NULL), -1); /* a binary: the kernel's */
-	assert_int_equal(decide(f, "deny/short", NULL), -1);
+	assert_int_equal(decide(f, "deny/foreign", NULL), 0);
+	/* not ELF, not #!: what a binfmt_misc handler would run */
+	assert_int_equal(decide(f, "deny/short", NULL), 0);
 	assert_int_equal(decide(f, "ok/x.sh", NULL), -1);
 	/* no name: the kernel's d_path of a deleted file or a memfd */
 	path_in(f, "ok/x.sh", deleted, sizeof(deleted));

@@ -2,6 +2,7 @@
  * exec on the host never waits for the agent's loop (sinks, the collector, the ring). */
 #include "sensor/execguard.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,16 +89,29 @@ static int tree_of_path(const struct guard_tree *t, size_t n, const char *path)
 	return -1;
 }
 
-static bool is_script(int fd)
+/* An ELF image of this machine is run as itself, so the kernel's check at
+ * sched_process_exec sees it. Anything else that execs is run by an interpreter the
+ * kernel swaps in: a #! script, or a file a binfmt_misc handler takes (a .jar, another
+ * architecture's ELF through qemu). */
+static bool runs_as_itself(int fd)
 {
-	char magic[2];
+	Elf64_Ehdr eh; /* e_machine sits at the same offset in Elf32_Ehdr */
 
-	return pread(fd, magic, sizeof(magic), 0) == 2 && magic[0] == '#' && magic[1] == '!';
+	if (pread(fd, &eh, sizeof(eh.e_ident) + 4, 0) != (ssize_t)(sizeof(eh.e_ident) + 4) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+		return false;
+#if defined(__x86_64__)
+	return eh.e_machine == EM_X86_64 || eh.e_machine == EM_386;
+#elif defined(__aarch64__)
+	return eh.e_machine == EM_AARCH64 || eh.e_machine == EM_ARM;
+#else
+	return true; /* unknown build machine: leave every ELF file to the kernel */
+#endif
 }
 
 static int script_tree(const struct guard_tree *t, size_t n, int fd, const char *path)
 {
-	if (!is_script(fd))
+	if (runs_as_itself(fd))
 		return -1;
 	if (path[0] != '/' || ends_with(path, " (deleted)"))
 		return -2;
@@ -151,10 +165,10 @@ static void report(struct execguard *g, pid_t pid, int tree, const char *path)
 		atomic_fetch_add(&g->lost, 1);
 }
 
-/* A file that is not a #! script is the kernel's to judge at sched_process_exec, now and
- * after any rename or link: an ignore mark on its inode lets its next execs through
- * without waking us. Writing to the file clears the mark (no SURV_MODIFY), so it cannot
- * turn into a script unseen. Evictable where the kernel has it: under memory pressure
+/* An ELF file is the kernel's to judge at sched_process_exec, now and after any rename
+ * or link: an ignore mark on its inode lets its next execs through without waking us.
+ * Writing to the file clears the mark (no SURV_MODIFY), so it cannot turn into a script
+ * unseen. Evictable where the kernel has it: under memory pressure
  * the mark goes, and the next exec asks again. */
 static void ignore_from_now(struct execguard *g, int fd)
 {
@@ -170,7 +184,7 @@ static void answer(struct execguard *g, const struct fanotify_event_metadata *m)
 	struct fanotify_response resp = { .fd = m->fd, .response = FAN_ALLOW };
 	char link[64], path[PATH_MAX] = "";
 	int tree = -1;
-	bool refuse = false, script = is_script(m->fd);
+	bool refuse = false, script = !runs_as_itself(m->fd);
 	ssize_t n;
 
 	if (!script)

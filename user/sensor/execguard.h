@@ -4,8 +4,9 @@
  * is its interpreter: it cannot tell where the script lies. Here a fanotify
  * FAN_OPEN_EXEC_PERM mark on the deny trees' file systems holds every exec-open of a
  * file there until a thread of ours answers, from memory: an in-scope process opening
- * a #! file that lies in a deny tree (or has no name: deleted, memfd) for exec gets
- * EACCES, and the interpreter never starts. Binaries are left to the kernel. */
+ * for exec a #! script (or any file that is not ELF: a binfmt_misc handler's) that lies
+ * in a deny tree, or has no name (deleted, memfd), gets EPERM, and the interpreter never
+ * starts. ELF binaries are left to the kernel. */
 #ifndef BUILDWARDEN_EXECGUARD_H
 #define BUILDWARDEN_EXECGUARD_H
 
@@ -41,9 +42,9 @@ uint64_t execguard__answered(const struct execguard *g);
 void execguard__free(struct execguard *g);
 
 /* The decision, apart from fanotify, for tests: is the file open as fd, at path
- * (readlink of its descriptor), a #! script in one of p's deny trees? Returns the tree's
- * index, -2 for a script with no name (path ends in " (deleted)" or is not absolute), or
- * -1. */
+ * (readlink of its descriptor), a non-ELF file (a #! script) in one of p's deny trees?
+ * Returns the tree's index, -2 for one with no name (path ends in " (deleted)" or is not
+ * absolute), or -1 (an ELF file, or outside the trees). */
 int execguard__script_tree(const struct bw_policy *p, int fd, const char *path);
 
 #endif
