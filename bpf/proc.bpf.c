@@ -212,8 +212,9 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	in_scope = (e->flags & BW_PROC_IN_BUILD) || (cfg->flags & BW_CFG_EXEC_SCOPE_HOST);
 	/* For a #! script, file is already the interpreter and the script's file is gone:
-	 * the agent checks the script's path (pipeline/event_build.c). */
-	/* exec.deny cannot be sidestepped: what the walk cannot place in or out of a deny
+	 * enforce mode refuses its exec earlier, at the open (sensor/execguard.c); audit
+	 * mode checks the script's path afterwards (pipeline/event_build.c).
+	 * exec.deny cannot be sidestepped: what the walk cannot place in or out of a deny
 	 * tree is a violation too, not only a counter (BW_EXEC_EVASIONS). */
 	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY)) {
 		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
