@@ -36,6 +36,20 @@ enum bw_event_type {
 #define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
 /* enforce mode: the kernel sent the new image SIGKILL before its first instruction */
 #define BW_EXEC_KILLED (1u << 2)
+/* Ways around exec.deny, each a violation of its own (set only for a process in the
+ * scope of a policy with exec.deny trees): the file is deeper than the walk goes, so
+ * whether it is in a deny tree cannot be decided; */
+#define BW_EXEC_TOO_DEEP (1u << 3)
+/* the file has no name in a mounted tree: memfd_create + fexecve, a deleted file, a file
+ * of an internal or detached mount; */
+#define BW_EXEC_NAMELESS (1u << 4)
+/* the image is the dynamic loader, run directly on a program (`ld.so /tmp/x`): the
+ * loader maps that program itself, with no exec the kernel could check. */
+#define BW_EXEC_LOADER (1u << 5)
+#define BW_EXEC_EVASIONS (BW_EXEC_TOO_DEEP | BW_EXEC_NAMELESS | BW_EXEC_LOADER)
+/* enforce mode, from the agent: an exec of a #! script in a deny tree was refused with
+ * EACCES (fanotify FAN_OPEN_EXEC_PERM); the interpreter never started. */
+#define BW_EXEC_REFUSED (1u << 6)
 
 /* connect_event.verdict and net_rule.action */
 enum bw_net_action {
@@ -105,6 +119,10 @@ struct bw_proc {
 	char comm[BW_COMM_LEN];
 	char filename[BW_FILENAME_LEN];
 };
+
+/* exec_loaders: the (dev, inode) of each dynamic loader on the host, gen 0, found at
+ * start-up (sensor/loaders.c); value unused. */
+#define BW_MAX_LOADERS 8
 
 /* writer_exes value, keyed by bw_inode_key of the executable */
 #define BW_WRITER_UID (1u << 0)    /* the process's real uid must be uid */

@@ -44,6 +44,7 @@ static void agent__free(struct agent *a)
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
+	execguard__free(a->xg); /* before the sensor: its thread looks processes up */
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);
 	linknames__free(a->links);
@@ -178,6 +179,12 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 		e = sources__add(a);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot set up the event loop: %s", strerror(-e));
+		goto fail;
+	}
+	e = exec_guard__apply(a, a->ps.policy, a->ps.enforce);
+	if (e) {
+		log__line(stderr, "buildwarden: ", "cannot guard the exec of scripts in exec.deny: %s",
+			  strerror(-e));
 		goto fail;
 	}
 	res->failure = AGENT_OK;

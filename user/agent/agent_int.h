@@ -16,6 +16,7 @@
 #include "pipeline/arena.h"
 #include "pipeline/linknames.h"
 #include "pipeline/procinfo.h"
+#include "sensor/execguard.h"
 #include "sensor/fanwatch.h"
 #include "sensor/features.h"
 #include "sensor/loader.h"
@@ -31,6 +32,7 @@ struct agent {
 	struct features feat;
 	struct sensor *sensor;
 	struct procmem *pm;
+	struct execguard *xg; /* enforce mode with exec.deny trees only (exec_guard.c) */
 	struct procinfo *pi;
 	struct linknames *links;
 	struct arena *arena;
@@ -63,6 +65,14 @@ void write_guard__attach(struct agent *a, struct fanwatch *fw, bool enforce);
 void write_guard__detach(struct fanwatch *fw);
 /* A BW_EV_WRITE_KILL record -> a File event, verdict KILLED. */
 void write_guard__record(struct agent *a, const struct bw_write_kill_event *r);
+
+/* exec_guard.c: the #! script guard follows the policy and mode (started when first
+ * needed, in the loop; threads inherit the loop's blocked signals): 0 or -errno */
+int exec_guard__apply(struct agent *a, const struct bw_policy *p, bool enforce);
+/* its refusals still queued -> events */
+void exec_guard__drain(struct agent *a);
+/* refusals whose report was lost */
+uint64_t exec_guard__lost(const struct agent *a);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */

@@ -1,6 +1,9 @@
 /* What the agent waits on: the ring buffer, the fanotify queues of the protected trees
  * and of /proc, and signals (loop.h); what it does when one is ready; the periodic
  * work of each pass; and the policy reload that swaps the trees' watcher. */
+#include <stdio.h>
+#include <string.h>
+
 #include "agent/agent_int.h"
 #include "base/clock.h"
 
@@ -57,6 +60,7 @@ unsigned sources__poll(struct agent *a)
 
 void sources__drain_all(struct agent *a)
 {
+	exec_guard__drain(a);
 	sensor__drain(a->sensor);
 	procmem__process(a->pm, dispatch__proc_mem_write, a);
 	if (a->ps.fw)
@@ -103,6 +107,9 @@ static int sources__apply(void *ctx, const struct bw_policy *p, bool enforce, ch
 
 	if (!e)
 		a->guard_enforce = enforce;
+	if (!e && (e = exec_guard__apply(a, p, enforce)))
+		snprintf(err, errlen, "cannot guard the exec of scripts in exec.deny: %s",
+			 strerror(-e));
 	return e;
 }
 

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#define BW_STR_(x) #x
+#define BW_STR(x) BW_STR_(x)
+
 Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop)
 {
 	if (!violation)
@@ -83,26 +86,50 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 	return -1;
 }
 
+/* The rule a way around exec.deny broke (include/sensor_abi.h, BW_EXEC_EVASIONS). */
+static const char *exec_evasion_rule(uint32_t flags)
+{
+	if (flags & BW_EXEC_NAMELESS)
+		return "exec.deny: a file with no name in any mounted tree (memfd, deleted)";
+	if (flags & BW_EXEC_LOADER)
+		return "exec.deny: the dynamic loader run directly on a program";
+	if (flags & BW_EXEC_TOO_DEEP)
+		return "exec.deny: a file deeper than the " BW_STR(BW_MAX_DENTRY_DEPTH)
+		       "-level walk: cannot tell whether it is in a deny tree";
+	return NULL;
+}
+
+static enum event_stop exec_stop(uint32_t flags)
+{
+	if (flags & BW_EXEC_REFUSED)
+		return EVENT_STOP_REFUSED;
+	return (flags & BW_EXEC_KILLED) ? EVENT_STOP_KILLED : EVENT_STOP_NONE;
+}
+
 bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 		       Buildwarden__V1__Event *ev)
 {
 	Buildwarden__V1__ExecBody *body = arena__alloc(c->arena, sizeof(*body));
 	int denied = r->denied_tree >= 0 ? r->denied_tree : script_deny_tree(c->policy, r);
-	bool violation = denied >= 0;
+	const char *evasion = exec_evasion_rule(r->flags);
+	bool violation = denied >= 0 || evasion;
 	char rule[512] = "";
 	struct bw_proc raw;
 
-	procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
+	if (!(r->flags & BW_EXEC_REFUSED)) /* refused: the process keeps its image */
+		procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (violation) {
+	if (denied >= 0) {
 		size_t i = (size_t)denied;
 
 		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
 			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
+	} else if (evasion) {
+		snprintf(rule, sizeof(rule), "%s", evasion);
 	}
-	/* A #! script found here (not by the kernel) was not killed: its interpreter runs. */
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
-				  (r->flags & BW_EXEC_KILLED) ? EVENT_STOP_KILLED : EVENT_STOP_NONE);
+	/* A #! script found here (not by the kernel) in audit mode ran; in enforce mode the
+	 * agent refused its exec (BW_EXEC_REFUSED, sensor/execguard.c). */
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, exec_stop(r->flags));
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));

@@ -182,7 +182,17 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"sched_process_exec before its first instruction"
 			      : "enforce exec of a binary from exec.deny: not stopped (no "
 				"bpf_send_signal)");
-		LAYER("enforce exec of a #! script from exec.deny: reported, not yet stopped");
+		LAYER(f->tp_btf && f->send_signal
+			      ? "enforce exec.deny sidesteps (ld.so PROGRAM, memfd/deleted file, "
+				"a tree deeper than the walk): stopped: killed at "
+				"sched_process_exec before its first instruction"
+			      : "enforce exec.deny sidesteps: not stopped (no bpf_send_signal)");
+		LAYER(f->fanotify_perm
+			      ? "enforce exec of a #! script from exec.deny: stopped: the exec "
+				"fails with EPERM (fanotify FAN_OPEN_EXEC_PERM), the interpreter "
+				"never starts"
+			      : "enforce exec of a #! script from exec.deny: reported, not stopped "
+				"(no fanotify permission events)");
 		LAYER(f->send_signal
 			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
 				"write): stopped: the actor is killed at the syscall's entry"

@@ -1,4 +1,5 @@
 #include "sensor/loader.h"
+#include "sensor/loaders.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -345,6 +346,28 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
+/* The dynamic loaders never change while we run: entered once, with gen 0. */
+static int install_loaders(struct sensor *s, char *err, size_t errlen)
+{
+	struct loader_id ids[BW_MAX_LOADERS];
+	size_t n = loaders__find(ids, BW_MAX_LOADERS);
+	int fd = bpf_map__fd(s->skel->maps.exec_loaders);
+	uint32_t one = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bw_inode_key key;
+
+		fill_inode_key(&key, ids[i].dev, ids[i].ino, 0);
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			int e = -errno;
+
+			snprintf(err, errlen, "cannot enter the dynamic loaders: %s", strerror(-e));
+			return e;
+		}
+	}
+	return 0;
+}
+
 int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
@@ -404,6 +427,9 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))
 			bpf_program__set_autoattach(prog, false);
+	e = install_loaders(s, err, errlen);
+	if (e)
+		goto fail;
 	e = sensor__apply_policy(s, policy, enforce, err, errlen);
 	if (e)
 		goto fail;
