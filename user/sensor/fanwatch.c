@@ -10,6 +10,7 @@
 
 #include "sensor/fw_private.h"
 
+#define FW_INIT_FLAGS (FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET)
 #define FW_MAX_READS 16		/* buffers per fanwatch__process call: bounded latency for the caller */
 
 void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree,
@@ -19,6 +20,7 @@ void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree
 	struct fw_event ev = {
 		.op = op, .pid = pid, .tree = tree, .path = path, .new_path = new_path,
 		.outside_path = outside, .is_dir = is_dir, .flags = flags,
+		.pidfd = pid == fw->cur_pid ? fw->cur_pidfd : -1,
 	};
 
 	if (fw->cb)
@@ -53,7 +55,12 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 		while (fanotify_parse__next(&cur, &rec) == 1) {
 			if (rec.fd >= 0)
 				close(rec.fd);
+			fw->cur_pid = rec.pid;
+			fw->cur_pidfd = rec.info.pidfd >= 0 ? rec.info.pidfd : -1;
 			fw_ops__event(fw, &rec);
+			if (fw->cur_pidfd >= 0)
+				close(fw->cur_pidfd);
+			fw->cur_pidfd = -1;
 		}
 	}
 	if (fw->rescan)
@@ -76,12 +83,20 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 	if (!fw)
 		return -ENOMEM;
 	fw->gen = 1;
-	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events. */
-	fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
-			       FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS, O_RDONLY | O_LARGEFILE);
-	if (fw->fd < 0 && errno == EPERM)
-		fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK |
-				       FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
+	fw->cur_pidfd = -1;
+	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
+	 * FAN_REPORT_PIDFD (≥5.15): each event carries a pidfd of the very process that
+	 * acted, taken while the event is read, so enforce mode can kill it without
+	 * racing pid reuse (agent/taint.c). Without it (older kernels) events have none. */
+	fw->fd = -1;
+	for (i = 0; i < 4 && fw->fd < 0; i++) {
+		unsigned int fl = FW_INIT_FLAGS | (i < 2 ? FAN_REPORT_PIDFD : 0) |
+				  (i % 2 ? 0 : FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS);
+
+		fw->fd = fanotify_init(fl, O_RDONLY | O_LARGEFILE);
+		if (fw->fd < 0 && errno != EPERM && errno != EINVAL)
+			break;
+	}
 	if (fw->fd < 0) {
 		err = -errno;
 		free(fw);

@@ -62,6 +62,8 @@ struct fanwatch {
 	void *ctx;
 	fw_sync_cb sync;
 	void *sync_ctx;
+	pid_t cur_pid;		/* the record being handled: its actor and pidfd (-1: none) */
+	int cur_pidfd;
 	fw_inode_cb inode_cb;
 	void *inode_ctx;
 	int reported;
