@@ -325,6 +325,20 @@ static void one_case(const struct tcase *c, bool enforce)
 	CHECK(S.evs.ev[i]->process && S.evs.ev[i]->process->exe && S.evs.ev[i]->process->exe[0] &&
 	      !S.evs.ev[i]->process->in_build, "%s: the actor's exe is missing", c->name);
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "%s: exit %d", c->name, S.res.exit_code);
+	if (c->op == OP_LINK_IN || c->op == OP_LINK_OUT) {
+		const Buildwarden__V1__FileBody *fb = S.evs.ev[i]->file;
+		char payload[PATH_MAX], copy[PATH_MAX];
+
+		CHECK(realpath(bw_ws_tmp(&S.ws, "payload"), payload) &&
+		      realpath(bw_ws_tmp(&S.ws, c->op == OP_LINK_IN ? "payload" : "copy"), copy),
+		      "realpath");
+		/* both names: the existing one and the new one */
+		CHECK(fb->old_path && fb->new_path &&
+		      !strcmp(fb->old_path, c->op == OP_LINK_IN ? payload : want) &&
+		      !strcmp(fb->new_path, c->op == OP_LINK_IN ? want : copy),
+		      "%s: LINK names %s -> %s", c->name, fb->old_path ? fb->old_path : "(none)",
+		      fb->new_path ? fb->new_path : "(none)");
+	}
 	if (enforce) {
 		size_t n = 0, killed = 0;
 
@@ -349,6 +363,18 @@ static void one_case(const struct tcase *c, bool enforce)
 		      n, killed);
 		CHECK(S.res.err && strstr(S.res.err, "tainted: ") && strstr(S.res.err, want),
 		      "%s: the summary does not name %s as tainted", c->name, want);
+		{
+			const char *dargs[] = { "decode", S.events, NULL };
+			struct bw_result d = { 0 };
+
+			CHECK(bw_run(dargs, 30, &d) == 0 && d.exit_code == 0, "decode failed");
+			CHECK(strstr(d.out, "\"TAINTED\"") && strstr(d.out, "\"actorKilled\":true"),
+			      "%s: decode does not show TAINTED and actorKilled", c->name);
+			if (c->op == OP_LINK_IN)
+				CHECK(strstr(d.out, "\"oldPath\""), "%s: decode shows no oldPath",
+				      c->name);
+			bw_result_free(&d);
+		}
 	} else {
 		CHECK(S.evs.ev[i]->verdict->action == BUILDWARDEN__V1__ACTION__AUDITED,
 		      "%s: audit: action %d", c->name, S.evs.ev[i]->verdict->action);
