@@ -57,6 +57,7 @@ static const struct tcase {
 	Buildwarden__V1__FileOp fop; /* the op the event must say */
 } CASES[] = {
 	{ "rename over", OP_RENAME_OVER, SP_ABS, BUILDWARDEN__V1__FILE_OP__RENAME },
+	{ "rename over", OP_RENAME_OVER, SP_SYMLINK, BUILDWARDEN__V1__FILE_OP__RENAME },
 	{ "rename out", OP_RENAME_OUT, SP_REL, BUILDWARDEN__V1__FILE_OP__RENAME },
 	{ "rename within", OP_RENAME_WITHIN, SP_DOTDOT, BUILDWARDEN__V1__FILE_OP__RENAME },
 	{ "unlink", OP_UNLINK, SP_PROCFD, BUILDWARDEN__V1__FILE_OP__UNLINK },
@@ -66,6 +67,8 @@ static const struct tcase {
 	{ "chmod", OP_CHMOD, SP_HARDLINK, BUILDWARDEN__V1__FILE_OP__ATTRIB },
 	{ "chmod", OP_CHMOD, SP_SYMLINK, BUILDWARDEN__V1__FILE_OP__ATTRIB },
 	{ "chown", OP_CHOWN, SP_ABS, BUILDWARDEN__V1__FILE_OP__ATTRIB },
+	{ "chown", OP_CHOWN, SP_PROCFD, BUILDWARDEN__V1__FILE_OP__ATTRIB },
+	{ "setxattr", OP_SETXATTR, SP_DOTDOT, BUILDWARDEN__V1__FILE_OP__ATTRIB },
 	{ "setxattr", OP_SETXATTR, SP_BIND, BUILDWARDEN__V1__FILE_OP__ATTRIB },
 	{ "truncate", OP_TRUNCATE, SP_HARDLINK, BUILDWARDEN__V1__FILE_OP__TRUNCATE },
 	{ "truncate", OP_TRUNCATE, SP_PROCFD, BUILDWARDEN__V1__FILE_OP__TRUNCATE },
