@@ -66,7 +66,6 @@ static void pidfds_collect(struct fanwatch *fw, size_t len)
 	}
 }
 
-
 static void pidfds_close(struct fanwatch *fw)
 {
 	for (size_t i = 0; i < fw->n_pidfds; i++)
