@@ -215,14 +215,23 @@ struct bw_proc_access_event {
 	char comm[BW_COMM_LEN];
 };
 
-/* The name a link()/linkat() is about to create: fanotify reports a hard link made outside
- * the trees only as a link count change on the protected file, without the new name. */
+/* The names a link()/linkat() is about to use: fanotify reports a hard link made outside
+ * the trees only as a link count change on the protected file, without the new name, and
+ * a link made into a tree as a create, without the existing name. Also the path of a
+ * truncate(2), which fanotify reports as a plain modification. */
 #define BW_AT_FDCWD -100
+enum bw_name_kind {
+	BW_NAME_LINK = 0, /* newpath: the new name; oldpath: the existing one */
+	BW_NAME_TRUNCATE = 1, /* newpath: the file truncate(2) names; oldpath empty */
+};
 struct bw_link_name_event {
 	struct bw_event_hdr hdr;
 	__u32 pid;
 	__s32 dirfd; /* BW_AT_FDCWD, or the descriptor newpath is relative to */
+	__s32 olddirfd; /* the same, for oldpath */
+	__u32 kind; /* enum bw_name_kind */
 	char newpath[BW_FILENAME_LEN];
+	char oldpath[BW_FILENAME_LEN];
 };
 
 /* protected_inodes: every marked regular file of the protected trees, keyed by
@@ -233,6 +242,7 @@ struct bw_link_name_event {
 enum bw_write_kind {
 	BW_WRITE_DATA = 1, /* write, pwrite64, writev, pwritev(2), copy_file_range, splice, sendfile */
 	BW_WRITE_TRUNCATE = 2, /* ftruncate, fallocate */
+	BW_WRITE_MMAP = 3, /* a shared mapping of the file through a writable descriptor */
 };
 /* Enforce mode: a process outside the build, not a listed writer, entered a write-like
  * syscall on a descriptor of a protected file and was sent SIGKILL before it ran. */

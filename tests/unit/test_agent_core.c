@@ -407,6 +407,63 @@ static char *summary_text(const struct tally *t, const struct tally_summary *s)
 	return buf;
 }
 
+/* TAINTED file events: each name once (a rename's both), the kills counted, and the
+ * summary lists them after the violations. */
+static void test_tally__tainted(void **state)
+{
+	struct tally *t = calloc(1, sizeof(*t));
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__Verdict v;
+	Buildwarden__V1__FileBody fb;
+	const char *layers[] = { "x" };
+	struct tally_summary s = { .what = "build finished", .run_id = "r1", .enforce = true,
+				   .layers = layers, .n_layers = 1 };
+	char *text, name[32];
+
+	(void)state;
+	assert_non_null(t);
+	buildwarden__v1__event__init(&ev);
+	buildwarden__v1__verdict__init(&v);
+	buildwarden__v1__file_body__init(&fb);
+	v.violation = true;
+	v.rule = (char *)"protect[0]: /src";
+	v.action = BUILDWARDEN__V1__ACTION__TAINTED;
+	v.actor_killed = true;
+	fb.path = (char *)"/src/a";
+	fb.new_path = (char *)"/src/b";
+	ev.verdict = &v;
+	ev.file = &fb;
+	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+	tally__event(t, &ev, true);
+	v.actor_killed = false;
+	fb.new_path = (char *)"";
+	tally__event(t, &ev, true); /* /src/a again: one name */
+	assert_int_equal(t->tainted, 2);
+	assert_int_equal(t->actors_killed, 1);
+	text = summary_text(t, &s);
+	assert_non_null(strstr(text, "  tainted: 2 files changed by a process outside the build "
+				     "(the change landed: do not trust them); 1 actors killed\n"
+				     "    /src/a\n    /src/b\n"));
+	free(text);
+	/* past the table every new name still counts, and the summary says how many more */
+	for (int i = 0; i < TALLY_MAX_TAINTED + 3; i++) {
+		snprintf(name, sizeof(name), "/src/n%d", i);
+		fb.path = name;
+		tally__event(t, &ev, true);
+	}
+	assert_int_equal(t->n_tainted_paths, TALLY_MAX_TAINTED);
+	assert_int_equal(t->tainted, 2 + TALLY_MAX_TAINTED + 3);
+	text = summary_text(t, &s);
+	assert_non_null(strstr(text, "    ... and 5 more (the events name them)\n"));
+	free(text);
+	/* an AUDITED event taints nothing */
+	v.action = BUILDWARDEN__V1__ACTION__AUDITED;
+	fb.path = (char *)"/src/z";
+	tally__event(t, &ev, true);
+	assert_int_equal(t->tainted, 2 + TALLY_MAX_TAINTED + 3);
+	free(t);
+}
+
 static void test_tally__summary_text(void **state)
 {
 	struct tally *t = calloc(1, sizeof(*t));
@@ -682,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_losses__each_cause),
 		cmocka_unit_test(test_tally__counts),
 		cmocka_unit_test(test_tally__summary_text),
+		cmocka_unit_test(test_tally__tainted),
 		cmocka_unit_test(test_reload__bad_policy_changes_nothing),
 		cmocka_unit_test(test_reload__hash_is_of_the_bytes_parsed),
 		cmocka_unit_test(test_reload__good_policy_replaces_all),

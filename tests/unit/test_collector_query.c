@@ -60,6 +60,7 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 		Buildwarden__V1__RunStart rs = BUILDWARDEN__V1__RUN_START__INIT;
 		Buildwarden__V1__RunEnd re = BUILDWARDEN__V1__RUN_END__INIT;
 		Buildwarden__V1__ConnectBody cb = BUILDWARDEN__V1__CONNECT_BODY__INIT;
+		Buildwarden__V1__FileBody fb = BUILDWARDEN__V1__FILE_BODY__INIT;
 		Buildwarden__V1__ExecBody ex = BUILDWARDEN__V1__EXEC_BODY__INIT;
 		Buildwarden__V1__Verdict vd = BUILDWARDEN__V1__VERDICT__INIT;
 		uint8_t evb[512];
@@ -76,6 +77,18 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 		} else if (s == n && !open) {
 			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
 			ev.run_end = &re;
+		} else if (s == 6) {
+			/* enforce mode's after-the-fact verdict on a file change */
+			fb.op = BUILDWARDEN__V1__FILE_OP__RENAME;
+			fb.path = (char *)"/src/a.c";
+			fb.new_path = (char *)"/src/b.c";
+			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+			ev.file = &fb;
+			vd.violation = true;
+			vd.rule = (char *)"protect[0]: /src";
+			vd.action = BUILDWARDEN__V1__ACTION__TAINTED;
+			vd.actor_killed = true;
+			ev.verdict = &vd;
 		} else if (s % 3 == 0) {
 			cb.address = (char *)"203.0.113.9";
 			cb.port = 443;
@@ -172,6 +185,7 @@ static void test_collector_query__violations(void **state)
 	assert_non_null(strstr(out, "{\"agent\":\"agent-a\",\"seq\":\"3\""));
 	assert_non_null(strstr(out, "\"rule\":\"network.default: deny\""));
 	assert_non_null(strstr(out, "\"action\":\"DENIED\""));
+	assert_non_null(strstr(out, "\"action\":\"TAINTED\",\"actorKilled\":true"));
 	assert_non_null(strstr(out, "\"address\":\"203.0.113.9\""));
 	free(out);
 

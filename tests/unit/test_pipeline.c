@@ -295,6 +295,8 @@ static void test_verdict_actions(void **state)
 	assert_int_equal(event_build__action(true, EVENT_STOP_NONE), BUILDWARDEN__V1__ACTION__AUDITED);
 	assert_int_equal(event_build__action(true, EVENT_STOP_REFUSED), BUILDWARDEN__V1__ACTION__DENIED);
 	assert_int_equal(event_build__action(true, EVENT_STOP_KILLED), BUILDWARDEN__V1__ACTION__KILLED);
+	assert_int_equal(event_build__action(true, EVENT_STOP_TAINTED), BUILDWARDEN__V1__ACTION__TAINTED);
+	assert_int_equal(event_build__action(false, EVENT_STOP_TAINTED), BUILDWARDEN__V1__ACTION__ALLOWED);
 
 	/* a refused connect: DENIED; the same one let through: AUDITED */
 	c.enforced = 1;

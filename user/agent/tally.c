@@ -18,8 +18,30 @@ static void tally__rule(struct tally *t, const char *rule)
 	}
 }
 
+/* A name counts once while the table has room; past it every TAINTED name counts. */
+static void tally__taint(struct tally *t, const char *path)
+{
+	if (!path || !*path)
+		return;
+	for (size_t i = 0; i < t->n_tainted_paths; i++)
+		if (strcmp(t->tainted_paths[i], path) == 0)
+			return;
+	t->tainted++;
+	if (t->n_tainted_paths < TALLY_MAX_TAINTED)
+		snprintf(t->tainted_paths[t->n_tainted_paths++], sizeof(t->tainted_paths[0]), "%s",
+			 path);
+}
+
 void tally__event(struct tally *t, const Buildwarden__V1__Event *ev, bool violation)
 {
+	if (ev->verdict && ev->verdict->action == BUILDWARDEN__V1__ACTION__TAINTED) {
+		if (ev->file) {
+			tally__taint(t, ev->file->path);
+			tally__taint(t, ev->file->new_path);
+		}
+		if (ev->verdict->actor_killed)
+			t->actors_killed++;
+	}
 	t->events++;
 	if (violation) {
 		t->violations++;
@@ -50,6 +72,16 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	fprintf(out, "  violations: %llu\n", ull(t->violations));
 	for (size_t i = 0; i < t->n_rules; i++)
 		fprintf(out, "    %6llu  %s\n", ull(t->rules[i].n), t->rules[i].rule);
+	if (t->tainted) {
+		fprintf(out, "  tainted: %llu files changed by a process outside the build "
+			     "(the change landed: do not trust them); %llu actors killed\n",
+			ull(t->tainted), ull(t->actors_killed));
+		for (size_t i = 0; i < t->n_tainted_paths; i++)
+			fprintf(out, "    %s\n", t->tainted_paths[i]);
+		if (t->tainted > t->n_tainted_paths)
+			fprintf(out, "    ... and %llu more (the events name them)\n",
+				ull(t->tainted - t->n_tainted_paths));
+	}
 	fprintf(out, "  lost: %llu (kernel ring buffer and fanotify queue), unattributed: %llu, "
 		     "bad records: %llu, events not written: %llu\n",
 		ull(s->drops), ull(t->unattributed), ull(t->bad_records), ull(s->not_written));

@@ -21,6 +21,8 @@ Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop
 		return BUILDWARDEN__V1__ACTION__DENIED;
 	case EVENT_STOP_KILLED:
 		return BUILDWARDEN__V1__ACTION__KILLED;
+	case EVENT_STOP_TAINTED:
+		return BUILDWARDEN__V1__ACTION__TAINTED;
 	case EVENT_STOP_NONE:
 		break;
 	}
@@ -287,13 +289,27 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;
 		body->path = arena__strndup(c->arena, f->path, 4096);
+		/* fanotify says "modified" for truncate(2) too; its path record tells */
+		if (f->op == BUILDWARDEN__V1__FILE_OP__WRITE && c->links &&
+		    linknames__truncated(c->links, f->pid, f->path))
+			body->op = BUILDWARDEN__V1__FILE_OP__TRUNCATE;
 		if (f->new_path) {
 			body->new_path = arena__strndup(c->arena, f->new_path, 4096);
+		} else if (f->op == BUILDWARDEN__V1__FILE_OP__LINK && f->link_here) {
+			char name[PATH_MAX];
+
+			/* made into the tree: the new name is ours, the existing one the link()'s */
+			body->new_path = body->path;
+			if (c->links && linknames__find_old(c->links, f->pid, f->path, name, sizeof(name)))
+				body->old_path = arena__strndup(c->arena, name, sizeof(name));
 		} else if (f->op == BUILDWARDEN__V1__FILE_OP__LINK && c->links) {
 			char name[PATH_MAX];
 
-			if (linknames__find(c->links, f->pid, f->path, name, sizeof(name)))
+			/* a link made elsewhere to this file, or removed (then no new name) */
+			if (linknames__find(c->links, f->pid, f->path, name, sizeof(name))) {
 				body->new_path = arena__strndup(c->arena, name, sizeof(name));
+				body->old_path = body->path;
+			}
 		}
 		if (tree)
 			body->tree = arena__strndup(c->arena, tree->path, 4096);

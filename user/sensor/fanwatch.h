@@ -42,6 +42,7 @@ enum fw_op {
 	FW_RMDIR,
 	FW_LINK_COUNT,	/* nlink changed: a hard link to this file made or removed elsewhere */
 	FW_CLOSE_WRITE,	/* closed after being opened for writing with no write() seen: may be an mmap store */
+	FW_LINK,	/* a hard link to an existing file made in a tree: path is the new name */
 };
 
 /* fw_event.flags */
@@ -59,6 +60,9 @@ struct fw_event {
 	const char *outside_path; /* FW_RENAME across the tree boundary: the outside side, or NULL if unknown */
 	int is_dir;
 	unsigned flags;		/* FW_EV_* */
+	/* A pidfd of the process that acted (FAN_REPORT_PIDFD), valid during the callback
+	 * only and closed by fanwatch; -1 when the kernel gave none (it had exited). */
+	int pidfd;
 };
 
 /* Strings in *ev are valid only during the callback. */

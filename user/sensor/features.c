@@ -197,7 +197,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
 				"write): stopped: the actor is killed at the syscall's entry"
 			      : "enforce process access: not stopped (no bpf_send_signal)");
-		LAYER("enforce file changes: reported, not yet stopped");
+		LAYER(f->send_signal
+			      ? "enforce writes to a protected file (write family, shared writable "
+				"mmap, io_uring): stopped: the outsider is killed before a byte lands"
+			      : "enforce writes to a protected file: not stopped (no "
+				"bpf_send_signal)");
+		LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
+		      "detected after the fact (no hook here refuses them): the outsider is "
+		      "killed, the files are TAINTED, the run fails");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");

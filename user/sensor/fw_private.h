@@ -37,6 +37,13 @@
  * link count change made elsewhere, does not pass a marked directory. */
 #define FW_FILE_MASK (FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE)
 
+/* A pidfd FAN_REPORT_PIDFD gave for an actor (fanwatch.c). */
+struct fw_pidfd {
+	pid_t pid;
+	int fd;
+};
+#define FW_MAX_PIDFDS (FW_BUF_SIZE / FAN_EVENT_METADATA_LEN + 1)
+
 struct fw_mnt {
 	dev_t dev;
 	uint64_t fsid;
@@ -62,6 +69,9 @@ struct fanwatch {
 	void *ctx;
 	fw_sync_cb sync;
 	void *sync_ctx;
+	pid_t cur_pid;		/* the actor of the record being handled */
+	struct fw_pidfd pidfds[FW_MAX_PIDFDS]; /* of the read being handled: one per actor */
+	size_t n_pidfds;
 	fw_inode_cb inode_cb;
 	void *inode_ctx;
 	int reported;
