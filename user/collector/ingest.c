@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -271,6 +272,44 @@ void ingest__conn_init(struct ingest_conn *ic, const char *identity)
 		snprintf(ic->identity, sizeof(ic->identity), "%s", identity);
 }
 
+void ingest__conn_bind_hosts(struct ingest_conn *ic, const char *dns, size_t len)
+{
+	ic->hosts_bound = true;
+	if (len > sizeof(ic->hosts))
+		len = 0;
+	memcpy(ic->hosts, dns, len);
+	ic->hosts_len = len;
+}
+
+/* Is host one the connection's certificate binds? DNS names compare without case. */
+static bool ingest__host_allowed(const struct ingest_conn *ic, const char *host)
+{
+	if (!ic->hosts_bound)
+		return true;
+	if (!ic->hosts_len)
+		return !strcasecmp(host, ic->identity);
+	for (size_t off = 0; off < ic->hosts_len;) {
+		const char *name = ic->hosts + off;
+		size_t n = strnlen(name, ic->hosts_len - off);
+
+		if (!strcasecmp(host, name))
+			return true;
+		off += n + 1;
+	}
+	return false;
+}
+
+/* Connections of this identity that carry a run (one run per connection). */
+static unsigned ingest__agent_conns(const struct ingest *ig, const char *agent)
+{
+	unsigned n = 0;
+
+	for (const struct ingest_run *r = ig->runs; r; r = r->next)
+		if (r->owner && !strcmp(r->rec.agent, agent))
+			n++;
+	return n;
+}
+
 void ingest__conn_close(struct ingest *ig, struct ingest_conn *ic)
 {
 	struct ingest_run *r = ic->run;
@@ -447,6 +486,20 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			return;
 		}
 	}
+	/* With --require-keys an agent without a key file is not enrolled: removing its
+	 * key revokes it, instead of silently downgrading it to an unkeyed chain. */
+	if (ig->cfg.require_keys && !keylen) {
+		ingest__refuse(ic, "no chain key for agent '%s' (--require-keys)", agent);
+		return;
+	}
+	if (ig->cfg.max_agent_conns && ingest__agent_conns(ig, agent) >= ig->cfg.max_agent_conns &&
+	    !(ingest__run_find(ig, agent, h->run_id) &&
+	      ingest__run_find(ig, agent, h->run_id)->owner)) {
+		OPENSSL_cleanse(key, sizeof(key));
+		ingest__refuse(ic, "agent '%s' already has %u connections (--max-agent-conns)",
+			       agent, ig->cfg.max_agent_conns);
+		return;
+	}
 	rc = verify__init(&ic->ck, keylen ? key : NULL, (size_t)keylen);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rc) {
@@ -484,7 +537,10 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			r->rec.id = ++ig->next_run_id;
 			snprintf(r->rec.agent, sizeof(r->rec.agent), "%s", agent);
 			snprintf(r->rec.run_id, sizeof(r->rec.run_id), "%s", h->run_id);
-			snprintf(r->rec.host, sizeof(r->rec.host), "%s", h->host);
+			/* the host a query shows and filters on is one the certificate
+			 * binds: a claim it does not back is stored under the CN */
+			snprintf(r->rec.host, sizeof(r->rec.host), "%s",
+				 ingest__host_allowed(ic, h->host) ? h->host : agent);
 			r->rec.first_seen = ig->now;
 			r->rec.chain_ok = true;
 		}
@@ -502,7 +558,18 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		ingest__refuse(ic, "out of memory");
 		return;
 	}
-	if (!keylen != !h->keyed_chain) {
+	if (!ingest__host_allowed(ic, h->host)) {
+		char d[BW_HOST_MAX + BW_ID_MAX + 160];
+
+		snprintf(d, sizeof(d),
+			 "Hello.host '%s' is not a name of the agent's certificate (CN %s): the run is stored under host '%s'",
+			 h->host, agent, r->rec.host);
+		if (!ingest__finding(ig, r, "host_mismatch", 0, 0, d, false)) {
+			ingest__refuse(ic, "out of memory");
+			return;
+		}
+	}
+		if (!keylen != !h->keyed_chain) {
 		const char *d = keylen ? "a key is configured for this agent, but Hello says the chain is not keyed: frames are verified with the key"
 				       : "Hello says the chain is keyed, but no key is configured for this agent: frames cannot be verified";
 
@@ -665,7 +732,7 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		return;
 	}
 	if (f->chain.len != BW_CHAIN_LEN ||
-	    (!(flags & EVF_CHAIN_UNVERIFIED) && memcmp(chain, f->chain.data, BW_CHAIN_LEN))) {
+	    (!(flags & EVF_CHAIN_UNVERIFIED) && CRYPTO_memcmp(chain, f->chain.data, BW_CHAIN_LEN))) {
 		if (f->chain.len != BW_CHAIN_LEN)
 			snprintf(detail, sizeof(detail), "chain value of %zu bytes, not %d",
 				 f->chain.len, BW_CHAIN_LEN);
