@@ -372,6 +372,59 @@ static void test_db_private(void **state)
 	}
 }
 
+/* ---- 5. secrets in argv are redacted before they are stored ----------------- */
+
+static bool file_has(const char *path, const char *needle)
+{
+	size_t len = 0;
+	char *t = bw_read_file(path, &len);
+	bool has = t && memmem(t, len, needle, strlen(needle));
+
+	free(t);
+	return has;
+}
+
+static void test_argv_redacted(void **state)
+{
+	static const char *const argv[] = {
+		"git", "clone", "https://x-access-token:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/o/r",
+		"--password=hunter2hunter2", "GITHUB_TOKEN=gho_tokentokentokentoken99", "--api",
+		"sk-abcdefgh1234", "-Isrc", NULL,
+	};
+	static const char *const secrets[] = { "0123456789abcdefghijABCDEFGHIJ012345", "hunter2hunter2",
+					       "tokentokentokentoken99", "abcdefgh1234" };
+	struct cf_peer p = { .fd = -1 };
+	char wal[PATH_MAX + 8];
+	size_t len;
+	uint8_t *ev;
+
+	start_collector("redact", (const char *const[]){ "--redact", "sk-[a-z0-9]{8,}", NULL });
+	CHECK(cf_peer_connect(&p, T.col.port, T.pki.agent_cert[1], T.pki.agent_key[1], T.pki.ca) == 0,
+	      "agent-1 cannot connect: %s", p.err);
+	CHECK(cf_peer_hello(&p, "agent-1", "host-1", "run-secret", NULL) == 0, "Hello: %s", p.err);
+	ev = violation(p.next_seq, "host-1", "run-secret", now_ns(), argv, &len);
+	CHECK(ev && cf_peer_send_event(&p, p.next_seq, ev, len, true) == 0, "send");
+	free(ev);
+	CHECK(cf_db_wait_count(T.col.db, "run-secret", 1, 10000) == 1, "not stored");
+	cf_peer_close(&p);
+
+	CHECK(query((const char *const[]){ "--run", "run-secret", NULL }) == 0, "query --run");
+	CHECK(strstr(T.q.out, "ghp_[REDACTED]") || strstr(T.q.out, "x-access-token:[REDACTED]@"),
+	      "the token in the clone URL is not redacted");
+	CHECK(strstr(T.q.out, "--password=[REDACTED]"), "--password= is not redacted");
+	CHECK(strstr(T.q.out, "GITHUB_TOKEN=[REDACTED]"), "GITHUB_TOKEN= is not redacted");
+	CHECK(strstr(T.q.out, "\"[REDACTED]\""), "the --redact pattern's match is not redacted");
+	CHECK(strstr(T.q.out, "\"-Isrc\"") && strstr(T.q.out, "\"git\""), "plain arguments changed");
+	CHECK(strstr(T.q.out, "\"redacted\""), "the row is not marked redacted");
+	CHECK(cf_collector_stop(&T.col) == 0, "collector did not stop cleanly");
+	snprintf(wal, sizeof(wal), "%s-wal", T.col.db);
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		CHECK(!strstr(T.q.out, secrets[i]), "query shows the secret '%s'", secrets[i]);
+		CHECK(!file_has(T.col.db, secrets[i]) && !file_has(wal, secrets[i]),
+		      "the database file holds the secret '%s'", secrets[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_require_keys, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_since_limit_by_received_time, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_db_private, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_argv_redacted, test_setup, test_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

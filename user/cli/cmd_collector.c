@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
+#include "collector/redact.h"
 #include "collector/server.h"
 
 static const char collector_usage[] =
@@ -21,6 +22,7 @@ static const char collector_usage[] =
 	"           [--handshake-timeout SECONDS] [--idle-timeout SECONDS] [--max-conns N]\n"
 	"           [--max-handshakes N] [--max-per-addr N] [--max-agent-conns N]\n"
 	"           [--batch N] [--commit-ms MS] [--sync full|normal]\n"
+	"           [--redact REGEX]... [--no-default-redact]\n"
 	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
 
 static struct server *collector_srv;
@@ -73,6 +75,8 @@ int cmd_collector(int argc, char **argv)
 		{ "max-frame", required_argument, NULL, 'f' },
 		{ "agent-keys", required_argument, NULL, 'K' },
 		{ "require-keys", no_argument, NULL, 'Q' },
+		{ "redact", required_argument, NULL, 'r' },
+		{ "no-default-redact", no_argument, NULL, 'R' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "max-handshakes", required_argument, NULL, 'S' },
@@ -86,6 +90,7 @@ int cmd_collector(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_cfg cfg = { 0 };
+	static const char *redact[REDACT_MAX_RULES];
 	struct sigaction sa = { 0 };
 	unsigned long long v;
 	char err[512];
@@ -134,6 +139,15 @@ int cmd_collector(int argc, char **argv)
 			break;
 		case 'Q':
 			cfg.require_keys = true;
+			break;
+		case 'r':
+			if (cfg.n_redact >= REDACT_MAX_RULES)
+				return usage__error("buildwarden collector", collector_usage, "at most %d --redact patterns", REDACT_MAX_RULES);
+			redact[cfg.n_redact++] = optarg;
+			cfg.redact = redact;
+			break;
+		case 'R':
+			cfg.no_default_redact = true;
 			break;
 		case 'I':
 			errno = 0;

@@ -665,14 +665,66 @@ static bool ingest__columns(struct batch *b, struct bop_event *e, const Buildwar
 	       (!addr || e->address);
 }
 
-static bool ingest__copy_frame(struct batch *b, struct bop_event *e,
-			       const Buildwarden__V1__EventFrame *f)
+/* Redacts the argv strings of ev in place (pointers into mem). -1 out of memory, 1 when
+ * something was redacted, else 0. */
+static int ingest__redact_argv(const struct redact *rd, char **argv, size_t n, struct slab *mem)
 {
-	e->event = slab__memdup(&b->mem, f->event.data, f->event.len);
-	e->event_len = f->event.len;
+	bool nomem = false;
+	int changed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *r = argv[i] ? redact__string(rd, argv[i], mem, &nomem) : NULL;
+
+		if (nomem)
+			return -1;
+		if (r) {
+			argv[i] = (char *)r;
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+/* The bytes of ev to store when redaction changes them: packed into b's memory, in
+ * *out. 0 nothing to redact, 1 redacted, -1 out of memory. Deterministic, so an exact
+ * replay of a frame redacts to the stored bytes and the duplicate check still holds. */
+static int ingest__redact(struct ingest *ig, struct batch *b, Buildwarden__V1__Event *ev,
+			  const uint8_t **out, size_t *outlen)
+{
+	const struct redact *rd = ig->cfg.redact;
+	int c1 = 0, c2 = 0;
+	uint8_t *buf;
+
+	if (!redact__active(rd))
+		return 0;
+	if (ev->process)
+		c1 = ingest__redact_argv(rd, ev->process->argv, ev->process->n_argv, &ig->scratch);
+	if (ev->body_case == BUILDWARDEN__V1__EVENT__BODY_RUN_START && ev->run_start)
+		c2 = ingest__redact_argv(rd, ev->run_start->argv, ev->run_start->n_argv,
+					 &ig->scratch);
+	if (c1 < 0 || c2 < 0)
+		return -1;
+	if (!c1 && !c2)
+		return 0;
+	*outlen = buildwarden__v1__event__get_packed_size(ev);
+	buf = slab__alloc(&b->mem, *outlen);
+	if (!buf)
+		return -1;
+	buildwarden__v1__event__pack(ev, buf);
+	*out = buf;
+	return 1;
+}
+
+/* Copies the frame's chain and, unless redacted (red not NULL), its event bytes. */
+static bool ingest__copy_frame(struct batch *b, struct bop_event *e,
+			       const Buildwarden__V1__EventFrame *f, const uint8_t *red,
+			       size_t redlen)
+{
+	e->event = red ? red : slab__memdup(&b->mem, f->event.data, f->event.len);
+	e->event_len = red ? redlen : f->event.len;
 	e->chain = slab__memdup(&b->mem, f->chain.data, f->chain.len);
 	e->chain_len = f->chain.len;
-	b->bytes += f->event.len;
+	b->bytes += e->event_len;
 	return e->event && e->chain;
 }
 
@@ -686,6 +738,8 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 	uint64_t seq = f->seq, expected = r->rec.last_seq + 1;
 	struct bop *op;
 	uint32_t flags = 0;
+	const uint8_t *red = NULL;
+	size_t redlen = 0;
 
 	if (!seq || seq > SEQ_MAX) {
 		ingest__refuse(ic, "EventFrame seq %llu out of range", (unsigned long long)seq);
@@ -702,12 +756,22 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		 * stored row, so the record says whether it was an identical replay (no
 		 * finding: the stored record is intact), other content
 		 * (duplicate_mismatch) or a seq that was never stored (seq_backwards). */
+		const uint8_t *red = NULL;
+		size_t redlen = 0;
+		Buildwarden__V1__Event *dev = NULL;
+
+		/* compared with the stored bytes, which were redacted the same way */
+		if (redact__active(ig->cfg.redact))
+			dev = buildwarden__v1__event__unpack(slab__pb(&ig->scratch), f->event.len,
+							     f->event.data);
+		if (dev && ingest__redact(ig, ig->cur, dev, &red, &redlen) < 0)
+			goto nomem;
 		op = batch__push(ig->cur, BOP_DUPCHECK);
 		if (!op)
 			goto nomem;
 		op->ev.run = r->rec.id;
 		op->ev.seq = seq;
-		if (!ingest__copy_frame(ig->cur, &op->ev, f))
+		if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 			goto nomem;
 		r->pending_gen = ig->fill_gen;
 		ic->dups++;
@@ -759,13 +823,21 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		flags |= EVF_BAD_EVENT;
 	}
 
+	if (ev) {
+		int rc = ingest__redact(ig, ig->cur, (Buildwarden__V1__Event *)ev, &red, &redlen);
+
+		if (rc < 0)
+			goto nomem;
+		if (rc > 0)
+			flags |= EVF_REDACTED;
+	}
 	op = batch__push(ig->cur, BOP_EVENT);
 	if (!op)
 		goto nomem;
 	op->ev.run = r->rec.id;
 	op->ev.seq = seq;
 	op->ev.received_ns = ig->now;
-	if (!ingest__copy_frame(ig->cur, &op->ev, f))
+	if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 		goto nomem;
 	if (ev) {
 		if (!ingest__columns(ig->cur, &op->ev, ev))

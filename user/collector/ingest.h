@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "collector/batch.h"
+#include "collector/redact.h"
 #include "collector/slab.h"
 #include "collector/store.h"
 #include "collector/verify.h"
@@ -38,6 +39,7 @@ struct ingest_cfg {
 	unsigned max_agent_conns; /* connections (runs) at once per identity; 0: no limit */
 	size_t batch_frames;  /* seal after this many frames (0 = 16384) */
 	size_t batch_bytes;   /* or this many event bytes (0 = 64 MiB) */
+	const struct redact *redact; /* secrets hidden in argv before storing; NULL: none */
 };
 
 enum ic_state {

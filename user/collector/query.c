@@ -75,11 +75,12 @@ static void query__time(FILE *out, int64_t ns)
 
 static void query__flags(FILE *out, int flags)
 {
-	static const char *const names[] = { "chain_break", "chain_unverified", "bad_event" };
+	static const char *const names[] = { "chain_break", "chain_unverified", "bad_event",
+					     "redacted" };
 	bool first = true;
 
 	fputs("\"integrity\":[", out);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (!(flags & (1 << i)))
 			continue;
 		fprintf(out, "%s\"%s\"", first ? "" : ",", names[i]);

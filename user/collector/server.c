@@ -243,6 +243,13 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
+	if (redact__init(&s->redact, !cfg->no_default_redact, cfg->redact, cfg->n_redact, err,
+			 errlen)) {
+		rc = SERVER_ERR_CONFIG;
+		goto fail;
+	}
+	s->redact_init = true;
+	icfg.redact = &s->redact;
 	icfg.max_frame = s->cfg.max_frame;
 	icfg.agent_keys = cfg->agent_keys;
 	icfg.insecure = cfg->insecure;
@@ -291,6 +298,8 @@ void server__free(struct server *s)
 		conn__free(s, s->conns);
 	writer__stop(s);
 	ingest__free(s->ig);
+	if (s->redact_init)
+		redact__free(&s->redact);
 	store__close(s->rstore);
 	store__close(s->wstore);
 	if (s->tls)

@@ -25,6 +25,9 @@ struct server_cfg {
 	size_t batch;              /* frames per commit; 0: 16384 */
 	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
 	bool sync_normal;          /* PRAGMA synchronous=NORMAL instead of FULL */
+	const char *const *redact; /* --redact patterns (POSIX ERE) */
+	size_t n_redact;
+	bool no_default_redact;    /* the built-in secret rules off */
 	FILE *log;                 /* NULL: stderr */
 };
 

@@ -81,6 +81,8 @@ struct server {
 	struct store *wstore;      /* the writer's handle (w.st); the loop reads stats at the end */
 	struct store *rstore;      /* the loop's handle: ingest looks runs up through it */
 	struct ingest *ig;
+	struct redact redact;      /* read by ingest (ingest_cfg.redact) */
+	bool redact_init;
 	struct writer w;
 	struct conn *conns;
 	unsigned nconns;
