@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/version.h"
 #include "lib/bwtest.h"
 #include "lib/collector_fixture.h"
 
@@ -613,7 +614,7 @@ static void test_slowloris_dribble_hello(void **state)
 
 	h.host = (char *)"cf-x-host";
 	h.run_id = (char *)"cf-x-e";
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	n = buildwarden__v1__agent_message__get_packed_size(&m);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Collector transport test harness: see collector_fixture.h. */
+#include "base/version.h"
 #include "lib/collector_fixture.h"
 
 #include <arpa/inet.h>
@@ -1656,7 +1657,7 @@ int cf_peer_hello(struct cf_peer *p, const char *agent_id, const char *host, con
 	h.agent_id = (char *)agent_id;
 	h.host = (char *)host;
 	h.run_id = (char *)run_id;
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	snprintf(p->run_id, sizeof(p->run_id), "%s", run_id);

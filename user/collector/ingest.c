@@ -543,6 +543,13 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 				 ingest__host_allowed(ic, h->host) ? h->host : agent);
 			r->rec.first_seen = ig->now;
 			r->rec.chain_ok = true;
+			/* seq 1 chains from a value bound to this run (and, keyed, to this
+			 * agent's key): frames of another run replayed here break at once */
+			if (verify__start(&ic->ck, h->run_id, r->rec.last_chain)) {
+				free(r);
+				ingest__refuse(ic, "collector error: hashing failed");
+				return;
+			}
 		}
 		r->refs = 1;
 		r->next = ig->runs;
