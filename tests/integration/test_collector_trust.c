@@ -10,11 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,11 +428,90 @@ static void test_argv_redacted(void **state)
 	}
 }
 
+/* ---- 3. connection budgets ----------------------------------------------- */
+
+/* A plain TCP connection from src that sends nothing. */
+static void idle_from(struct cf_peer *p, const char *src)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, d = { .sin_family = AF_INET };
+
+	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(p->fd >= 0, "socket");
+	inet_pton(AF_INET, src, &a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
+	d.sin_port = htons((uint16_t)T.col.port);
+	CHECK(bind(p->fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind %s", src);
+	CHECK(connect(p->fd, (struct sockaddr *)&d, sizeof(d)) == 0, "connect from %s", src);
+}
+
+static void test_connection_budgets(void **state)
+{
+	struct cf_peer idle[3] = { { .fd = -1 }, { .fd = -1 }, { .fd = -1 } };
+	struct cf_peer a[3] = { { .fd = -1 }, { .fd = -1 }, { .fd = -1 } };
+	struct cf_peer quiet = { .fd = -1 }, again = { .fd = -1 };
+	long long t;
+
+	start_collector("budgets", (const char *const[]){ "--max-per-addr", "2", "--max-agent-conns",
+							  "2", "--idle-timeout", "1", NULL });
+	/* per source address: the third silent socket from 127.0.0.5 is closed at once */
+	for (int i = 0; i < 3; i++)
+		idle_from(&idle[i], "127.0.0.5");
+	t = cf_peer_wait_closed(&idle[2], 3000);
+	CHECK(t >= 0, "a third handshake from one address was kept (--max-per-addr 2)");
+	{
+		char b;
+		ssize_t n = recv(idle[0].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+		      "the first socket of the address was closed too");
+	}
+	CHECK(cf_log_has_line(T.col.log, T.col.log_start,
+			      (const char *const[]){ "127.0.0.5", "--max-per-addr", NULL }, NULL, NULL, 0),
+	      "no log line for the refused socket");
+	for (int i = 0; i < 3; i++)
+		cf_peer_close(&idle[i]);
+
+	/* per identity: agent-2 holds two runs; a third is refused, a reconnect is not */
+	for (int i = 0; i < 3; i++) {
+		char run[32];
+
+		snprintf(run, sizeof(run), "run-b%d", i);
+		CHECK(cf_peer_connect(&a[i], T.col.port, T.pki.agent_cert[2], T.pki.agent_key[2],
+				      T.pki.ca) == 0, "agent-2 cannot connect: %s", a[i].err);
+		if (i < 2)
+			CHECK(cf_peer_hello(&a[i], "agent-2", "host-2", run, NULL) == 0,
+			      "agent-2's run %d refused: %s", i, a[i].err);
+		else
+			CHECK(cf_peer_hello(&a[i], "agent-2", "host-2", run, NULL) != 0 &&
+				      strstr(a[i].refusal, "--max-agent-conns"),
+			      "agent-2's third connection was let in (refusal '%s')", a[i].refusal);
+	}
+	CHECK(cf_peer_connect(&again, T.col.port, T.pki.agent_cert[2], T.pki.agent_key[2], T.pki.ca) == 0,
+	      "agent-2 cannot connect: %s", again.err);
+	CHECK(cf_peer_hello(&again, "agent-2", "host-2", "run-b0", NULL) == 0,
+	      "a reconnect for a run agent-2 holds was refused: %s", again.err);
+	/* another agent is not counted against agent-2 */
+	CHECK(cf_peer_connect(&quiet, T.col.port, T.pki.agent_cert[1], T.pki.agent_key[1], T.pki.ca) == 0,
+	      "agent-1 cannot connect: %s", quiet.err);
+	CHECK(cf_peer_hello(&quiet, "agent-1", "host-1", "run-quiet", NULL) == 0, "agent-1: %s", quiet.err);
+
+	/* idle after Hello: closed after --idle-timeout 1 (plus the 0.5 s sweep) */
+	t = cf_peer_wait_closed(&quiet, 6000);
+	CHECK(t >= 0, "a connection silent after its Hello was kept past --idle-timeout 1");
+	CHECK(strstr(quiet.refusal, "idle"), "refusal '%s' does not say idle", quiet.refusal);
+	printf("     silent after Hello: closed after %lld ms (%s)\n", t, quiet.refusal);
+	for (int i = 0; i < 3; i++)
+		cf_peer_close(&a[i]);
+	cf_peer_close(&again);
+	cf_peer_close(&quiet);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_host_bound_to_certificate, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_require_keys, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_budgets, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_since_limit_by_received_time, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_db_private, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_argv_redacted, test_setup, test_teardown),

@@ -540,6 +540,17 @@ void conn__sweep(struct server *s, int64_t now)
 			}
 			continue;
 		}
+		if (c->st == CS_OPEN && c->ic.state == IC_STREAM) {
+			/* past its Hello the handshake deadline no longer applies; a silent
+			 * peer holds a slot of its agent's budget for nothing, and an agent
+			 * with events to send simply reconnects */
+			if (!c->stalled && now - c->last_rx_ns > s->idle_ns) {
+				ingest__refuse(&c->ic, "idle for %.0f s (--idle-timeout)",
+					       (double)s->idle_ns / 1e9);
+				conn__start_close(s, c, "closed");
+			}
+			continue;
+		}
 		if (now <= c->deadline)
 			continue;
 		if (c->st == CS_TLS) {
@@ -548,11 +559,6 @@ void conn__sweep(struct server *s, int64_t now)
 		} else if (c->ic.state == IC_HELLO) {
 			ingest__refuse(&c->ic, "no Hello within %.1f s", (double)s->hs_ns / 1e9);
 			conn__start_close(s, c, "refused");
-		} else if (c->ic.state == IC_STREAM && !c->stalled && now - c->last_rx_ns > s->idle_ns) {
-			/* a silent peer holds a slot of its agent's budget for nothing; an
-			 * agent with events to send simply reconnects */
-			ingest__refuse(&c->ic, "idle for %.0f s (--idle-timeout)", (double)s->idle_ns / 1e9);
-			conn__start_close(s, c, "closed");
 		}
 	}
 	if (s->accept_paused && now >= s->accept_resume) {
