@@ -281,11 +281,11 @@ static void conn__log_hello(struct server *s, struct conn *c, enum ic_state befo
 {
 	char who[256];
 
-	if (before == IC_HELLO && c->ic.state != IC_HELLO && c->ic.state != IC_DEAD)
-		conn__authed(s, c);
-	if (before == IC_HELLO && c->ic.state != IC_HELLO && c->ic.state != IC_DEAD)
-		log__line(s->log, SERVER_LOG, "%s: hello%s", conn__who(c, who, sizeof(who)),
-			  c->ic.state == IC_WELCOME_WAIT ? " (welcome after the pending commit)" : "");
+	if (before != IC_HELLO || c->ic.state == IC_HELLO || c->ic.state == IC_DEAD)
+		return;
+	conn__authed(s, c);
+	log__line(s->log, SERVER_LOG, "%s: hello%s", conn__who(c, who, sizeof(who)),
+		  c->ic.state == IC_WELCOME_WAIT ? " (welcome after the pending commit)" : "");
 }
 
 void conn__service(struct server *s, struct conn *c)
