@@ -31,6 +31,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "transport/chain.h"
@@ -89,6 +90,9 @@ static struct fake_run *fake__run(struct fake *f, const char *run_id)
 	assert_true(f->n_runs < 4);
 	memset(&f->runs[f->n_runs], 0, sizeof(f->runs[0]));
 	snprintf(f->runs[f->n_runs].run_id, 65, "%s", run_id);
+	/* a new run chains from its bound start value, like the real collector's */
+	assert_int_equal(chain__init(run_id, f->key, f->keylen, f->runs[f->n_runs].chain), 0);
+	memcpy(f->runs[f->n_runs].acked_chain, f->runs[f->n_runs].chain, CHAIN_LEN);
 	return &f->runs[f->n_runs++];
 }
 
@@ -211,7 +215,7 @@ static void fake__serve(struct fake *f, struct conn *c)
 				snprintf(run->host, sizeof(run->host), "%s", am->hello->host);
 				snprintf(run->agent_id, sizeof(run->agent_id), "%s", am->hello->agent_id);
 				run->keyed = am->hello->keyed_chain;
-				assert_int_equal(am->hello->schema_version, 1);
+				assert_int_equal(am->hello->schema_version, BW_SCHEMA_VERSION);
 				if (f->refuse) {
 					rf.reason = (char *)f->refuse;
 					m.msg_case = BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_REFUSAL;

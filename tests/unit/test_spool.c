@@ -111,6 +111,7 @@ struct seen {
 	size_t n_skips;
 	uint8_t chain[CHAIN_LEN];
 	uint64_t prev;
+	const char *run_id; /* seq 1 chains from chain__init(run_id) */
 };
 
 static void check_record(const struct spool_rec *rec, struct seen *s, const char *key)
@@ -134,6 +135,9 @@ static void check_record(const struct spool_rec *rec, struct seen *s, const char
 		assert_non_null(ev);
 		assert_int_equal(ev->seq, rec->first);
 		buildwarden__v1__event__free_unpacked(ev, NULL);
+		if (rec->first == 1 && !s->prev)
+			assert_int_equal(chain__init(s->run_id ? s->run_id : "", (const uint8_t *)key,
+						     key ? strlen(key) : 0, s->chain), 0);
 		assert_int_equal(chain__next(s->chain, rec->first, m->event->event.data,
 					     m->event->event.len, (const uint8_t *)key,
 					     key ? strlen(key) : 0, want), 0);
@@ -166,6 +170,7 @@ static void read_all(struct spool *sp, struct spool_run *run, uint64_t from, str
 	struct spool_rec rec;
 	int rc;
 
+	s->run_id = run->meta.run_id;
 	assert_non_null(r);
 	while ((rc = spool_reader__next(r, &rec)) == 1)
 		check_record(&rec, s, key);
@@ -306,6 +311,7 @@ static void test_spool__append_read_chain(void **state)
 	assert_int_equal(append(sp, 3, 100), -EINVAL); /* seq must move forward */
 
 	/* the reader follows the live segment as it grows */
+	s->run_id = "r1";
 	r = spool_reader__new(sp, run, 1);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(spool_reader__next(r, &rec), 1);
@@ -476,6 +482,7 @@ static void test_spool__adopt_old_runs(void **state)
 		struct spool_rec rec;
 
 		memset(s, 0, sizeof(*s));
+		s->run_id = run->meta.run_id;
 		while (spool_reader__next(r, &rec) == 1)
 			check_record(&rec, s, NULL);
 		assert_true(spool_reader__eof(r));

@@ -46,8 +46,8 @@ static int chain__sha256(const void *a, size_t alen, const void *b, size_t blen,
 /* HMAC (RFC 2104) spelled out over the digest: OpenSSL 3 deprecates HMAC_CTX and its
  * EVP_MAC needs a fetch per call or global state; two digests over a 64-byte pad are
  * all HMAC is. The test checks it against OpenSSL's own HMAC(). */
-static int chain__hmac(const uint8_t *key, size_t keylen, const uint8_t prev[CHAIN_LEN],
-		       const uint8_t be[8], const uint8_t *event, size_t len,
+static int chain__hmac(const uint8_t *key, size_t keylen, const void *a, size_t alen,
+		       const void *b, size_t blen, const void *c, size_t clen,
 		       uint8_t out[CHAIN_LEN])
 {
 	uint8_t k[SHA256_BLOCK] = { 0 }, pad[SHA256_BLOCK], inner[CHAIN_LEN];
@@ -62,7 +62,7 @@ static int chain__hmac(const uint8_t *key, size_t keylen, const uint8_t prev[CHA
 	}
 	for (int i = 0; i < SHA256_BLOCK; i++)
 		pad[i] = k[i] ^ 0x36;
-	err = chain__sha256(pad, sizeof(pad), prev, CHAIN_LEN, be, 8, event, len, inner);
+	err = chain__sha256(pad, sizeof(pad), a, alen, b, blen, c, clen, inner);
 	if (!err) {
 		for (int i = 0; i < SHA256_BLOCK; i++)
 			pad[i] = k[i] ^ 0x5c;
@@ -84,12 +84,28 @@ int chain__next(const uint8_t prev[CHAIN_LEN], uint64_t seq, const uint8_t *even
 	memcpy(p, prev, CHAIN_LEN); /* out may alias prev */
 	chain__be64(seq, be);
 	if (keylen)
-		err = chain__hmac(key, keylen, p, be, ev, event ? len : 0, res);
+		err = chain__hmac(key, keylen, p, CHAIN_LEN, be, 8, ev, event ? len : 0, res);
 	else
 		err = chain__sha256(p, CHAIN_LEN, be, 8, ev, event ? len : 0, NULL, 0, res);
 	if (err)
 		memset(res, 0, sizeof(res));
 	memcpy(out, res, CHAIN_LEN);
+	return err;
+}
+
+int chain__init(const char *run_id, const uint8_t *key, size_t keylen, uint8_t out[CHAIN_LEN])
+{
+	static const char label[] = CHAIN_INIT_LABEL; /* with its NUL: label and id apart */
+	size_t rl = strlen(run_id);
+	int err;
+
+	/* rl may be 0: chain__sha256 skips NULL pieces only, so pass a valid pointer */
+	if (keylen)
+		err = chain__hmac(key, keylen, label, sizeof(label), run_id, rl, NULL, 0, out);
+	else
+		err = chain__sha256(label, sizeof(label), run_id, rl, NULL, 0, NULL, 0, out);
+	if (err)
+		memset(out, 0, CHAIN_LEN);
 	return err;
 }
 

@@ -1,6 +1,6 @@
 /* The per-frame hash chain of the collector protocol (docs/collector-protocol.md):
  * chain(seq) = H(chain(prev) || be64(seq) || event_bytes), H = SHA-256, or HMAC-SHA256
- * keyed with the agent's key. Pure functions, safe to call from any thread. */
+ * keyed with the agent's key; chain(0) = chain__init(run_id). Pure functions, safe to call from any thread. */
 #ifndef BUILDWARDEN_TRANSPORT_CHAIN_H
 #define BUILDWARDEN_TRANSPORT_CHAIN_H
 
@@ -11,6 +11,14 @@
 /* A key file larger than this is refused: keys are secrets of a few dozen bytes, and
  * the bound keeps a mistaken path (a log file, /dev/zero) from being read whole. */
 #define CHAIN_KEY_MAX 1024
+
+/* What the first frame's chain starts from (protocol v2): H(CHAIN_INIT_LABEL || NUL ||
+ * run_id), H as in chain__next (so keyed with the agent's key when there is one). It
+ * binds a chain to its run, and a keyed chain to its agent as well: frames of one run,
+ * replayed under another run id or by another agent, break at their first frame.
+ * Returns 0 or -ENOMEM / -EIO (out zeroed). */
+#define CHAIN_INIT_LABEL "buildwarden chain v2"
+int chain__init(const char *run_id, const uint8_t *key, size_t keylen, uint8_t out[CHAIN_LEN]);
 
 /* Computes the chain value of the event with this seq into out. keylen 0 = plain
  * SHA-256 (key ignored); otherwise HMAC-SHA256 with key[0..keylen). out may alias

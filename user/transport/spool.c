@@ -124,7 +124,10 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 			 o->agent_id ? o->agent_id : "");
 		run->meta.keyed = o->keylen > 0;
 		run->meta.created_ns = (uint64_t)clock__real_ns();
-		e = spool__write_meta(run->dfd, &run->meta, true);
+		/* the chain starts bound to this run (and, keyed, to this agent) */
+		e = chain__init(o->run_id, o->key, o->keylen, run->meta.last_chain);
+		if (!e)
+			e = spool__write_meta(run->dfd, &run->meta, true);
 		if (!e && fsync(run->dfd) < 0)
 			e = -errno;
 	}
