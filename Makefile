@@ -178,7 +178,8 @@ install: $(OUT)/buildwarden
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
-	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
+	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3 \
+	chromium python3-jsonschema
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)

@@ -223,7 +223,8 @@ int report__html(FILE *out, const struct rpt_model *m, const struct report_opts 
 	      "addresses only, no names.</p>\n"
 	      "<table><thead><tr><th>destination</th><th>connects</th><th>refused by policy</th>"
 	      "<th>first process</th></tr></thead><tbody id=\"egress-body\"></tbody></table>\n"
-	      "<p><small>drawn in <span id=\"render-ms\">?</span> ms</small></p>\n"
+	      "<p><small>ready <span id=\"ready-ms\">?</span> ms after the page was opened "
+	      "(the script drew in <span id=\"render-ms\">?</span> ms)</small></p>\n"
 	      "<noscript><p>The tree, outputs and egress need scripts; the violations and "
 	      "completeness above do not.</p></noscript>\n", out);
 	html__data(out, m);

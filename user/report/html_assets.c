@@ -98,6 +98,8 @@ const char html_js[] =
 	"list(document.getElementById('egress-body'),ek,function(k){var tr=el('tr',eg[k].v?'violation':null),pp=eg[k].p>=0?P[eg[k].p]:null;\n"
 	" tr.appendChild(el('td','mono',k));tr.appendChild(el('td',null,eg[k].n));tr.appendChild(el('td',eg[k].v?'bad':null,eg[k].v?'yes':'no'));\n"
 	" tr.appendChild(el('td','mono',pp?'pid '+pp[0]+' '+pp[4]:'?'));return tr;});\n"
-	"document.getElementById('render-ms').textContent=(performance.now()-t0).toFixed(0);\n"
+	"var t1=performance.now();\n"
+	"document.getElementById('render-ms').textContent=(t1-t0).toFixed(0);\n"
+	"document.getElementById('ready-ms').textContent=t1.toFixed(0);\n"
 	"document.body.setAttribute('data-ready','1');\n"
 	"})();\n";
