@@ -115,10 +115,21 @@ static int32_t rpt__run(struct rpt_model *m, const Buildwarden__V1__Event *ev)
 	i = RPT_PUSH(m->runs, m->nruns, m->cap_runs);
 	if (i < 0)
 		return i;
-	m->runs[i].run_id = rpt__dup(k.id);
-	m->runs[i].host = rpt__dup(ev->host);
-	if (!m->runs[i].run_id || !m->runs[i].host)
-		return -ENOMEM;
+	{
+		struct rpt_run *r = &m->runs[i];
+
+		/* every string set, runStart or not: the writers never meet a NULL */
+		r->run_id = rpt__dup(k.id);
+		r->host = rpt__dup(ev->host);
+		r->argv = rpt__dup("");
+		r->policy_path = rpt__dup("");
+		r->policy_sha256 = rpt__dup("");
+		r->mode = rpt__dup("");
+		r->agent_version = rpt__dup("");
+		if (!r->run_id || !r->host || !r->argv || !r->policy_path || !r->policy_sha256 ||
+		    !r->mode || !r->agent_version)
+			return -ENOMEM;
+	}
 	err = htab__put(&m->index->runs, key, i, run_eq, &k);
 	return err ? err : i;
 }
