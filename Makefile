@@ -174,6 +174,8 @@ install: $(OUT)/buildwarden
 	install -m 0755 $(OUT)/buildwarden $(DESTDIR)$(PREFIX)/bin/buildwarden
 	sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-agent.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/buildwarden-agent.service
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
+	install -D -m 0755 ci/buildwarden-ci.sh $(DESTDIR)$(PREFIX)/share/buildwarden/ci/buildwarden-ci.sh
+	install -m 0644 ci/gitlab/buildwarden.gitlab-ci.yml $(DESTDIR)$(PREFIX)/share/buildwarden/ci/
 .PHONY: install
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \

@@ -46,8 +46,10 @@ static void md__runs(FILE *out, const struct rpt_model *m)
 		if (r->has_start) {
 			fputs(", mode ", out);
 			esc__md(out, r->mode);
-			fputs(", command ", out);
-			esc__md(out, r->argv);
+			if (*r->argv) {
+				fputs(", command ", out);
+				esc__md(out, r->argv);
+			}
 		}
 		if (r->has_end)
 			fprintf(out, ", exit status %d", r->exit_status);
