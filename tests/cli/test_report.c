@@ -573,6 +573,20 @@ static void test_sarif_schema(void **state)
 	CHECK(rc == 0 && strstr(s, "sarif: valid"), "SARIF does not validate (make deps installs "
 	      "python3-jsonschema): status %d\n%s", rc, s);
 	free(s);
+
+	/* an empty events file: still valid, and one result saying nothing vouches */
+	assert_int_equal(bw_write_file(wsp("empty.pb"), "", 0644), 0);
+	run_bw((const char *[]){ "report", "--format", "sarif", "-o", sarif, wsp("empty.pb"), NULL });
+	CHECK(S.res.exit_code == 0, "report of an empty file: status %d", S.res.exit_code);
+	argv[2] = "import json,sys,jsonschema\n"
+		  "doc=json.load(open(sys.argv[2]))\n"
+		  "jsonschema.validate(doc,json.load(open(sys.argv[1])),cls=jsonschema.Draft4Validator)\n"
+		  "assert doc['runs'][0]['results'][0]['ruleId']=='BW005'\n"
+		  "print('sarif: valid')\n";
+	rc = run_prog(argv, wsp("python.log"), 120, NULL);
+	s = read_all(wsp("python.log"));
+	CHECK(rc == 0 && strstr(s, "sarif: valid"), "empty-file SARIF: status %d\n%s", rc, s);
+	free(s);
 }
 
 /* The HTML in Chromium: the violation row, the outsider's node opened by #pid-N with
@@ -625,6 +639,7 @@ static void test_html_chromium(void **state)
 	s = read_all(dom);
 	CHECK(strstr(s, "renamed from ") != NULL && strstr(s, "f0.o.tmp") != NULL,
 	      "no rename chain in the outputs");
+	CHECK(strstr(s, "<td class=\"mono\">/tmp/helper</td>") != NULL, "no unusual exec row");
 	tree_only(s);
 	CHECK(strstr(s, "pid 1001 /usr/bin/make") == NULL, "the tree is not collapsed at first");
 	free(s);
@@ -671,6 +686,34 @@ static void test_large_run(void **state)
 	free(s);
 }
 
+/* On a terminal a person waits: progress on stderr (through script(1)'s pty); the
+ * large-run case checks it stays quiet when stderr is not one. */
+static void test_progress_on_terminal(void **state)
+{
+	const char *ev = wsp("events.pb"), *log = wsp("script.log");
+	char cmd[2048], *s;
+	const char *argv[8];
+	int rc;
+
+	(void)state;
+	if (access("/usr/bin/script", X_OK) != 0) {
+		print_message("SKIP: no /usr/bin/script (util-linux) to make a terminal\n");
+		skip();
+	}
+	gen_build(ev, 300, false, 0);
+	snprintf(cmd, sizeof(cmd), "%s report --format markdown -o %s %s", bw_bin(), wsp("r.md"), ev);
+	argv[0] = "/usr/bin/script";
+	argv[1] = "-qec";
+	argv[2] = cmd;
+	argv[3] = "/dev/null";
+	argv[4] = NULL;
+	rc = run_prog(argv, log, 60, NULL);
+	s = read_all(log);
+	CHECK(rc == 0, "report under script: status %d\n%s", rc, s);
+	CHECK(strstr(s, "report: reading") != NULL, "no progress on a terminal: '%s'", s);
+	free(s);
+}
+
 static void test_usage(void **state)
 {
 	(void)state;
@@ -697,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sarif_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_html_chromium, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_on_terminal, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

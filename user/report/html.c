@@ -113,6 +113,46 @@ static void html__violations(FILE *out, const struct rpt_model *m)
 			"<code>buildwarden decode</code>.</p>\n", m->nviolations - n);
 }
 
+/* Execs outside the system directories, as static rows (an attacker's tool dropped in
+ * /tmp or a cache shows here first). */
+static void html__unusual(FILE *out, const struct rpt_model *m)
+{
+	size_t shown = 0, total = 0;
+
+	fputs("<h2 id=\"unusual-execs\">Execs from unusual places</h2>\n<p>Executables outside "
+	      "/usr, /bin, /sbin, /lib, /lib64 and /opt.</p>\n", out);
+	for (size_t i = 0; i < m->nexecs; i++) {
+		const struct rpt_exec *e = &m->execs[i];
+
+		if (!rpt__unusual_exe(e->exe))
+			continue;
+		if (total++ == 0)
+			fputs("<table><thead><tr><th>seq</th><th>exe</th><th>argv</th><th>process</th>"
+			      "</tr></thead><tbody>\n", out);
+		if (shown >= HTML_MAX_VIOLATION_ROWS)
+			continue;
+		shown++;
+		fprintf(out, "<tr%s><td>%" PRIu64 "</td><td class=\"mono\">",
+			e->violation ? " class=\"violation\"" : "", e->seq);
+		esc__html(out, e->exe);
+		fputs("</td><td class=\"mono\">", out);
+		esc__html(out, e->argv);
+		fputs("</td><td class=\"mono\">", out);
+		if (e->proc >= 0)
+			fprintf(out, "<a href=\"#p-%d\">", e->proc);
+		html__own(out, rpt__actor(m, e->proc, 0));
+		if (e->proc >= 0)
+			fputs("</a>", out);
+		fputs("</td></tr>\n", out);
+	}
+	if (total)
+		fputs("</tbody></table>\n", out);
+	else
+		fputs("<p class=\"ok\">None.</p>\n", out);
+	if (total > shown)
+		fprintf(out, "<p>%zu more.</p>\n", total - shown);
+}
+
 /* ---- the data block -------------------------------------------------------------- */
 
 static void js__s(FILE *out, const char *s)
@@ -223,7 +263,9 @@ int report__html(FILE *out, const struct rpt_model *m, const struct report_opts 
 	      "addresses only, no names.</p>\n"
 	      "<table><thead><tr><th>destination</th><th>connects</th><th>refused by policy</th>"
 	      "<th>first process</th></tr></thead><tbody id=\"egress-body\"></tbody></table>\n"
-	      "<p><small>ready <span id=\"ready-ms\">?</span> ms after the page was opened "
+	      , out);
+	html__unusual(out, m);
+	fputs("<p><small>ready <span id=\"ready-ms\">?</span> ms after the page was opened "
 	      "(the script drew in <span id=\"render-ms\">?</span> ms)</small></p>\n"
 	      "<noscript><p>The tree, outputs and egress need scripts; the violations and "
 	      "completeness above do not.</p></noscript>\n", out);

@@ -195,6 +195,17 @@ int report__sarif(FILE *out, const struct rpt_model *m, const struct report_opts
 		}
 		fputs("]}", out);
 	}
+	if (!m->nruns) {
+		/* nothing vouches for the build: that is a finding too, not an empty log */
+		fputs("{\"tool\":{\"driver\":{\"name\":\"buildwarden\",", out);
+		sarif__rules(out);
+		fputs("}},\"invocations\":[{\"executionSuccessful\":false}],\"results\":[", out);
+		fprintf(out, "{\"ruleId\":\"%s\",\"ruleIndex\":%d,\"level\":\"error\",\"message\":{",
+			sarif_rules[RPT_INCOMPLETE].id, (int)RPT_INCOMPLETE);
+		js__str(out, "text", m->read_error[0] ? m->read_error :
+			"the events file holds no run: nothing vouches for the build");
+		fputs("}}]}", out);
+	}
 	fputs("]}\n", out);
 	return ferror(out) ? -EIO : 0;
 }
