@@ -19,6 +19,8 @@
 #   BW_SUDO         how root commands are run (default: sudo -E when not root, else nothing)
 #   BW_START_TIMEOUT seconds `start` waits for the agent to be ready (default 60)
 #   BW_STOP_TIMEOUT  seconds `stop` waits for the agent to end after SIGTERM (default 120)
+#   BW_RUN_AS       uid:gid the build runs as under `run` (default: the caller's, so a
+#                   build started through sudo does not become root's; nothing as root)
 #
 # Exit status: 0; 1 on a failure of this script (it says what) or a failed check; `run`
 # exits with the build's own status when the build failed.
@@ -112,6 +114,15 @@ cmd_run() {
 	need_policy
 	mkdir -p "$BW_CI_DIR"
 	rm -f "$EVENTS" "$BW_CI_DIR/verdict"
+	run_as=${BW_RUN_AS:-}
+	if [ -z "$run_as" ] && [ -n "$BW_SUDO" ]; then
+		run_as="$(id -u):$(id -g)"
+	fi
+	if [ -n "$run_as" ]; then
+		# setpriv runs inside the build (a descendant of `run`'s root), then drops to the
+		# job's user with its groups: the build's files stay the job's
+		set -- setpriv --reuid="${run_as%%:*}" --regid="${run_as##*:}" --init-groups -- "$@"
+	fi
 	set +e
 	$BW_SUDO "$BW" run --policy "$BW_POLICY" --events "$EVENTS" -- "$@"
 	status=$?

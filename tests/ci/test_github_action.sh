@@ -68,6 +68,17 @@ check "output verdict pass" grep -q '^verdict=pass' "$GITHUB_OUTPUT"
 check "the build's output exists" test -x "$ws/out/app"
 [ "$failed" -eq 0 ] || { cat "$tmp/job/run.log" "$tmp/job/check.log" "$GITHUB_STEP_SUMMARY"; }
 
+echo "== run mode as the job's user (BW_RUN_AS, the default when the runner is not root)"
+new_job
+chown -R 65534:65534 "$ws"
+chmod 755 "$tmp" "$tmp/job"
+job_env violations
+BW_RUN_AS=65534:65534 BW_RUN="make -C $ws" sh "$action/run.sh" >"$tmp/job/run.log" 2>&1
+check "run.sh passes" test $? -eq 0
+check "the build's output is the job user's, not root's" test "$(stat -c %u "$ws/out/app" 2>/dev/null)" = 65534
+check "summary: clean" has "$GITHUB_STEP_SUMMARY" "## buildwarden: no violation, run complete"
+[ "$failed" -eq 0 ] || { cat "$tmp/job/run.log"; }
+
 echo "== run mode, a failing build fails the step with its own status"
 new_job
 job_env violations
