@@ -90,7 +90,7 @@ static int report__map(int rc)
 
 int cmd_report(int argc, char **argv)
 {
-	int (*write)(FILE *, const struct rpt_model *, const struct report_opts *) = report__html;
+	int (*emit)(FILE *, const struct rpt_model *, const struct report_opts *) = report__html;
 	enum report_fail_on fail_on = REPORT_FAIL_NEVER;
 	struct report_opts opts = { 0 };
 	struct report_progress prog = { 0 };
@@ -107,11 +107,11 @@ int cmd_report(int argc, char **argv)
 
 		if (strcmp(a, "--format") == 0 && v) {
 			if (strcmp(v, "html") == 0)
-				write = report__html;
+				emit = report__html;
 			else if (strcmp(v, "markdown") == 0 || strcmp(v, "md") == 0)
-				write = report__markdown;
+				emit = report__markdown;
 			else if (strcmp(v, "sarif") == 0)
-				write = report__sarif;
+				emit = report__sarif;
 			else
 				return usage__error("buildwarden report", report_usage,
 						    "--format: unknown format '%s' (html, markdown, sarif)", v);
@@ -193,7 +193,7 @@ int cmd_report(int argc, char **argv)
 	if (prog.on)
 		fprintf(stderr, "report: writing %zu processes, %" PRIu64 " events\r", m->nprocs,
 			m->events);
-	ret = write(out, m, &opts);
+	ret = emit(out, m, &opts);
 	if (prog.on)
 		fputs("\r\033[K", stderr);
 	if (outpath) {
