@@ -180,12 +180,18 @@ install: $(OUT)/buildwarden
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
-	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3 \
-	chromium python3-jsonschema
+	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
+# only the tests need these: the report tests open the HTML in headless Chromium and
+# validate SARIF against its schema
+DEB_TEST_PKGS := chromium python3-jsonschema
 deps:
 	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(DEB_TEST_PKGS)
+# what a CI runner needs to build the binary from the tree (ci/github/setup.sh)
+deps-build:
+	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
-.PHONY: deps
+.PHONY: deps deps-build
 
 vmlinux:
 	scripts/gen-vmlinux.sh $(ARCH) $${VMLINUX_BTF:-/sys/kernel/btf/vmlinux} "$$(uname -r)"

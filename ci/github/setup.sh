@@ -20,7 +20,7 @@ elif apt-cache show buildwarden >/dev/null 2>&1; then
 else
 	src=$(cd "$(dirname "$0")/../.." && pwd)
 	say "no buildwarden package: building it from $src"
-	$sudo_ make -C "$src" deps >/dev/null
+	$sudo_ make -C "$src" deps-build >/dev/null
 	make -C "$src" -j"$(nproc)" build/buildwarden >/dev/null
 	bw=$src/build/buildwarden
 fi
