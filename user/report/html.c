@@ -33,9 +33,13 @@ static void html__run(FILE *out, const struct rpt_run *r)
 	fprintf(out, ": <span class=\"completeness %s\">%s</span></h3><ul>", bad ? "bad" : "ok",
 		bad ? "incomplete" : "complete");
 	if (r->has_start) {
-		fputs("<li>command <code>", out);
-		esc__html(out, r->argv);
-		fputs("</code>, mode ", out);
+		if (*r->argv) {
+			fputs("<li>command <code>", out);
+			esc__html(out, r->argv);
+			fputs("</code>, mode ", out);
+		} else {
+			fputs("<li>mode ", out);
+		}
 		esc__html(out, r->mode);
 		fputs(", policy <code>", out);
 		esc__html(out, r->policy_path);
@@ -100,7 +104,8 @@ static void html__violations(FILE *out, const struct rpt_model *m)
 		fprintf(out, "</td><td>%s</td><td class=\"mono\">", rpt__action(v->action));
 		if (v->proc >= 0)
 			fprintf(out, "<a href=\"#p-%d\">", v->proc);
-		html__own(out, rpt__actor(m, v->proc, 4096));
+		/* argv cut here; the tree node (the link) has all of it */
+		html__own(out, rpt__actor(m, v->proc, 200));
 		if (v->proc >= 0)
 			fputs("</a>", out);
 		fputs("</td><td class=\"mono\">", out);
