@@ -88,6 +88,11 @@ fi
 # The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
 run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
 
+# The CI integrations (action.yml, ci/github/, ci/gitlab/) in a simulated runner around a
+# real small build (root; they skip themselves otherwise).
+run_script test_github_action 600 tests/ci/test_github_action.sh
+run_script test_gitlab_template 600 tests/ci/test_gitlab_template.sh
+
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do
 	[ -x "$bin" ] || continue
