@@ -41,6 +41,7 @@ static void agent__free(struct agent *a)
 	if (!a)
 		return;
 	run_guard__finish(a->guard);
+	perm__stop(a);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
@@ -152,6 +153,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->guard_enforce = a->ps.enforce;
 	write_guard__attach(a, a->ps.fw, a->ps.enforce);
+	perm__start(a, a->ps.fw);
 	e = procmem__new("/proc", &a->pm);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));

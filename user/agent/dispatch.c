@@ -110,6 +110,8 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 	struct event_ctx c = dispatch__ctx(a);
 	bool violation;
 
+	if (perm__is_own_cleanup(a, fe->pid))
+		return;
 	buildwarden__v1__event__init(&ev);
 	violation = event_build__file(&c, &fc, &ev);
 	a->tally.by_kind[TALLY_FILE]++;

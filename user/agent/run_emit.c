@@ -29,6 +29,18 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
 		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
 	};
+	if (a->perm) {
+		struct permwatch_stats ps;
+
+		permwatch__stats(a->perm, &ps);
+		rc->perm_asked = ps.asked;
+		rc->perm_denied = ps.denied;
+		rc->perm_fail_safe = ps.fail_safe;
+		rc->perm_p50_ns = ps.answer_p50_ns;
+		rc->perm_p99_ns = ps.answer_p99_ns;
+		rc->perm_max_ns = ps.answer_max_ns;
+		rc->fanwatch_unresolved += ps.lost;
+	}
 	if (a->collector) {
 		struct sink_collector_stats cs;
 

@@ -65,6 +65,12 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 
 int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch **out)
 {
+	return fanwatch__new_with(tree_paths, n_trees, NULL, out);
+}
+
+int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_group_fn perm,
+		       struct fanwatch **out)
+{
 	struct fanwatch *fw;
 	size_t i;
 	int err;
@@ -76,6 +82,7 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 	if (!fw)
 		return -ENOMEM;
 	fw->gen = 1;
+	fw->perm_fd = -1;
 	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events. */
 	fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
 			       FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS, O_RDONLY | O_LARGEFILE);
@@ -103,6 +110,14 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 			goto fail;
 		}
 		fw->root_len[i] = strlen(fw->roots[i]);
+	}
+	/* Before the walk: every object it marks gets its permission mark at once. */
+	if (perm) {
+		fw->perm_fd = perm(&fw->perm_extra);
+		if (fw->perm_fd < 0) {
+			err = fw->perm_fd;
+			goto fail;
+		}
 	}
 	for (i = 0; i < n_trees; i++) {
 		err = fw_mark__walk(fw, fw->roots[i], true, false, 0);
@@ -163,6 +178,9 @@ void fanwatch__free(struct fanwatch *fw)
 		return;
 	if (fw->fd >= 0)
 		close(fw->fd); /* drops every mark */
+	/* The kernel allows what is still pending: stop the answering thread first. */
+	if (fw->perm_fd >= 0)
+		close(fw->perm_fd);
 	fw_handle__close_all(fw);
 	fw_index__free(&fw->ix);
 	for (i = 0; fw->roots && i < fw->n_trees; i++)

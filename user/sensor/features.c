@@ -187,7 +187,24 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
 				"write): stopped: the actor is killed at the syscall's entry"
 			      : "enforce process access: not stopped (no bpf_send_signal)");
-		LAYER("enforce file changes: reported, not yet stopped");
+		LAYER(f->fanotify_perm
+			      ? "enforce open for write, O_TRUNC, O_CREAT in a protected tree by an "
+				"outsider: refused with EPERM (fanotify permission events, answered "
+				"from memory)"
+			      : "enforce open for write in a protected tree: not refused (no fanotify "
+				"permission events); writes are killed at entry");
+		LAYER(f->fanotify_pre_content
+			      ? "enforce truncate (ftruncate, truncate) of a protected file by an "
+				"outsider: refused with EPERM (fanotify pre-content events)"
+			      : "enforce truncate of a protected file: the actor is killed at entry; "
+				"the truncate may land (no pre-content events)");
+		LAYER(f->send_signal
+			      ? "enforce write through a descriptor opened before the run: the actor "
+				"is killed at the syscall's entry, no byte lands (mtime may change; "
+				"fallocate may allocate)"
+			      : "enforce write through an older descriptor: not stopped");
+		LAYER("enforce rename, unlink, link, chmod in a protected tree: reported, not "
+		      "stopped");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");
