@@ -36,6 +36,8 @@
 struct pw_fs_root {
 	char *path;
 	size_t len;
+	dev_t dev;
+	ino_t ino;
 };
 
 struct permwatch {
@@ -131,8 +133,27 @@ static void fd_path(int fd, char *out, size_t sz)
 	out[n > 0 ? n : 0] = '\0';
 }
 
+/* A new name through another way in (a bind mount of a tree, a symlink resolved by
+ * the kernel to it): the directories above it, by identity, up to a tree root. */
+static int tree_of_ancestors(const struct permwatch *pw, char *path)
+{
+	char *slash;
+	struct stat st;
+
+	while ((slash = strrchr(path, '/')) && slash != path) {
+		*slash = '\0';
+		if (stat(path, &st))
+			continue;
+		for (size_t i = 0; i < pw->n_roots; i++)
+			if (pw->roots[i].dev == st.st_dev && pw->roots[i].ino == st.st_ino)
+				return (int)i;
+	}
+	return -1;
+}
+
 /* The object's tree: the protected-inode map (exact, whatever name it was opened by),
- * else its name (a new file is not in the map yet). */
+ * else its name (a new file is not in the map yet), else the identity of the
+ * directories above that name. */
 static int tree_of_fd(const struct permwatch *pw, int fd, const struct stat *st)
 {
 	char path[PATH_MAX];
@@ -141,7 +162,8 @@ static int tree_of_fd(const struct permwatch *pw, int fd, const struct stat *st)
 	if (t >= 0)
 		return t;
 	fd_path(fd, path, sizeof(path));
-	return tree_of_path(pw, path);
+	t = tree_of_path(pw, path);
+	return t >= 0 ? t : tree_of_ancestors(pw, path);
 }
 
 /* A listed writer of the object's tree: by lineage (writer_mask), or, for a process
@@ -431,11 +453,17 @@ int permwatch__start(const struct sensor *s, const struct fanwatch *fw, struct p
 	pthread_mutex_init(&pw->mu, NULL);
 	err = pw->efd < 0 || pw->stop_fd < 0 ? -errno : pw->q ? 0 : -ENOMEM;
 	for (size_t i = 0; !err && (root = fanwatch__root(fw, i)) && i < PW_MAX_TREES; i++) {
+		struct stat st;
+
 		pw->roots[i].path = strdup(root);
 		if (!pw->roots[i].path)
 			err = -ENOMEM;
 		else
 			pw->roots[i].len = strlen(root);
+		if (stat(root, &st) == 0) {
+			pw->roots[i].dev = st.st_dev;
+			pw->roots[i].ino = st.st_ino;
+		}
 		pw->n_roots = i + 1;
 	}
 	if (!err) {
