@@ -197,6 +197,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 {
 	const char *layers[MAX_LAYERS];
 	struct sink_collector_stats cs;
+	struct permwatch_stats ps;
 	struct rusage ru;
 	struct tally_summary s = {
 		.what = a->argv ? "build finished" : "agent stopped",
@@ -221,6 +222,10 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 	}
 	if (a->collector)
 		sink_collector__stats(a->collector, &cs);
+	if (a->perm) {
+		permwatch__stats(a->perm, &ps);
+		s.perm = &ps;
+	}
 	tally__print_summary(&a->tally, &s, stderr);
 }
 
