@@ -39,6 +39,9 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		rc->perm_p50_ns = ps.answer_p50_ns;
 		rc->perm_p99_ns = ps.answer_p99_ns;
 		rc->perm_max_ns = ps.answer_max_ns;
+		rc->perm_wait_p50_ns = ps.entry_p50_ns;
+		rc->perm_wait_p99_ns = ps.entry_p99_ns;
+		rc->perm_wait_max_ns = ps.entry_max_ns;
 		rc->fanwatch_unresolved += ps.lost;
 	}
 	if (a->collector) {

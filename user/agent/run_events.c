@@ -35,6 +35,9 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 	st->perm_answer_p50_ns = c->perm_p50_ns;
 	st->perm_answer_p99_ns = c->perm_p99_ns;
 	st->perm_answer_max_ns = c->perm_max_ns;
+	st->perm_wait_p50_ns = c->perm_wait_p50_ns;
+	st->perm_wait_p99_ns = c->perm_wait_p99_ns;
+	st->perm_wait_max_ns = c->perm_wait_max_ns;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev->stats = st;
 }

@@ -46,6 +46,7 @@ struct run_counters {
 	 * counted in fanwatch_unresolved: an event that never became one */
 	uint64_t perm_asked, perm_denied, perm_fail_safe;
 	uint64_t perm_p50_ns, perm_p99_ns, perm_max_ns;
+	uint64_t perm_wait_p50_ns, perm_wait_p99_ns, perm_wait_max_ns;
 };
 
 /* What RunEnd.drops and the summary's "lost" count: events that never reached the

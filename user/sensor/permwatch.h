@@ -60,8 +60,11 @@ struct permwatch_stats {
 	uint64_t fail_safe; /* answered by the fail-safe after an internal error */
 	uint64_t no_intent; /* outsider opens with no recorded intent, refused */
 	uint64_t lost; /* refusals not reported: the queue to the main loop was full */
-	/* time from reading an event to writing its answer, nanoseconds */
+	/* time from reading an event to writing its answer (the decision), every event */
 	uint64_t answer_p50_ns, answer_p99_ns, answer_max_ns;
+	/* time from the open's syscall entry to the answer (what the opener waits, but for
+	 * its own return to a CPU), for the opens with a recorded intent */
+	uint64_t entry_p50_ns, entry_p99_ns, entry_max_ns;
 };
 
 /* The pure decision, for tests: */
