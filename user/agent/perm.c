@@ -95,8 +95,13 @@ void perm__on_ready(void *ctx)
 
 void perm__stop(struct agent *a)
 {
+	struct permwatch_stats ps;
+
 	if (!a->perm)
 		return;
+	/* a reload replaces the watcher: its lost refusals stay counted (run_emit.c) */
+	permwatch__stats(a->perm, &ps);
+	a->perm_lost_before += ps.lost;
 	if (a->loop)
 		loop__del(a->loop, permwatch__fd(a->perm));
 	permwatch__stop(a->perm);

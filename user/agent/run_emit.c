@@ -29,6 +29,7 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
 		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
 	};
+	rc->fanwatch_unresolved += a->perm_lost_before;
 	if (a->perm) {
 		struct permwatch_stats ps;
 
