@@ -28,8 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +126,69 @@ static const char *const KIND[K_N] = { "read", "wronly", "rdwr", "trunc", "creat
 static const int KFLAGS[K_N] = { O_RDONLY, O_WRONLY, O_RDWR, O_WRONLY | O_TRUNC,
 				 O_WRONLY | O_CREAT, O_WRONLY | O_CREAT | O_EXCL };
 
+/* One openat through io_uring: no open syscall, so no intent is recorded for it. Returns
+ * the errno of the open (0: it opened), or -1 when io_uring is not available here. */
+static int uring_open(const char *path, int flags)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqe;
+	unsigned *sq_tail, *sq_array, *cq_head, *cq_tail;
+	void *sq, *cq;
+	size_t sq_len, cq_len;
+	int ring, res = -1;
+
+	ring = (int)syscall(__NR_io_uring_setup, 4, &p);
+	if (ring < 0)
+		return -1;
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring,
+		  IORING_OFF_SQ_RING);
+	cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring,
+		  IORING_OFF_CQ_RING);
+	sqes = mmap(NULL, p.sq_entries * sizeof(*sqes), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+		goto out;
+	sq_tail = (unsigned *)((char *)sq + p.sq_off.tail);
+	sq_array = (unsigned *)((char *)sq + p.sq_off.array);
+	cq_head = (unsigned *)((char *)cq + p.cq_off.head);
+	cq_tail = (unsigned *)((char *)cq + p.cq_off.tail);
+	memset(&sqes[0], 0, sizeof(sqes[0]));
+	sqes[0].opcode = IORING_OP_OPENAT;
+	sqes[0].fd = AT_FDCWD;
+	sqes[0].addr = (uint64_t)(uintptr_t)path;
+	sqes[0].len = 0644;
+	sqes[0].open_flags = (uint32_t)flags;
+	sq_array[*sq_tail & (p.sq_entries - 1)] = 0;
+	__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		goto out;
+	if (__atomic_load_n(cq_tail, __ATOMIC_ACQUIRE) == *cq_head)
+		goto out;
+	cqe = (struct io_uring_cqe *)((char *)cq + p.cq_off.cqes) +
+	      (*cq_head & (p.cq_entries - 1));
+	res = cqe->res < 0 ? -cqe->res : 0;
+	if (cqe->res >= 0)
+		close(cqe->res);
+out:
+	close(ring);
+	return res;
+}
+
+/* io_uring's opens, relative to the cwd (the workspace). */
+static const struct {
+	const char *kind, *path;
+	int flags;
+} URING[] = {
+	{ "read", "src/f.txt", O_RDONLY },
+	{ "wronly", "src/f.txt", O_WRONLY },
+	{ "trunc", "src/f.txt", O_WRONLY | O_TRUNC },
+	{ "creat", "src/new-iouring-creat", O_WRONLY | O_CREAT },
+};
+#define N_URING (sizeof(URING) / sizeof(URING[0]))
+
 /* Every (spelling, kind), one line each to out: "spelling kind errno". The writes
  * append nothing: an open for write that succeeds changes the file only by O_TRUNC,
  * and a create only by its new name; the mtime of the tree shows the rest. */
@@ -146,6 +212,31 @@ static void do_ops(int out, const struct held *h)
 			dprintf(out, "%s %s %d\n", SPELL[sp], KIND[k], err);
 		}
 	}
+	for (size_t i = 0; i < N_URING; i++)
+		dprintf(out, "iouring %s %d\n", URING[i].kind,
+			uring_open(URING[i].path, URING[i].flags | O_CLOEXEC));
+}
+
+/* The io_uring results, all expected to be want; -1 (no io_uring here) passes. */
+static int uring_result(const char *res, size_t i)
+{
+	char key[64];
+	const char *p = res;
+
+	snprintf(key, sizeof(key), "iouring %s ", URING[i].kind);
+	for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, strlen(key)))
+			return atoi(p + strlen(key));
+	return -2;
+}
+
+static bool uring_new_name(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/src/new-iouring-creat", S.ws.path);
+	return lstat(p, &st) == 0;
 }
 
 static int hold(const char *ws, struct held *h)
@@ -343,7 +434,17 @@ static void outsider_case(bool enforce, const char *writer_exe)
 				CHECK(e == EPERM, "%s %s: errno %d, expected EPERM", SPELL[sp], KIND[k], e);
 		}
 	}
+	for (size_t i = 0; i < N_URING; i++) {
+		int e = uring_result(res, i);
+
+		/* Enforce: an outsider's io_uring open records no intent and is refused,
+		 * reads included (the documented default). */
+		if (e != -1)
+			CHECK(e == (enforce && !writer_exe ? EPERM : 0), "iouring %s: errno %d",
+			      URING[i].kind, e);
+	}
 	if (enforce && !writer_exe) {
+		CHECK(!uring_new_name(), "a refused io_uring create left its name");
 		CHECK(content && len == strlen(CONTENT) && !memcmp(content, CONTENT, len),
 		      "the content changed");
 		CHECK(after.st_size == before.st_size, "the size changed");
@@ -416,6 +517,9 @@ static void test_build_allowed(void **state)
 			if (!(sp == SP_HARDLINK && k >= K_CREAT))
 				CHECK(result(res, sp, k) == 0, "build %s %s: errno %d", SPELL[sp],
 				      KIND[k], result(res, sp, k));
+	for (size_t i = 0; i < N_URING; i++)
+		CHECK(uring_result(res, i) == 0 || uring_result(res, i) == -1, "build iouring %s: errno %d",
+		      URING[i].kind, uring_result(res, i));
 	CHECK(new_names() == 2 * (SP_N - 1), "build: %zu new names", new_names());
 	CHECK(S.res.exit_code == 0, "build: exit %d", S.res.exit_code);
 	free(res);

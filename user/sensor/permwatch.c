@@ -300,21 +300,24 @@ static void decide(struct permwatch *pw, const struct fanotify_event_metadata *m
 }
 
 /* Whether the refused open made the name it was refused on (the kernel creates it
- * before it asks): O_EXCL says so; else an empty file born after the open began. */
+ * before it asks): O_EXCL says so; else an empty file born after the open began. An
+ * open with no intent (io_uring) has no start time: born within the slack before now.
+ * (A name the build made empty an instant earlier could match that: removing it is
+ * no more than the unlink any outsider can do anyway, and it is reported.) */
 static bool made_by_open(const struct pw_pending *e, int fd, const struct stat *st)
 {
 	struct statx sx;
-	uint64_t born, began;
+	uint64_t born, began, now = now_ns(CLOCK_REALTIME);
 
-	if (!e->have_intent || !(e->in.open_flags & O_CREAT) || st->st_size != 0 ||
+	if ((e->have_intent && !(e->in.open_flags & O_CREAT)) || st->st_size != 0 ||
 	    st->st_nlink != 1 || !S_ISREG(st->st_mode))
 		return false;
-	if (e->in.open_flags & O_EXCL)
+	if (e->have_intent && (e->in.open_flags & O_EXCL))
 		return true;
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) || !(sx.stx_mask & STATX_BTIME))
 		return false;
 	born = (uint64_t)sx.stx_btime.tv_sec * 1000000000ull + sx.stx_btime.tv_nsec;
-	began = now_ns(CLOCK_REALTIME) - (now_ns(CLOCK_BOOTTIME) - e->in.ktime);
+	began = e->have_intent ? now - (now_ns(CLOCK_BOOTTIME) - e->in.ktime) : now;
 	return born + PW_BTIME_SLACK_NS >= began;
 }
 
