@@ -16,13 +16,26 @@ void perm__start(struct agent *a, struct fanwatch *fw)
 {
 	int e;
 
+	if (fw && fanwatch__perm_err(fw))
+		log__line(stderr, "buildwarden: ",
+			  "warning: no fanotify permission group (%s): opens for write in the "
+			  "protected trees are not refused, only writes killed",
+			  strerror(-fanwatch__perm_err(fw)));
 	if (!fw || fanwatch__perm_fd(fw) < 0)
 		return;
+	if (fanwatch__perm_no_pre(fw))
+		log__line(stderr, "buildwarden: ",
+			  "warning: %llu objects under the protected trees refused pre-content "
+			  "marks: their truncates are killed at entry, not refused",
+			  (unsigned long long)fanwatch__perm_no_pre(fw));
 	e = permwatch__start(a->sensor, fw, &a->perm);
 	if (e) {
-		/* The group then allows nothing it is asked: close it by stopping the watch
-		 * is not ours to do; say it loud, the kill layer still guards writes. */
-		log__line(stderr, "buildwarden: ", "cannot start the permission answers: %s",
+		/* Nobody would answer: every open in the trees would hang. Close the group;
+		 * the write guard still kills writes through descriptors. */
+		fanwatch__perm_close(fw, e);
+		log__line(stderr, "buildwarden: ",
+			  "warning: cannot start the permission answers (%s): opens for write "
+			  "in the protected trees are not refused, only writes killed",
 			  strerror(-e));
 		return;
 	}

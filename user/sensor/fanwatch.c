@@ -115,8 +115,10 @@ int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_gr
 	if (perm) {
 		fw->perm_fd = perm(&fw->perm_extra);
 		if (fw->perm_fd < 0) {
-			err = fw->perm_fd;
-			goto fail;
+			/* Watching goes on without: the caller sees fanwatch__perm_fd < 0 and
+			 * says that opens are not refused. */
+			fw->perm_err = fw->perm_fd;
+			fw->perm_fd = -1;
 		}
 	}
 	for (i = 0; i < n_trees; i++) {

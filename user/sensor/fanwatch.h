@@ -92,6 +92,12 @@ int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_gr
 int fanwatch__perm_fd(const struct fanwatch *fw);
 bool fanwatch__perm_pre_content(const struct fanwatch *fw);
 uint64_t fanwatch__perm_no_pre(const struct fanwatch *fw);
+/* -errno when a permission group was asked for and could not be made (the watcher
+ * works without it), else 0. */
+int fanwatch__perm_err(const struct fanwatch *fw);
+/* Nobody will answer (the answering thread could not start): closes the group, so no
+ * open waits for an answer that never comes; err is what fanwatch__perm_err says. */
+void fanwatch__perm_close(struct fanwatch *fw, int err);
 /* The canonical root of tree i, NULL past the last; fixed for fw's life. */
 const char *fanwatch__root(const struct fanwatch *fw, size_t i);
 /* The fanotify descriptor, for poll/epoll (readable when events are pending). */

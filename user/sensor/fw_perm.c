@@ -77,6 +77,19 @@ bool fanwatch__perm_pre_content(const struct fanwatch *fw)
 	return fw->perm_fd >= 0 && fw->perm_extra != 0;
 }
 
+void fanwatch__perm_close(struct fanwatch *fw, int err)
+{
+	if (fw->perm_fd >= 0)
+		close(fw->perm_fd); /* the kernel allows what is pending, drops the marks */
+	fw->perm_fd = -1;
+	fw->perm_err = err;
+}
+
+int fanwatch__perm_err(const struct fanwatch *fw)
+{
+	return fw->perm_err;
+}
+
 uint64_t fanwatch__perm_no_pre(const struct fanwatch *fw)
 {
 	return fw->perm_no_pre;

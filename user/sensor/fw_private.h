@@ -71,6 +71,7 @@ struct fanwatch {
 	int perm_fd;		/* the permission group, -1 without one */
 	uint64_t perm_extra;	/* FAN_PRE_ACCESS when the group is of the pre-content class */
 	uint64_t perm_no_pre;	/* objects marked without FAN_PRE_ACCESS: the fs refused it */
+	int perm_err;		/* -errno: the permission group asked for could not be made */
 
 	uint64_t gen;		/* full scans so far: objects not seen by the last one went */
 	uint64_t overflows, unresolved, skipped;
