@@ -166,7 +166,11 @@ bench: $(OUT)/buildwarden
 # tests/run.sh runs it too, as one counted test (and its self-test, tests/layers/).
 check-layers:
 	$(Q)scripts/check-layers.py
-.PHONY: test test-bins fuzz bench check-layers
+# enforce mode's permission answers under load (docs/PERFORMANCE.md)
+bench-perm: $(OUT)/buildwarden
+	$(Q)OUT=$(OUT) bench/perm.sh
+
+.PHONY: test test-bins fuzz bench bench-perm check-layers
 
 # ---- install, deps, clean -------------------------------------------------
 install: $(OUT)/buildwarden

@@ -168,6 +168,9 @@ struct bw_net_value {
 #define BW_CFG_ENFORCE_WRITE (1u << 8)
 /* enforce mode for process access: an outsider reaching into a build process is killed */
 #define BW_CFG_ENFORCE_ACCESS (1u << 9)
+/* enforce mode with fanotify permission events: record each outsider's open intent
+ * (bpf/intent.bpf.c) for the agent's answer to FAN_OPEN_PERM */
+#define BW_CFG_ENFORCE_OPEN (1u << 10)
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
@@ -258,6 +261,20 @@ struct bw_write_kill_event {
 	char comm[BW_COMM_LEN];
 };
 
+/* open_intent: what a thread outside the build asked for in the open it is in now,
+ * keyed by __u32 tid, written at sys_enter_open* and deleted at sys_exit_open*. The
+ * fanotify listener's descriptor does not carry the opener's flags; this does. An open
+ * that passes no syscall tracepoint (io_uring, a kernel-internal open) has no entry. */
+#define BW_INTENT_EXEC (1u << 0) /* execve/execveat: the image is opened for reading */
+#define BW_INTENT_FLAGS_UNKNOWN (1u << 1) /* openat2's struct could not be read */
+struct bw_open_intent {
+	__u64 ktime; /* bpf_ktime_get_boot_ns at syscall entry */
+	__u32 tgid;
+	__u32 open_flags; /* the open's flags argument (O_ACCMODE, O_CREAT, O_TRUNC, ...) */
+	__u32 intent_flags; /* BW_INTENT_* */
+	__u32 pad;
+};
+
 #define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
@@ -271,5 +288,6 @@ BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event lay
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_write_kill_event) % 8 == 0, "bw_write_kill_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_open_intent) == 24, "bw_open_intent layout");
 
 #endif

@@ -41,6 +41,7 @@ static void agent__free(struct agent *a)
 	if (!a)
 		return;
 	run_guard__finish(a->guard);
+	perm__stop(a);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
@@ -151,6 +152,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->guard_enforce = a->ps.enforce;
 	write_guard__attach(a, a->ps.fw, a->ps.enforce);
+	perm__start(a, a->ps.fw);
 	e = procmem__new("/proc", &a->pm);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));
@@ -200,6 +202,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 {
 	const char *layers[MAX_LAYERS];
 	struct sink_collector_stats cs;
+	struct permwatch_stats ps;
 	struct rusage ru;
 	struct tally_summary s = {
 		.what = a->argv ? "build finished" : "agent stopped",
@@ -224,6 +227,10 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 	}
 	if (a->collector)
 		sink_collector__stats(a->collector, &cs);
+	if (a->perm) {
+		permwatch__stats(a->perm, &ps);
+		s.perm = &ps;
+	}
 	tally__print_summary(&a->tally, &s, stderr);
 }
 

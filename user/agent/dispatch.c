@@ -115,6 +115,8 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 	struct event_ctx c = dispatch__ctx(a);
 	bool violation;
 
+	if (perm__is_own_cleanup(a, fe->pid))
+		return;
 	buildwarden__v1__event__init(&ev);
 	/* The event is built first: it reads the actor's /proc entries while it lives. */
 	violation = event_build__file(&c, &fc, &ev);

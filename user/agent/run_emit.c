@@ -30,6 +30,22 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
 		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
 	};
+	rc->fanwatch_unresolved += a->perm_lost_before;
+	if (a->perm) {
+		struct permwatch_stats ps;
+
+		permwatch__stats(a->perm, &ps);
+		rc->perm_asked = ps.asked;
+		rc->perm_denied = ps.denied;
+		rc->perm_fail_safe = ps.fail_safe;
+		rc->perm_p50_ns = ps.answer_p50_ns;
+		rc->perm_p99_ns = ps.answer_p99_ns;
+		rc->perm_max_ns = ps.answer_max_ns;
+		rc->perm_wait_p50_ns = ps.entry_p50_ns;
+		rc->perm_wait_p99_ns = ps.entry_p99_ns;
+		rc->perm_wait_max_ns = ps.entry_max_ns;
+		rc->fanwatch_unresolved += ps.lost;
+	}
 	if (a->collector) {
 		struct sink_collector_stats cs;
 

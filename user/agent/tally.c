@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "agent/tally.h"
+#include "sensor/permwatch.h"
 
 static void tally__rule(struct tally *t, const char *rule)
 {
@@ -88,6 +89,16 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	if (s->not_watched)
 		fprintf(out, "  not watched: %llu objects under the protected trees\n",
 			ull(s->not_watched));
+	if (s->perm)
+		fprintf(out,
+			"  permission answers: %llu asked, %llu refused (%llu by the fail-safe, %llu "
+			"with no recorded intent); decision p50 %.0f us, p99 %.0f us, max %.0f us; "
+			"open's entry to answer p50 %.0f us, p99 %.0f us, max %.0f us\n",
+			ull(s->perm->asked), ull(s->perm->denied), ull(s->perm->fail_safe),
+			ull(s->perm->no_intent), s->perm->answer_p50_ns / 1e3,
+			s->perm->answer_p99_ns / 1e3, s->perm->answer_max_ns / 1e3,
+			s->perm->entry_p50_ns / 1e3, s->perm->entry_p99_ns / 1e3,
+			s->perm->entry_max_ns / 1e3);
 	if (s->collector && s->collector_stats) {
 		const struct sink_collector_stats *cs = s->collector_stats;
 

@@ -56,8 +56,10 @@ struct tally_summary {
 	const char *const *layers; /* "guard: layer" lines */
 	size_t n_layers;
 	const struct run_losses *losses; /* NULL or none: the run is complete */
+	const struct permwatch_stats *perm; /* enforce mode's permission answers; NULL: none */
 };
 
+struct permwatch_stats;
 void tally__print_summary(const struct tally *t, const struct tally_summary *s, FILE *out);
 
 #endif /* BUILDWARDEN_AGENT_TALLY_H */

@@ -113,6 +113,12 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 
 int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch **out)
 {
+	return fanwatch__new_with(tree_paths, n_trees, NULL, out);
+}
+
+int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_group_fn perm,
+		       struct fanwatch **out)
+{
 	struct fanwatch *fw;
 	size_t i;
 	int err;
@@ -124,6 +130,7 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 	if (!fw)
 		return -ENOMEM;
 	fw->gen = 1;
+	fw->perm_fd = -1;
 	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
 	 * FAN_REPORT_PIDFD (≥5.15): each event carries a pidfd of the very process that
 	 * acted, taken while the event is read, so enforce mode can kill it without
@@ -158,6 +165,16 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 			goto fail;
 		}
 		fw->root_len[i] = strlen(fw->roots[i]);
+	}
+	/* Before the walk: every object it marks gets its permission mark at once. */
+	if (perm) {
+		fw->perm_fd = perm(&fw->perm_extra);
+		if (fw->perm_fd < 0) {
+			/* Watching goes on without: the caller sees fanwatch__perm_fd < 0 and
+			 * says that opens are not refused. */
+			fw->perm_err = fw->perm_fd;
+			fw->perm_fd = -1;
+		}
 	}
 	for (i = 0; i < n_trees; i++) {
 		err = fw_mark__walk(fw, fw->roots[i], true, false, 0);
@@ -218,6 +235,9 @@ void fanwatch__free(struct fanwatch *fw)
 		return;
 	if (fw->fd >= 0)
 		close(fw->fd); /* drops every mark */
+	/* The kernel allows what is still pending: stop the answering thread first. */
+	if (fw->perm_fd >= 0)
+		close(fw->perm_fd);
 	fw_handle__close_all(fw);
 	fw_index__free(&fw->ix);
 	for (i = 0; fw->roots && i < fw->n_trees; i++)

@@ -197,9 +197,22 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
 				"write): stopped: the actor is killed at the syscall's entry"
 			      : "enforce process access: not stopped (no bpf_send_signal)");
+		LAYER(f->fanotify_perm
+			      ? "enforce open for write, O_TRUNC, O_CREAT in a protected tree by an "
+				"outsider: refused with EPERM (fanotify permission events, answered "
+				"from memory)"
+			      : "enforce open for write in a protected tree: not refused (no fanotify "
+				"permission events); what lands is TAINTED and the outsider killed");
+		LAYER(f->fanotify_pre_content
+			      ? "enforce truncate (ftruncate, truncate) of a protected file by an "
+				"outsider: refused with EPERM (fanotify pre-content events)"
+			      : "enforce truncate of a protected file: the actor is killed at entry; "
+				"the truncate may land (no pre-content events)");
 		LAYER(f->send_signal
-			      ? "enforce writes to a protected file (write family, shared writable "
-				"mmap, io_uring): stopped: the outsider is killed before a byte lands"
+			      ? "enforce writes to a protected file through a descriptor opened "
+				"before the run (write family, shared writable mmap, io_uring): the "
+				"outsider is killed before a byte lands (mtime may change; fallocate "
+				"may allocate)"
 			      : "enforce writes to a protected file: not stopped (no "
 				"bpf_send_signal)");
 		LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "

@@ -38,6 +38,7 @@ struct sensor {
 	int ncpu;
 	uint32_t n_protected;	/* entries in protected_inodes */
 	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
+	bool perm;		/* fanotify permission events: record open intents in enforce */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -195,7 +196,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	 * mode switches it together with the rules it applies to. */
 	if (enforce)
 		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC | BW_CFG_ENFORCE_WRITE |
-			     BW_CFG_ENFORCE_ACCESS;
+			     BW_CFG_ENFORCE_ACCESS | (s->perm ? BW_CFG_ENFORCE_OPEN : 0);
 	cfg.gen = gen;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
@@ -393,6 +394,8 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	}
 	libbpf_set_print(libbpf_quiet);
 	s = calloc(1, sizeof(*s));
+	if (s)
+		s->perm = feat->fanotify_perm;
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -597,4 +600,37 @@ void sensor__close(struct sensor *s)
 		close(s->cgroup_fd);
 	sensor_bpf__destroy(s->skel);
 	free(s);
+}
+
+int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent *out)
+{
+	uint32_t key = (uint32_t)tid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.open_intent), &key, out))
+		return -errno;
+	return 0;
+}
+
+int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino)
+{
+	struct bw_inode_key key;
+	uint32_t tree;
+
+	fill_inode_key(&key, st_dev, ino, 0);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key, &tree))
+		return -errno;
+	return (int)tree;
+}
+
+int sensor__writer_exe_mask(const struct sensor *s, uint64_t st_dev, uint64_t ino,
+			    uint64_t *mask)
+{
+	struct bw_writer w;
+	struct bw_inode_key key;
+
+	fill_inode_key(&key, st_dev, ino, s->gen);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.writer_exes), &key, &w))
+		return -errno;
+	*mask = w.mask;
+	return 0;
 }
