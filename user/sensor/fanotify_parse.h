@@ -27,7 +27,9 @@ struct fan_info {
 	struct fan_fid fid, dfid_name, dfid, old, new;
 	/* FAN_REPORT_PIDFD: an open pidfd of the actor (the caller closes it), FAN_NOPIDFD
 	 * (-1: the actor had exited when the event was read), FAN_EPIDFD (-2: no pidfd
-	 * for another reason); has_pidfd false when the group does not report them */
+	 * for another reason); has_pidfd false (pidfd -1) when the event has no pidfd
+	 * record. FAN_NOPIDFD is -1 too: only has_pidfd tells "exited" from "not reported".
+	 * Kept even when another record is malformed, so the caller can close it. */
 	bool has_pidfd;
 	int32_t pidfd;
 };
