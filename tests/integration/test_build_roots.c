@@ -256,6 +256,13 @@ static int outsider_writes(void *arg)
 	return fd >= 0 && write(fd, "evil\n", 5) == 5 && close(fd) == 0 ? 0 : 1;
 }
 
+/* enforce mode: a chmod, which no hook refuses (an open for write would be): the
+ * agent kills its actor through the event's pidfd and taints the file */
+static int outsider_chmods(void *arg)
+{
+	return chmod(arg, 0600) == 0 ? 0 : 1;
+}
+
 /* A child with pid want, by setting the host's ns_last_pid just before each fork (other
  * processes on the host may take it first: retried). The child enters cg and execs
  * argv; the others exit at once. Returns the child's pid, or -1. */
@@ -296,8 +303,10 @@ static pid_t fork_with_pid(pid_t want, const struct bw_cg *cg, const char *const
 /* Issue 8: the agent names the actor of a change by pid when it reads the event. An
  * outsider writes src/ and exits while the agent is stopped; a build process (a build
  * root exe'd in the runner's cgroup) is then made to get the same pid. The change is
- * the outsider's: a violation, not the build's allowed write. */
-static void test_reused_pid_is_not_the_actor(void **state)
+ * the outsider's: a violation, not the build's allowed write. In enforce mode the
+ * same event carries no pidfd (the actor had exited): the agent kills nobody, least
+ * of all the build process that has the pid now. */
+static void reused_pid_case(bool enforce)
 {
 	struct bw_cg cg = { .abs = "" };
 	struct bw_events evs;
@@ -323,17 +332,19 @@ static void test_reused_pid_is_not_the_actor(void **state)
 		free(data);
 	}
 	assert_int_equal(bw_write_policy(&ws, NULL,
-					 "version: 1\nprotect:\n  - path: src\nbuild_roots:\n"
+					 "version: 1\nmode: %s\nprotect:\n  - path: src\nbuild_roots:\n"
 					 "  - exe: %s\n    cgroup: %s\n",
-					 p(0, "bin/buildsleep"), cg.rel),
+					 enforce ? "enforce" : "audit", p(0, "bin/buildsleep"), cg.rel),
 			 0);
+	if (enforce)
+		assert_int_equal(bw_write_file(p(0, "src/evil.c"), "int x;\n", 0644), 0);
 	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"), p(3, "run/enroll.sock"));
 	assert_true(agent > 0);
 	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
 
 	assert_int_equal(kill(agent, SIGSTOP), 0);
 	assert_int_equal(waitpid(agent, &st, WUNTRACED), agent);
-	outsider = bw_fork_outsider(outsider_writes, (void *)p(0, "src/evil.c"));
+	outsider = bw_fork_outsider(enforce ? outsider_chmods : outsider_writes, (void *)p(0, "src/evil.c"));
 	assert_true(outsider > 0);
 	st = bw_wait_bounded(outsider, 10);
 	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -359,9 +370,33 @@ static void test_reused_pid_is_not_the_actor(void **state)
 	}
 	assert_int_equal(kill(agent, SIGCONT), 0);
 	usleep(500000);
+	if (enforce) {
+		/* the event is handled once it is in the events file (bounded wait) */
+		for (int i = 0; i < 300; i++) {
+			bool seen = false;
+
+			if (bw_events_read(p(1, "ev.pb"), &evs) == 0) {
+				seen = bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/evil.c"),
+									    .violation = BW_YES }) > 0;
+				bw_events_free(&evs);
+			}
+			if (seen)
+				break;
+			usleep(10000);
+		}
+		/* still running: the outsider's violation did not kill the pid's new owner */
+		assert_int_equal(waitpid(reuser, &st, WNOHANG), 0);
+	}
 	kill(reuser, SIGKILL);
 	bw_wait_bounded(reuser, 10);
-	assert_int_equal(stop_agent(agent), 77);
+	st = stop_agent(agent);
+	if (st != 77) {
+		char *log = bw_read_file(p(2, "agent.log"), NULL);
+
+		print_message("agent exit %d, its log:\n%s\n", st, log ? log : "(none)");
+		free(log);
+	}
+	assert_int_equal(st, 77);
 	bw_cg_remove(&cg);
 
 	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
@@ -372,7 +407,25 @@ static void test_reused_pid_is_not_the_actor(void **state)
 			 0);
 	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/evil.c"),
 							 .violation = BW_YES }) >= 1);
+	for (size_t i = 0; enforce && i < evs.n; i++) {
+		const Buildwarden__V1__Event *e = evs.ev[i];
+
+		if (bw_ev_match(e, &(struct bw_filter){ .path = p(0, "src/evil.c"), .violation = BW_YES })) {
+			assert_int_equal(e->verdict->action, BUILDWARDEN__V1__ACTION__TAINTED);
+			assert_false(e->verdict->actor_killed);
+		}
+	}
 	bw_events_free(&evs);
+}
+
+static void test_reused_pid_is_not_the_actor(void **state)
+{
+	reused_pid_case(false);
+}
+
+static void test_reused_pid_is_not_killed(void **state)
+{
+	reused_pid_case(true);
 }
 
 int main(void)
@@ -382,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enroll_refuses_non_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enroll_socket_dir_must_be_roots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reused_pid_is_not_the_actor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_pid_is_not_killed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
