@@ -7,7 +7,8 @@
 
 const char usage_text[] =
 	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [TRANSPORT] -- CMD [ARGS...]\n"
-	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [TRANSPORT]\n"
+	"       buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES] [--events-max-files N]]\n"
+	"                         [--mode audit|enforce] [TRANSPORT]\n"
 	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
 	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--since 1h]\n"
 	"       buildwarden policy check FILE\n"
