@@ -85,6 +85,12 @@ fi
 # The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
 run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
 
+# The systemd units and the Debian package (each skips itself, with the reason, where
+# it cannot run: no systemd-analyze, no mirror for the chroot).
+for t in tests/packaging/test_*.sh; do
+	[ -x "$t" ] && run_script "$(basename "$t" .sh)" "${PACKAGING_TIMEOUT:-900}" "$t"
+done
+
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do
 	[ -x "$bin" ] || continue
