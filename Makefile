@@ -102,7 +102,7 @@ SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst
 CLI_SRCS := $(wildcard user/cli/*.c)
 CLI_OBJS := $(patsubst user/%.c,$(OUT)/obj/%.o,$(CLI_SRCS))
 
-all: $(OUT)/buildwarden
+all: $(OUT)/buildwarden $(MAN_PAGES)
 .PHONY: all
 
 $(OUT)/buildwarden: $(CLI_OBJS) $(PART_LIBS)
@@ -154,7 +154,19 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
 		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
-test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
+# ---- man pages: made from the --help texts (user/cli/help.c), never written by hand ----
+MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent collector query policy decode version)
+MAN_PAGES := $(patsubst %,$(OUT)/man/%.8,$(MAN_NAMES))
+$(OUT)/gen_man: tools/gen_man.c user/cli/help.c user/cli/help.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tools/gen_man.c user/cli/help.c
+$(OUT)/man/%.8: $(OUT)/gen_man VERSION
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D) && $(OUT)/gen_man $(patsubst buildwarden-%,%,$*) $(VERSION) > $@
+man: $(MAN_PAGES)
+.PHONY: man
+
+test-bins: $(OUT)/buildwarden $(MAN_PAGES) $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
 test: test-bins
 	$(Q)OUT=$(OUT) tests/run.sh
 fuzz: $(FUZZ_BINS)
@@ -169,11 +181,20 @@ check-layers:
 .PHONY: test test-bins fuzz bench check-layers
 
 # ---- install, deps, clean -------------------------------------------------
-install: $(OUT)/buildwarden
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buildwarden
+# UNITDIR: Debian's packages put units in /lib/systemd/system whatever the PREFIX.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install: $(OUT)/buildwarden $(MAN_PAGES)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/buildwarden \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/buildwarden
 	install -m 0755 $(OUT)/buildwarden $(DESTDIR)$(PREFIX)/bin/buildwarden
-	sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-agent.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/buildwarden-agent.service
+	for u in agent collector; do sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-$$u.service \
+		> $(DESTDIR)$(UNITDIR)/buildwarden-$$u.service; done
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/
+	# the sample policy only where none is: never over the operator's
+	[ -e $(DESTDIR)$(SYSCONFDIR)/buildwarden/policy.yaml ] || \
+		install -m 0644 packaging/policy.yaml $(DESTDIR)$(SYSCONFDIR)/buildwarden/policy.yaml
 .PHONY: install
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \

@@ -9,6 +9,7 @@
 #include "cli/agent_cli.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 #include "transport/sink_file.h"
 
@@ -124,7 +125,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 			break;
 		}
 		case 'h':
-			fputs(usage_text, stdout);
+			fputs(help__text(argv[0]), stdout); /* "run" or "agent" */
 			exit(0);
 		default:
 			return usage__error("buildwarden", usage_text, "unknown or incomplete option '%s'", argv[optind - 1]);
