@@ -24,7 +24,8 @@ endif
 WARN := -Wall -Wextra -Werror -Werror=undef -Wmissing-prototypes -Wstrict-prototypes \
 	-Wvla -Wwrite-strings -Wformat-security -Wmissing-field-initializers -fno-common \
 	-Wno-unused-parameter
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
+# a packager's CPPFLAGS/CFLAGS/LDFLAGS (dpkg-buildflags: fortify, relro) are kept
+CPPFLAGS := $(CPPFLAGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
 CFLAGS   ?= -g -O2
 CFLAGS   += $(WARN) -std=gnu11
 SANFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -32,6 +33,10 @@ LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpthre
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
+
+# one man page per subcommand, and buildwarden(8) (see "man pages" below)
+MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent collector query policy decode version)
+MAN_PAGES := $(patsubst %,$(OUT)/man/%.8,$(MAN_NAMES))
 
 # `make` alone builds the binary, whatever rule comes first below.
 .DEFAULT_GOAL := all
@@ -107,7 +112,7 @@ all: $(OUT)/buildwarden $(MAN_PAGES)
 
 $(OUT)/buildwarden: $(CLI_OBJS) $(PART_LIBS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(PART_LIBS) $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(PART_LIBS) $(LIBS)
 
 # ---- tests --------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -155,11 +160,9 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
 # ---- man pages: made from the --help texts (user/cli/help.c), never written by hand ----
-MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent collector query policy decode version)
-MAN_PAGES := $(patsubst %,$(OUT)/man/%.8,$(MAN_NAMES))
 $(OUT)/gen_man: tools/gen_man.c user/cli/help.c user/cli/help.h
 	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tools/gen_man.c user/cli/help.c
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tools/gen_man.c user/cli/help.c
 $(OUT)/man/%.8: $(OUT)/gen_man VERSION
 	$(call msg,MAN,$@)
 	$(Q)mkdir -p $(@D) && $(OUT)/gen_man $(patsubst buildwarden-%,%,$*) $(VERSION) > $@
@@ -197,9 +200,23 @@ install: $(OUT)/buildwarden $(MAN_PAGES)
 		install -m 0644 packaging/policy.yaml $(DESTDIR)$(SYSCONFDIR)/buildwarden/policy.yaml
 .PHONY: install
 
+# ---- the Debian package: built from a copy of the tree in $(OUT)/deb, so the results
+# (.deb, .changes, .buildinfo) land there and not in the tree's parent directory. Kept
+# between runs: a rebuild compiles only what changed. Then lintian, failing on errors.
+DEB_SRC := $(OUT)/deb/buildwarden-$(VERSION)
+deb:
+	mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - ; \
+	else tar --exclude=./$(OUT) --exclude=./.git -cf - . ; fi | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc --no-pre-clean
+	lintian --fail-on error --display-level '>=warning' $(OUT)/deb/buildwarden_$(VERSION)_*.changes
+.PHONY: deb
+
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
-	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
+	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3 \
+	debhelper devscripts lintian fakeroot mmdebstrap man-db groff-base systemd
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
