@@ -114,7 +114,9 @@ fi
 # ---- outside: the package, the cached root, a fresh copy --------------------------
 [ "$(id -u)" -eq 0 ] || skip "needs root (chroot, mounts, the sensor)"
 command -v mmdebstrap >/dev/null || skip "no mmdebstrap (make deps installs it)"
-command -v dpkg-buildpackage >/dev/null || skip "no dpkg-buildpackage (make deps installs it)"
+for tool in dpkg-buildpackage dh lintian; do
+	command -v $tool >/dev/null || skip "no $tool to build the package (make deps installs it)"
+done
 if [ -z "$SOURCES" ]; then
 	for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
 		[ -s "$f" ] && grep -q bookworm "$f" && { SOURCES=$f; break; }

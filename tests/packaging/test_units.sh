@@ -55,7 +55,7 @@ for unit in buildwarden-agent buildwarden-collector; do
 	fi
 done
 # what the issue asked of the agent's unit, by name
-for want in 'SuccessExitStatus=77' 'Before=gitlab-runner.service' 'ProtectSystem=strict' \
+for want in 'Type=notify' 'SuccessExitStatus=77' 'Before=gitlab-runner.service' 'ProtectSystem=strict' \
 	'NoNewPrivileges=yes' 'SystemCallArchitectures=native' '--events-max-size'; do
 	if ! grep -q -- "$want" packaging/buildwarden-agent.service; then
 		echo "FAIL: packaging/buildwarden-agent.service lacks $want"

@@ -12,6 +12,7 @@
 #include "agent/agent_int.h"
 #include "agent/guard.h"
 #include "agent/losses.h"
+#include "agent/notify.h"
 #include "agent/policy_load.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -341,8 +342,14 @@ static void agent__reopen_events(struct agent *a)
 
 static int agent__serve(struct agent *a, struct agent_result *res)
 {
+	int e;
+
 	run_emit__run_start(a);
 	log__line(stderr, "buildwarden: ", "agent running (run %s); SIGHUP reloads, SIGTERM stops", a->em.run_id);
+	/* everything is attached: a Type=notify unit is started now, not at exec */
+	e = notify__send("READY=1");
+	if (e)
+		log__line(stderr, "buildwarden: ", "cannot tell systemd the agent is ready: %s", strerror(-e));
 	for (;;) {
 		unsigned sigs = sources__poll(a);
 
