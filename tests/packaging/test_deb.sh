@@ -32,6 +32,7 @@ if [ "${1:-}" = --in-namespace ]; then
 		done
 	}
 	trap cleanup EXIT
+	trap 'exit 143' TERM INT HUP # so the EXIT trap runs when timeout(1) stops the test
 	mnt() { # mount args..., the target last
 		local target=${!#}
 		mkdir -p "$target" && mount "$@" && mounted+=("$target")
@@ -157,6 +158,7 @@ fi
 root=$(mktemp -d "$CACHE/root.XXXXXX") || fail "mktemp"
 chmod 755 "$root"
 trap 'rm -rf --one-file-system "$root"' EXIT
+trap 'exit 143' TERM INT HUP
 tar -xf "$tarball" -C "$root" || fail "cannot unpack $tarball"
 unshare --mount --propagation private "$0" --in-namespace "$root" "$(realpath "$deb")"
 rc=$?
