@@ -2,10 +2,11 @@
 # bench/run.sh: `make bench`. Measures what `buildwarden run` costs a real build
 # and single syscalls. See docs/PERFORMANCE.md for the method and the figures.
 #
-#  1. Build: nginx (upstream tarball from Debian's source package, 182 C
-#     compilation units) with `make -jN`, alternately without and with
-#     `buildwarden run --policy ... --events ... -- make -jN` (W S W S ... W);
-#     median wall-time ratio, each S against the mean of its neighbouring Ws.
+#  1. Builds: nginx (upstream tarball from Debian's source package, 182 C
+#     compilation units) with `make -jN`, and GNU hello (autotools: ./configure
+#     + make -jN, exec-heavy), alternately without the sensor, under
+#     `buildwarden run --mode audit` and `--mode enforce` (W A E W A E ... W);
+#     median wall- and cpu-time ratios, each against the mean of the Ws around it.
 #     Kernel drops, events and violations are read from the events file.
 #  2. Micro: bench/micro.c loops (open/write/close, read-only open, fork+exec,
 #     loopback connect), alternately without the sensor, as a build process
@@ -14,7 +15,9 @@
 #
 # Knobs (environment):
 #   OUT=build                   where build/buildwarden is (as in the Makefile)
-#   BENCH_PAIRS=3               build pairs (without, with) after one warm-up, + 1 closing without
+#   BENCH_PAIRS=3               build rounds (without, then each mode) after one warm-up, + 1 closing without
+#   BENCH_PROJECTS="nginx hello" which builds: nginx (make only) and GNU hello (./configure + make)
+#   BENCH_MODES="audit enforce" the sensor's modes measured beside no sensor
 #   BENCH_JOBS=$(nproc)         make -jN
 #   BENCH_ROUNDS=9              micro rounds (without, with[, host]) per round
 #   BENCH_FILE_ITERS=50000      iterations of the file loops
@@ -46,6 +49,9 @@ HOST=${BENCH_HOST:-1}
 DO_BUILD=${BENCH_BUILD:-1}
 DO_MICRO=${BENCH_MICRO:-1}
 NO_SENSOR=${BENCH_NO_SENSOR:-0}
+read -r -a PROJECTS <<<"${BENCH_PROJECTS:-nginx hello}"
+read -r -a MODES <<<"${BENCH_MODES:-audit enforce}"
+for m in "${MODES[@]}"; do case $m in audit | enforce) ;; *) echo "[bench] error: BENCH_MODES: '$m' is not audit or enforce" >&2; exit 1 ;; esac; done
 BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT:-600}
 T_SHORT=60      # a sensor start, a decode, a compile of micro.c
 T_FETCH=600     # apt-get update + source download, configure
@@ -102,15 +108,18 @@ apt_opts() {
 		-o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache" -o "Dir::Etc::Preferences=$APT/preferences" \
 		-o "Dir::Etc::PreferencesParts=$APT/preferences.d" -o "APT::Sandbox::User=root"
 }
-fetch_nginx() {
-	local tb
-	tb=$(ls "$WORK"/dl/nginx_*.orig.tar.gz 2>/dev/null | tail -1 || true)
-	if [ -n "${BENCH_TARBALL:-}" ]; then
+orig_tarball() { # package -> its downloaded upstream tarball (not the .asc beside it), or nothing
+	ls "$WORK"/dl/"$1"_*.orig.tar.gz "$WORK"/dl/"$1"_*.orig.tar.xz "$WORK"/dl/"$1"_*.orig.tar.bz2 2>/dev/null | tail -1 || true
+}
+fetch_orig() { # Debian source package -> path of its upstream tarball
+	local pkg=$1 tb
+	tb=$(orig_tarball "$pkg")
+	if [ "$pkg" = nginx ] && [ -n "${BENCH_TARBALL:-}" ]; then
 		tb=$BENCH_TARBALL
 	elif [ -z "$tb" ]; then
 		command -v apt-get >/dev/null || die "no apt-get: set BENCH_TARBALL=/path/to/nginx-X.Y.Z.tar.gz"
-		log "fetching nginx's Debian source package (first run only)"
-		rm -rf "$APT" && mkdir -p "$APT"/{sources.list.d,preferences.d,lists/partial,cache/archives/partial} "$WORK/dl"
+		log "fetching $pkg's Debian source package (first run only)"
+		mkdir -p "$APT"/{sources.list.d,preferences.d,lists/partial,cache/archives/partial} "$WORK/dl"
 		: >"$APT/sources.list"
 		# The configured Debian repository whose suite is the release itself
 		# (not -updates/-security), as apt resolved it from the system config.
@@ -128,20 +137,21 @@ fetch_nginx() {
 				echo "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 		} >"$APT/sources.list.d/bench-src.sources"
 		mapfile -t O < <(apt_opts)
+		[ -d "$APT/lists" ] && ls "$APT"/lists/*Sources* >/dev/null 2>&1 ||
 		timeout -k 10 $T_FETCH apt-get "${O[@]}" -q update >"$RES/apt-update.log" 2>&1 ||
 			{ cat "$RES/apt-update.log" >&2; die "apt-get update (private source list) failed"; }
-		(cd "$WORK/dl" && timeout -k 10 $T_FETCH apt-get "${O[@]}" -q source --download-only nginx) \
-			>"$RES/apt-source.log" 2>&1 || { cat "$RES/apt-source.log" >&2; die "apt-get source nginx failed"; }
-		tb=$(ls "$WORK"/dl/nginx_*.orig.tar.gz | tail -1)
+		(cd "$WORK/dl" && timeout -k 10 $T_FETCH apt-get "${O[@]}" -q source --download-only "$pkg") \
+			>"$RES/apt-source.log" 2>&1 || { cat "$RES/apt-source.log" >&2; die "apt-get source $pkg failed"; }
+		tb=$(orig_tarball "$pkg")
 	fi
-	[ -f "$tb" ] || die "no nginx tarball ($tb)"
+	[ -f "$tb" ] || die "no $pkg tarball ($tb)"
 	echo "$tb"
 }
 
 SRC=
 prepare_nginx() {
 	local tb dir
-	tb=$(fetch_nginx)
+	tb=$(fetch_orig nginx)
 	dir=$(tar tzf "$tb" | awk -F/ 'NR == 1 { d = $1 } END { print d }')
 	SRC=$WORK/src/$dir
 	if [ ! -f "$SRC/src/core/nginx.c" ]; then
@@ -174,6 +184,10 @@ write_policy() {
 			echo "  - path: $SRC/src"
 			echo "  - path: $SRC/objs"
 		fi
+		if [ -n "$HSRC" ]; then
+			echo "  - path: $HSRC"
+			echo "  - path: $HBUILD"
+		fi
 		echo "  - path: $MP"
 		echo "exec:"
 		echo "  scope: build"
@@ -200,92 +214,138 @@ ev_summary() { # events-file
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # ---- 2. build benchmark ----------------------------------------------------
-clean_objs() { find "$SRC/objs" -name '*.o' -delete; rm -f "$SRC/objs/nginx"; }
+# Two projects: nginx (make only: its configure runs once, outside the
+# measurement) and GNU hello (an autotools project measured as a whole:
+# ./configure + make, which is what most CI builds run and is exec-heavy).
+# Each measured run starts from the same state (objects removed, or a fresh
+# build directory) and is run without the sensor (W), under `run --mode audit`
+# (A) and under `run --mode enforce` (E).
+HSRC=
+HBUILD=$WORK/hello-build
+prepare_hello() {
+	local tb dir
+	tb=$(fetch_orig hello)
+	dir=$(tar tf "$tb" | awk -F/ 'NR == 1 { d = $1 } END { print d }')
+	HSRC=$WORK/src/$dir
+	if [ ! -f "$HSRC/configure" ]; then
+		log "unpacking $(basename "$tb")"
+		mkdir -p "$WORK/src"
+		timeout -k 5 $T_FETCH tar xf "$tb" -C "$WORK/src"
+	fi
+	mkdir -p "$HBUILD"
+}
+project_clean() { # project
+	case $1 in
+	nginx) find "$SRC/objs" -name '*.o' -delete; rm -f "$SRC/objs/nginx" ;;
+	hello) rm -rf "$HBUILD" && mkdir -p "$HBUILD" ;;
+	esac
+}
+project_cmd() { # project -> the command line to measure, run in project_dir
+	case $1 in
+	nginx) echo "make -j$JOBS" ;;
+	hello) echo "sh -c '\"$HSRC/configure\" -q >/dev/null && make -j$JOBS'" ;;
+	esac
+}
+project_dir() { case $1 in nginx) echo "$SRC" ;; hello) echo "$HBUILD" ;; esac; }
+project_output() { case $1 in nginx) echo "$SRC/objs/nginx" ;; hello) echo "$HBUILD/hello" ;; esac; }
+project_title() { # project
+	case $1 in
+	nginx) echo "nginx build, make -j$JOBS ($NCU CUs)" ;;
+	hello) echo "GNU hello, ./configure + make -j$JOBS" ;;
+	esac
+}
 
-build_once() { # label with(0|1) -> prints "wall-seconds cpu-seconds"
-	local label=$1 with=$2 rc=0 TIMEFORMAT='%R %U %S'
-	clean_objs
+build_once() { # project label mode(none|audit|enforce) -> prints "wall-seconds cpu-seconds"
+	local p=$1 label=$2 mode=$3 rc=0 TIMEFORMAT='%R %U %S' dir cmd
+	project_clean "$p"
 	sync
-	if [ "$with" = 1 ]; then
-		{ time { (cd "$SRC" && exec timeout -k 10 "$BUILD_TIMEOUT" "$BW" run --policy "$POLICY" \
-			--events "$RES/$label.pb" -- make -j"$JOBS") >"$RES/$label.out" 2>"$RES/$label.err"; }; } \
+	dir=$(project_dir "$p")
+	cmd=$(project_cmd "$p")
+	if [ "$mode" != none ]; then
+		{ time { (cd "$dir" && eval exec timeout -k 10 "$BUILD_TIMEOUT" "$BW" run --mode "$mode" --policy "$POLICY" \
+			--events "$RES/$label.pb" -- "$cmd") >"$RES/$label.out" 2>"$RES/$label.err"; }; } \
 			2>"$RES/$label.time" || rc=$?
 	else
-		{ time { (cd "$SRC" && exec timeout -k 10 "$BUILD_TIMEOUT" make -j"$JOBS") \
+		{ time { (cd "$dir" && eval exec timeout -k 10 "$BUILD_TIMEOUT" "$cmd") \
 			>"$RES/$label.out" 2>"$RES/$label.err"; }; } 2>"$RES/$label.time" || rc=$?
 	fi
 	echo "$rc" >"$RES/$label.rc"
 	case $rc in
 	0) ;;
-	77) log "$label: buildwarden reported violations (exit 77) on a clean build" ;;
+	77) log "$label: buildwarden reported violations or an incomplete run (exit 77) on a clean build" ;;
 	124 | 137) die "$label: timed out after ${BUILD_TIMEOUT}s" ;;
 	*) tail -20 "$RES/$label.err" >&2; die "$label: build failed (exit $rc)" ;;
 	esac
-	[ -x "$SRC/objs/nginx" ] || die "$label: no objs/nginx after the build"
+	[ -x "$(project_output "$p")" ] || die "$label: no $(project_output "$p") after the build"
 	awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' "$RES/$label.time"
 }
 
 BUILD_ROWS=()
 BUILD_NOTES=()
-# Order: W1 S1 W2 S2 ... Wn Sn W(n+1) (W without, S with the sensor). Each S is
-# compared with the mean of the W just before and just after it, which cancels
-# a linear drift of the machine's speed (other load fading in or out); the
+# Order: W1 A1 E1 W2 A2 E2 ... Wn An En W(n+1). Each A and E is compared with
+# the mean of the W just before and just after its round, which cancels a
+# linear drift of the machine's speed (other load fading in or out); the
 # headline is the median of those n bracketed ratios.
-bracketed() { # column -> one ratio per pair
-	awk -v c="$1" 'NR == FNR { w[FNR] = $c; next } { printf "%.4f\n", $c / ((w[FNR] + w[FNR + 1]) / 2) }' \
-		"$RES/build.without" "$RES/build.with"
+bracketed() { # project mode column -> one ratio per round
+	awk -v c="$3" 'NR == FNR { w[FNR] = $c; next } { printf "%.4f\n", $c / ((w[FNR] + w[FNR + 1]) / 2) }' \
+		"$RES/$1.none" "$RES/$1.$2"
 }
-run_build_bench() {
-	log "build: nginx, $NCU compilation units, make -j$JOBS, warm-up + $PAIRS pairs + 1 closing run without"
-	build_once warmup 0 >/dev/null
-	: >"$RES/build.without"; : >"$RES/build.with"
-	local i s sum
-	for i in $(seq 1 "$((PAIRS + 1))"); do
-		s=$(build_once "build$i-without" 0); echo "$s" >>"$RES/build.without"
-		log "  run $i: without ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg)"
-		[ "$NO_SENSOR" = 1 ] && continue
-		[ "$i" -gt "$PAIRS" ] && break
-		s=$(build_once "build$i-with" 1); echo "$s" >>"$RES/build.with"
-		sum=$(ev_summary "$RES/build$i-with.pb")
-		echo "$sum" >"$RES/build$i-with.summary"
-		log "  run $i: with    ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg); exit=$(cat "$RES/build$i-with.rc") $sum"
-		grep -i -E 'drop|lost' "$RES/build$i-with.err" | sed 's/^/           summary: /' >&2 || true
-	done
-	local mo co mw cw r rc rplain
-	mo=$(awk '{ print $1 }' "$RES/build.without" | median)
-	co=$(awk '{ print $2 }' "$RES/build.without" | median)
-	if [ "$NO_SENSOR" = 1 ]; then
-		BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs) | ${mo} s (cpu ${co} s) | - | - | 1.02 | - | - | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / - s |")
-		return 0
-	fi
-	mw=$(awk '{ print $1 }' "$RES/build.with" | median)
-	cw=$(awk '{ print $2 }' "$RES/build.with" | median)
-	r=$(bracketed 1 | median); r=$(ratio "$r" 1)
-	rc=$(bracketed 2 | median); rc=$(ratio "$rc" 1)
-	rplain=$(ratio "$mw" "$mo")
-	local rmin
-	rmin=$(ratio "$(awk '{ print $1 }' "$RES/build.with" | sort -g | head -1)" "$(awk '{ print $1 }' "$RES/build.without" | sort -g | head -1)")
-	BUILD_NOTES+=("- Build, wall ratio of each run with the sensor to the mean of the runs without just before and after it: $(bracketed 1 | paste -sd' ' -) (median $r);" \
-		"  the same for cpu time (user+sys of make, compilers and buildwarden): $(bracketed 2 | paste -sd' ' -) (median $rc);" \
-		"  plain ratio of the medians: $rplain; ratio of the fastest runs (min/min): $rmin." \
-		"  Wall times in run order, without: $(awk '{ print $1 }' "$RES/build.without" | paste -sd' ' -) s; with: $(awk '{ print $1 }' "$RES/build.with" | paste -sd' ' -) s.")
-	BUILD_ROWS+=("| nginx build, make -j$JOBS ($NCU CUs), wall | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | 1.02 ($(verdict "$r" 1.02)) | $rc | $rmin | - | $(awk '{ print $1 }' "$RES/build.without" | minmax) / $(awk '{ print $1 }' "$RES/build.with" | minmax) s |")
-	# drops / events / violations of every build under the sensor
-	local f d=0 dq=0 v=0 dv
-	for f in "$RES"/build*-with.summary; do
+build_row() { # project mode target
+	local p=$1 m=$2 t=$3 mo co mw cw r rc rmin
+	mo=$(awk '{ print $1 }' "$RES/$p.none" | median)
+	co=$(awk '{ print $2 }' "$RES/$p.none" | median)
+	mw=$(awk '{ print $1 }' "$RES/$p.$m" | median)
+	cw=$(awk '{ print $2 }' "$RES/$p.$m" | median)
+	r=$(bracketed "$p" "$m" 1 | median); r=$(ratio "$r" 1)
+	rc=$(bracketed "$p" "$m" 2 | median); rc=$(ratio "$rc" 1)
+	rmin=$(ratio "$(awk '{ print $1 }' "$RES/$p.$m" | sort -g | head -1)" "$(awk '{ print $1 }' "$RES/$p.none" | sort -g | head -1)")
+	BUILD_ROWS+=("| $(project_title "$p"), $m mode | ${mo} s (cpu ${co} s) | ${mw} s (cpu ${cw} s) | **$r** | $t ($(verdict "$r" "$t")) | $rc ($(verdict "$rc" "$t")) | $rmin | - | - | $(awk '{ print $1 }' "$RES/$p.none" | minmax) / $(awk '{ print $1 }' "$RES/$p.$m" | minmax) s |")
+	BUILD_NOTES+=("- $(project_title "$p"), $m mode: wall ratio of each run to the mean of the runs without just before and after its round: $(bracketed "$p" "$m" 1 | paste -sd' ' -) (median $r);" \
+		"  cpu time (user+sys of the build and buildwarden): $(bracketed "$p" "$m" 2 | paste -sd' ' -) (median $rc); ratio of the fastest runs: $rmin." \
+		"  Wall times in run order, without: $(awk '{ print $1 }' "$RES/$p.none" | paste -sd' ' -) s; $m: $(awk '{ print $1 }' "$RES/$p.$m" | paste -sd' ' -) s.")
+}
+build_drops_note() { # project mode
+	local p=$1 m=$2 f d=0 dq=0 v=0 dv
+	for f in "$RES"/"$p"*-"$m".summary; do
 		dv=$(field drops "$(cat "$f")")
 		case $dv in '' | '?') dq=1 ;; *) d=$((d + dv)) ;; esac
 		v=$((v + $(field violations "$(cat "$f")" | sed 's/?/0/;s/^$/0/')))
 	done
-	BUILD_NOTES+=("- Builds under the sensor: events per build $(for f in "$RES"/build*-with.summary; do field events "$(cat "$f")"; done | paste -sd/ -);" \
-		"  kernel drops (sum over $PAIRS builds): $([ $dq = 1 ] && echo "NOT REPORTED by the events stream (no stats/runEnd drop counter)" || echo "$d") (target 0);" \
-		"  violations: $v (a clean build should have 0); exit codes: $(cat "$RES"/build*-with.rc | paste -sd/ -).")
-	local stderr_drops
-	stderr_drops=$(grep -h -i -E 'drop|lost' "$RES"/build*-with.err 2>/dev/null | sort | uniq -c | sed 's/^ */    /' || true)
-	if [ -n "$stderr_drops" ]; then
-		BUILD_NOTES+=("- Run summary lines about drops (stderr of \`buildwarden run\`, count of identical lines):" '```' "$stderr_drops" '```')
+	BUILD_NOTES+=("  Under the sensor ($m): events per build $(for f in "$RES"/"$p"*-"$m".summary; do field events "$(cat "$f")"; done | paste -sd/ -);" \
+		"  kernel drops (sum): $([ $dq = 1 ] && echo "NOT REPORTED by the events stream" || echo "$d") (target 0);" \
+		"  violations: $v (a clean build should have 0); exit codes: $(cat "$RES"/"$p"*-"$m".rc | paste -sd/ -).")
+}
+run_build_bench() { # project
+	local p=$1 i s sum m
+	log "build: $(project_title "$p"), warm-up + $PAIRS rounds (without, ${MODES[*]}) + 1 closing run without"
+	build_once "$p" "$p-warmup" none >/dev/null
+	: >"$RES/$p.none"
+	for m in "${MODES[@]}"; do : >"$RES/$p.$m"; done
+	for i in $(seq 1 "$((PAIRS + 1))"); do
+		s=$(build_once "$p" "$p$i-none" none); echo "$s" >>"$RES/$p.none"
+		log "  $p run $i: without ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg)"
+		[ "$NO_SENSOR" = 1 ] && continue
+		[ "$i" -gt "$PAIRS" ] && break
+		for m in "${MODES[@]}"; do
+			s=$(build_once "$p" "$p$i-$m" "$m"); echo "$s" >>"$RES/$p.$m"
+			sum=$(ev_summary "$RES/$p$i-$m.pb")
+			echo "$sum" >"$RES/$p$i-$m.summary"
+			log "  $p run $i: $m ${s% *}s wall, ${s#* }s cpu; load $(cut -d' ' -f1-3 /proc/loadavg); exit=$(cat "$RES/$p$i-$m.rc") $sum"
+		done
+	done
+	if [ "$NO_SENSOR" = 1 ]; then
+		BUILD_ROWS+=("| $(project_title "$p") | $(awk '{ print $1 }' "$RES/$p.none" | median) s | - | - | - | - | - | - | - | - |")
+		return 0
 	fi
-	BUILD_RATIO=$r
+	for m in "${MODES[@]}"; do
+		case $m in audit) build_row "$p" "$m" 1.02 ;; enforce) build_row "$p" "$m" 1.03 ;; esac
+		build_drops_note "$p" "$m"
+	done
+	local stderr_drops
+	stderr_drops=$(grep -h -i -E 'drop|lost' "$RES"/"$p"*-audit.err "$RES"/"$p"*-enforce.err 2>/dev/null | sort | uniq -c | sed 's/^ */    /' || true)
+	if [ -n "$stderr_drops" ]; then
+		BUILD_NOTES+=("- $p: run summary lines about drops (stderr of \`buildwarden run\`, count of identical lines):" '```' "$stderr_drops" '```')
+	fi
 	return 0
 }
 
@@ -345,15 +405,22 @@ run_micro_bench() {
 			echo $rc >"$RES/micro$r-with.rc"
 			case $rc in 0) ;; 77) log "micro round $r: violations reported (exit 77)" ;;
 			*) cat "$RES/micro$r-with.err" >&2; die "micro under the sensor failed (exit $rc)" ;; esac
+			if [[ " ${MODES[*]} " == *" enforce "* ]]; then
+				rc=0
+				# shellcheck disable=SC2046
+				timeout -k 5 $T_MICRO "$BW" run --mode enforce --policy "$POLICY" --events "$RES/micro$r-enforce.pb" \
+					-- "$MICRO" $(micro_args) >"$RES/micro$r.enforce" 2>"$RES/micro$r-enforce.err" || rc=$?
+				case $rc in 0) ;; *) cat "$RES/micro$r-enforce.err" >&2; die "micro under the sensor in enforce mode failed (exit $rc)" ;; esac
+			fi
 			[ "$HOST" = 1 ] && micro_host "$r"
 		fi
 		log "  round $r/$ROUNDS done"
 	done
-	local t mo mw mh rw rh co cw rcpu spread rmin
+	local t mo mw mh rw rh co cw rcpu spread rmin re
 	for t in "${TESTS[@]}"; do
 		mo=$(col "$t" 3 without | median)
 		if [ "$NO_SENSOR" = 1 ]; then
-			MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | - | - | ${TARGET[$t]} | - | - | - | $(col "$t" 3 without | minmax) ns / - |")
+			MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | - | - | ${TARGET[$t]} | - | - | - | - | $(col "$t" 3 without | minmax) ns / - |")
 			continue
 		fi
 		mw=$(col "$t" 3 with | median)
@@ -368,8 +435,10 @@ run_micro_bench() {
 			[ "$rh" = nan ] && rh="- (a violation there)"
 		fi
 		rmin=$(ratio "$(col "$t" 3 with | sort -g | head -1)" "$(col "$t" 3 without | sort -g | head -1)")
+		re=-
+		[[ " ${MODES[*]} " == *" enforce "* ]] && re=$(ratio "$(col "$t" 3 enforce | median)" "$mo")
 		spread="$(col "$t" 3 without | awk '{ print $1 / 1000 }' | minmax) / $(col "$t" 3 with | awk '{ print $1 / 1000 }' | minmax) µs"
-		MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | $(fmt_ns "$mw") | **$rw** | $(target_cell "$rw" "${TARGET[$t]}") | $rcpu | $rmin | $rh | $spread |")
+		MICRO_ROWS+=("| ${LABEL[$t]} | $(fmt_ns "$mo") | $(fmt_ns "$mw") | **$rw** | $(target_cell "$rw" "${TARGET[$t]}") | $rcpu | $rmin | $rh | $re | $spread |")
 	done
 	[ "$NO_SENSOR" = 1 ] && return 0
 	local s lost
@@ -394,8 +463,11 @@ fmt_ns() { awk -v n="$1" 'BEGIN { if (n == "nan") print "nan"; else if (n >= 1e6
 START=$(now)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 NCU=0
-BUILD_RATIO=
-if [ "$DO_BUILD" = 1 ]; then prepare_nginx; fi
+if [ "$DO_BUILD" = 1 ]; then
+	for p in "${PROJECTS[@]}"; do
+		case $p in nginx) prepare_nginx ;; hello) prepare_hello ;; *) die "unknown project '$p' in BENCH_PROJECTS (nginx, hello)" ;; esac
+	done
+fi
 write_policy
 STARTUP=-
 if [ "$NO_SENSOR" != 1 ]; then
@@ -406,7 +478,7 @@ if [ "$NO_SENSOR" != 1 ]; then
 	done
 	STARTUP=$(median <"$RES/startup")
 fi
-if [ "$DO_BUILD" = 1 ]; then run_build_bench; fi
+if [ "$DO_BUILD" = 1 ]; then for p in "${PROJECTS[@]}"; do run_build_bench "$p"; done; fi
 if [ "$DO_MICRO" = 1 ]; then run_micro_bench; fi
 
 # ---- report ---------------------------------------------------------------
@@ -416,14 +488,14 @@ REPORT=$WORK/results.md
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
 	echo "- buildwarden: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- bpf user include 2>/dev/null || echo ' (+ uncommitted changes)'); sensor: $([ "$NO_SENSOR" = 1 ] && echo 'NOT USED (BENCH_NO_SENSOR=1)' || echo "$BW")"
-	[ "$DO_BUILD" = 1 ] && echo "- project: $(basename "$SRC") ($NCU compilation units), make -j$JOBS, warm-up + $PAIRS pairs (W S ... W, each S bracketed by two Ws)"
+	[ "$DO_BUILD" = 1 ] && echo "- builds: ${PROJECTS[*]} ($([ -n "$SRC" ] && echo "$(basename "$SRC"), $NCU compilation units; ")$([ -n "$HSRC" ] && echo "$(basename "$HSRC") configure + make")), make -j$JOBS, warm-up + $PAIRS rounds (W ${MODES[*]} ... W: each run under the sensor is bracketed by the two Ws around its round)"
 	[ "$DO_MICRO" = 1 ] && echo "- micro: $ROUNDS rounds; file loops $FILE_ITERS iterations, exec $EXEC_ITERS, connect $CONNECT_ITERS"
 	echo "- \`buildwarden run --policy ... -- true\` (sensor start + stop), median of 3: ${STARTUP} s"
 	echo "- policy: $POLICY"
 	echo "- load average at start / end: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host inflates wall times; cpu = user+sys incl. children)"
 	echo
-	echo "| what | without (median) | with (median) | ratio with/without (wall; build: median of bracketed pairs) | target | ratio (cpu) | ratio of minima (wall) | non-build process under a host sensor (wall ratio) | spread min-max without / with |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| what | without (median) | with (median) | ratio with/without (wall; build: median of bracketed rounds) | target | ratio (cpu) | ratio of minima (wall) | non-build process under a host sensor (wall ratio) | micro: build process in enforce mode (wall ratio) | spread min-max without / with |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for row in "${BUILD_ROWS[@]+"${BUILD_ROWS[@]}"}" "${MICRO_ROWS[@]+"${MICRO_ROWS[@]}"}"; do echo "$row"; done
 	echo
 	for n in "${BUILD_NOTES[@]+"${BUILD_NOTES[@]}"}" "${MICRO_NOTES[@]+"${MICRO_NOTES[@]}"}"; do echo "$n"; done

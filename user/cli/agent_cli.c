@@ -13,7 +13,7 @@
 #include "cli/usage.h"
 #include "transport/sink_file.h"
 
-int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
+int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct run_flags *rf)
 {
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -32,18 +32,21 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "events-max-size", required_argument, NULL, 'Z' },
 		{ "events-max-files", required_argument, NULL, 'N' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	if (rf)
+		memset(rf, 0, sizeof(*rf));
 	o->drain_timeout_ms = 10000;
 	o->events_max_files = 5;
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:Z:N:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:Z:N:u:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -124,6 +127,11 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 				o->drain_timeout_ms = (unsigned)v * 1000;
 			break;
 		}
+		case 'u':
+			if (!rf)
+				return usage__error("buildwarden", usage_text, "--user is a flag of run: the agent does not start the build");
+			rf->user = optarg;
+			break;
 		case 'h':
 			fputs(help__text(argv[0]), stdout); /* "run" or "agent" */
 			exit(0);

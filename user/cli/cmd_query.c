@@ -25,6 +25,7 @@ int cmd_query(int argc, char **argv)
 		{ "findings", no_argument, NULL, 'f' },
 		{ "run", required_argument, NULL, 'r' },
 		{ "host", required_argument, NULL, 'H' },
+		{ "agent", required_argument, NULL, 'a' },
 		{ "rule", required_argument, NULL, 'R' },
 		{ "since", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'n' },
@@ -56,6 +57,9 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 'H':
 			o.host = optarg;
+			break;
+		case 'a':
+			o.agent = optarg;
 			break;
 		case 'R':
 			o.rule = optarg;
@@ -96,7 +100,7 @@ int cmd_query(int argc, char **argv)
 	store__close(st);
 	if (rc) {
 		log__line(stderr, "buildwarden query: ", "%s", err);
-		return EXIT_SOFTWARE;
+		return rc == -EEXIST ? EXIT_USAGE : EXIT_SOFTWARE;
 	}
 	if (fflush(stdout) != 0)
 		return EXIT_SOFTWARE;

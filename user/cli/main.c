@@ -13,6 +13,7 @@ static const struct cmd {
 	{ "agent", cmd_agent },
 	{ "policy", cmd_policy },
 	{ "decode", cmd_decode },
+	{ "report", cmd_report },
 	{ "collector", cmd_collector },
 	{ "query", cmd_query },
 	{ "version", cmd_version },
