@@ -24,7 +24,8 @@ endif
 WARN := -Wall -Wextra -Werror -Werror=undef -Wmissing-prototypes -Wstrict-prototypes \
 	-Wvla -Wwrite-strings -Wformat-security -Wmissing-field-initializers -fno-common \
 	-Wno-unused-parameter
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
+# a packager's CPPFLAGS/CFLAGS/LDFLAGS (dpkg-buildflags: fortify, relro) are kept
+CPPFLAGS := $(CPPFLAGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
 CFLAGS   ?= -g -O2
 CFLAGS   += $(WARN) -std=gnu11
 SANFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -32,6 +33,10 @@ LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpthre
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
+
+# one man page per subcommand, and buildwarden(8) (see "man pages" below)
+MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent enroll collector query policy decode report version)
+MAN_PAGES := $(patsubst %,$(OUT)/man/%.8,$(MAN_NAMES))
 
 # `make` alone builds the binary, whatever rule comes first below.
 .DEFAULT_GOAL := all
@@ -102,12 +107,12 @@ SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst
 CLI_SRCS := $(wildcard user/cli/*.c)
 CLI_OBJS := $(patsubst user/%.c,$(OUT)/obj/%.o,$(CLI_SRCS))
 
-all: $(OUT)/buildwarden
+all: $(OUT)/buildwarden $(MAN_PAGES)
 .PHONY: all
 
 $(OUT)/buildwarden: $(CLI_OBJS) $(PART_LIBS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(PART_LIBS) $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(PART_LIBS) $(LIBS)
 
 # ---- tests --------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -154,7 +159,17 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c user/report/*.c) \
 		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
-test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
+# ---- man pages: made from the --help texts (user/cli/help.c), never written by hand ----
+$(OUT)/gen_man: tools/gen_man.c user/cli/help.c user/cli/help.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tools/gen_man.c user/cli/help.c
+$(OUT)/man/%.8: $(OUT)/gen_man VERSION
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D) && $(OUT)/gen_man $(patsubst buildwarden-%,%,$*) $(VERSION) > $@
+man: $(MAN_PAGES)
+.PHONY: man
+
+test-bins: $(OUT)/buildwarden $(MAN_PAGES) $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
 test: test-bins
 	$(Q)OUT=$(OUT) tests/run.sh
 fuzz: $(FUZZ_BINS)
@@ -173,14 +188,36 @@ bench-perm: $(OUT)/buildwarden
 .PHONY: test test-bins fuzz bench bench-perm check-layers
 
 # ---- install, deps, clean -------------------------------------------------
-install: $(OUT)/buildwarden
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buildwarden
+# UNITDIR: Debian's packages put units in /lib/systemd/system whatever the PREFIX.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install: $(OUT)/buildwarden $(MAN_PAGES)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/buildwarden \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/buildwarden
 	install -m 0755 $(OUT)/buildwarden $(DESTDIR)$(PREFIX)/bin/buildwarden
-	sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-agent.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/buildwarden-agent.service
+	for u in agent collector; do sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-$$u.service \
+		> $(DESTDIR)$(UNITDIR)/buildwarden-$$u.service; done
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -D -m 0755 ci/buildwarden-ci.sh $(DESTDIR)$(PREFIX)/share/buildwarden/ci/buildwarden-ci.sh
 	install -m 0644 ci/gitlab/buildwarden.gitlab-ci.yml $(DESTDIR)$(PREFIX)/share/buildwarden/ci/
+	# the sample policy only where none is: never over the operator's
+	[ -e $(DESTDIR)$(SYSCONFDIR)/buildwarden/policy.yaml ] || \
+		install -m 0644 packaging/policy.yaml $(DESTDIR)$(SYSCONFDIR)/buildwarden/policy.yaml
 .PHONY: install
+
+# ---- the Debian package: built from a copy of the tree in $(OUT)/deb, so the results
+# (.deb, .changes, .buildinfo) land there and not in the tree's parent directory. Kept
+# between runs: a rebuild compiles only what changed. Then lintian, failing on errors.
+DEB_SRC := $(OUT)/deb/buildwarden-$(VERSION)
+deb:
+	mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - ; \
+	else tar --exclude=./$(OUT) --exclude=./.git -cf - . ; fi | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc --no-pre-clean
+	lintian --fail-on error --display-level '>=warning' $(OUT)/deb/buildwarden_$(VERSION)_*.changes
+.PHONY: deb
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
@@ -188,9 +225,14 @@ DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-de
 # only the tests need these: the report tests open the HTML in headless Chromium and
 # validate SARIF against its schema
 DEB_TEST_PKGS := chromium python3-jsonschema
+# only `make deb` and tests/packaging/ need these (building and linting the package, the
+# clean Debian 12 root, rendering the man pages, systemd-analyze); not a CI runner that
+# only builds the binary (deps-build)
+DEB_PACKAGING_PKGS := debhelper devscripts lintian fakeroot mmdebstrap man-db groff-base systemd
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(DEB_TEST_PKGS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(DEB_TEST_PKGS) \
+		$(DEB_PACKAGING_PKGS)
 # what a CI runner needs to build the binary from the tree (ci/github/setup.sh)
 deps-build:
 	apt-get update

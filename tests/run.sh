@@ -93,6 +93,12 @@ run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_qu
 run_script test_github_action 600 tests/ci/test_github_action.sh
 run_script test_gitlab_template 600 tests/ci/test_gitlab_template.sh
 
+# The systemd units and the Debian package (each skips itself, with the reason, where
+# it cannot run: no systemd-analyze, no mirror for the chroot).
+for t in tests/packaging/test_*.sh; do
+	[ -x "$t" ] && run_script "$(basename "$t" .sh)" "${PACKAGING_TIMEOUT:-900}" "$t"
+done
+
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do
 	[ -x "$bin" ] || continue

@@ -33,23 +33,40 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The first child of pid, from /proc (bounded wait). */
-static pid_t child_of(pid_t pid)
+/* The child of pid that runs comm, from /proc (bounded wait): -1 if none in timeout_s.
+ * Not "the first child": the agent has another one for a moment, the middle process of
+ * its guard's double fork (user/agent/guard.c). Under load the test could take that
+ * one, wait in vain for it to become the build, and attach to a pid that was gone
+ * (PTRACE_SEIZE: -1, ESRCH). */
+static pid_t child_running(pid_t pid, const char *comm, unsigned timeout_s)
 {
-	char path[64], line[64];
+	char path[64], list[4096], name[32];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
-	for (int i = 0; i < 250; i++) {
+	for (unsigned i = 0; i < timeout_s * 50; i++) {
 		FILE *f = fopen(path, "re");
-		long c = 0;
+		size_t n = 0;
 
 		if (f) {
-			if (fgets(line, sizeof(line), f))
-				c = strtol(line, NULL, 10);
+			n = fread(list, 1, sizeof(list) - 1, f);
 			fclose(f);
 		}
-		if (c > 0)
-			return (pid_t)c;
+		list[n] = '\0';
+		for (char *tok = strtok(list, " \n"); tok; tok = strtok(NULL, " \n")) {
+			long c = strtol(tok, NULL, 10);
+			char cpath[64];
+
+			snprintf(cpath, sizeof(cpath), "/proc/%ld/comm", c);
+			f = fopen(cpath, "re");
+			if (!f)
+				continue;
+			if (!fgets(name, sizeof(name), f))
+				name[0] = '\0';
+			fclose(f);
+			name[strcspn(name, "\n")] = '\0';
+			if (c > 0 && !strcmp(name, comm))
+				return (pid_t)c;
+		}
 		usleep(20000);
 	}
 	return -1;
@@ -76,46 +93,36 @@ static size_t count_access(const struct bw_events *evs, Buildwarden__V1__Process
 
 static void test_outsider_reaches_into_build(void **state)
 {
-	char events[PATH_MAX], mem[64];
+	char events[PATH_MAX], go[PATH_MAX], mem[64];
 	struct bw_events evs;
 	struct iovec local = { 0 }, remote = { 0 };
 	pid_t run, target;
 	int st, fd;
 
-	alarm(60);
+	alarm(120);
 	bw_ws_path(&ws, "ev.pb", events, sizeof(events));
+	bw_ws_path(&ws, "GO", go, sizeof(go));
 	run = fork();
 	if (run == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 2);
-		execl(bw_bin(), bw_bin(), "run", "--events", events, "--", "sleep", "2", (char *)NULL);
+		/* The build lives until the test has done its attacks, not for a fixed time:
+		 * "sleep 2" can end before them when the test waits for a CPU that long. */
+		execl(bw_bin(), bw_bin(), "run", "--events", events, "--", "/bin/sh", "-c",
+		      "while [ ! -e \"$1\" ]; do sleep 0.1; done", "sh", go, (char *)NULL);
 		_exit(127);
 	}
 	assert_true(run > 0);
 	bw_track_pid(run);
-	target = child_of(run);
+	/* The build from its exec on: the agent's child that runs sh. */
+	target = child_running(run, "sh", 60);
 	assert_true(target > 0);
-	/* Wait until the child has exec'd sleep (it is the build from its exec on). */
-	for (int i = 0; i < 100; i++) {
-		char comm[32] = "";
-		FILE *f;
-
-		snprintf(mem, sizeof(mem), "/proc/%d/comm", target);
-		f = fopen(mem, "re");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = 0;
-			fclose(f);
-		}
-		if (!strncmp(comm, "sleep", 5))
-			break;
-		usleep(20000);
-	}
 
 	/* The attacks, each harmless to the target: attach then detach, an open, an
 	 * empty write. */
-	assert_int_equal(ptrace(PTRACE_SEIZE, target, NULL, NULL), 0);
+	if (ptrace(PTRACE_SEIZE, target, NULL, NULL) != 0)
+		fail_msg("PTRACE_SEIZE %d: %s", (int)target, strerror(errno));
 	assert_int_equal(ptrace(PTRACE_INTERRUPT, target, NULL, NULL), 0);
 	assert_int_equal(waitpid(target, &st, __WALL), target);
 	assert_int_equal(ptrace(PTRACE_DETACH, target, NULL, NULL), 0);
@@ -143,6 +150,10 @@ static void test_outsider_reaches_into_build(void **state)
 		close(fd);
 	}
 	assert_int_equal(process_vm_writev(target, &local, 0, &remote, 0, 0), 0);
+	/* the attacks are done: the build may end */
+	fd = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
 
 	st = bw_wait_bounded(run, 30);
 	assert_true(st >= 0);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -581,6 +582,238 @@ static void test_decode__stdin(void **state)
 	free(path);
 }
 
+/* ---- rotation (--events-max-size / --events-max-files) and reopen (SIGHUP) ---- */
+
+/* Decodes path alone: the events' seqs, in file order, into seqs; their count. */
+static size_t decoded_seqs(const char *path, uint64_t *seqs, size_t cap)
+{
+	struct captured c;
+	size_t n = 0;
+	const char *p;
+
+	run_decode(path, &c);
+	assert_int_equal(c.rc, 0);
+	assert_string_equal(c.err, "");
+	for (p = c.out; (p = strstr(p, "\"seq\":")); p++) {
+		assert_true(n < cap);
+		seqs[n++] = strtoull(p + 6 + (p[6] == '"'), NULL, 10);
+	}
+	captured_free(&c);
+	return n;
+}
+
+/* n events with seqs first..first+n-1, through f */
+static void write_seqs(struct sink_file *f, uint64_t first, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		Buildwarden__V1__Event ev = evs[i % 3];
+
+		ev.seq = first + i;
+		assert_int_equal(sink_file__write_event(f, &ev), 0);
+	}
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Old files path.2 < path.1 < path hold consecutive events, each below the limit, each
+ * decodes alone (a gzip file is a complete member); the oldest beyond max_files are gone
+ * and nothing else is lost. */
+static void rotation_keeps_newest(const char *name)
+{
+	const struct sink_file_rotation rot = { .max_size = 4096, .max_files = 2 };
+	char *path = tmp_path(name), older[512];
+	uint64_t seqs[4096], next = 0, last = 0;
+	struct sink_file *f;
+	int err = 1;
+
+	f = sink_file__open_rotating(path, &rot, &err);
+	assert_non_null(f);
+	assert_int_equal(err, 0);
+	/* gzip compresses these repeated events ~20x: write enough to fill 3+ files */
+	write_seqs(f, 1, strstr(name, ".gz") ? 600 : 300);
+	assert_int_equal(sink_file__close(f), 0);
+	last = strstr(name, ".gz") ? 600 : 300;
+
+	snprintf(older, sizeof(older), "%s.3", path);
+	assert_false(exists(older));
+	for (int i = 2; i >= 0; i--) {
+		size_t n;
+
+		if (i)
+			snprintf(older, sizeof(older), "%s.%d", path, i);
+		else
+			snprintf(older, sizeof(older), "%s", path);
+		assert_true(exists(older));
+		assert_true(file_size(older) <= 4096);
+		n = decoded_seqs(older, seqs, 4096);
+		assert_true(n > 0);
+		if (next)
+			assert_int_equal(seqs[0], next); /* consecutive across files */
+		for (size_t j = 1; j < n; j++)
+			assert_int_equal(seqs[j], seqs[j - 1] + 1);
+		next = seqs[n - 1] + 1;
+	}
+	assert_int_equal(next, last + 1); /* the newest event is in the live file */
+	free(path);
+}
+
+static void test_sink__rotation_plain(void **state)
+{
+	rotation_keeps_newest("rot.pb");
+}
+
+static void test_sink__rotation_gzip(void **state)
+{
+	rotation_keeps_newest("rot.pb.gz");
+}
+
+/* --events-max-files 0: a full file is dropped, only the live one is left. */
+static void test_sink__rotation_keeps_none(void **state)
+{
+	const struct sink_file_rotation rot = { .max_size = 4096, .max_files = 0 };
+	char *path = tmp_path("none.pb"), one[512];
+	uint64_t seqs[4096];
+	struct sink_file *f;
+	int err;
+
+	f = sink_file__open_rotating(path, &rot, &err);
+	assert_non_null(f);
+	write_seqs(f, 1, 300);
+	assert_int_equal(sink_file__close(f), 0);
+	snprintf(one, sizeof(one), "%s.1", path);
+	assert_false(exists(one));
+	assert_true(file_size(path) <= 4096);
+	size_t n = decoded_seqs(path, seqs, 4096);
+	assert_true(n > 0);
+	assert_int_equal(seqs[n - 1], 300);
+	free(path);
+}
+
+/* A planted symlink at path.1 is moved by the rename, never followed: its target is
+ * untouched. */
+static void test_sink__rotation_moves_symlinks(void **state)
+{
+	const struct sink_file_rotation rot = { .max_size = 4096, .max_files = 1 };
+	char *path = tmp_path("rotlink.pb"), *target = tmp_path("precious"), one[512];
+	struct sink_file *f;
+	int err;
+
+	append_bytes(target, "keep", 4);
+	snprintf(one, sizeof(one), "%s.1", path);
+	assert_int_equal(symlink(target, one), 0);
+	f = sink_file__open_rotating(path, &rot, &err);
+	assert_non_null(f);
+	write_seqs(f, 1, 300);
+	assert_int_equal(sink_file__close(f), 0);
+	assert_int_equal(file_size(target), 4);
+	struct stat st;
+	assert_int_equal(lstat(one, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	free(target);
+	free(path);
+}
+
+/* SIGHUP after the file was moved away: the events before go to the moved file, the
+ * ones after to a new file at path; none lost, none in both. */
+static void test_sink__reopen_after_move(void **state)
+{
+	static const char *names[] = { "moved.pb", "moved.pb.gz" };
+
+	for (int k = 0; k < 2; k++) {
+		const struct sink_file_rotation rot = { 0 };
+		char *path = tmp_path(names[k]), away[512];
+		uint64_t seqs[16];
+		struct sink_file *f;
+		int err;
+
+		snprintf(away, sizeof(away), "%s.away", path);
+		f = sink_file__open_rotating(path, &rot, &err);
+		assert_non_null(f);
+		write_seqs(f, 1, 3);
+		assert_int_equal(rename(path, away), 0);
+		write_seqs(f, 4, 2); /* before the reopen: still the moved file */
+		assert_int_equal(sink_file__reopen(f), 0);
+		write_seqs(f, 6, 3);
+		assert_int_equal(sink_file__close(f), 0);
+
+		assert_int_equal(decoded_seqs(away, seqs, 16), 5);
+		assert_int_equal(seqs[0], 1);
+		assert_int_equal(seqs[4], 5);
+		assert_int_equal(decoded_seqs(path, seqs, 16), 3);
+		assert_int_equal(seqs[0], 6);
+		assert_int_equal(seqs[2], 8);
+		free(path);
+	}
+}
+
+/* A reopen that cannot open the new file keeps writing to the old one. */
+static void test_sink__reopen_failure_keeps_old(void **state)
+{
+	const struct sink_file_rotation rot = { 0 };
+	char *path = tmp_path("stay.pb"), away[512];
+	uint64_t seqs[16];
+	struct sink_file *f;
+	int err;
+
+	snprintf(away, sizeof(away), "%s.away", path);
+	f = sink_file__open_rotating(path, &rot, &err);
+	assert_non_null(f);
+	write_seqs(f, 1, 2);
+	assert_int_equal(rename(path, away), 0);
+	assert_int_equal(symlink("/nonexistent", path), 0); /* O_NOFOLLOW refuses it */
+	assert_int_equal(sink_file__reopen(f), -ELOOP);
+	write_seqs(f, 3, 2);
+	assert_int_equal(sink_file__close(f), 0);
+	assert_int_equal(decoded_seqs(away, seqs, 16), 4);
+	unlink(path);
+	free(path);
+}
+
+static void test_sink__rotation_bad_args(void **state)
+{
+	const struct sink_file_rotation tiny = { .max_size = 100, .max_files = 1 };
+	const struct sink_file_rotation many = { .max_size = 1 << 20, .max_files = 100000 };
+	const struct sink_file_rotation ok = { 0 };
+	char *path = tmp_path("bad.pb");
+	int err = 0;
+
+	assert_null(sink_file__open_rotating("-", &ok, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_null(sink_file__open_rotating(path, &tiny, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_null(sink_file__open_rotating(path, &many, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_false(exists(path));
+	free(path);
+}
+
+/* A device the sink accepts (/dev/null: discard) is never rotated: that would rename
+ * /dev/null away and leave a regular file in its place. Without a size limit it is
+ * accepted as by sink_file__open. */
+static void test_sink__rotation_refuses_devices(void **state)
+{
+	const struct sink_file_rotation rot = { .max_size = 4096, .max_files = 1 };
+	const struct sink_file_rotation none = { 0 };
+	struct sink_file *f;
+	struct stat st;
+	int err = 0;
+
+	(void)state;
+	assert_null(sink_file__open_rotating("/dev/null", &rot, &err));
+	assert_int_equal(err, -ENXIO);
+	f = sink_file__open_rotating("/dev/null", &none, &err);
+	assert_non_null(f);
+	assert_int_equal(sink_file__close(f), 0);
+	assert_int_equal(stat("/dev/null", &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(access("/dev/null.1", F_OK), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +826,14 @@ int main(void)
 		cmocka_unit_test(test_sink__refuses_fifo_and_shared_dir),
 		cmocka_unit_test(test_sink__too_big_refused),
 		cmocka_unit_test(test_sink__write_error_is_sticky),
+		cmocka_unit_test(test_sink__rotation_plain),
+		cmocka_unit_test(test_sink__rotation_refuses_devices),
+		cmocka_unit_test(test_sink__rotation_gzip),
+		cmocka_unit_test(test_sink__rotation_keeps_none),
+		cmocka_unit_test(test_sink__rotation_moves_symlinks),
+		cmocka_unit_test(test_sink__reopen_after_move),
+		cmocka_unit_test(test_sink__reopen_failure_keeps_old),
+		cmocka_unit_test(test_sink__rotation_bad_args),
 		cmocka_unit_test(test_decode__large_and_many),
 		cmocka_unit_test(test_decode__garbage_after_three),
 		cmocka_unit_test(test_decode__unparseable_payload),

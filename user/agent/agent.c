@@ -12,6 +12,7 @@
 #include "agent/agent_int.h"
 #include "agent/guard.h"
 #include "agent/losses.h"
+#include "agent/notify.h"
 #include "agent/policy_load.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -73,7 +74,13 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 	int e;
 
 	if (o->events_path) {
-		struct sink_file *f = sink_file__open(o->events_path, &e);
+		const struct sink_file_rotation rot = {
+			.max_size = o->events_max_size,
+			.max_files = o->events_max_files,
+		};
+		/* "-" (stdout) cannot be renamed or reopened */
+		struct sink_file *f = strcmp(o->events_path, "-") == 0 ? sink_file__open(o->events_path, &e)
+					: sink_file__open_rotating(o->events_path, &rot, &e);
 
 		if (!f) {
 			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
@@ -82,6 +89,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 			return e < 0 ? e : -e;
 		}
 		a->file_sink = emitter__add(&a->em, sink_file__sink(f));
+		a->events_file = f;
 	}
 	if (o->collector) {
 		struct collector_client_opts co = {
@@ -346,17 +354,41 @@ static int agent__follow_build(struct agent *a, const struct agent_build *b,
 	return 0;
 }
 
+/* SIGHUP: the events file at its path again, so logrotate (or anyone moving the file
+ * away) needs no restart. Events go on into the old file when the new one fails. */
+static void agent__reopen_events(struct agent *a)
+{
+	int e;
+
+	if (!a->events_file)
+		return;
+	e = sink_file__reopen(a->events_file);
+	if (e)
+		log__line(stderr, "buildwarden: ", "SIGHUP: cannot reopen the events file '%s': %s", a->opts.events_path,
+			  strerror(-e));
+	else
+		log__line(stderr, "buildwarden: ", "SIGHUP: events file '%s' reopened", a->opts.events_path);
+}
+
 static int agent__serve(struct agent *a, struct agent_result *res)
 {
+	int e;
+
 	run_emit__run_start(a);
 	log__line(stderr, "buildwarden: ", "agent running (run %s); SIGHUP reloads, SIGTERM stops", a->em.run_id);
+	/* everything is attached: a Type=notify unit is started now, not at exec */
+	e = notify__send("READY=1");
+	if (e)
+		log__line(stderr, "buildwarden: ", "cannot tell systemd the agent is ready: %s", strerror(-e));
 	for (;;) {
 		unsigned sigs = sources__poll(a);
 
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
-		if (sigs & (1u << SIGHUP))
+		if (sigs & (1u << SIGHUP)) {
+			agent__reopen_events(a);
 			sources__reload(a);
+		}
 		if (sigs & ((1u << SIGINT) | (1u << SIGTERM)))
 			break;
 	}

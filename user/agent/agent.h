@@ -14,6 +14,9 @@
 struct agent_opts {
 	const char *policy_path; /* NULL: the built-in empty policy */
 	const char *events_path; /* NULL: no events file */
+	/* rotate the events file at this many bytes (0: never), keeping this many old ones */
+	uint64_t events_max_size;
+	unsigned events_max_files;
 	bool mode_given;         /* false: the policy's mode */
 	enum bw_mode mode;
 	bool quiet;
@@ -67,7 +70,7 @@ struct agent_result {
 };
 
 /* build NULL: the `agent` service, recording until SIGTERM or SIGINT; SIGHUP reloads
- * the policy. Otherwise `run`: starts the build and records until it and every
+ * the policy and reopens the events file (after logrotate or an operator moved it). Otherwise `run`: starts the build and records until it and every
  * descendant exited. What goes wrong and the end-of-run summary go to stderr.
  * Returns 0 when the agent ran to its end (*res says how it went), or -errno with
  * res->failure saying what failed. */

@@ -24,6 +24,7 @@
 #include "sensor/permwatch.h"
 #include "sensor/procmem.h"
 #include "transport/sink_collector.h"
+#include "transport/sink_file.h"
 
 #define MAX_LAYERS 16 /* "guard: layer" lines (features__layers) */
 
@@ -40,6 +41,7 @@ struct agent {
 	struct arena *arena;
 	struct emitter em;
 	int file_sink; /* index in em; -1: no events file */
+	struct sink_file *events_file; /* also in em; kept to reopen it on SIGHUP */
 	struct sink_collector *collector; /* also in em; kept for its drain and stats */
 	struct tally tally;
 	struct loop *loop;

@@ -9,7 +9,9 @@
 #include "cli/agent_cli.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
+#include "transport/sink_file.h"
 
 int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct run_flags *rf)
 {
@@ -29,6 +31,8 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 		{ "agent-id", required_argument, NULL, 'A' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "enroll-socket", required_argument, NULL, 'E' },
+		{ "events-max-size", required_argument, NULL, 'Z' },
+		{ "events-max-files", required_argument, NULL, 'N' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -39,10 +43,11 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 	if (rf)
 		memset(rf, 0, sizeof(*rf));
 	o->drain_timeout_ms = 10000;
+	o->events_max_files = 5;
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:u:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:Z:N:u:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -89,6 +94,25 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 		case 'E':
 			o->enroll_socket = optarg;
 			break;
+		case 'Z':
+		case 'N': {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (c == 'Z' && (errno || end == optarg || *end || optarg[0] == '-' || v < SINK_FILE_MIN_ROTATE))
+				return usage__error("buildwarden", usage_text, "--events-max-size needs a number of bytes (at least %u), not '%s'",
+						    SINK_FILE_MIN_ROTATE, optarg);
+			if (c == 'N' && (errno || end == optarg || *end || optarg[0] == '-' || v > SINK_FILE_MAX_FILES))
+				return usage__error("buildwarden", usage_text, "--events-max-files needs a count (0..%u), not '%s'",
+						    SINK_FILE_MAX_FILES, optarg);
+			if (c == 'Z')
+				o->events_max_size = v;
+			else
+				o->events_max_files = (unsigned)v;
+			break;
+		}
 		case 'M':
 		case 'D': {
 			char *end;
@@ -113,12 +137,14 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 			rf->user = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			fputs(help__text(argv[0]), stdout); /* "run" or "agent" */
 			exit(0);
 		default:
 			return usage__error("buildwarden", usage_text, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (o->events_max_size && (!o->events_path || strcmp(o->events_path, "-") == 0))
+		return usage__error("buildwarden", usage_text, "--events-max-size needs --events FILE (not '-')");
 	if (o->collector && !o->insecure && !(o->tls_cert && o->tls_key && o->tls_ca))
 		return usage__error("buildwarden", usage_text, "--collector needs --tls-cert, --tls-key and --tls-ca, or --insecure");
 	if (!o->collector && (o->spool_dir || o->tls_cert || o->tls_key || o->tls_ca || o->insecure))

@@ -11,19 +11,12 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 #include "collector/redact.h"
 #include "collector/server.h"
 
-static const char collector_usage[] =
-	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
-	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
-	"           [--max-frame BYTES] [--agent-keys DIR [--require-keys]]\n"
-	"           [--handshake-timeout SECONDS] [--idle-timeout SECONDS] [--max-conns N]\n"
-	"           [--max-handshakes N] [--max-per-addr N] [--max-agent-conns N]\n"
-	"           [--batch N] [--commit-ms MS] [--sync full|normal]\n"
-	"           [--redact REGEX]... [--no-default-redact]\n"
-	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
+#define collector_usage help__text("collector")
 
 static struct server *collector_srv;
 

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 
 int cmd_enroll(int argc, char **argv)
@@ -16,6 +17,7 @@ int cmd_enroll(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = ENROLL_DEFAULT_SOCKET;
@@ -26,25 +28,28 @@ int cmd_enroll(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "p:s:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
 			pid = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || pid <= 0 || pid > 0x3fffffff)
-				return usage__error("buildwarden", usage_text, "--pid needs a process id, not '%s'", optarg);
+				return usage__error("buildwarden enroll", help__text("enroll"), "--pid needs a process id, not '%s'", optarg);
 			break;
 		case 's':
 			sock = optarg;
 			break;
+		case 'h':
+			fputs(help__text("enroll"), stdout);
+			return 0;
 		default:
-			return usage__error("buildwarden", usage_text, "unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage__error("buildwarden enroll", help__text("enroll"), "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (!pid)
-		return usage__error("buildwarden", usage_text, "enroll needs --pid PID");
+		return usage__error("buildwarden enroll", help__text("enroll"), "enroll needs --pid PID");
 	if (optind < argc)
-		return usage__error("buildwarden", usage_text, "unexpected argument '%s'", argv[optind]);
+		return usage__error("buildwarden enroll", help__text("enroll"), "unexpected argument '%s'", argv[optind]);
 	e = enroll__request(sock, (pid_t)pid, &r);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "enroll: %s", r.msg);

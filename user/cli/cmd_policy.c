@@ -6,14 +6,19 @@
 #include "agent/policy_load.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 
 int cmd_policy(int argc, char **argv)
 {
 	struct bw_policy *p = NULL;
 
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(help__text("policy"), stdout);
+		return 0;
+	}
 	if (argc != 3 || strcmp(argv[1], "check") != 0)
-		return usage__error("buildwarden", usage_text, "usage: buildwarden policy check FILE");
+		return usage__error("buildwarden policy", help__text("policy"), "expected: check FILE");
 	if (policy_load__file(argv[2], &p, NULL))
 		return EXIT_POLICY;
 	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow and %zu deny "

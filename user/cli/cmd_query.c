@@ -10,20 +10,12 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 #include "collector/query.h"
 #include "collector/store.h"
 
-static const char query_usage[] =
-	"usage: buildwarden query --db FILE [--violations] [--findings] [--run RUN_ID]\n"
-	"           [--agent AGENT] [--host HOST] [--rule RULE] [--since DURATION] [--limit N]\n"
-	"  --violations  violation events (the most recent N with --limit)\n"
-	"  --findings    integrity findings and runs that are not complete\n"
-	"  --run RUN_ID  alone: the run's full history in seq order; else a filter\n"
-	"  --agent AGENT the agent identity (certificate CN); needed with --run alone when\n"
-	"                more than one agent sent that run id\n"
-	"  --since, --limit: by the time the collector received the event\n"
-	"  DURATION      30s, 15m, 1h, 2d\n";
+#define query_usage help__text("query")
 
 int cmd_query(int argc, char **argv)
 {

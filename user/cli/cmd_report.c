@@ -15,13 +15,12 @@
 #include "base/clock.h"
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
+#include "cli/help.h"
 #include "cli/usage.h"
 #include "report/report.h"
 #include "transport/decode.h"
 
-static const char report_usage[] =
-	"usage: buildwarden report [--format html|markdown|sarif] [-o FILE]\n"
-	"                          [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n";
+#define report_usage help__text("report")
 
 /* Progress on a terminal only: a person waits on a large file; a CI log does not
  * want a line per update. */
@@ -105,6 +104,10 @@ int cmd_report(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(a, "--help") == 0) {
+			fputs(report_usage, stdout);
+			return 0;
+		}
 		if (strcmp(a, "--format") == 0 && v) {
 			if (strcmp(v, "html") == 0)
 				emit = report__html;

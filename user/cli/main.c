@@ -1,22 +1,9 @@
-/* buildwarden: the usage text and the subcommand table (commands.h). */
+/* buildwarden: the subcommand table (commands.h); the texts are in help.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "cli/usage.h"
-
-const char usage_text[] =
-	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [--user USER[:GROUP]] [TRANSPORT] -- CMD [ARGS...]\n"
-	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [--enroll-socket PATH] [TRANSPORT]\n"
-	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
-	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--since 1h]\n"
-	"       buildwarden enroll --pid PID [--socket PATH]\n"
-	"       buildwarden policy check FILE\n"
-	"       buildwarden decode [FILE|-]\n"
-	"       buildwarden report [--format html|markdown|sarif] [-o FILE] [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n"
-	"       buildwarden version\n"
-	"TRANSPORT: --collector HOST:PORT [--spool DIR] (--tls-cert F --tls-key F --tls-ca F | --insecure)\n"
-	"           [--spool-max BYTES] [--chain-key FILE] [--agent-id ID] [--drain-timeout SECONDS]\n";
 
 static const struct cmd {
 	const char *name;

@@ -1,0 +1,315 @@
+/* The help texts: see help.h. Keep to the format help.h describes. */
+#include <stddef.h>
+#include <string.h>
+
+#include "cli/help.h"
+
+#define TRANSPORT_OPTIONS                                                                          \
+	"TRANSPORT options (events to a collector as well):\n"                                    \
+	"  --collector HOST:PORT   send every event to this collector (docs/collector.md)\n"       \
+	"  --spool DIR             events wait here until acknowledged\n"                         \
+	"                          (default /var/lib/buildwarden/spool)\n"                         \
+	"  --tls-cert FILE         this agent's certificate (PEM)\n"                               \
+	"  --tls-key FILE          its key\n"                                                      \
+	"  --tls-ca FILE           the CA that signed the collector's certificate\n"               \
+	"  --insecure              plain TCP instead of the three TLS files\n"                     \
+	"  --spool-max BYTES       cap the spool (default 256 MiB); what does not fit is\n"        \
+	"                          counted and reported as lost\n"                                 \
+	"  --chain-key FILE        key the events' hash chain with HMAC-SHA256\n"                  \
+	"  --agent-id ID           the name this agent gives the collector with --insecure\n"      \
+	"  --drain-timeout SECONDS\n"                                                              \
+	"                          how long to wait for the last acknowledgement at the end\n"    \
+	"                          (0..3600, default 10)\n"
+
+#define EVENTS_ROTATION_OPTIONS                                                                    \
+	"  --events-max-size BYTES\n"                                                              \
+	"                          when the next event would take FILE past BYTES (at least\n"    \
+	"                          4096; for .gz, uncompressed bytes), FILE is finished and\n"    \
+	"                          renamed FILE.1 (FILE.1 to FILE.2, and so on) and a new FILE\n" \
+	"                          begun. Default: no limit\n"                                    \
+	"  --events-max-files N    how many renamed files to keep (0..1000, default 5); the\n"    \
+	"                          oldest beyond N is deleted\n"
+
+#define EXIT_STATUS_RUN                                                                            \
+	"exit status:\n"                                                                           \
+	"  0..255  run: the build's own status when nothing was violated or lost\n"                \
+	"  64      bad flags or arguments, an unknown --user or group\n"                          \
+	"  71      the sensor cannot start (not root, no BTF, load refused)\n"                     \
+	"  73      the events file cannot be created, or is not one the agent trusts\n"          \
+	"  77      a violation, or events were lost: the summary on stderr says which\n"           \
+	"  78      the policy does not load (each error with its line and column)\n"
+
+static const char run_text[] =
+	"usage: buildwarden run [--policy FILE] [--events FILE [--events-max-size BYTES]\n"
+	"           [--events-max-files N]] [--mode audit|enforce] [--user USER[:GROUP]] [--quiet]\n"
+	"           [TRANSPORT] -- CMD [ARGS...]\n"
+	"\n"
+	"Runs CMD as the build: CMD and everything it starts are recorded (execs, changes to\n"
+	"the protected trees, connects) and checked against the policy. The run fails (77)\n"
+	"when the policy was violated or anything was lost, even if CMD succeeded. Needs root;\n"
+	"the build itself should not have it: see --user.\n"
+	"\n"
+	"options:\n"
+	"  --policy FILE           the policy (YAML, docs/policy.md); none: record only\n"
+	"  --events FILE           append the events to FILE (gzip if it ends in .gz); read it\n"
+	"                          with buildwarden decode. Not - (stdout): the build shares\n"
+	"                          it and could print frames of its own\n"
+	EVENTS_ROTATION_OPTIONS
+	"  --mode audit|enforce    overrides the policy's mode\n"
+	"  --user USER[:GROUP]     run CMD as USER (a name or a number; GROUP: default the\n"
+	"                          user's primary group), with the user's supplementary groups,\n"
+	"                          no_new_privs, and HOME, USER and LOGNAME set. Under sudo the\n"
+	"                          default is the user who called sudo; a build that would run\n"
+	"                          as root runs with a warning. The workspace must be writable\n"
+	"                          by USER\n"
+	"  --quiet                 no summary on stderr unless something is wrong\n"
+	"  --help                  this text\n"
+	"\n" TRANSPORT_OPTIONS "\n" EXIT_STATUS_RUN;
+
+static const char agent_text[] =
+	"usage: buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES]\n"
+	"           [--events-max-files N]] [--mode audit|enforce] [--enroll-socket PATH]\n"
+	"           [--quiet] [TRANSPORT]\n"
+	"\n"
+	"The host-wide sensor of a CI runner (the buildwarden-agent service): the build is\n"
+	"every descendant of a process that exec'd an executable of the policy's build_roots\n"
+	"inside that entry's cgroup (the runner's service), and of the processes enrolled\n"
+	"through --enroll-socket (docs/runners.md).\n"
+	"Runs until SIGTERM or SIGINT. SIGHUP reads the policy again (a policy with an error\n"
+	"is refused and the old one stays) and reopens the events file, so it may be moved\n"
+	"away by logrotate. Needs root.\n"
+	"\n"
+	"options:\n"
+	"  --policy FILE           the policy (YAML, docs/policy.md)\n"
+	"  --events FILE           append the events to FILE (gzip if it ends in .gz, - for\n"
+	"                          stdout)\n"
+	EVENTS_ROTATION_OPTIONS
+	"  --mode audit|enforce    overrides the policy's mode\n"
+	"  --enroll-socket PATH    serve buildwarden enroll on this socket (0600; its\n"
+	"                          directory must be root's with mode 0700)\n"
+	"  --quiet                 no summary on stderr unless something is wrong\n"
+	"  --help                  this text\n"
+	"\n" TRANSPORT_OPTIONS "\n"
+	"exit status:\n"
+	"  0       stopped, nothing violated or lost\n"
+	"  64      bad flags or arguments\n"
+	"  71      the sensor cannot start (not root, no BTF, load refused), or the enroll\n"
+	"          socket's directory is not root's with mode 0700\n"
+	"  73      the events file cannot be created\n"
+	"  77      stopped after a violation or a loss: the summary on stderr says which\n"
+	"  78      the policy does not load (each error with its line and column)\n"
+	"\n"
+	"files:\n"
+	"  /etc/buildwarden/policy.yaml       the service's policy\n"
+	"  /var/lib/buildwarden/events.pb.gz  the service's events file\n";
+
+static const char collector_text[] =
+	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
+	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
+	"           [--max-frame BYTES] [--agent-keys DIR [--require-keys]]\n"
+	"           [--handshake-timeout SECONDS] [--idle-timeout SECONDS] [--max-conns N]\n"
+	"           [--max-handshakes N] [--max-per-addr N] [--max-agent-conns N]\n"
+	"           [--batch N] [--commit-ms MS] [--sync full|normal]\n"
+	"           [--redact REGEX]... [--no-default-redact]\n"
+	"\n"
+	"Receives the events of every runner's agent, binds the host each reports to its\n"
+	"certificate, checks each run's sequence and hash chain, redacts secrets in argv, and\n"
+	"stores them in one SQLite file (mode 0600); buildwarden query reads it. Needs no\n"
+	"privilege. Runs until SIGTERM or SIGINT. Details: docs/collector.md.\n"
+	"\n"
+	"options:\n"
+	"  --listen ADDR:PORT      an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400,\n"
+	"                          [::1]:7400, 0.0.0.0:7400 (port 0: any free port)\n"
+	"  --db FILE               the SQLite database, created if missing; one collector\n"
+	"                          per file\n"
+	"  --tls-cert FILE         the server's certificate chain (PEM)\n"
+	"  --tls-key FILE          its key\n"
+	"  --tls-client-ca FILE    the CA that signs agent certificates; each agent must\n"
+	"                          present one, its subject CN is the agent's name\n"
+	"  --insecure              plain TCP, the agents name themselves\n"
+	"  --max-frame BYTES       largest frame (1024..67108864, default 1 MiB)\n"
+	"  --agent-keys DIR        DIR/AGENT.key: the key of that agent's keyed chain\n"
+	"  --require-keys          with --agent-keys: an agent with no key file is refused\n"
+	"                          (removing the file revokes the agent); without it, frames\n"
+	"                          of such an agent are stored unverified\n"
+	"  --handshake-timeout SECONDS\n"
+	"                          TLS handshake and hello within (0.1..3600, default 10)\n"
+	"  --idle-timeout SECONDS  a connection past its hello silent this long is closed\n"
+	"                          (0.1..86400, default 600)\n"
+	"  --max-conns N           connections beyond N are closed at once (default 1024)\n"
+	"  --max-handshakes N      connections without a valid hello yet, at most N; a new\n"
+	"                          one over it closes the oldest (1..1000000, default 64)\n"
+	"  --max-per-addr N        of those, at most N from one source address (1..1000000,\n"
+	"                          default 8)\n"
+	"  --max-agent-conns N     connections (runs at once) of one agent, at most N; a\n"
+	"                          hello over it is refused (1..1000000, default 64)\n"
+	"  --batch N               frames per commit at most (default 16384)\n"
+	"  --commit-ms MS          the longest a frame waits for its commit (1..10000,\n"
+	"                          default 50)\n"
+	"  --sync full|normal      how a commit is made durable before its ack (default full)\n"
+	"  --redact REGEX          repeatable (at most 32): matches in argv (POSIX ERE; with a\n"
+	"                          group, what the first group matched) are stored as\n"
+	"                          [REDACTED], on top of the built-in rules (tokens, NAME=secret,\n"
+	"                          Authorization, URL passwords; docs/collector.md)\n"
+	"  --no-default-redact     the built-in redaction rules off\n"
+	"  --help                  this text\n"
+	"\n"
+	"exit status:\n"
+	"  0       stopped by a signal\n"
+	"  64      bad flags, a bad --redact pattern\n"
+	"  66      a TLS file cannot be read\n"
+	"  69      cannot listen\n"
+	"  73      the database cannot be opened or is locked by another collector\n";
+
+static const char query_text[] =
+	"usage: buildwarden query --db FILE [--violations] [--findings] [--run RUN_ID]\n"
+	"           [--agent AGENT] [--host HOST] [--rule RULE] [--since DURATION] [--limit N]\n"
+	"\n"
+	"Prints what a collector stored, as JSON lines. Say what to list: --violations,\n"
+	"--findings or --run RUN_ID.\n"
+	"\n"
+	"options:\n"
+	"  --db FILE               the collector's database\n"
+	"  --violations            violation events (the most recent N with --limit)\n"
+	"  --findings              integrity findings and runs that are not complete\n"
+	"  --run RUN_ID            alone: the run's full history in seq order; else a filter\n"
+	"  --agent AGENT           only events of this agent (its certificate CN); needed\n"
+	"                          with --run alone when more than one agent sent that run id\n"
+	"  --host HOST             only events from this host\n"
+	"  --rule RULE             only violations of this rule (with --violations)\n"
+	"  --since DURATION        only the last 30s, 15m, 1h, 2d, by when the collector\n"
+	"                          received the event\n"
+	"  --limit N               at most N rows (the most recently received)\n"
+	"  --help                  this text\n"
+	"\n"
+	"exit status:\n"
+	"  0       listed\n"
+	"  64      bad flags, or --run alone of a run id two agents used, without --agent\n"
+	"  66      no database\n";
+
+static const char policy_text[] =
+	"usage: buildwarden policy check FILE\n"
+	"\n"
+	"Loads FILE as the agent would and says what it holds, or lists every error with its\n"
+	"line and column. The format is in docs/policy.md.\n"
+	"\n"
+	"exit status:\n"
+	"  0       the policy loads\n"
+	"  64      bad arguments\n"
+	"  78      the policy does not load\n";
+
+static const char decode_text[] =
+	"usage: buildwarden decode [FILE|-]\n"
+	"\n"
+	"Prints an events file (plain or gzip, however it is named; - or nothing: standard\n"
+	"input) as JSON lines, one event per line. A damaged file: every good event before\n"
+	"the damage is printed, then where the damage is.\n"
+	"\n"
+	"exit status:\n"
+	"  0       the whole file decoded\n"
+	"  65      the file is damaged\n"
+	"  66      it cannot be opened\n"
+	"  74      a read failed\n";
+
+static const char report_text[] =
+	"usage: buildwarden report [--format html|markdown|sarif] [-o FILE]\n"
+	"           [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n"
+	"\n"
+	"A report people read of an events file (plain or gzip; - : standard input): the\n"
+	"process tree, outputs and their renames, connects, violations with the processes\n"
+	"that led to them, and whether the run is complete.\n"
+	"\n"
+	"options:\n"
+	"  --format html|markdown|sarif\n"
+	"                          html (default): one self-contained page; markdown: a CI job\n"
+	"                          summary; sarif: SARIF 2.1.0 for code scanning\n"
+	"  -o, --output FILE       write to FILE (whole, then renamed into place; mode 0640,\n"
+	"                          as argv may hold secrets) instead of standard output\n"
+	"  --fail-on violations|incomplete|never\n"
+	"                          exit 77 after writing the report: violations, when it shows\n"
+	"                          a violation or an incomplete run; incomplete, only for an\n"
+	"                          incomplete run (a loss, no run end); default never\n"
+	"  --source-root DIR       absolute; paths under DIR are given relative to it (SARIF)\n"
+	"  --help                  this text\n"
+	"\n"
+	"exit status:\n"
+	"  0       written\n"
+	"  64      bad flags or arguments\n"
+	"  65      the file is damaged (the report of the good events is written, and says so)\n"
+	"  66      it cannot be opened\n"
+	"  73      FILE cannot be created\n"
+	"  74      a read or write failed\n"
+	"  77      --fail-on says so\n";
+
+static const char enroll_text[] =
+	"usage: buildwarden enroll --pid PID [--socket PATH]\n"
+	"\n"
+	"Asks the running agent (started with --enroll-socket) to make PID a build root: it\n"
+	"and its future descendants are the build; what it already forked is not. For a\n"
+	"runner's job-started hook (docs/runners.md). Needs root: the agent checks the\n"
+	"caller's uid, and receives a pidfd, so the process cannot be swapped for another.\n"
+	"\n"
+	"options:\n"
+	"  --pid PID               the process to enroll\n"
+	"  --socket PATH           the agent's socket (default /run/buildwarden/enroll.sock)\n"
+	"  --help                  this text\n"
+	"\n"
+	"exit status:\n"
+	"  0       enrolled\n"
+	"  64      bad flags or arguments\n"
+	"  69      no agent listens on the socket\n"
+	"  76      refused: not root, or no such process\n";
+
+static const char version_text[] =
+	"usage: buildwarden version\n"
+	"\n"
+	"Prints the version.\n";
+
+/* the top level: every subcommand on one screen */
+const char usage_text[] =
+	"usage: buildwarden run [--policy FILE] [--events FILE [--events-max-size BYTES] [--events-max-files N]]\n"
+	"                       [--mode audit|enforce] [--user USER[:GROUP]] [TRANSPORT] -- CMD [ARGS...]\n"
+	"       buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES] [--events-max-files N]]\n"
+	"                         [--mode audit|enforce] [--enroll-socket PATH] [TRANSPORT]\n"
+	"       buildwarden enroll --pid PID [--socket PATH]\n"
+	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
+	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--agent A] [--since 1h]\n"
+	"       buildwarden policy check FILE\n"
+	"       buildwarden decode [FILE|-]\n"
+	"       buildwarden report [--format html|markdown|sarif] [-o FILE]\n"
+	"                          [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n"
+	"       buildwarden version\n"
+	"TRANSPORT: --collector HOST:PORT [--spool DIR] (--tls-cert F --tls-key F --tls-ca F | --insecure)\n"
+	"           [--spool-max BYTES] [--chain-key FILE] [--agent-id ID] [--drain-timeout SECONDS]\n"
+	"\n"
+	"buildwarden SUBCOMMAND --help says more about each.\n";
+
+const struct help_page help_pages[] = {
+	{ "", "guards build servers: exec, file and network events of a build, checked against a policy",
+	  usage_text },
+	{ "run", "run one build under the sensor", run_text },
+	{ "agent", "the host-wide sensor of a CI runner", agent_text },
+	{ "collector", "receive and store the fleet's events", collector_text },
+	{ "query", "read what a collector stored", query_text },
+	{ "policy", "check a policy file", policy_text },
+	{ "decode", "print an events file as JSON lines", decode_text },
+	{ "report", "an HTML, markdown or SARIF report of an events file", report_text },
+	{ "enroll", "make a running process a build root of the agent", enroll_text },
+	{ "version", "print the version", version_text },
+};
+const unsigned help_n_pages = sizeof(help_pages) / sizeof(help_pages[0]);
+
+const struct help_page *help__page(const char *name)
+{
+	for (unsigned i = 0; i < help_n_pages; i++)
+		if (strcmp(help_pages[i].name, name) == 0)
+			return &help_pages[i];
+	return NULL;
+}
+
+const char *help__text(const char *name)
+{
+	const struct help_page *p = help__page(name);
+
+	return p ? p->text : usage_text;
+}
