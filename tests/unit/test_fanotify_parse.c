@@ -498,6 +498,19 @@ static void test_pidfd_record(void **state)
 	assert_int_equal(parse_one(&b, &rec), 1);
 	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
 	assert_int_equal(rec.info.pidfd, 11);
+	assert_true(rec.info.has_pidfd);
+
+	/* one pidfd per event: a second record fails it, the first stays to be closed */
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 0, 1, "DIR", "f");
+	put_pidfd(&b, 12);
+	put_pidfd(&b, FAN_NOPIDFD);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
+	assert_true(rec.info.has_pidfd);
+	assert_int_equal(rec.info.pidfd, 12);
 
 	b.len = 0;
 	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
@@ -505,6 +518,7 @@ static void test_pidfd_record(void **state)
 	end_event(&b);
 	assert_int_equal(parse_one(&b, &rec), 1);
 	assert_int_equal(rec.info.pidfd, -1);
+	assert_false(rec.info.has_pidfd); /* -1 here is "no record", not FAN_NOPIDFD */
 
 	b.len = 0;
 	begin_event(&b, FANOTIFY_METADATA_VERSION + 1, FAN_ATTRIB, FAN_NOFD, 77);
