@@ -35,7 +35,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=u
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
 
 # one man page per subcommand, and buildwarden(8) (see "man pages" below)
-MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent collector query policy decode report version)
+MAN_NAMES := buildwarden $(addprefix buildwarden-,run agent enroll collector query policy decode report version)
 MAN_PAGES := $(patsubst %,$(OUT)/man/%.8,$(MAN_NAMES))
 
 # `make` alone builds the binary, whatever rule comes first below.

@@ -161,6 +161,26 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
 	event_submit(e, wake);
 }
 
+/* Is the current process, exec'ing a file whose build_root_exes entry is exe_mask, in
+ * (or below) a cgroup one of those entries names? The cgroup is what an outsider cannot
+ * acquire: any process can exec the runner's shell, not from inside the runner's
+ * service. Levels start at 1: the root cgroup (level 0) holds every process. */
+static __always_inline bool build_root_in_cgroup(__u64 exe_mask, __u32 gen)
+{
+	struct bw_cgroup_key ck = { .gen = gen };
+	__u64 *mask;
+
+	for (int level = 1; level <= BW_CGROUP_MAX_LEVEL; level++) {
+		ck.id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!ck.id)
+			return false; /* deeper than the process's own cgroup */
+		mask = bpf_map_lookup_elem(&build_root_cgroups, &ck);
+		if (mask && (*mask & exe_mask))
+			return true;
+	}
+	return false;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -197,9 +217,12 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 
-	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD) &&
-	    bpf_map_lookup_elem(&build_root_exes, &key))
-		e->flags |= BW_PROC_IN_BUILD;
+	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD)) {
+		__u64 *exe_mask = bpf_map_lookup_elem(&build_root_exes, &key);
+
+		if (exe_mask && build_root_in_cgroup(*exe_mask, key.gen))
+			e->flags |= BW_PROC_IN_BUILD;
+	}
 	/* A writer's right belongs to the executable it was granted to (and, with
 	 * descendants: true, to its lineage: inherit_mask). A process that execs something
 	 * else keeps only what its lineage gives it: rsync running /bin/sh is not rsync. */

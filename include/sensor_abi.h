@@ -120,6 +120,19 @@ struct bw_proc {
 	char filename[BW_FILENAME_LEN];
 };
 
+/* build_root_cgroups key: a cgroup v2 id (its kernfs node id, what
+ * bpf_get_current_ancestor_cgroup_id returns and name_to_handle_at gives userspace),
+ * under a policy generation. Value: __u64 mask of the build_roots entries (bit i: entry
+ * i) whose cgroup it is. build_root_exes maps an exe key to the same kind of mask; an
+ * exec makes a root when the two masks share a bit for one of the process's cgroup
+ * ancestors, up to BW_CGROUP_MAX_LEVEL levels below the root. */
+#define BW_CGROUP_MAX_LEVEL 16
+struct bw_cgroup_key {
+	__u64 id;
+	__u32 gen;
+	__u32 pad;
+};
+
 /* exec_loaders: the (dev, inode) of each dynamic loader on the host, gen 0, found at
  * start-up (sensor/loaders.c); value unused. */
 #define BW_MAX_LOADERS 8
@@ -279,6 +292,7 @@ struct bw_open_intent {
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
+BW_STATIC_ASSERT(sizeof(struct bw_cgroup_key) == 16, "bw_cgroup_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 12, "bw_net_value layout");
 BW_STATIC_ASSERT(sizeof(struct bw_config) == 8, "bw_config layout");

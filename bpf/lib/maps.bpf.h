@@ -42,13 +42,22 @@ struct {
 	__type(value, __u32);
 } exec_deny_dirs SEC(".maps") __weak;
 
-/* Executables whose processes (and descendants) are the build, for agent mode. */
+/* Agent mode: executables that make a build root, value = mask of build_roots entries;
+ * an exec is a root only in one of the entry's cgroups (build_root_cgroups). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
 	__type(key, struct bw_inode_key);
-	__type(value, __u32);
+	__type(value, __u64);
 } build_root_exes SEC(".maps") __weak;
+
+/* Agent mode: the cgroups build roots may start in (sensor_abi.h, bw_cgroup_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bw_cgroup_key);
+	__type(value, __u64);
+} build_root_cgroups SEC(".maps") __weak;
 
 /* Executables allowed to write some protected trees. */
 /* The dynamic loaders (include/sensor_abi.h, BW_MAX_LOADERS). */

@@ -15,6 +15,27 @@ fi
 
 tmp=$(mktemp -d /tmp/bw-ci.XXXXXX)
 outsider_pid=
+
+# The runner's service cgroup: a build root is an exec of its exe inside the cgroup the
+# policy names (docs/runners.md). This script and all it starts (the job's steps, the
+# agent, the outsider) move into a fresh cgroup of the test's own, as everything a
+# runner starts is in its service's; only an exec of bin/buildsh there is the build.
+cg_root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$cg_root" ] || { echo "SKIP: no cgroup v2 mount: build roots need one"; exit 77; }
+cg_name=/bwci-$$
+cg_home=$(sed -n 's/^0:://p' /proc/self/cgroup)
+mkdir "$cg_root$cg_name" || { echo "FAIL: cannot create cgroup $cg_root$cg_name"; exit 1; }
+echo $$ >"$cg_root$cg_name/cgroup.procs" || { rmdir "$cg_root$cg_name"; echo "FAIL: cannot enter cgroup $cg_root$cg_name"; exit 1; }
+
+cgroup_cleanup() {
+	# back where this script came from, then the test's cgroup, once what it started left
+	echo $$ >"$cg_root$cg_home/cgroup.procs" 2>/dev/null || echo $$ >"$cg_root/cgroup.procs"
+	for _ in $(seq 1 100); do
+		rmdir "$cg_root$cg_name" 2>/dev/null && return
+		sleep 0.1
+	done
+	echo "warning: cgroup $cg_root$cg_name not removed: $(cat "$cg_root$cg_name/cgroup.procs" 2>/dev/null | tr '\n' ' ')"
+}
 cleanup() {
 	# only what this test started, by pid
 	[ -n "$outsider_pid" ] && kill "$outsider_pid" 2>/dev/null
@@ -24,6 +45,7 @@ cleanup() {
 	if [ -f "$tmp/job/bw/agent.pid" ]; then
 		kill -KILL "$(cat "$tmp/job/bw/agent.pid")" 2>/dev/null
 	fi
+	cgroup_cleanup
 	[ -n "${BW_CI_KEEP:-}" ] && { echo "kept: $tmp"; return; }
 	rm -rf "$tmp"
 }
@@ -63,6 +85,7 @@ protect:
   - path: $ws/out
 build_roots:
   - exe: $ws/bin/buildsh
+    cgroup: $cg_name
 YAML
 	mkfifo "$tmp/job/go" "$tmp/job/done"
 }

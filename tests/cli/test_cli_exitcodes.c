@@ -123,6 +123,32 @@ static void test_cli_exitcodes__decode(void **state)
 	}
 }
 
+/* enroll: 64 bad usage, 69 no agent to ask, 76 no such process; run refuses the
+ * agent-only flag; a build root without its cgroup is a bad policy (78). */
+static void test_cli_exitcodes__enroll(void **state)
+{
+	char sock[300], pol[300], pidtxt[16];
+
+	bw_ws_path(&ws, "none/enroll.sock", sock, sizeof(sock));
+	bw_ws_path(&ws, "roots.yaml", pol, sizeof(pol));
+	snprintf(pidtxt, sizeof(pidtxt), "%d", (int)getpid());
+	expect((const char *const[]){ "enroll", NULL }, 64, "enroll needs --pid PID");
+	expect((const char *const[]){ "enroll", "--pid", "0", NULL }, 64, "--pid needs a process id");
+	expect((const char *const[]){ "enroll", "--pid", "12x", NULL }, 64, "--pid needs a process id");
+	expect((const char *const[]){ "enroll", "--pid", pidtxt, "--socket", sock, NULL }, 69,
+	       "cannot reach the agent");
+	/* pid_max is at most 2^22: this one is no process */
+	expect((const char *const[]){ "enroll", "--pid", "1073741823", "--socket", sock, NULL }, 76,
+	       "cannot open pid 1073741823");
+	expect((const char *const[]){ "run", "--enroll-socket", sock, "--", "true", NULL }, 64,
+	       "--enroll-socket is for agent");
+	assert_int_equal(bw_ws_write(&ws, "roots.yaml", "version: 1\nbuild_roots:\n  - exe: /bin/sh\n",
+				     false),
+			 0);
+	expect((const char *const[]){ "policy", "check", pol, NULL }, 78,
+	       "roots.yaml:3:5: build root '/bin/sh' needs a 'cgroup'");
+}
+
 static int setup(void **state)
 {
 	if (access(bw_bin(), X_OK) < 0) {
@@ -143,6 +169,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli_exitcodes__collector),
 		cmocka_unit_test(test_cli_exitcodes__decode),
+		cmocka_unit_test(test_cli_exitcodes__enroll),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,6 @@
 /* `buildwarden agent`: the host-wide sensor. The build is whatever descends from a
- * build_roots executable (matched on its inode, not its name); SIGHUP swaps the policy
+ * build_roots executable (matched on its inode, not its name) exec'd inside the root's
+ * cgroup: the same executable run from anywhere else is not the build; SIGHUP swaps the policy
  * atomically and a bad new policy leaves the old one in force. Runs the real binary
  * against the real kernel, as root. */
 #include <stdarg.h>
@@ -23,8 +24,10 @@
 #include <unistd.h>
 
 #include "lib/bwtest.h"
+#include "lib/cgtest.h"
 
 static struct bw_ws ws;
+static struct bw_cg cg; /* the "runner service": build roots count only in here */
 static char buf[4][PATH_MAX];
 
 static const char *p(int slot, const char *rel)
@@ -34,12 +37,15 @@ static const char *p(int slot, const char *rel)
 
 static int setup(void **state)
 {
-	return bw_case_setup(&ws);
+	if (bw_case_setup(&ws))
+		return -1;
+	return bw_cg_create(&cg) ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
 	bw_case_teardown();
+	bw_cg_remove(&cg);
 	return 0;
 }
 
@@ -122,6 +128,14 @@ static int run_sh(const char *sh, const char *script)
 	return code;
 }
 
+/* The same, started inside the runner's cgroup. */
+static int run_sh_in_cg(const char *sh, const char *script)
+{
+	const char *argv[] = { sh, "-c", script, NULL };
+
+	return bw_cg_run(&cg, argv, 20);
+}
+
 static void test_build_roots_lineage(void **state)
 {
 	char script[PATH_MAX * 2];
@@ -135,8 +149,8 @@ static void test_build_roots_lineage(void **state)
 	assert_int_equal(copy_exe("/bin/dash", p(0, "bin/buildsh")), 0);
 	assert_int_equal(bw_write_policy(&ws, NULL,
 					 "version: 1\nprotect:\n  - path: src\nbuild_roots:\n"
-					 "  - exe: %s\n",
-					 p(0, "bin/buildsh")),
+					 "  - exe: %s\n    cgroup: %s\n",
+					 p(0, "bin/buildsh"), cg.rel),
 			 0);
 	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
 	assert_true(agent > 0);
@@ -144,7 +158,7 @@ static void test_build_roots_lineage(void **state)
 
 	/* A grandchild of the root writes: the build. The ordinary shell writes: outside. */
 	snprintf(script, sizeof(script), "sh -c 'echo build > %s'", p(0, "src/by_build.c"));
-	assert_int_equal(run_sh(p(3, "bin/buildsh"), script), 0);
+	assert_int_equal(run_sh_in_cg(p(3, "bin/buildsh"), script), 0);
 	snprintf(script, sizeof(script), "echo evil > %s", p(0, "src/by_outsider.c"));
 	assert_int_equal(run_sh("/bin/dash", script), 0);
 	usleep(200000);
@@ -172,6 +186,69 @@ static void test_build_roots_lineage(void **state)
 	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/by_outsider.c"),
 							 .in_build = BW_NO,
 							 .violation = BW_YES }) >= 1);
+	bw_events_free(&evs);
+}
+
+/* The attack of issue 8: an outside process execs the very executable the policy names
+ * as a build root (`make --eval 'x:;cp evil.c src/main.c' x`). Outside the runner's
+ * cgroup it is not the build: its write is a violation. The same exe inside the cgroup,
+ * or in a cgroup below it (a job's own), is the build. */
+static void test_build_root_needs_its_cgroup(void **state)
+{
+	char script[PATH_MAX * 2];
+	struct bw_events evs;
+	struct bw_cg job = { .abs = "" };
+	pid_t agent;
+
+	alarm(60);
+	assert_int_equal(bw_ws_mkdir(&ws, "src"), 0);
+	assert_int_equal(bw_ws_mkdir(&ws, "bin"), 0);
+	assert_int_equal(copy_exe("/bin/dash", p(0, "bin/buildsh")), 0);
+	assert_true(strlen(cg.abs) + 5 < sizeof(job.abs));
+	memcpy(job.abs, cg.abs, strlen(cg.abs));
+	strcat(job.abs, "/job");
+	assert_int_equal(mkdir(job.abs, 0755), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL,
+					 "version: 1\nprotect:\n  - path: src\nbuild_roots:\n"
+					 "  - exe: %s\n    cgroup: %s\n",
+					 p(0, "bin/buildsh"), cg.rel),
+			 0);
+	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
+	assert_true(agent > 0);
+	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
+
+	snprintf(script, sizeof(script), "sh -c 'echo build > %s'", p(0, "src/in_cgroup.c"));
+	assert_int_equal(run_sh_in_cg(p(3, "bin/buildsh"), script), 0);
+	snprintf(script, sizeof(script), "echo job > %s", p(0, "src/in_job_cgroup.c"));
+	{
+		const char *argv[] = { p(3, "bin/buildsh"), "-c", script, NULL };
+
+		assert_int_equal(bw_cg_run(&job, argv, 20), 0);
+	}
+	/* the outsider: the same executable, by the same path, from the test's cgroup */
+	snprintf(script, sizeof(script), "echo evil > %s", p(0, "src/outsider.c"));
+	assert_int_equal(run_sh(p(3, "bin/buildsh"), script), 0);
+	usleep(200000);
+
+	assert_int_equal(stop_agent(agent), 77);
+	bw_cg_remove(&job);
+	assert_int_equal(bw_events_read(p(1, "ev.pb"), &evs), 0);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/in_cgroup.c"),
+							      .violation = BW_YES }),
+			 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/in_cgroup.c"),
+							 .in_build = BW_YES }) >= 1);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/in_job_cgroup.c"),
+							      .violation = BW_YES }),
+			 0);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/in_job_cgroup.c"),
+							 .in_build = BW_YES }) >= 1);
+	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/outsider.c"),
+							 .in_build = BW_NO,
+							 .violation = BW_YES }) >= 1);
+	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/outsider.c"),
+							      .in_build = BW_YES }),
+			 0);
 	bw_events_free(&evs);
 }
 
@@ -206,8 +283,10 @@ static size_t connect_violations(const char *events, int port)
 
 static void test_sighup_reload(void **state)
 {
-	const char *allow = "version: 1\nbuild_roots:\n  - exe: %s\nnetwork:\n  default: allow\n";
-	const char *deny = "version: 1\nbuild_roots:\n  - exe: %s\nnetwork:\n  default: deny\n";
+	const char *allow = "version: 1\nbuild_roots:\n  - exe: %s\n    cgroup: %s\n"
+			    "network:\n  default: allow\n";
+	const char *deny = "version: 1\nbuild_roots:\n  - exe: %s\n    cgroup: %s\n"
+			   "network:\n  default: deny\n";
 	char connect_cmd[256];
 	int lfd, port = 0;
 	pid_t agent;
@@ -219,24 +298,24 @@ static void test_sighup_reload(void **state)
 	assert_true(lfd >= 0);
 	snprintf(connect_cmd, sizeof(connect_cmd),
 		 "import socket; socket.create_connection(('127.0.0.1', %d), 5).close()", port);
-	assert_int_equal(bw_write_policy(&ws, NULL, allow, p(0, "bin/buildpy")), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL, allow, p(0, "bin/buildpy"), cg.rel), 0);
 	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
 	assert_true(agent > 0);
 	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
 
 	/* 1: allowed */
-	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	assert_int_equal(run_sh_in_cg(p(3, "bin/buildpy"), connect_cmd), 0);
 	/* 2: reload to default deny: refused from then on */
-	assert_int_equal(bw_write_policy(&ws, NULL, deny, p(0, "bin/buildpy")), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL, deny, p(0, "bin/buildpy"), cg.rel), 0);
 	kill(agent, SIGHUP);
 	assert_true(wait_for_text(p(2, "agent.log"), "policy reloaded", 10000));
-	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	assert_int_equal(run_sh_in_cg(p(3, "bin/buildpy"), connect_cmd), 0);
 	/* 3: a bad policy is refused with its position, and deny stays in force */
 	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\nnetwork:\n  defualt: allow\n"), 0);
 	kill(agent, SIGHUP);
 	assert_true(wait_for_text(p(2, "agent.log"), "keeping the old one", 10000));
 	assert_true(wait_for_text(p(2, "agent.log"), "policy.yaml:3:3: unknown key 'defualt'", 1000));
-	assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), 0);
+	assert_int_equal(run_sh_in_cg(p(3, "bin/buildpy"), connect_cmd), 0);
 	usleep(200000);
 
 	assert_int_equal(stop_agent(agent), 77);
@@ -249,7 +328,7 @@ static void test_sighup_reload(void **state)
  * audit mode and is refused in the kernel (EPERM, nothing accepted) in enforce mode. */
 static void test_sighup_mode_switch(void **state)
 {
-	const char *pol = "version: 1\nmode: %s\nbuild_roots:\n  - exe: %s\nnetwork:\n"
+	const char *pol = "version: 1\nmode: %s\nbuild_roots:\n  - exe: %s\n    cgroup: %s\nnetwork:\n"
 			  "  default: allow\n  deny: [\"127.0.0.1/32:%d\"]\n";
 	static const char *const modes[] = { "audit", "enforce", "audit" };
 	static const Buildwarden__V1__Action want[] = { BUILDWARDEN__V1__ACTION__AUDITED,
@@ -270,13 +349,13 @@ static void test_sighup_mode_switch(void **state)
 	assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
 	snprintf(connect_cmd, sizeof(connect_cmd),
 		 "import socket; socket.create_connection(('127.0.0.1', %d), 5).close()", port);
-	assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[0], p(0, "bin/buildpy"), port), 0);
+	assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[0], p(0, "bin/buildpy"), cg.rel, port), 0);
 	agent = start_agent(p(0, "policy.yaml"), p(1, "ev.pb"), p(2, "agent.log"));
 	assert_true(agent > 0);
 	assert_true(wait_for_text(p(2, "agent.log"), "agent running", 10000));
 	for (size_t i = 0; i < 3; i++) {
 		if (i) {
-			assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[i], p(0, "bin/buildpy"), port), 0);
+			assert_int_equal(bw_write_policy(&ws, NULL, pol, modes[i], p(0, "bin/buildpy"), cg.rel, port), 0);
 			kill(agent, SIGHUP);
 			/* the log says "policy reloaded" once per reload: wait for the i-th */
 			for (int w = 0; w < 500; w++) {
@@ -292,7 +371,7 @@ static void test_sighup_mode_switch(void **state)
 			}
 		}
 		/* python exits 1 on the PermissionError of a refused connect */
-		assert_int_equal(run_sh(p(3, "bin/buildpy"), connect_cmd), i == 1 ? 1 : 0);
+		assert_int_equal(run_sh_in_cg(p(3, "bin/buildpy"), connect_cmd), i == 1 ? 1 : 0);
 		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (i == 1) {
 			assert_true(c < 0); /* refused: nothing reached the listener */
@@ -367,6 +446,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_roots_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_root_needs_its_cgroup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_mode_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scope_host, setup, teardown),

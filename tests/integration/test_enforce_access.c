@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -42,7 +44,9 @@ static const char build_py[] =
 	"    time.sleep(0.01)\n"
 	"open(d + '/seen', 'w').write(b.raw[:8].decode('latin1'))\n";
 
-enum attack { ATTACK_PTRACE, ATTACK_VM_WRITEV, ATTACK_PROC_MEM };
+/* ATTACK_PROC_MEM_MNTNS: the same write from a mount namespace of its own (`unshare -m`),
+ * where /proc is another mount of the same procfs: issue 8 found it unreported. */
+enum attack { ATTACK_PTRACE, ATTACK_VM_WRITEV, ATTACK_PROC_MEM, ATTACK_PROC_MEM_MNTNS };
 
 struct target {
 	enum attack how;
@@ -87,6 +91,11 @@ static int attack(void *arg)
 
 		return process_vm_writev(t->pid, &local, 1, &remote, 1, 0) == 8 ? 0 : 6;
 	}
+	case ATTACK_PROC_MEM_MNTNS:
+		/* what unshare(1) -m does: a new namespace, its mounts made private */
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+			return 10;
+		/* fall through */
 	case ATTACK_PROC_MEM:
 		snprintf(mem, sizeof(mem), "/proc/%d/mem", t->pid);
 		fd = open(mem, O_RDWR | O_CLOEXEC);
@@ -207,6 +216,16 @@ static void test_proc_mem_enforce(void **state)
 	run_attack("enforce", ATTACK_PROC_MEM);
 }
 
+static void test_proc_mem_other_mntns_enforce(void **state)
+{
+	run_attack("enforce", ATTACK_PROC_MEM_MNTNS);
+}
+
+static void test_proc_mem_other_mntns_audit(void **state)
+{
+	run_attack("audit", ATTACK_PROC_MEM_MNTNS);
+}
+
 static void test_ptrace_audit(void **state)
 {
 	run_attack("audit", ATTACK_PTRACE);
@@ -269,6 +288,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ptrace_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_writev_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proc_mem_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proc_mem_other_mntns_enforce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proc_mem_other_mntns_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_into_itself_enforce, setup, teardown),
 	};
 

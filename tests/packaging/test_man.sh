@@ -18,7 +18,7 @@ fail=0
 words() { tr -s ' \t\n' '\n\n\n' | grep -v '^$' | grep -vx 'usage:' | sed 's/:$//' | tr 'A-Z' 'a-z'; }
 # (a heading's ':' is --help's; the page's heading has none)
 
-for name in buildwarden run agent collector query policy decode report version; do
+for name in buildwarden run agent enroll collector query policy decode report version; do
 	if [ "$name" = buildwarden ]; then
 		page=$OUT/man/buildwarden.8
 		"$BIN" --help >"$work/help" || { echo "FAIL: buildwarden --help exited $?"; fail=1; }

@@ -218,6 +218,58 @@ static void test_unaligned_buffer(void **state)
 }
 
 /* Unknown info records (pidfd, error, later kinds) are skipped by their length. */
+/* FAN_REPORT_PIDFD: the actor's pidfd, or FAN_NOPIDFD when it had exited (issue 8:
+ * its pid may be another process's by then). */
+static void test_pidfd_info(void **state)
+{
+	struct buf b = { .len = 0 };
+	struct fan_record rec;
+
+	(void)state;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_MODIFY, FAN_NOFD, 1);
+	put_u8(&b, FAN_EVENT_INFO_TYPE_PIDFD);
+	put_u8(&b, 0);
+	put_u16(&b, 8);
+	put_u32(&b, 12345);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_FID, 1, 0, 1, "K", NULL);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_OK);
+	assert_true(rec.info.has_pidfd);
+	assert_int_equal(rec.info.pidfd, 12345);
+	assert_fid(&rec.info.fid, 1, 1, "K", NULL);
+
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_MODIFY, FAN_NOFD, 1);
+	put_u8(&b, FAN_EVENT_INFO_TYPE_PIDFD);
+	put_u8(&b, 0);
+	put_u16(&b, 8);
+	put_u32(&b, (uint32_t)FAN_NOPIDFD);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_OK);
+	assert_true(rec.info.has_pidfd);
+	assert_int_equal(rec.info.pidfd, FAN_NOPIDFD);
+
+	/* without one: no pidfd, and -1 never mistaken for "exited" by has_pidfd */
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_MODIFY, FAN_NOFD, 1);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_FID, 1, 0, 1, "K", NULL);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_false(rec.info.has_pidfd);
+
+	/* one too short to hold the descriptor: malformed */
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_MODIFY, FAN_NOFD, 1);
+	put_u8(&b, FAN_EVENT_INFO_TYPE_PIDFD);
+	put_u8(&b, 0);
+	put_u16(&b, 4);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
+}
+
 static void test_unknown_info_skipped(void **state)
 {
 	struct buf b = { .len = 0 };
@@ -225,10 +277,11 @@ static void test_unknown_info_skipped(void **state)
 
 	(void)state;
 	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_MODIFY, FAN_NOFD, 1);
-	put_u8(&b, 4 /* FAN_EVENT_INFO_TYPE_PIDFD */);
+	put_u8(&b, 5 /* FAN_EVENT_INFO_TYPE_ERROR */);
 	put_u8(&b, 0);
-	put_u16(&b, 8);
-	put_u32(&b, 12345);
+	put_u16(&b, 12);
+	put_u32(&b, 5);
+	put_u32(&b, 1);
 	put_fid(&b, FAN_EVENT_INFO_TYPE_FID, 1, 0, 1, "K", NULL);
 	end_event(&b);
 	assert_int_equal(parse_one(&b, &rec), 1);
@@ -445,6 +498,19 @@ static void test_pidfd_record(void **state)
 	assert_int_equal(parse_one(&b, &rec), 1);
 	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
 	assert_int_equal(rec.info.pidfd, 11);
+	assert_true(rec.info.has_pidfd);
+
+	/* one pidfd per event: a second record fails it, the first stays to be closed */
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 0, 1, "DIR", "f");
+	put_pidfd(&b, 12);
+	put_pidfd(&b, FAN_NOPIDFD);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
+	assert_true(rec.info.has_pidfd);
+	assert_int_equal(rec.info.pidfd, 12);
 
 	b.len = 0;
 	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
@@ -452,6 +518,7 @@ static void test_pidfd_record(void **state)
 	end_event(&b);
 	assert_int_equal(parse_one(&b, &rec), 1);
 	assert_int_equal(rec.info.pidfd, -1);
+	assert_false(rec.info.has_pidfd); /* -1 here is "no record", not FAN_NOPIDFD */
 
 	b.len = 0;
 	begin_event(&b, FANOTIFY_METADATA_VERSION + 1, FAN_ATTRIB, FAN_NOFD, 77);
@@ -469,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_fid_only_and_dfid),
 		cmocka_unit_test(test_several_events_and_fd),
 		cmocka_unit_test(test_unaligned_buffer),
+		cmocka_unit_test(test_pidfd_info),
 		cmocka_unit_test(test_unknown_info_skipped),
 		cmocka_unit_test(test_bad_version),
 		cmocka_unit_test(test_truncated_and_short_events),

@@ -34,6 +34,18 @@ static int fake_lookup(void *ctx, pid_t pid, struct bw_proc *out)
 	return -ENOENT;
 }
 
+/* The exited processes: the outsider that wrote, under the pid a build process has now. */
+#define REUSED 4545
+static struct bw_proc exited_outsider;
+
+static int fake_lookup_exited(void *ctx, pid_t pid, struct bw_proc *out)
+{
+	if (pid != REUSED)
+		return -ENOENT;
+	*out = exited_outsider;
+	return 0;
+}
+
 static const char policy_text[] = "version: 1\n"
 				  "protect:\n  - path: /src\n  - path: /out\n"
 				  "exec:\n  deny: [/tmp, /dev/shm]\n"
@@ -50,7 +62,7 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct proc_source src = { .lookup = fake_lookup };
+	struct proc_source src = { .lookup = fake_lookup, .lookup_exited = fake_lookup_exited };
 	struct bw_diags d;
 
 	if (!f || policy__parse(policy_text, sizeof(policy_text) - 1, "t.yaml", "/", BW_POLICY_NO_FS,
@@ -350,6 +362,43 @@ static void test_file_verdicts(void **state)
 	assert_false(ev.process->authorized_writer);
 }
 
+/* Issue 8: an actor that exited before its change was read is looked up among exited
+ * processes only, never as the live process that has its pid now (a build process). */
+static void test_exited_actor_is_not_the_pid_owner(void **state)
+{
+	struct fixture *f = *state;
+	struct file_change fc = { .op = BUILDWARDEN__V1__FILE_OP__WRITE, .pid = BUILDER, .tree = 0,
+				  .path = "/src/main.c", .actor_exited = true };
+	Buildwarden__V1__Event ev;
+
+	/* BUILDER's pid: live and in the build; the actor had exited, and the exited table
+	 * does not know it: unattributed, a violation */
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_true(event_build__file(&f->ctx, &fc, &ev));
+	assert_false(ev.process->attributed);
+	assert_false(ev.process->in_build);
+
+	/* REUSED: live owner unknown to fake_lookup, the exited outsider found */
+	memset(&exited_outsider, 0, sizeof(exited_outsider));
+	exited_outsider.flags = BW_PROC_EXITED | BW_PROC_EXEC_SEEN;
+	snprintf(exited_outsider.filename, sizeof(exited_outsider.filename), "/usr/bin/evil");
+	fc.pid = REUSED;
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_true(event_build__file(&f->ctx, &fc, &ev));
+	assert_true(ev.process->attributed);
+	assert_false(ev.process->in_build);
+
+	/* the same pid, actor alive: the live table answers (the build: allowed) */
+	fc.pid = BUILDER;
+	fc.actor_exited = false;
+	buildwarden__v1__event__init(&ev);
+	arena__reset(f->arena);
+	assert_false(event_build__file(&f->ctx, &fc, &ev));
+	assert_true(ev.process->in_build);
+}
+
 static void test_arena_never_overflows(void **state)
 {
 	struct arena *a = malloc(sizeof(*a));
@@ -380,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_rules_are_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_verdicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdict_actions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exited_actor_is_not_the_pid_owner, setup, teardown),
 		cmocka_unit_test(test_arena_never_overflows),
 	};
 

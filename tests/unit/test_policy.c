@@ -166,6 +166,7 @@ static const char example_fmt[] =
 	"        descendants: true\n"
 	"build_roots:\n"
 	"  - exe: %s/bin/make\n"
+	"    cgroup: /system.slice/runner.service/\n"
 	"exec:\n"
 	"  scope: host\n"
 	"  deny: [%s/deny, ./deny/]\n"
@@ -217,8 +218,11 @@ static void test_policy__full_example(void **state)
 	assert_int_equal(p->n_build_roots, 1);
 	snprintf(want, sizeof(want), "%s/bin/make", t->real);
 	assert_string_equal(p->build_roots[0].exe, want);
-	assert_true(p->build_roots[0].descendants);
 	assert_int_not_equal(p->build_roots[0].ino, 0);
+	/* the trailing '/' goes: the sensor resolves one spelling */
+	assert_string_equal(p->build_roots[0].cgroup, "/system.slice/runner.service");
+	assert_int_equal(p->build_roots[0].cg_line, 13);
+	assert_int_equal(p->build_roots[0].cg_col, 13);
 
 	assert_int_equal(p->exec_scope, BW_SCOPE_HOST);
 	assert_int_equal(p->n_exec_deny, 2);
@@ -227,7 +231,7 @@ static void test_policy__full_example(void **state)
 	assert_string_equal(p->exec_deny[1].path, want);
 	stat_of(want, &dev, &ino);
 	assert_int_equal(p->exec_deny[1].ino, ino);
-	assert_int_equal(p->exec_deny[1].line, 15);
+	assert_int_equal(p->exec_deny[1].line, 16);
 
 	assert_int_equal(p->net_scope, BW_SCOPE_HOST);
 	assert_true(p->net_default_deny);
@@ -239,7 +243,7 @@ static void test_policy__full_example(void **state)
 	assert_true(p->net_allow[0].is_v4);
 	assert_int_equal(p->net_allow[0].port, 0);
 	assert_string_equal(p->net_allow[0].text, "127.0.0.0/8");
-	assert_int_equal(p->net_allow[0].line, 19);
+	assert_int_equal(p->net_allow[0].line, 20);
 	assert_int_equal(p->net_allow[0].col, 11);
 	v6(a, "::1");
 	assert_memory_equal(p->net_allow[1].addr, a, 16);
@@ -316,10 +320,28 @@ static void test_policy__err_structure(void **state)
 	expect_nofs("version: 1\n? [a]\n: b\n", 2, 3, "expected a scalar key");
 	expect_nofs("version: 1\nmode: audit\nmode: enforce\n", 3, 1, "duplicate key 'mode'");
 	expect_nofs("version: 1\nprotect:\n  - writers: []\n", 3, 5, "missing required key 'path'");
-	expect_nofs("version: 1\nbuild_roots:\n  - descendants: true\n", 3, 5,
+	expect_nofs("version: 1\nbuild_roots:\n  - descendants: true\n    cgroup: /a\n", 3, 5,
 		    "missing required key 'exe'");
 	expect_nofs("version: 1\n---\nversion: 1\n", 2, 1,
 		    "a policy file holds one YAML document, found a second");
+}
+
+/* Issue 8: an executable alone does not say who the build is (any local process can
+ * exec it), so an entry without its cgroup is refused, where it is written. */
+static void test_policy__err_build_root_cgroup(void **state)
+{
+	expect_nofs("version: 1\nbuild_roots:\n  - exe: /usr/bin/make\n", 3, 5,
+		    "build root '/usr/bin/make' needs a 'cgroup': any local process can exec it and "
+		    "would become the build (docs/runners.md)");
+	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, cgroup: system.slice}]\n", 2, 44,
+		    "build root cgroup 'system.slice' must be a path under the cgroup v2 root, "
+		    "starting with '/'");
+	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, cgroup: //}]\n", 2, 44,
+		    "build root cgroup '/' is every process of the host: name the runner's own cgroup");
+	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, cgroup: /a/../b}]\n", 2, 44,
+		    "build root cgroup '/a/../b' must not hold empty, '.' or '..' components");
+	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, cgroup: /a//b}]\n", 2, 44,
+		    "build root cgroup '/a//b' must not hold empty, '.' or '..' components");
 }
 
 static void test_policy__err_version(void **state)
@@ -347,11 +369,11 @@ static void test_policy__err_values(void **state)
 	expect_nofs("version: 1\nprotect:\n  - path: a\n    writers:\n      - exe: /x\n"
 		    "        descendants: yes\n",
 		    6, 22, "'descendants' must be true or false, not 'yes'");
-	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, descendants: false}]\n", 2,
-		    49, "'descendants' must be true for a build root: its descendants are the build");
+	expect_nofs("version: 1\nbuild_roots: [{exe: /usr/bin/make, cgroup: /a, descendants: false}]\n",
+		    2, 61, "'descendants' must be true for a build root: its descendants are the build");
 	expect_nofs("version: 1\nprotect:\n  - path: a\n    writers: [{exe: rsync}]\n", 4, 21,
 		    "writer exe 'rsync' must be an absolute path");
-	expect_nofs("version: 1\nbuild_roots: [{exe: bin/make}]\n", 2, 21,
+	expect_nofs("version: 1\nbuild_roots: [{exe: bin/make, cgroup: /a}]\n", 2, 21,
 		    "build root exe 'bin/make' must be an absolute path");
 	expect_nofs("version: 1\nprotect: [{path: ''}]\n", 2, 18,
 		    "protected path must not be empty");
@@ -533,7 +555,7 @@ static void test_policy__fs_errors(void **state)
 		   "exec deny path 'nope' does not exist: No such file or directory");
 	expect_one("version: 1\nexec:\n  deny: [notdir/x]\n", t->dir, 0, 3, 10,
 		   "exec deny path 'notdir/x' does not exist: Not a directory");
-	snprintf(y, sizeof(y), "version: 1\nbuild_roots:\n  - exe: %s/bin\n", t->dir);
+	snprintf(y, sizeof(y), "version: 1\nbuild_roots:\n  - exe: %s/bin\n    cgroup: /r\n", t->dir);
 	char msg[512];
 	snprintf(msg, sizeof(msg), "build root exe '%s/bin' is not a regular file", t->dir);
 	expect_one(y, t->dir, 0, 3, 10, msg);
@@ -646,7 +668,8 @@ static void test_policy__writer_conditions(void **state)
 		    "writer parent 'make' must be an absolute path");
 	expect_one("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /bin/sh, user: no-such-user-bw}\n",
 		   t->dir, 0, 5, 30, "no such user 'no-such-user-bw'");
-	expect_nofs("version: 1\nbuild_roots:\n  - {exe: /x, uid: 0}\n", 3, 15, "unknown key 'uid'");
+	/* build roots take no writer conditions (a cgroup, so the only diagnostic is the key) */
+	expect_nofs("version: 1\nbuild_roots:\n  - {exe: /x, cgroup: /a, uid: 0}\n", 3, 27, "unknown key 'uid'");
 	/* the same file with other conditions, in the same tree or another */
 	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: 1}\n"
 		    "  - path: src\n    writers:\n      - {exe: /x, uid: 2}\n", 8, 15,
@@ -848,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_policy__no_fs_joins_paths),
 		cmocka_unit_test(test_policy__err_structure),
 		cmocka_unit_test(test_policy__err_version),
+		cmocka_unit_test(test_policy__err_build_root_cgroup),
 		cmocka_unit_test(test_policy__err_values),
 		cmocka_unit_test(test_policy__err_net),
 		cmocka_unit_test(test_policy__err_syntax),

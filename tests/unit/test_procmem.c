@@ -22,6 +22,11 @@ static void test_procmem__target(void **state)
 	assert_int_equal(procmem__target("/proc", "/tmp/proc/12/mem"), 0);
 	assert_int_equal(procmem__target("/proc", "/proc/"), 0);
 	assert_int_equal(procmem__target("/host/proc", "/host/proc/5/mem"), 5);
+	/* a mount in another mount namespace: its path reads back from the procfs root */
+	assert_int_equal(procmem__target("/proc", "/4321/mem"), 4321);
+	assert_int_equal(procmem__target("/proc", "/4321/task/4322/mem"), 4321);
+	assert_int_equal(procmem__target("/proc", "/sys/kernel/mem"), 0);
+	assert_int_equal(procmem__target("/proc", "4321/mem"), 0);
 }
 
 int main(void)

@@ -42,6 +42,7 @@ static void agent__free(struct agent *a)
 	if (!a)
 		return;
 	run_guard__finish(a->guard);
+	enroll_server__close(a->enroll);
 	perm__stop(a);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
@@ -59,6 +60,11 @@ static void agent__free(struct agent *a)
 static int agent__proc_lookup(void *ctx, pid_t pid, struct bw_proc *out)
 {
 	return sensor__proc_lookup(ctx, pid, out);
+}
+
+static int agent__proc_lookup_exited(void *ctx, pid_t pid, struct bw_proc *out)
+{
+	return sensor__proc_lookup_exited(ctx, pid, out);
 }
 
 static int agent__open_sinks(struct agent *a, struct agent_result *res)
@@ -168,6 +174,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	res->failure = AGENT_FAIL_INTERNAL;
 	src.lookup = agent__proc_lookup;
+	src.lookup_exited = agent__proc_lookup_exited;
 	src.ctx = a->sensor;
 	a->pi = procinfo__new(&src);
 	a->links = linknames__new();
@@ -197,6 +204,17 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 			  strerror(-e));
 		goto fail;
 	}
+	/* Last: a client that can enroll finds an agent whose guards are all up. */
+	if (o->enroll_socket) {
+		res->failure = AGENT_FAIL_SENSOR;
+		e = enroll_server__open(o->enroll_socket, &a->enroll, err, sizeof(err));
+		if (!e)
+			e = sources__add_enroll(a);
+		if (e) {
+			log__line(stderr, "buildwarden: ", "cannot serve enrolment: %s", e == -ENOSPC ? "no loop slot" : err);
+			goto fail;
+		}
+	}
 	res->failure = AGENT_OK;
 	*out = a;
 	return 0;
@@ -222,7 +240,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 		.collector = a->collector ? a->opts.collector : NULL,
 		.collector_stats = &cs,
 		.layers = layers,
-		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+		.n_layers = run_emit__layers(a, layers, MAX_LAYERS),
 		.losses = losses,
 	};
 

@@ -29,6 +29,8 @@ struct agent_opts {
 	bool insecure;
 	uint64_t spool_max;
 	unsigned drain_timeout_ms;
+	/* agent only: serve `buildwarden enroll` on this unix socket (enroll.h); NULL: none */
+	const char *enroll_socket;
 };
 
 /* --mode wins over the policy's mode. */

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/emitter.h"
+#include "agent/enroll.h"
 #include "agent/loop.h"
 #include "agent/reload.h"
 #include "agent/tally.h"
@@ -45,7 +46,9 @@ struct agent {
 	struct tally tally;
 	struct loop *loop;
 	struct run_guard *guard; /* run only: kills the build if the agent dies */
+	struct enroll_server *enroll; /* agent only, with --enroll-socket */
 	int64_t last_stats_ns;
+	int64_t last_rootcg_ns; /* agent mode: last re-resolution of build root cgroups */
 	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
 	struct permwatch *perm; /* enforce mode: answers ps.fw's permission group (perm.c) */
 	uint64_t perm_lost_before; /* refusals lost by permwatches already stopped */
@@ -88,6 +91,7 @@ bool perm__is_own_cleanup(const struct agent *a, pid_t pid);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */
+int sources__add_enroll(struct agent *a); /* a->enroll into a->loop: 0 or -errno */
 /* one pass of the loop, then the periodic work; the signals seen (loop.h) */
 unsigned sources__poll(struct agent *a);
 /* everything still queued, before the run ends */
@@ -97,6 +101,8 @@ int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch *
 void sources__reload(struct agent *a);
 
 /* run_emit.c */
+/* the "guards on this host" lines: the features', then what the watchers set up */
+size_t run_emit__layers(const struct agent *a, const char **lines, size_t max);
 void run_emit__run_start(struct agent *a);
 void run_emit__stats(struct agent *a);
 /* returns what was lost on the way to the agent (RunEnd.drops) */

@@ -107,6 +107,7 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 		.tree = fe->tree,
 		.path = fe->path,
 		.new_path = fe->new_path ? fe->new_path : fe->outside_path,
+		.actor_exited = (fe->flags & FW_EV_ACTOR_EXITED) != 0,
 		.link_here = fe->op == FW_LINK,
 		/* a change fanotify reports has landed: in enforce mode its file is tainted */
 		.stop = a->ps.enforce ? EVENT_STOP_TAINTED : EVENT_STOP_NONE,
@@ -136,6 +137,13 @@ void dispatch__proc_mem_write(pid_t writer, pid_t target, void *ctx)
 	Buildwarden__V1__Event ev;
 	struct event_ctx c;
 
+	if (!target) {
+		/* Unreadable: a loss unless the writer is the build (its writes to any
+		 * process are allowed). Not the writer's own files either way: unknown. */
+		if (sensor__proc_lookup(a->sensor, writer, &wp) || !(wp.flags & BW_PROC_IN_BUILD))
+			procmem__count_unreadable(a->pm);
+		return;
+	}
 	if (writer == target || sensor__proc_lookup(a->sensor, target, &tp) ||
 	    !(tp.flags & BW_PROC_IN_BUILD))
 		return;

@@ -90,6 +90,22 @@ void run_emit__losses(struct agent *a, struct run_losses *out)
 	losses__from_counters(&rc, out);
 }
 
+size_t run_emit__layers(const struct agent *a, const char **lines, size_t max)
+{
+	size_t n = features__layers(&a->feat, a->ps.enforce, lines, max);
+
+	/* What the watchers got from this kernel is known once they are set up. */
+	if (a->ps.fw && n < max)
+		lines[n++] = fanwatch__reports_pidfd(a->ps.fw)
+				     ? "file changes: an actor gone before the read is not confused with its pid's next owner (FAN_REPORT_PIDFD)"
+				     : "file changes: an actor gone before the read may be confused with its pid's next owner (no FAN_REPORT_PIDFD)";
+	if (a->pm && n < max)
+		lines[n++] = procmem__whole_fs(a->pm)
+				     ? "/proc/PID/mem writes: seen on every mount of /proc's procfs (fanotify filesystem mark)"
+				     : "/proc/PID/mem writes: seen on the /proc mount only (the kernel refused a filesystem mark)";
+	return n;
+}
+
 void run_emit__run_start(struct agent *a)
 {
 	const char *layers[MAX_LAYERS];
@@ -99,7 +115,7 @@ void run_emit__run_start(struct agent *a)
 		.policy_sha256 = a->ps.sha256,
 		.enforce = a->ps.enforce,
 		.layers = layers,
-		.n_layers = features__layers(&a->feat, a->ps.enforce, layers, MAX_LAYERS),
+		.n_layers = run_emit__layers(a, layers, MAX_LAYERS),
 	};
 	Buildwarden__V1__RunStart rs;
 	Buildwarden__V1__Event ev;

@@ -9,6 +9,9 @@
 
 #define STATS_INTERVAL_NS (10 * NSEC_PER_SEC)
 #define POLL_MS 100
+/* A runner service that restarts gets a new cgroup id: its build roots are found
+ * again within this long (until then its execs are not the build: the safe side). */
+#define ROOT_CGROUPS_INTERVAL_NS (1 * NSEC_PER_SEC)
 
 static void sources__on_ring(void *ctx)
 {
@@ -34,6 +37,29 @@ static void sources__on_fanotify(void *ctx)
 	fanwatch__process(a->ps.fw, dispatch__file_change, a);
 }
 
+/* `buildwarden enroll`: the process becomes a build root in the kernel's table. */
+static int sources__enroll_pid(void *ctx, pid_t pid, pid_t peer)
+{
+	struct agent *a = ctx;
+
+	(void)peer;
+	return sensor__enroll(a->sensor, pid);
+}
+
+static void sources__on_enroll(void *ctx)
+{
+	struct agent *a = ctx;
+
+	/* What the process did before this moment is in the ring: read as it was. */
+	sensor__drain(a->sensor);
+	enroll_server__serve(a->enroll, sources__enroll_pid, a);
+}
+
+int sources__add_enroll(struct agent *a)
+{
+	return loop__add(a->loop, enroll_server__fd(a->enroll), sources__on_enroll, a);
+}
+
 int sources__add(struct agent *a)
 {
 	int e = loop__add(a->loop, sensor__ring_fd(a->sensor), sources__on_ring, a);
@@ -57,6 +83,10 @@ unsigned sources__poll(struct agent *a)
 	emitter__flush(&a->em);
 	if (clock__mono_ns() - a->last_stats_ns >= STATS_INTERVAL_NS)
 		run_emit__stats(a);
+	if (!a->argv && clock__mono_ns() - a->last_rootcg_ns >= ROOT_CGROUPS_INTERVAL_NS) {
+		a->last_rootcg_ns = clock__mono_ns();
+		sensor__refresh_root_cgroups(a->sensor);
+	}
 	return sigs;
 }
 

@@ -30,6 +30,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 		{ "chain-key", required_argument, NULL, 'K' },
 		{ "agent-id", required_argument, NULL, 'A' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "enroll-socket", required_argument, NULL, 'E' },
 		{ "events-max-size", required_argument, NULL, 'Z' },
 		{ "events-max-files", required_argument, NULL, 'N' },
 		{ "user", required_argument, NULL, 'u' },
@@ -46,7 +47,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:Z:N:u:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:Z:N:u:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -89,6 +90,9 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 			break;
 		case 'A':
 			o->agent_id = optarg;
+			break;
+		case 'E':
+			o->enroll_socket = optarg;
 			break;
 		case 'Z':
 		case 'N': {

@@ -152,6 +152,8 @@ int cmd_run(int argc, char **argv)
 	rc = agent_cli__parse_flags(argc, argv, &o, &rf);
 	if (rc)
 		return rc;
+	if (o.enroll_socket)
+		return usage__error("buildwarden", usage_text, "--enroll-socket is for agent: run's build root is its command");
 	if (optind >= argc)
 		return usage__error("buildwarden", usage_text, "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
 	/* The build inherits stdout: whatever it prints would land between the frames, and

@@ -15,5 +15,6 @@ int cmd_report(int argc, char **argv);
 int cmd_collector(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
 
 #endif

@@ -68,10 +68,13 @@ static const char run_text[] =
 
 static const char agent_text[] =
 	"usage: buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES]\n"
-	"           [--events-max-files N]] [--mode audit|enforce] [--quiet] [TRANSPORT]\n"
+	"           [--events-max-files N]] [--mode audit|enforce] [--enroll-socket PATH]\n"
+	"           [--quiet] [TRANSPORT]\n"
 	"\n"
 	"The host-wide sensor of a CI runner (the buildwarden-agent service): the build is\n"
-	"every descendant of a process whose executable matches the policy's build_roots.\n"
+	"every descendant of a process that exec'd an executable of the policy's build_roots\n"
+	"inside that entry's cgroup (the runner's service), and of the processes enrolled\n"
+	"through --enroll-socket (docs/runners.md).\n"
 	"Runs until SIGTERM or SIGINT. SIGHUP reads the policy again (a policy with an error\n"
 	"is refused and the old one stays) and reopens the events file, so it may be moved\n"
 	"away by logrotate. Needs root.\n"
@@ -82,13 +85,16 @@ static const char agent_text[] =
 	"                          stdout)\n"
 	EVENTS_ROTATION_OPTIONS
 	"  --mode audit|enforce    overrides the policy's mode\n"
+	"  --enroll-socket PATH    serve buildwarden enroll on this socket (0600; its\n"
+	"                          directory must be root's with mode 0700)\n"
 	"  --quiet                 no summary on stderr unless something is wrong\n"
 	"  --help                  this text\n"
 	"\n" TRANSPORT_OPTIONS "\n"
 	"exit status:\n"
 	"  0       stopped, nothing violated or lost\n"
 	"  64      bad flags or arguments\n"
-	"  71      the sensor cannot start (not root, no BTF, load refused)\n"
+	"  71      the sensor cannot start (not root, no BTF, load refused), or the enroll\n"
+	"          socket's directory is not root's with mode 0700\n"
 	"  73      the events file cannot be created\n"
 	"  77      stopped after a violation or a loss: the summary on stderr says which\n"
 	"  78      the policy does not load (each error with its line and column)\n"
@@ -235,6 +241,25 @@ static const char report_text[] =
 	"  74      a read or write failed\n"
 	"  77      --fail-on says so\n";
 
+static const char enroll_text[] =
+	"usage: buildwarden enroll --pid PID [--socket PATH]\n"
+	"\n"
+	"Asks the running agent (started with --enroll-socket) to make PID a build root: it\n"
+	"and its future descendants are the build; what it already forked is not. For a\n"
+	"runner's job-started hook (docs/runners.md). Needs root: the agent checks the\n"
+	"caller's uid, and receives a pidfd, so the process cannot be swapped for another.\n"
+	"\n"
+	"options:\n"
+	"  --pid PID               the process to enroll\n"
+	"  --socket PATH           the agent's socket (default /run/buildwarden/enroll.sock)\n"
+	"  --help                  this text\n"
+	"\n"
+	"exit status:\n"
+	"  0       enrolled\n"
+	"  64      bad flags or arguments\n"
+	"  69      no agent listens on the socket\n"
+	"  76      refused: not root, or no such process\n";
+
 static const char version_text[] =
 	"usage: buildwarden version\n"
 	"\n"
@@ -245,7 +270,8 @@ const char usage_text[] =
 	"usage: buildwarden run [--policy FILE] [--events FILE [--events-max-size BYTES] [--events-max-files N]]\n"
 	"                       [--mode audit|enforce] [--user USER[:GROUP]] [TRANSPORT] -- CMD [ARGS...]\n"
 	"       buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES] [--events-max-files N]]\n"
-	"                         [--mode audit|enforce] [TRANSPORT]\n"
+	"                         [--mode audit|enforce] [--enroll-socket PATH] [TRANSPORT]\n"
+	"       buildwarden enroll --pid PID [--socket PATH]\n"
 	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
 	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--agent A] [--since 1h]\n"
 	"       buildwarden policy check FILE\n"
@@ -268,6 +294,7 @@ const struct help_page help_pages[] = {
 	{ "policy", "check a policy file", policy_text },
 	{ "decode", "print an events file as JSON lines", decode_text },
 	{ "report", "an HTML, markdown or SARIF report of an events file", report_text },
+	{ "enroll", "make a running process a build root of the agent", enroll_text },
 	{ "version", "print the version", version_text },
 };
 const unsigned help_n_pages = sizeof(help_pages) / sizeof(help_pages[0]);

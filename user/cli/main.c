@@ -17,6 +17,7 @@ static const struct cmd {
 	{ "collector", cmd_collector },
 	{ "query", cmd_query },
 	{ "version", cmd_version },
+	{ "enroll", cmd_enroll },
 };
 
 int main(int argc, char **argv)

@@ -47,8 +47,10 @@ static Buildwarden__V1__Process *process_new(struct event_ctx *c, pid_t pid, str
 {
 	Buildwarden__V1__Process *p = arena__alloc(c->arena, sizeof(*p));
 
-	if (!p)
+	if (!p) {
+		memset(raw, 0, sizeof(*raw)); /* callers read it: nothing known */
 		return NULL;
+	}
 	procinfo__describe(c->pi, pid, c->arena, p, raw);
 	return p;
 }
@@ -275,10 +277,21 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	struct bw_proc raw;
 	char rule[512];
 
-	ev->process = process_new(c, f->pid, &raw);
+	if (f->actor_exited) {
+		ev->process = arena__alloc(c->arena, sizeof(*ev->process));
+		if (ev->process)
+			procinfo__describe_exited(c->pi, f->pid, c->arena, ev->process, &raw);
+		else
+			memset(&raw, 0, sizeof(raw));
+	} else {
+		ev->process = process_new(c, f->pid, &raw);
+	}
 	if (tree && f->tree < 64 && (raw.writer_mask & (1ull << f->tree)))
 		writer = true;
-	else if (tree && tree->n_writers && !(raw.flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC)))
+	/* An actor gone before the read has no /proc/PID/exe of its own any more: only
+	 * what the kernel recorded at its exec (or the start-up scan) may name it. */
+	else if (tree && tree->n_writers && !(raw.flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC)) &&
+		 !(f->actor_exited && !(raw.flags & BW_PROC_EXEC_SEEN)))
 		writer = writer_by_exe(tree, f->pid, &raw);
 	if (ev->process)
 		ev->process->authorized_writer = writer;

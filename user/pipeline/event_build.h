@@ -31,6 +31,7 @@ struct file_change {
 	const char *path;
 	const char *new_path;
 	enum event_stop stop; /* NONE: it happened (fanotify); KILLED: stopped at entry */
+	bool actor_exited; /* the actor had exited when the change was read (pid maybe reused) */
 	bool link_here; /* LINK: path is the new name (a link made into the tree) */
 };
 

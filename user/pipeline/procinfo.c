@@ -185,8 +185,23 @@ static void fill_exe_uncached(struct arena *a, pid_t pid, const struct bw_proc *
 		out->exe = arena__strndup(a, p->filename, sizeof(p->filename));
 }
 
+static bool describe(struct procinfo *pi, pid_t pid, bool exited, struct arena *a,
+		     Buildwarden__V1__Process *out, struct bw_proc *raw);
+
 bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			Buildwarden__V1__Process *out, struct bw_proc *raw)
+{
+	return describe(pi, pid, false, a, out, raw);
+}
+
+bool procinfo__describe_exited(struct procinfo *pi, pid_t pid, struct arena *a,
+			       Buildwarden__V1__Process *out, struct bw_proc *raw)
+{
+	return describe(pi, pid, true, a, out, raw);
+}
+
+static bool describe(struct procinfo *pi, pid_t pid, bool exited, struct arena *a,
+		     Buildwarden__V1__Process *out, struct bw_proc *raw)
 {
 	struct bw_proc p, anc;
 	struct argv_slot *slot;
@@ -197,7 +212,10 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 	out->pid = (uint32_t)pid;
 	/* The kernel table is seeded from /proc when the sensor starts and kept by the
 	 * fork, exec and exit hooks: a pid it does not know left no trace we can trust. */
-	known = pi->src.lookup(pi->src.ctx, pid, &p) == 0;
+	if (exited)
+		known = pi->src.lookup_exited && pi->src.lookup_exited(pi->src.ctx, pid, &p) == 0;
+	else
+		known = pi->src.lookup(pi->src.ctx, pid, &p) == 0;
 	if (!known) {
 		memset(raw, 0, sizeof(*raw));
 		out->attributed = false;
@@ -217,7 +235,8 @@ bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 	slot = &pi->slots[(unsigned)pid % ARGV_SLOTS];
 	if (slot->pid == pid && slot->len) {
 		set_argv(a, out, slot->args, slot->len);
-	} else {
+	} else if (!(p.flags & BW_PROC_EXITED)) {
+		/* not for an exited process: /proc/PID is another's, or no one's */
 		char path[64], buf[BW_ARGS_LEN];
 		ssize_t n;
 

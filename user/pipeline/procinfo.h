@@ -18,6 +18,9 @@
 
 struct proc_source {
 	int (*lookup)(void *ctx, pid_t pid, struct bw_proc *out); /* 0 or -ENOENT */
+	/* Only among processes that exited (NULL: none kept): for an actor known to have
+	 * exited, whose pid a live process may have taken since. 0 or -ENOENT. */
+	int (*lookup_exited)(void *ctx, pid_t pid, struct bw_proc *out);
 	void *ctx;
 };
 
@@ -34,5 +37,9 @@ void procinfo__note_exec(struct procinfo *pi, pid_t pid, const char *args, size_
  * table, false when it had already gone and left no trace: attributed = false. */
 bool procinfo__describe(struct procinfo *pi, pid_t pid, struct arena *a,
 			Buildwarden__V1__Process *out, struct bw_proc *raw);
+/* The same for an actor known to have exited before its event was read: looked up
+ * among exited processes only, never as the live process that has its pid now. */
+bool procinfo__describe_exited(struct procinfo *pi, pid_t pid, struct arena *a,
+			       Buildwarden__V1__Process *out, struct bw_proc *raw);
 
 #endif

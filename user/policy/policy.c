@@ -815,6 +815,84 @@ static void protect__check(struct ctx *c, const struct node *n, struct bw_policy
 	free(path_nodes);
 }
 
+/* A cgroup path as the policy names it: absolute under the cgroup v2 root, one name
+ * per component. Not checked against the file system: a service's cgroup exists only
+ * while the service runs, so the sensor resolves it (and again when it reappears). */
+static void root__check_cgroup(struct ctx *c, const struct node *n, struct bw_build_root *r)
+{
+	const char *s = scalar__get(c, n), *comp;
+	size_t len;
+
+	if (!s)
+		return;
+	r->cg_line = n->line;
+	r->cg_col = n->col;
+	if (s[0] != '/') {
+		node_diag(c, n, "build root cgroup '%s' must be a path under the cgroup v2 root, starting with '/'", s);
+		return;
+	}
+	len = strlen(s);
+	while (len > 1 && s[len - 1] == '/')
+		len--;
+	if (len == 1) {
+		node_diag(c, n, "build root cgroup '/' is every process of the host: name the runner's own cgroup");
+		return;
+	}
+	for (comp = s + 1; comp < s + len;) {
+		const char *end = memchr(comp, '/', (size_t)(s + len - comp));
+		size_t clen = end ? (size_t)(end - comp) : (size_t)(s + len - comp);
+
+		if (clen == 0 || (clen == 1 && comp[0] == '.') ||
+		    (clen == 2 && comp[0] == '.' && comp[1] == '.')) {
+			node_diag(c, n, "build root cgroup '%s' must not hold empty, '.' or '..' components", s);
+			return;
+		}
+		comp += clen + 1;
+	}
+	r->cgroup = strndup(s, len);
+	if (!r->cgroup)
+		ctx__nomem(c);
+}
+
+/* build_roots entries: {exe, cgroup, descendants}. An executable alone does not say who
+ * the build is: any local process can exec /usr/bin/make, and would become the build
+ * (its writes allowed). The cgroup is what an outsider cannot acquire: moving into
+ * another service's cgroup takes write access to that cgroup's files. */
+static void root__check(struct ctx *c, const struct node *n, struct bw_build_root *r)
+{
+	struct field f[] = { { "exe", NULL }, { "cgroup", NULL }, { "descendants", NULL } };
+	const char *s;
+
+	r->line = n->line;
+	r->col = n->col;
+	if (!map__fields(c, n, f, 3))
+		return;
+	if (f[2].val && scalar__choice(c, f[2].val, "descendants", "true", "false", 0) != 0)
+		node_diag(c, f[2].val,
+			  "'descendants' must be true for a build root: its descendants are the build");
+	if (f[1].val)
+		root__check_cgroup(c, f[1].val, r);
+	if (!f[0].val) {
+		node_diag(c, n, "missing required key 'exe'");
+		return;
+	}
+	s = scalar__get(c, f[0].val);
+	if (!s)
+		return;
+	r->line = f[0].val->line;
+	r->col = f[0].val->col;
+	if (!f[1].val)
+		node_diag(c, n,
+			  "build root '%s' needs a 'cgroup': any local process can exec it and would "
+			  "become the build (docs/runners.md)",
+			  s);
+	if (s[0] != '/') {
+		node_diag(c, f[0].val, "build root exe '%s' must be an absolute path", s);
+		return;
+	}
+	path__resolve(c, f[0].val, "build root exe", s, S_IFREG, &r->exe, &r->dev, &r->ino);
+}
+
 static void roots__check(struct ctx *c, const struct node *n, struct bw_policy *p)
 {
 	size_t nr = seq__count(c, n, "build roots", POLICY_MAX_ROOTS);
@@ -824,7 +902,7 @@ static void roots__check(struct ctx *c, const struct node *n, struct bw_policy *
 		return;
 	p->n_build_roots = nr;
 	for (size_t i = 0; i < nr; i++)
-		exe__check(c, n->items[i], "build root exe", true, &p->build_roots[i]);
+		root__check(c, n->items[i], &p->build_roots[i]);
 }
 
 static void exec__check(struct ctx *c, const struct node *n, struct bw_policy *p)
@@ -977,7 +1055,11 @@ void policy__free(struct bw_policy *p)
 		exe__free(p->protect[i].writers, p->protect[i].n_writers);
 	}
 	free(p->protect);
-	exe__free(p->build_roots, p->n_build_roots);
+	for (size_t i = 0; i < p->n_build_roots; i++) {
+		free(p->build_roots[i].exe);
+		free(p->build_roots[i].cgroup);
+	}
+	free(p->build_roots);
 	for (size_t i = 0; i < p->n_exec_deny; i++)
 		free(p->exec_deny[i].path);
 	free(p->exec_deny);

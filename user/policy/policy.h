@@ -26,6 +26,19 @@ struct bw_exe_match {
 	uint64_t parent_dev, parent_ino; /* as dev/ino */
 };
 
+/* A build root (agent mode): a process in cgroup (or below it) that execs exe becomes
+ * the build. The executable alone is not enough: any local process can exec it. */
+struct bw_build_root {
+	char *exe; /* absolute path, resolved when fs checks are on */
+	uint64_t dev, ino; /* of exe at load time; 0/0 when fs checks are off */
+	/* path under the cgroup v2 root, "/system.slice/x.service": normalized (no "//",
+	 * no "." or "..", no trailing "/"), never "/" itself; resolved by the sensor,
+	 * since a service's cgroup exists only while the service runs */
+	char *cgroup;
+	unsigned line, col; /* of exe */
+	unsigned cg_line, cg_col;
+};
+
 struct bw_protect {
 	char *path; /* absolute and resolved (realpath) when fs checks are on */
 	struct bw_exe_match *writers;
@@ -54,7 +67,7 @@ struct bw_policy {
 	enum bw_mode mode;
 	struct bw_protect *protect;
 	size_t n_protect;
-	struct bw_exe_match *build_roots;
+	struct bw_build_root *build_roots;
 	size_t n_build_roots;
 	enum bw_scope exec_scope;
 	struct bw_tree *exec_deny;

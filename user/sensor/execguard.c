@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/thread.h"
 #include "sensor_abi.h"
 
 #ifndef FAN_MARK_EVICTABLE
@@ -305,7 +306,7 @@ int execguard__new(const struct bw_policy *p, execguard_in_build_fn in_build, vo
 	e = execguard__set_policy(g, p, true);
 	if (e)
 		goto fail;
-	e = -pthread_create(&g->thread, NULL, guard_main, g);
+	e = thread__start_quiet(&g->thread, guard_main, g);
 	if (e)
 		goto fail;
 	g->thread_started = true;

@@ -103,10 +103,13 @@ int fanotify_parse__info(const void *event, size_t event_len, size_t metadata_le
 		if (len < INFO_HDR_LEN || len > (size_t)(end - p))
 			return -EINVAL;
 		if (p[0] == FAN_EVENT_INFO_TYPE_PIDFD) {
-			if (len < INFO_HDR_LEN + sizeof(int32_t))
+			/* one per event: a second fails it (the first stays, to be closed) */
+			if (len < INFO_HDR_LEN + sizeof(int32_t) || in->has_pidfd) {
 				err = -EINVAL;
-			else
+			} else {
+				in->has_pidfd = true;
 				in->pidfd = (int32_t)get_u32(p + INFO_HDR_LEN);
+			}
 		} else {
 			dst = slot_of(in, p[0]);
 			if (dst && parse_fid(p, len, dst))

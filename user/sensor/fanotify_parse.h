@@ -25,9 +25,12 @@ struct fan_fid {
 
 struct fan_info {
 	struct fan_fid fid, dfid_name, dfid, old, new;
-	/* FAN_REPORT_PIDFD: a pidfd of the acting process the caller must close (>= 0), or
-	 * FAN_NOPIDFD / FAN_EPIDFD (it was gone, or the kernel could not make one), or -1
-	 * when the record was absent. Kept even when another record is malformed. */
+	/* FAN_REPORT_PIDFD: an open pidfd of the actor (the caller closes it), FAN_NOPIDFD
+	 * (-1: the actor had exited when the event was read), FAN_EPIDFD (-2: no pidfd
+	 * for another reason); has_pidfd false (pidfd -1) when the event has no pidfd
+	 * record. FAN_NOPIDFD is -1 too: only has_pidfd tells "exited" from "not reported".
+	 * Kept even when another record is malformed, so the caller can close it. */
+	bool has_pidfd;
 	int32_t pidfd;
 };
 

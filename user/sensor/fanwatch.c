@@ -28,13 +28,19 @@ void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree
 {
 	struct fw_event ev = {
 		.op = op, .pid = pid, .tree = tree, .path = path, .new_path = new_path,
-		.outside_path = outside, .is_dir = is_dir, .flags = flags,
-		.pidfd = pid == fw->cur_pid ? pidfd_of(fw, pid) : -1,
+		.outside_path = outside, .is_dir = is_dir,
+		.flags = flags | (pid == fw->cur_pid && fw->actor_exited ? FW_EV_ACTOR_EXITED : 0),
+		.pidfd = pid == fw->cur_pid ? fw->cur_pidfd : -1,
 	};
 
 	if (fw->cb)
 		fw->cb(&ev, fw->ctx);
 	fw->reported++;
+}
+
+bool fanwatch__reports_pidfd(const struct fanwatch *fw)
+{
+	return fw->pidfd_reports;
 }
 
 /* The kernel installs a pidfd for every event of a read before read() returns: hundreds
@@ -99,8 +105,19 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 			fw->sync(fw->sync_ctx);
 		fanotify_parse__init(&cur, fw->buf, (size_t)len);
 		while (fanotify_parse__next(&cur, &rec) == 1) {
+			/* Per record, never per pid number: two records of one read may have
+			 * the same pid and different actors (one exited, its pid reused). A
+			 * pidfd says the actor was alive at the read, so its pid still names
+			 * it (and the kept pidfd of that pid is the same process); FAN_NOPIDFD
+			 * says it had exited: no pidfd to kill through, and its pid may be a
+			 * stranger's now (event_build.c looks it up among exited processes). */
 			fw->cur_pid = rec.pid;
+			fw->cur_pidfd = rec.info.has_pidfd && rec.info.pidfd >= 0 ? pidfd_of(fw, rec.pid) : -1;
+			fw->actor_exited = rec.info.has_pidfd && rec.info.pidfd == FAN_NOPIDFD;
 			fw_ops__event(fw, &rec);
+			fw->actor_exited = false;
+			fw->cur_pidfd = -1;
+			fw->cur_pid = 0;
 		}
 		pidfds_close(fw);
 	}
@@ -131,16 +148,20 @@ int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_gr
 		return -ENOMEM;
 	fw->gen = 1;
 	fw->perm_fd = -1;
+	fw->cur_pidfd = -1;
 	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
 	 * FAN_REPORT_PIDFD (≥5.15): each event carries a pidfd of the very process that
-	 * acted, taken while the event is read, so enforce mode can kill it without
-	 * racing pid reuse (agent/taint.c). Without it (older kernels) events have none. */
+	 * acted, taken while the event is read. It tells an actor that exited before the
+	 * read, whose pid may have been reused since, from one still alive (attribution),
+	 * and lets enforce mode kill the actor without racing pid reuse (agent/taint.c).
+	 * Older kernels refuse the flag: events then have none. */
 	fw->fd = -1;
 	for (i = 0; i < 4 && fw->fd < 0; i++) {
 		unsigned int fl = FW_INIT_FLAGS | (i < 2 ? FAN_REPORT_PIDFD : 0) |
 				  (i % 2 ? 0 : FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS);
 
 		fw->fd = fanotify_init(fl, O_RDONLY | O_LARGEFILE);
+		fw->pidfd_reports = fw->fd >= 0 && (fl & FAN_REPORT_PIDFD);
 		if (fw->fd < 0 && errno != EPERM && errno != EINVAL)
 			break;
 	}

@@ -50,6 +50,8 @@ enum fw_op {
 #define FW_EV_TO_OUTSIDE (1u << 1)	/* FW_RENAME: the object left the trees; path is its old name */
 #define FW_EV_PID_GUESSED (1u << 2)	/* found by scanning a new directory: pid is the mkdir's actor */
 #define FW_EV_ROOT (1u << 3)		/* the event is on a tree root itself (moved or deleted) */
+#define FW_EV_ACTOR_EXITED (1u << 4)	/* the actor had exited when the event was read: its pid
+					 * may be another process's by now (FAN_REPORT_PIDFD) */
 
 struct fw_event {
 	enum fw_op op;
@@ -61,7 +63,10 @@ struct fw_event {
 	int is_dir;
 	unsigned flags;		/* FW_EV_* */
 	/* A pidfd of the process that acted (FAN_REPORT_PIDFD), valid during the callback
-	 * only and closed by fanwatch; -1 when the kernel gave none (it had exited). */
+	 * only and closed by fanwatch; -1 when there is none: the actor had exited
+	 * (FW_EV_ACTOR_EXITED), the group has no FAN_REPORT_PIDFD, or the kernel could
+	 * not make one. The same record gives both: one pidfd design for attribution
+	 * and for enforce mode's kill. */
 	int pidfd;
 };
 
@@ -146,6 +151,10 @@ void fanwatch__stats(const struct fanwatch *fw, struct fanwatch_stats *out);
 uint64_t fanwatch__overflows(const struct fanwatch *fw);
 uint64_t fanwatch__unresolved(const struct fanwatch *fw);
 uint64_t fanwatch__skipped(const struct fanwatch *fw);
+/* true: events say when their actor had exited before the read (FAN_REPORT_PIDFD,
+ * Linux 5.15): FW_EV_ACTOR_EXITED is then set; false: the kernel cannot tell. */
+bool fanwatch__reports_pidfd(const struct fanwatch *fw);
+
 size_t fanwatch__marks(const struct fanwatch *fw);
 void fanwatch__free(struct fanwatch *fw);
 

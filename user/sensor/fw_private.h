@@ -82,12 +82,17 @@ struct fanwatch {
 	uint64_t gen;		/* full scans so far: objects not seen by the last one went */
 	uint64_t overflows, unresolved, skipped;
 	bool rescan;
+	/* FAN_REPORT_PIDFD said the record being handled was made by a process that had
+	 * exited when it was read: its pid may name another process now */
+	bool actor_exited;
+	bool pidfd_reports; /* the group was made with FAN_REPORT_PIDFD */
 
 	fw_event_cb cb;
 	void *ctx;
 	fw_sync_cb sync;
 	void *sync_ctx;
 	pid_t cur_pid;		/* the actor of the record being handled */
+	int cur_pidfd;		/* its pidfd (kept in pidfds), -1: none or it had exited */
 	struct fw_pidfd pidfds[FW_MAX_PIDFDS]; /* of the read being handled: one per actor */
 	size_t n_pidfds;
 	fw_inode_cb inode_cb;

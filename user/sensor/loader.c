@@ -21,6 +21,7 @@
 #include "sensor/netrules.h"
 #include "sensor/procscan.h"
 #include "sensor/ringpos.h"
+#include "sensor/rootcg.h"
 
 /* How long sensor__drain_sync waits for a record another CPU is still writing. */
 #define SENSOR_SYNC_MAX_NS (10 * NSEC_PER_MSEC)
@@ -31,7 +32,8 @@ struct sensor {
 	struct ringpos *pos;	/* NULL: sensor__drain_sync is a plain drain */
 	uint64_t sync_timeouts;
 	struct bpf_link *cg_links[4];
-	int cgroup_fd;
+	int cgroup_fd; /* the cgroup v2 root: hooks attach here, root cgroups resolve under it */
+	struct rootcg *rootcg; /* the installed generation's build root cgroups */
 	sensor_record_fn on_record;
 	void *ctx;
 	uint32_t gen;
@@ -126,6 +128,8 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 {
 	int deny_fd = bpf_map__fd(s->skel->maps.exec_deny_dirs);
 	int roots_fd = bpf_map__fd(s->skel->maps.build_root_exes);
+	int rootcg_fd = bpf_map__fd(s->skel->maps.build_root_cgroups);
+	struct rootcg *rc = NULL;
 	int writers_fd = bpf_map__fd(s->skel->maps.writer_exes);
 	int net_fd = bpf_map__fd(s->skel->maps.net_rules);
 	int cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
@@ -149,14 +153,22 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 			goto map_fail;
 		cfg.flags |= BW_CFG_HAVE_EXEC_DENY;
 	}
-	for (i = 0; i < p->n_build_roots; i++) {
-		uint32_t one = 1;
+	/* Each exe maps to the entries naming it, each cgroup too: a root needs both to
+	 * share an entry (bpf/proc.bpf.c, build_root_in_cgroup). */
+	for (i = 0; i < p->n_build_roots && i < 64; i++) {
+		uint64_t mask = 0;
 
 		fill_inode_key(&key, p->build_roots[i].dev, p->build_roots[i].ino, gen);
-		if (bpf_map_update_elem(roots_fd, &key, &one, BPF_ANY))
+		bpf_map_lookup_elem(roots_fd, &key, &mask);
+		mask |= 1ull << i;
+		if (bpf_map_update_elem(roots_fd, &key, &mask, BPF_ANY))
 			goto map_fail;
 		cfg.flags |= BW_CFG_HAVE_BUILD_ROOTS;
 	}
+	if ((err_no = rootcg__new(p, gen, &rc)))
+		goto net_fail;
+	if (rootcg__sync(rc, rootcg_fd, s->cgroup_fd))
+		goto map_fail;
 	for (i = 0; i < p->n_protect; i++) {
 		for (j = 0; j < p->protect[i].n_writers; j++) {
 			const struct bw_exe_match *w = &p->protect[i].writers[j];
@@ -201,8 +213,11 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
 	s->gen = gen;
+	rootcg__free(s->rootcg);
+	s->rootcg = rc;
 	purge_inode_map(deny_fd, gen);
 	purge_inode_map(roots_fd, gen);
+	rootcg__purge(rootcg_fd, gen);
 	purge_inode_map(writers_fd, gen);
 	netrules__purge(net_fd, gen);
 	return 0;
@@ -214,6 +229,8 @@ net_fail:
 		 strerror(-err_no));
 	purge_inode_map(deny_fd, s->gen);
 	purge_inode_map(roots_fd, s->gen);
+	rootcg__purge(rootcg_fd, s->gen);
+	rootcg__free(rc);
 	purge_inode_map(writers_fd, s->gen);
 	netrules__purge(net_fd, s->gen);
 	return err_no;
@@ -281,13 +298,6 @@ static int attach_cgroup(struct sensor *s, const struct features *feat, char *er
 	};
 	int e;
 
-	s->cgroup_fd = open(feat->cgroup2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->cgroup_fd < 0) {
-		e = -errno;
-		snprintf(err, errlen, "cannot open cgroup v2 root '%s': %s", feat->cgroup2_path,
-			 strerror(-e));
-		return e;
-	}
 	for (int i = 0; i < 4; i++) {
 		s->cg_links[i] = bpf_program__attach_cgroup(progs[i], s->cgroup_fd);
 		if (!s->cg_links[i]) {
@@ -430,6 +440,14 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))
 			bpf_program__set_autoattach(prog, false);
+	/* Before the policy: build roots' cgroups are resolved under it. */
+	s->cgroup_fd = open(feat->cgroup2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->cgroup_fd < 0) {
+		e = -errno;
+		snprintf(err, errlen, "cannot open cgroup v2 root '%s': %s", feat->cgroup2_path,
+			 strerror(-e));
+		goto fail;
+	}
 	e = install_loaders(s, err, errlen);
 	if (e)
 		goto fail;
@@ -476,6 +494,32 @@ int sensor__add_build_root(struct sensor *s, pid_t pid)
 	return bpf_map_update_elem(bpf_map__fd(s->skel->maps.proc_table), &key, &p, BPF_ANY)
 		       ? -errno
 		       : 0;
+}
+
+int sensor__refresh_root_cgroups(struct sensor *s)
+{
+	if (!s->rootcg)
+		return 0;
+	return rootcg__sync(s->rootcg, bpf_map__fd(s->skel->maps.build_root_cgroups), s->cgroup_fd);
+}
+
+int sensor__enroll(struct sensor *s, pid_t pid)
+{
+	int fd = bpf_map__fd(s->skel->maps.proc_table);
+	uint32_t key = (uint32_t)pid;
+	struct bw_proc p;
+
+	/* Keep what the kernel knows of it (its exe, parent): only the flag changes. A
+	 * process the table lacks (older than the sensor and missed by the scan) is
+	 * entered as add_build_root does. */
+	if (bpf_map_lookup_elem(fd, &key, &p) == 0) {
+		p.flags |= BW_PROC_IN_BUILD;
+		if (bpf_map_update_elem(fd, &key, &p, BPF_EXIST) == 0)
+			return 0;
+		if (errno != ENOENT)
+			return -errno;
+	}
+	return sensor__add_build_root(s, pid);
 }
 
 int sensor__ring_fd(const struct sensor *s)
@@ -525,6 +569,15 @@ int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out)
 
 	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.proc_table), &key, out) == 0)
 		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.recent_exits), &key, out) == 0)
+		return 0;
+	return -ENOENT;
+}
+
+int sensor__proc_lookup_exited(const struct sensor *s, pid_t pid, struct bw_proc *out)
+{
+	uint32_t key = (uint32_t)pid;
+
 	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.recent_exits), &key, out) == 0)
 		return 0;
 	return -ENOENT;
@@ -598,6 +651,7 @@ void sensor__close(struct sensor *s)
 		bpf_link__destroy(s->cg_links[i]);
 	if (s->cgroup_fd >= 0)
 		close(s->cgroup_fd);
+	rootcg__free(s->rootcg);
 	sensor_bpf__destroy(s->skel);
 	free(s);
 }

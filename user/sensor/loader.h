@@ -40,6 +40,14 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *policy, bool 
 /* Enters pid as a build root: it and all its future descendants are the build. */
 int sensor__add_build_root(struct sensor *s, pid_t pid);
 
+/* Agent mode: resolves the build roots' cgroups again (a service restarted gets a new
+ * cgroup id) and updates the kernel's map. 0 or -errno. */
+int sensor__refresh_root_cgroups(struct sensor *s);
+
+/* Marks a live process as a build root (buildwarden enroll): it and its future
+ * descendants are the build; what it already forked is not. 0 or -errno. */
+int sensor__enroll(struct sensor *s, pid_t pid);
+
 int sensor__ring_fd(const struct sensor *s);
 /* Consumes all available records; returns the count or -errno. */
 int sensor__drain(struct sensor *s);
@@ -52,6 +60,8 @@ uint64_t sensor__sync_timeouts(const struct sensor *s);
 
 /* Looks a process up in the live table, then in the recently exited one. */
 int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out);
+/* Only in the recently exited table: for an actor known to be gone. */
+int sensor__proc_lookup_exited(const struct sensor *s, pid_t pid, struct bw_proc *out);
 
 int sensor__read_counters(const struct sensor *s, struct sensor_counters *out);
 

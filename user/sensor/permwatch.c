@@ -18,6 +18,7 @@
 #include "sensor/fanwatch.h"
 #include "sensor/loader.h"
 #include "sensor/permwatch.h"
+#include "base/thread.h"
 #include "sensor_abi.h"
 
 #ifndef FAN_PRE_ACCESS
@@ -506,7 +507,7 @@ int permwatch__start(const struct sensor *s, const struct fanwatch *fw, struct p
 		pw->n_roots = i + 1;
 	}
 	if (!err) {
-		err = -pthread_create(&pw->thread, NULL, run, pw);
+		err = thread__start_quiet(&pw->thread, run, pw);
 		pw->started = err == 0;
 	}
 	if (err) {

@@ -1,6 +1,7 @@
 #include "sensor/procmem.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,10 +10,18 @@
 #include <sys/fanotify.h>
 #include <unistd.h>
 
+/* Linux 6.13: an event whose descriptor cannot be opened (the writer's target exited)
+ * comes with fd = -errno instead of failing the whole read(). Older uapi headers lack it. */
+#ifndef FAN_REPORT_FD_ERROR
+#define FAN_REPORT_FD_ERROR 0x00002000
+#endif
+
 struct procmem {
 	int fd;
 	char proc_path[64];
 	uint64_t overflows;
+	uint64_t unreadable; /* events that reached us without a usable descriptor */
+	bool fs_mark; /* the whole procfs, every mount of it; else only the mount at proc_path */
 };
 
 int procmem__new(const char *proc_path, struct procmem **out)
@@ -28,13 +37,22 @@ int procmem__new(const char *proc_path, struct procmem **out)
 		return -ENOMEM;
 	snprintf(pm->proc_path, sizeof(pm->proc_path), "%s", proc_path);
 	/* No FID reporting: procfs has no file handles; the event's descriptor names it. */
-	pm->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE);
+	pm->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_FD_ERROR,
+			       O_RDONLY | O_LARGEFILE);
+	if (pm->fd < 0 && errno == EINVAL)
+		pm->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE);
 	if (pm->fd < 0) {
 		e = -errno;
 		free(pm);
 		return e;
 	}
-	if (fanotify_mark(pm->fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_MODIFY, AT_FDCWD, proc_path)) {
+	/* The file system, not the mount: a writer in a mount namespace of its own
+	 * (unshare -m) writes through another mount of the same procfs, which a mount mark
+	 * does not see. The mount mark is the fallback for a kernel that refuses. */
+	pm->fs_mark = fanotify_mark(pm->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MODIFY,
+				    AT_FDCWD, proc_path) == 0;
+	if (!pm->fs_mark &&
+	    fanotify_mark(pm->fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_MODIFY, AT_FDCWD, proc_path)) {
 		e = -errno;
 		close(pm->fd);
 		free(pm);
@@ -51,7 +69,17 @@ int procmem__fd(const struct procmem *pm)
 
 uint64_t procmem__overflows(const struct procmem *pm)
 {
-	return pm->overflows;
+	return pm->overflows + pm->unreadable;
+}
+
+void procmem__count_unreadable(struct procmem *pm)
+{
+	pm->unreadable++;
+}
+
+bool procmem__whole_fs(const struct procmem *pm)
+{
+	return pm->fs_mark;
 }
 
 static pid_t parse_pid(const char **s)
@@ -77,9 +105,15 @@ pid_t procmem__target(const char *proc_path, const char *path)
 	const char *p;
 	pid_t pid;
 
-	if (strncmp(path, proc_path, n) != 0 || path[n] != '/')
+	/* A file of a procfs mount outside the agent's mount namespace (the writer ran
+	 * unshare -m) reads back relative to that mount's root: "/PID/mem". Every event
+	 * comes from a procfs mark, so that form names a procfs file too. */
+	if (strncmp(path, proc_path, n) == 0 && path[n] == '/')
+		p = path + n + 1;
+	else if (path[0] == '/')
+		p = path + 1;
+	else
 		return 0;
-	p = path + n + 1;
 	pid = parse_pid(&p);
 	if (!pid)
 		return 0;
@@ -100,8 +134,16 @@ int procmem__process(struct procmem *pm, procmem_cb cb, void *ctx)
 		ssize_t len = read(pm->fd, buf, sizeof(buf));
 		struct fanotify_event_metadata *md;
 
-		if (len < 0)
-			return errno == EAGAIN ? reported : -errno;
+		/* Before 6.13 an event whose descriptor cannot be opened fails the read and
+		 * is gone: it may have been a write to a build's memory, so it is counted. */
+		if (len < 0 && errno == EAGAIN)
+			return reported;
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			pm->unreadable++;
+			continue;
+		}
 		if (len == 0)
 			break;
 		for (md = (struct fanotify_event_metadata *)buf; FAN_EVENT_OK(md, len);
@@ -114,13 +156,21 @@ int procmem__process(struct procmem *pm, procmem_cb cb, void *ctx)
 				return -EPROTO;
 			if (md->mask & FAN_Q_OVERFLOW)
 				pm->overflows++;
-			if (md->fd < 0)
+			if (md->fd == FAN_NOFD)
 				continue;
+			if (md->fd < 0) {
+				/* FAN_REPORT_FD_ERROR: -errno; the file is unknown, the writer is
+				 * not, and the caller decides whether it could matter */
+				cb(md->pid, 0, ctx);
+				continue;
+			}
 			snprintf(link, sizeof(link), "/proc/self/fd/%d", md->fd);
 			n = readlink(link, path, sizeof(path) - 1);
 			close(md->fd);
-			if (n <= 0)
+			if (n <= 0) {
+				cb(md->pid, 0, ctx);
 				continue;
+			}
 			path[n] = '\0';
 			target = procmem__target(pm->proc_path, path);
 			if (target && (md->mask & FAN_MODIFY)) {
