@@ -88,6 +88,8 @@ void perm__stop(struct agent *a);
 void perm__on_ready(void *ctx);
 /* the agent's own removal of a name a refused create made: not a change to report */
 bool perm__is_own_cleanup(const struct agent *a, pid_t pid);
+/* a CREATE whose name a refused open made (gone, or still empty): not a landed change */
+bool perm__refused_create(const struct agent *a, const char *path);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */

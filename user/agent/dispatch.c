@@ -118,10 +118,12 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 
 	if (perm__is_own_cleanup(a, fe->pid))
 		return;
+	if (fc.stop == EVENT_STOP_TAINTED && fe->op == FW_CREATE && perm__refused_create(a, fe->path))
+		fc.stop = EVENT_STOP_NONE;
 	buildwarden__v1__event__init(&ev);
 	/* The event is built first: it reads the actor's /proc entries while it lives. */
 	violation = event_build__file(&c, &fc, &ev);
-	if (violation && a->ps.enforce && ev.verdict)
+	if (violation && fc.stop == EVENT_STOP_TAINTED && ev.verdict)
 		ev.verdict->actor_killed = taint__kill_actor(fe->pidfd, fe->pid);
 	a->tally.by_kind[TALLY_FILE]++;
 	agent__emit(a, &ev, violation, 0);

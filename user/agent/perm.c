@@ -1,8 +1,10 @@
 /* Enforce mode's permission answers (issue 7): the answering thread (sensor/permwatch.c)
  * runs on the trees' permission group; here it is started and stopped with the
  * watcher, and the refusals it queues become File events with the verdict DENIED. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -124,4 +126,22 @@ void perm__stop(struct agent *a)
 bool perm__is_own_cleanup(const struct agent *a, pid_t pid)
 {
 	return a->perm && pid == getpid();
+}
+
+/*
+ * A name an outsider created with an open the permission answers refused: the kernel
+ * made it before it asked, and the answering thread removes it (empty, or already gone,
+ * when the notification is handled). It is reported, but it is not a change that
+ * landed: no TAINTED, no kill (README, "What enforce mode does"). What else makes an
+ * empty regular file (mknod S_IFREG) is reported the same way; the run still fails.
+ */
+bool perm__refused_create(const struct agent *a, const char *path)
+{
+	struct stat st;
+
+	if (!a->perm || !path)
+		return false;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT;
+	return S_ISREG(st.st_mode) && st.st_size == 0;
 }
