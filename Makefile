@@ -62,7 +62,7 @@ $(SKEL_H): $(OUT)/bpf/sensor.bpf.o
 	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor_bpf > $@
 
 # ---- user space: one static library per part (see docs/architecture.md) ----
-PARTS := base policy transport pipeline sensor collector agent
+PARTS := base policy transport pipeline sensor collector agent report
 define part_rules
 $(1)_SRCS := $$(wildcard user/$(1)/*.c)
 $(1)_OBJS := $$(patsubst user/%.c,$(OUT)/obj/%.o,$$($(1)_SRCS))
@@ -95,7 +95,7 @@ $(OUT)/asan/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(SANFLAGS) -c $< -o $@
 
 # Link order: a part only uses the parts after it (docs/architecture.md).
-LINK_ORDER := agent collector sensor pipeline transport policy base
+LINK_ORDER := agent collector report sensor pipeline transport policy base
 PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(patsubst %,$(OUT)/obj/gen/%.pb-c.o,$(PROTOS))
 SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst %,$(OUT)/asan/gen/%.pb-c.o,$(PROTOS))
 
@@ -151,7 +151,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
-		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c) \
+		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c user/report/*.c) \
 		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
 test-bins: $(OUT)/buildwarden $(UNIT_BINS) $(CLI_TEST_BINS) $(INTEG_BINS) $(FUZZ_BINS)
@@ -166,7 +166,11 @@ bench: $(OUT)/buildwarden
 # tests/run.sh runs it too, as one counted test (and its self-test, tests/layers/).
 check-layers:
 	$(Q)scripts/check-layers.py
-.PHONY: test test-bins fuzz bench check-layers
+# enforce mode's permission answers under load (docs/PERFORMANCE.md)
+bench-perm: $(OUT)/buildwarden
+	$(Q)OUT=$(OUT) bench/perm.sh
+
+.PHONY: test test-bins fuzz bench bench-perm check-layers
 
 # ---- install, deps, clean -------------------------------------------------
 install: $(OUT)/buildwarden
@@ -174,15 +178,24 @@ install: $(OUT)/buildwarden
 	install -m 0755 $(OUT)/buildwarden $(DESTDIR)$(PREFIX)/bin/buildwarden
 	sed 's|@PREFIX@|$(PREFIX)|g' packaging/buildwarden-agent.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/buildwarden-agent.service
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/buildwarden/
+	install -D -m 0755 ci/buildwarden-ci.sh $(DESTDIR)$(PREFIX)/share/buildwarden/ci/buildwarden-ci.sh
+	install -m 0644 ci/gitlab/buildwarden.gitlab-ci.yml $(DESTDIR)$(PREFIX)/share/buildwarden/ci/
 .PHONY: install
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
+# only the tests need these: the report tests open the HTML in headless Chromium and
+# validate SARIF against its schema
+DEB_TEST_PKGS := chromium python3-jsonschema
 deps:
 	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(DEB_TEST_PKGS)
+# what a CI runner needs to build the binary from the tree (ci/github/setup.sh)
+deps-build:
+	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
-.PHONY: deps
+.PHONY: deps deps-build
 
 vmlinux:
 	scripts/gen-vmlinux.sh $(ARCH) $${VMLINUX_BTF:-/sys/kernel/btf/vmlinux} "$$(uname -r)"

@@ -38,7 +38,8 @@ static __always_inline void report(__u32 target, __u32 kind, bool attach)
  * records would fill the ring and crowd out the build's events and the violations.
  * They may use half of it at most; past that they are shed and counted (the LINK
  * event still comes from fanotify, only without newPath). */
-static __always_inline void record_link_name(const char *newpath, int dirfd)
+static __always_inline void record_link_name(const char *newpath, int dirfd, const char *oldpath,
+					     int olddirfd, __u32 kind)
 {
 	struct bw_link_name_event *e;
 
@@ -51,8 +52,13 @@ static __always_inline void record_link_name(const char *newpath, int dirfd)
 		return;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->dirfd = dirfd;
+	e->olddirfd = olddirfd;
+	e->kind = kind;
 	if (bpf_probe_read_user_str(e->newpath, sizeof(e->newpath), newpath) < 0)
 		e->newpath[0] = 0;
+	e->oldpath[0] = 0;
+	if (oldpath && bpf_probe_read_user_str(e->oldpath, sizeof(e->oldpath), oldpath) < 0)
+		e->oldpath[0] = 0;
 	event_submit(e, false);
 }
 
@@ -81,13 +87,25 @@ int bw_enter_vm_writev(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_link")
 int bw_enter_link(struct trace_event_raw_sys_enter *ctx)
 {
-	record_link_name((const char *)ctx->args[1], BW_AT_FDCWD);
+	record_link_name((const char *)ctx->args[1], BW_AT_FDCWD, (const char *)ctx->args[0],
+			 BW_AT_FDCWD, BW_NAME_LINK);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_linkat")
 int bw_enter_linkat(struct trace_event_raw_sys_enter *ctx)
 {
-	record_link_name((const char *)ctx->args[3], (int)ctx->args[2]);
+	record_link_name((const char *)ctx->args[3], (int)ctx->args[2], (const char *)ctx->args[1],
+			 (int)ctx->args[0], BW_NAME_LINK);
+	return 0;
+}
+
+/* truncate(2) names a path; fanotify reports it as FAN_MODIFY, like a write. The name
+ * lets the agent call it TRUNCATE (ftruncate and O_TRUNC are told apart elsewhere). */
+SEC("tracepoint/syscalls/sys_enter_truncate")
+int bw_enter_truncate(struct trace_event_raw_sys_enter *ctx)
+{
+	record_link_name((const char *)ctx->args[0], BW_AT_FDCWD, NULL, BW_AT_FDCWD,
+			 BW_NAME_TRUNCATE);
 	return 0;
 }

@@ -3,6 +3,7 @@
  * process executes (identity read from kernel memory at sched_process_exec), and the
  * exec rules. */
 #include "lib/tree.bpf.h"
+#include "lib/writer.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 #define SIGKILL 9
@@ -40,9 +41,82 @@ int BPF_PROG(bw_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Is the exec'd file outside every mounted tree, so that no deny tree can contain it?
+ * memfd_create + fexecve (a dentry never hashed, on the kernel's internal shm mount), a
+ * file deleted before or after it was opened (no links left, or its dentry unhashed),
+ * and a file of a mount detached from every namespace (umount -l, open_tree). */
+static __always_inline bool exec_file_nameless(struct file *file)
+{
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *vmnt = BPF_CORE_READ(file, f_path.mnt);
+	struct mount *mnt = container_of(vmnt, struct mount, mnt);
+	unsigned long ns = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
+
+	if (BPF_CORE_READ(d, d_inode, __i_nlink) == 0)
+		return true;
+	/* NULL: detached; MNT_NS_INTERNAL (an error pointer): a kernel-internal mount */
+	if (ns == 0 || ns >= (unsigned long)-4095)
+		return true;
+	return BPF_CORE_READ(d, d_hash.pprev) == NULL && BPF_CORE_READ(d, d_parent) != d;
+}
+
+/* The loader's options that run no program (ldd's `--verify` maps the file and checks
+ * it is dynamic; it relocates nothing and runs none of it). */
+static __always_inline bool loader_option_runs_nothing(const char *a)
+{
+	static const char opts[][20] = { "--help", "--version", "--verify", "--list-tunables",
+					  "--list-diagnostics" };
+
+	for (int k = 0; k < 5; k++) {
+		bool same = true;
+
+		for (int i = 0; i < 20; i++) {
+			if (a[i] != opts[k][i]) {
+				same = false;
+				break;
+			}
+			if (!a[i])
+				break;
+		}
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* The dynamic loader exec'd directly, with an argument: it will map and run a program
+ * that no exec checked, and the kernel cannot resolve that argument's path here. Only
+ * the loader's own informational options pass. An argv[0] too long to skip is treated
+ * as a program argument: unknown is refused, not allowed. */
+static __always_inline bool loader_runs_program(struct task_struct *p, const struct bw_inode_key *exe)
+{
+	struct bw_inode_key k = { .ino = exe->ino, .dev = exe->dev, .gen = 0 };
+	unsigned long start, end;
+	__u32 zero = 0;
+	char *buf;
+	long n;
+
+	if (!bpf_map_lookup_elem(&exec_loaders, &k))
+		return false;
+	buf = bpf_map_lookup_elem(&arg_scratch, &zero);
+	if (!buf)
+		return true;
+	start = BPF_CORE_READ(p, mm, arg_start);
+	end = BPF_CORE_READ(p, mm, arg_end);
+	n = bpf_probe_read_user_str(buf, BW_ARG0_LEN, (void *)start);
+	if (n <= 0 || n >= BW_ARG0_LEN)
+		return true;
+	if (start + n >= end)
+		return false; /* argv[0] alone: the loader prints its usage */
+	n = bpf_probe_read_user_str(buf, 20, (void *)(start + n));
+	if (n <= 0)
+		return true;
+	return !loader_option_runs_nothing(buf);
+}
+
 static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm *bprm,
 				      const struct bw_proc *proc, __u32 tgid, int denied,
-				      bool killed, bool wake)
+				      __u32 flags, bool wake)
 {
 	struct bw_exec_event *e;
 	unsigned long arg_start, arg_end;
@@ -59,7 +133,7 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
 	e->exe_ino = proc->exe_ino;
 	e->proc_flags = proc->flags;
 	e->denied_tree = denied;
-	e->flags = killed ? BW_EXEC_KILLED : 0;
+	e->flags = flags;
 	__builtin_memcpy(e->comm, proc->comm, sizeof(e->comm));
 	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	e->filename_len = n > 0 ? n : 0;
@@ -96,7 +170,8 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct bw_proc *e, *old;
 	struct file *file;
 	int denied = -1;
-	bool in_scope, killed = false;
+	__u32 flags = 0;
+	bool in_scope, violation;
 
 	if (!cfg)
 		return 0;
@@ -118,17 +193,21 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->exe_ino = key.ino;
 	e->exe_dev = key.dev;
 	e->uid = BPF_CORE_READ(p, cred, uid.val);
-	e->flags |= BW_PROC_EXEC_SEEN;
+	e->flags |= BW_PROC_EXEC_SEEN | BW_PROC_FROM_EXEC;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 
 	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD) &&
 	    bpf_map_lookup_elem(&build_root_exes, &key))
 		e->flags |= BW_PROC_IN_BUILD;
+	/* A writer's right belongs to the executable it was granted to (and, with
+	 * descendants: true, to its lineage: inherit_mask). A process that execs something
+	 * else keeps only what its lineage gives it: rsync running /bin/sh is not rsync. */
+	e->writer_mask = e->inherit_mask;
 	if (cfg->flags & BW_CFG_HAVE_WRITERS) {
 		struct bw_writer *w = bpf_map_lookup_elem(&writer_exes, &key);
 
-		if (w) {
+		if (w && writer_conditions_hold(w, p)) {
 			e->writer_mask |= w->mask;
 			e->inherit_mask |= w->inherit_mask;
 		}
@@ -138,16 +217,29 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	in_scope = (e->flags & BW_PROC_IN_BUILD) || (cfg->flags & BW_CFG_EXEC_SCOPE_HOST);
 	/* For a #! script, file is already the interpreter and the script's file is gone:
-	 * the agent checks the script's path (pipeline/event_build.c). */
-	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY))
+	 * enforce mode refuses its exec earlier, at the open (sensor/execguard.c); audit
+	 * mode checks the script's path afterwards (pipeline/event_build.c).
+	 * exec.deny cannot be sidestepped: what the walk cannot place in or out of a deny
+	 * tree is a violation too, not only a counter (BW_EXEC_EVASIONS). */
+	if (in_scope && (cfg->flags & BW_CFG_HAVE_EXEC_DENY)) {
 		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
+		if (denied == TREE_TOO_DEEP)
+			flags |= BW_EXEC_TOO_DEEP;
+		if (denied < 0)
+			denied = -1;
+		if (exec_file_nameless(file))
+			flags |= BW_EXEC_NAMELESS;
+		if (loader_runs_program(p, &key))
+			flags |= BW_EXEC_LOADER;
+	}
+	violation = denied >= 0 || flags;
 	/* The new image has not run an instruction yet: killing it here stops it. The
 	 * signal is delivered on the way back to user space, so the record below is still
 	 * written, and it says whether the kill was sent. */
-	if (denied >= 0 && (cfg->flags & BW_CFG_ENFORCE_EXEC))
-		killed = bpf_send_signal(SIGKILL) == 0;
-	if ((e->flags & BW_PROC_IN_BUILD) || denied >= 0)
-		emit_exec(p, bprm, e, tgid, denied, killed, denied >= 0);
+	if (violation && (cfg->flags & BW_CFG_ENFORCE_EXEC) && bpf_send_signal(SIGKILL) == 0)
+		flags |= BW_EXEC_KILLED;
+	if ((e->flags & BW_PROC_IN_BUILD) || violation)
+		emit_exec(p, bprm, e, tgid, denied, flags, violation);
 	return 0;
 }
 

@@ -26,6 +26,9 @@ enum bw_event_type {
 #define BW_PROC_EXITED (1u << 2)
 /* lineage came from a fork the sensor saw, not from a guess at start-up */
 #define BW_PROC_FROM_FORK (1u << 3)
+/* the sensor saw this process's last exec: writer_mask was decided for the executable it
+ * runs (EXEC_SEEN alone may come from the start-up scan of /proc) */
+#define BW_PROC_FROM_EXEC (1u << 4)
 
 /* exec_event.flags: the record holds only a prefix (argv past BW_ARGS_LEN - 1 bytes, a
  * filename of BW_FILENAME_LEN - 1 bytes or more); events say so (ExecBody.truncated). */
@@ -33,6 +36,20 @@ enum bw_event_type {
 #define BW_EXEC_FILENAME_TRUNCATED (1u << 1)
 /* enforce mode: the kernel sent the new image SIGKILL before its first instruction */
 #define BW_EXEC_KILLED (1u << 2)
+/* Ways around exec.deny, each a violation of its own (set only for a process in the
+ * scope of a policy with exec.deny trees): the file is deeper than the walk goes, so
+ * whether it is in a deny tree cannot be decided; */
+#define BW_EXEC_TOO_DEEP (1u << 3)
+/* the file has no name in a mounted tree: memfd_create + fexecve, a deleted file, a file
+ * of an internal or detached mount; */
+#define BW_EXEC_NAMELESS (1u << 4)
+/* the image is the dynamic loader, run directly on a program (`ld.so /tmp/x`): the
+ * loader maps that program itself, with no exec the kernel could check. */
+#define BW_EXEC_LOADER (1u << 5)
+#define BW_EXEC_EVASIONS (BW_EXEC_TOO_DEEP | BW_EXEC_NAMELESS | BW_EXEC_LOADER)
+/* enforce mode, from the agent: an exec of a #! script in a deny tree was refused with
+ * EACCES (fanotify FAN_OPEN_EXEC_PERM); the interpreter never started. */
+#define BW_EXEC_REFUSED (1u << 6)
 
 /* connect_event.verdict and net_rule.action */
 enum bw_net_action {
@@ -103,10 +120,21 @@ struct bw_proc {
 	char filename[BW_FILENAME_LEN];
 };
 
+/* exec_loaders: the (dev, inode) of each dynamic loader on the host, gen 0, found at
+ * start-up (sensor/loaders.c); value unused. */
+#define BW_MAX_LOADERS 8
+
 /* writer_exes value, keyed by bw_inode_key of the executable */
+#define BW_WRITER_UID (1u << 0)    /* the process's real uid must be uid */
+#define BW_WRITER_PARENT (1u << 1) /* its parent must run (parent_dev, parent_ino) */
 struct bw_writer {
 	__u64 mask;
 	__u64 inherit_mask;
+	__u64 parent_ino;
+	__u32 parent_dev; /* kernel encoding, as bw_inode_key.dev */
+	__u32 uid;
+	__u32 cond;       /* BW_WRITER_*: all must hold for mask to be granted */
+	__u32 pad;
 };
 
 /* net_rules: an LPM trie over (gen, port, address); port 0 stands for "any port" and is
@@ -140,6 +168,9 @@ struct bw_net_value {
 #define BW_CFG_ENFORCE_WRITE (1u << 8)
 /* enforce mode for process access: an outsider reaching into a build process is killed */
 #define BW_CFG_ENFORCE_ACCESS (1u << 9)
+/* enforce mode with fanotify permission events: record each outsider's open intent
+ * (bpf/intent.bpf.c) for the agent's answer to FAN_OPEN_PERM */
+#define BW_CFG_ENFORCE_OPEN (1u << 10)
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
@@ -187,14 +218,23 @@ struct bw_proc_access_event {
 	char comm[BW_COMM_LEN];
 };
 
-/* The name a link()/linkat() is about to create: fanotify reports a hard link made outside
- * the trees only as a link count change on the protected file, without the new name. */
+/* The names a link()/linkat() is about to use: fanotify reports a hard link made outside
+ * the trees only as a link count change on the protected file, without the new name, and
+ * a link made into a tree as a create, without the existing name. Also the path of a
+ * truncate(2), which fanotify reports as a plain modification. */
 #define BW_AT_FDCWD -100
+enum bw_name_kind {
+	BW_NAME_LINK = 0, /* newpath: the new name; oldpath: the existing one */
+	BW_NAME_TRUNCATE = 1, /* newpath: the file truncate(2) names; oldpath empty */
+};
 struct bw_link_name_event {
 	struct bw_event_hdr hdr;
 	__u32 pid;
 	__s32 dirfd; /* BW_AT_FDCWD, or the descriptor newpath is relative to */
+	__s32 olddirfd; /* the same, for oldpath */
+	__u32 kind; /* enum bw_name_kind */
 	char newpath[BW_FILENAME_LEN];
+	char oldpath[BW_FILENAME_LEN];
 };
 
 /* protected_inodes: every marked regular file of the protected trees, keyed by
@@ -205,6 +245,7 @@ struct bw_link_name_event {
 enum bw_write_kind {
 	BW_WRITE_DATA = 1, /* write, pwrite64, writev, pwritev(2), copy_file_range, splice, sendfile */
 	BW_WRITE_TRUNCATE = 2, /* ftruncate, fallocate */
+	BW_WRITE_MMAP = 3, /* a shared mapping of the file through a writable descriptor */
 };
 /* Enforce mode: a process outside the build, not a listed writer, entered a write-like
  * syscall on a descriptor of a protected file and was sent SIGKILL before it ran. */
@@ -220,6 +261,20 @@ struct bw_write_kill_event {
 	char comm[BW_COMM_LEN];
 };
 
+/* open_intent: what a thread outside the build asked for in the open it is in now,
+ * keyed by __u32 tid, written at sys_enter_open* and deleted at sys_exit_open*. The
+ * fanotify listener's descriptor does not carry the opener's flags; this does. An open
+ * that passes no syscall tracepoint (io_uring, a kernel-internal open) has no entry. */
+#define BW_INTENT_EXEC (1u << 0) /* execve/execveat: the image is opened for reading */
+#define BW_INTENT_FLAGS_UNKNOWN (1u << 1) /* openat2's struct could not be read */
+struct bw_open_intent {
+	__u64 ktime; /* bpf_ktime_get_boot_ns at syscall entry */
+	__u32 tgid;
+	__u32 open_flags; /* the open's flags argument (O_ACCMODE, O_CREAT, O_TRUNC, ...) */
+	__u32 intent_flags; /* BW_INTENT_* */
+	__u32 pad;
+};
+
 #define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
@@ -227,10 +282,12 @@ BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 12, "bw_net_value layout");
 BW_STATIC_ASSERT(sizeof(struct bw_config) == 8, "bw_config layout");
+BW_STATIC_ASSERT(sizeof(struct bw_writer) == 40, "bw_writer layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_connect_event) % 8 == 0, "bw_connect_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_write_kill_event) % 8 == 0, "bw_write_kill_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_open_intent) == 24, "bw_open_intent layout");
 
 #endif

@@ -30,10 +30,11 @@ RULES = {
     "pipeline": {"policy", "ABI", "schema", "base"},
     "sensor": {"policy", "ABI", "skeleton", "libbpf", "base"},
     "collector": {"transport", "schema", "base"},
+    "report": {"transport", "schema", "base"},
     "agent": {"sensor", "pipeline", "transport", "policy", "ABI", "schema", "base"},
     # everything but the skeleton and libbpf: only the sensor builds against them
-    "cli": {"agent", "collector", "sensor", "pipeline", "transport", "policy", "base",
-            "ABI", "schema"},
+    "cli": {"agent", "collector", "report", "sensor", "pipeline", "transport", "policy",
+            "base", "ABI", "schema"},
 }
 
 # A part allowed these may include them from its .c files only: its headers are

@@ -7,6 +7,9 @@ UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
 FUZZ_RUNS=${FUZZ_RUNS:-20000}
 export CMOCKA_MESSAGE_OUTPUT=stdout
+# `sudo make test`: run's builds would default to the sudo caller, in workspaces root
+# made 0700. The suites that test that default set these themselves.
+unset SUDO_UID SUDO_GID
 passed=0 failed=0 skipped=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -84,6 +87,11 @@ fi
 
 # The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
 run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
+
+# The CI integrations (action.yml, ci/github/, ci/gitlab/) in a simulated runner around a
+# real small build (root; they skip themselves otherwise).
+run_script test_github_action 600 tests/ci/test_github_action.sh
+run_script test_gitlab_template 600 tests/ci/test_gitlab_template.sh
 
 # Fuzz targets run as smoke tests on their seed corpus plus fresh inputs; `make fuzz` runs longer.
 for bin in "$OUT"/fuzz/fuzz_*; do

@@ -41,6 +41,7 @@
 
 #include <sqlite3.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "transport/chain.h"
@@ -292,6 +293,10 @@ static void lg__build(struct lg_agent *a)
 	uint8_t chain[CHAIN_LEN] = { 0 }, *ev = NULL;
 	size_t cap = 0, evcap = 0;
 
+	/* protocol v2: seq 1 chains from the value bound to the run id */
+	if (chain__init(a->run_id, NULL, 0, chain))
+		lg__die("chain failed");
+
 	for (uint64_t s = 1; s <= lg.events; s++) {
 		Buildwarden__V1__AgentMessage m = BUILDWARDEN__V1__AGENT_MESSAGE__INIT;
 		Buildwarden__V1__EventFrame f = BUILDWARDEN__V1__EVENT_FRAME__INIT;
@@ -346,7 +351,7 @@ static void *lg__agent_main(void *arg)
 	hello.agent_id = agent;
 	hello.host = (char *)"ci-runner-042.build.example.net";
 	hello.run_id = a->run_id;
-	hello.schema_version = 1;
+	hello.schema_version = BW_SCHEMA_VERSION;
 	rc = client__hello(c, &hello, stop, 10000, &w, a->err, sizeof(a->err));
 	if (!rc && w->last_seq)
 		snprintf(a->err, sizeof(a->err), "run %s exists (last_seq %llu)", a->run_id,

@@ -51,6 +51,23 @@ struct {
 } build_root_exes SEC(".maps") __weak;
 
 /* Executables allowed to write some protected trees. */
+/* The dynamic loaders (include/sensor_abi.h, BW_MAX_LOADERS). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BW_MAX_LOADERS);
+	__type(key, struct bw_inode_key);
+	__type(value, __u32);
+} exec_loaders SEC(".maps") __weak;
+
+/* argv[0] of an exec, read to find argv[1] (proc.bpf.c). */
+#define BW_ARG0_LEN 256
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[BW_ARG0_LEN]);
+} arg_scratch SEC(".maps") __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);

@@ -43,8 +43,9 @@ static __always_inline bool tree_pos__up(struct tree_pos *pos)
 
 #include "lib/treewalk.bpf.h"
 
-/* Returns the value stored for the first ancestor found in dirs, or -1. A file deeper
- * than the walk goes is counted (reported in stats as depth_exceeded), not matched. */
+/* Returns the value stored for the first ancestor found in dirs, TREE_OUTSIDE, or
+ * TREE_TOO_DEEP for a file deeper than the walk goes: the caller treats that as a
+ * violation, and it is also counted (stats depth_exceeded, a loss that fails the run). */
 static __always_inline int tree_lookup(void *dirs, struct file *file, __u32 gen)
 {
 	struct vfsmount *vmnt = BPF_CORE_READ(file, f_path.mnt);
@@ -56,7 +57,7 @@ static __always_inline int tree_lookup(void *dirs, struct file *file, __u32 gen)
 
 	if (r == TREE_TOO_DEEP)
 		count(BW_CNT_DEPTH_EXCEEDED);
-	return r >= 0 ? r : -1;
+	return r;
 }
 
 #endif

@@ -130,7 +130,12 @@ static void test_usage_errors(void **state)
 		{ { "run", "--spool-max", "lots", "--", "/usr/bin/touch", marker, NULL }, "'lots'" },
 		{ { "run", "--collector", "127.0.0.1:1", "--", "/usr/bin/touch", marker, NULL }, "--tls-cert" },
 		{ { "run", "--spool", marker, "--", "/usr/bin/touch", marker, NULL }, "--collector" },
+		/* the build shares stdout: it could forge frames (a fake runEnd) */
+		{ { "run", "--events", "-", "--", "/usr/bin/touch", marker, NULL }, "'--events -'" },
+		{ { "run", "--user", "no-such-user-bw", "--", "/usr/bin/touch", marker, NULL }, "'no-such-user-bw'" },
+		{ { "run", "--user", "nobody:no-such-group-bw", "--", "/usr/bin/touch", marker, NULL }, "'no-such-group-bw'" },
 		{ { "agent", NULL }, "--policy" },
+		{ { "agent", "--policy", "p.yaml", "--user", "nobody", NULL }, "--user is a flag of run" },
 		{ { "agent", "--policy", "p.yaml", "extra", NULL }, "'extra'" },
 		{ { "policy", NULL }, "policy check FILE" },
 		{ { "policy", "chek", "p.yaml", NULL }, "policy check FILE" },

@@ -18,10 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/version.h"
 #include "lib/bwtest.h"
 #include "lib/collector_fixture.h"
 
@@ -608,7 +614,7 @@ static void test_slowloris_dribble_hello(void **state)
 
 	h.host = (char *)"cf-x-host";
 	h.run_id = (char *)"cf-x-e";
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	n = buildwarden__v1__agent_message__get_packed_size(&m);
@@ -721,6 +727,89 @@ static void test_flood_from_one_agent(void **state)
 	expect_good_agents_progress("a flood");
 }
 
+/* ---- connection slots (issue 8) ------------------------------------------- */
+
+#define IDLE_SOCKETS 1024
+
+/* A TCP connection from src (a loopback address) to the collector that never sends a
+ * byte: -1 when it could not be made. */
+static int idle_socket(const char *src)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, d = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
+	d.sin_port = htons((uint16_t)H.col.port);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    (connect(fd, (struct sockaddr *)&d, sizeof(d)) < 0 && errno != EINPROGRESS)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* 1,024 idle TCP sockets (no TLS byte) from 128 loopback addresses took every slot of
+ * the collector, and an enrolled agent was refused three times in a row. Connections
+ * that have not said Hello now have a budget of their own: the agent still gets in,
+ * every time, and delivers. */
+static void test_idle_sockets_leave_room_for_agents(void **state)
+{
+	static int fds[IDLE_SOCKETS];
+	struct rlimit rl;
+	int made = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < IDLE_SOCKETS + 256) {
+		rl.rlim_cur = rl.rlim_max < IDLE_SOCKETS + 256 ? rl.rlim_max : IDLE_SOCKETS + 256;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (int i = 0; i < IDLE_SOCKETS; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 8 / 200, 2 + (i / 8) % 200);
+		fds[i] = idle_socket(src);
+		if (fds[i] >= 0)
+			made++;
+	}
+	printf("     %d idle sockets open\n", made);
+	CHECK(made >= IDLE_SOCKETS - 8, "only %d of %d idle sockets could be opened", made,
+	      IDLE_SOCKETS);
+	cf_sleep_ms(1000); /* the collector accepts them */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct cf_peer p = { .fd = -1 };
+		char run[64];
+		long long stored = 0;
+
+		snprintf(run, sizeof(run), "cf-slots-%d-%d", (int)getpid(), attempt);
+		CHECK(cf_peer_connect(&p, H.col.port, H.pki.agent_cert[3], H.pki.agent_key[3],
+				      H.pki.ca) == 0,
+		      "attempt %d: with %d idle sockets open an enrolled agent cannot connect: %s",
+		      attempt + 1, made, p.err);
+		CHECK(cf_peer_hello(&p, "", "cf-x-host", run, NULL) == 0,
+		      "attempt %d: with %d idle sockets open an enrolled agent's Hello failed: %s",
+		      attempt + 1, made, p.err);
+		for (int i = 0; i < 5; i++) {
+			size_t len;
+			uint8_t *ev = cf_event_bytes(p.next_seq, "cf-x-host", run, "/bin/true", 0, &len);
+
+			CHECK(ev && cf_peer_send_event(&p, p.next_seq, ev, len, true) == 0, "send");
+			free(ev);
+		}
+		stored = cf_db_wait_count(H.col.db, run, 5, 10000);
+		CHECK(stored == 5, "attempt %d: %lld of 5 events stored", attempt + 1, stored);
+		cf_peer_close(&p);
+	}
+	for (int i = 0; i < IDLE_SOCKETS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	CHECK(cf_log_has_line(H.col.log, H.log_off, (const char *const[]){ "127.0.1.", NULL },
+			      (const char *const[]){ "--max-handshakes", "--max-per-addr", NULL }, NULL, 0),
+	      "the collector logged no line about closing idle handshakes");
+	expect_good_agents_progress("1024 idle sockets");
+}
+
 /* ---- the end: the good agents lost nothing -------------------------------- */
 
 static void test_good_agents_complete(void **state)
@@ -785,6 +874,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_client_cert_refused, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_against_tls, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_flood_from_one_agent, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_idle_sockets_leave_room_for_agents, test_setup,
+						test_teardown),
 		cmocka_unit_test_setup_teardown(test_good_agents_complete, test_setup, test_teardown),
 	};
 

@@ -90,10 +90,14 @@ plant user/sensor/loader.c '#include "pipeline/records.h"' \
 	'sensor must not include "pipeline/records.h" (pipeline): rule sensor -> ABI, base, libbpf, policy, skeleton'
 plant user/agent/agent.c '#include "collector/store.h"' \
 	'agent must not include "collector/store.h" (collector): rule agent -> ABI, base, pipeline, policy, schema, sensor, transport'
+plant user/report/model.c '#include "sensor/loader.h"' \
+	'report must not include "sensor/loader.h" (sensor): rule report -> base, schema, transport'
+plant user/report/html.c '#include "agent/agent.h"' \
+	'report must not include "agent/agent.h" (agent): rule report -> base, schema, transport'
 plant user/cli/main.c '#include "sensor.skel.h"' \
-	'cli must not include "sensor.skel.h" (skeleton): rule cli -> ABI, agent, base, collector, pipeline, policy, schema, sensor, transport'
+	'cli must not include "sensor.skel.h" (skeleton): rule cli -> ABI, agent, base, collector, pipeline, policy, report, schema, sensor, transport'
 plant user/cli/cmd_agent.c '#include <bpf/libbpf.h>' \
-	'cli must not include <bpf/libbpf.h> (libbpf): rule cli -> ABI, agent, base, collector, pipeline, policy, schema, sensor, transport'
+	'cli must not include <bpf/libbpf.h> (libbpf): rule cli -> ABI, agent, base, collector, pipeline, policy, report, schema, sensor, transport'
 plant user/policy/policy.c '#include "nowhere.h"' \
 	'"nowhere.h" is not a part, the ABI, the schema or the skeleton (write part/file.h)'
 

@@ -66,6 +66,7 @@ struct bw_result {
 #define BW_SPAWN_AS_NOBODY (1u << 0) /* setresgid/setresuid 65534 before exec */
 
 /* fork + exec argv[0] (path) with stdout/stderr captured and stdin = /dev/null,
+ * SUDO_UID/SUDO_GID removed from the environment (run's default user),
  * in its own process group; after timeout_s seconds the group and the pid are
  * SIGKILLed and reaped. Returns 0 when the child ran to completion or timed out
  * (see r), -errno when it could not be started. */

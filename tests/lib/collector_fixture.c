@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Collector transport test harness: see collector_fixture.h. */
+#include "base/version.h"
 #include "lib/collector_fixture.h"
 
 #include <arpa/inet.h>
@@ -340,9 +341,32 @@ static int cf__make_ca(const char *cnf, const char *subj, const char *cert, cons
 			   err, errlen);
 }
 
+/* The collector binds Hello.host to the agent certificate's DNS subjectAltNames (or its
+ * CN). Each agent-<n> may say host-<n> (the host-binding test), the machine's host name
+ * (what a real `buildwarden run` says) and the host names the hand-written clients of
+ * the other tests use. */
+static int cf__agent_cnf(char *out, size_t len)
+{
+	char host[256] = "localhost";
+	size_t off = (size_t)snprintf(out, len, "%s", cf__openssl_cnf);
+
+	if (gethostname(host, sizeof(host) - 1) || !host[0] || strpbrk(host, ",\n\"\\ "))
+		snprintf(host, sizeof(host), "localhost");
+	for (int i = 1; i <= CF_AGENTS && off < len; i++)
+		off += (size_t)snprintf(out + off, len - off,
+					"[cli_ext_%d]\n"
+					"basicConstraints = critical,CA:FALSE\n"
+					"keyUsage = critical,digitalSignature\n"
+					"extendedKeyUsage = clientAuth\n"
+					"subjectAltName = DNS:host-%d,DNS:%s,DNS:cf-good-host,"
+					"DNS:cf-x-host,DNS:cf-host\n",
+					i, i, host);
+	return off < len ? 0 : -1;
+}
+
 int cf_pki_create(struct cf_pki *p, const char *dir, char *err, size_t errlen)
 {
-	char cnf[PATH_MAX], subj[64], name[32];
+	char cnf[PATH_MAX], subj[64], name[32], ext[32], cnfbody[4096];
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
@@ -351,7 +375,7 @@ int cf_pki_create(struct cf_pki *p, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(cnf, sizeof(cnf), "%s/openssl.cnf", dir);
-	if (bw_write_file(cnf, cf__openssl_cnf, 0600)) {
+	if (cf__agent_cnf(cnfbody, sizeof(cnfbody)) || bw_write_file(cnf, cnfbody, 0600)) {
 		snprintf(err, errlen, "cannot write %s", cnf);
 		return -1;
 	}
@@ -368,7 +392,8 @@ int cf_pki_create(struct cf_pki *p, const char *dir, char *err, size_t errlen)
 	for (int i = 1; i <= CF_AGENTS; i++) {
 		snprintf(subj, sizeof(subj), "/CN=agent-%d", i);
 		snprintf(name, sizeof(name), "agent-%d", i);
-		if (cf__issue(dir, cnf, name, subj, "cli_ext", p->ca, p->ca_key, 10 + i,
+		snprintf(ext, sizeof(ext), "cli_ext_%d", i);
+		if (cf__issue(dir, cnf, name, subj, ext, p->ca, p->ca_key, 10 + i,
 			      p->agent_cert[i], p->agent_key[i], err, errlen))
 			return -1;
 	}
@@ -1632,7 +1657,7 @@ int cf_peer_hello(struct cf_peer *p, const char *agent_id, const char *host, con
 	h.agent_id = (char *)agent_id;
 	h.host = (char *)host;
 	h.run_id = (char *)run_id;
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	snprintf(p->run_id, sizeof(p->run_id), "%s", run_id);

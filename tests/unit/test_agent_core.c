@@ -16,6 +16,7 @@
 
 #include "agent/emitter.h"
 #include "agent/losses.h"
+#include "agent/policy_load.h"
 #include "agent/reload.h"
 #include "agent/run_events.h"
 #include "agent/tally.h"
@@ -406,6 +407,63 @@ static char *summary_text(const struct tally *t, const struct tally_summary *s)
 	return buf;
 }
 
+/* TAINTED file events: each name once (a rename's both), the kills counted, and the
+ * summary lists them after the violations. */
+static void test_tally__tainted(void **state)
+{
+	struct tally *t = calloc(1, sizeof(*t));
+	Buildwarden__V1__Event ev;
+	Buildwarden__V1__Verdict v;
+	Buildwarden__V1__FileBody fb;
+	const char *layers[] = { "x" };
+	struct tally_summary s = { .what = "build finished", .run_id = "r1", .enforce = true,
+				   .layers = layers, .n_layers = 1 };
+	char *text, name[32];
+
+	(void)state;
+	assert_non_null(t);
+	buildwarden__v1__event__init(&ev);
+	buildwarden__v1__verdict__init(&v);
+	buildwarden__v1__file_body__init(&fb);
+	v.violation = true;
+	v.rule = (char *)"protect[0]: /src";
+	v.action = BUILDWARDEN__V1__ACTION__TAINTED;
+	v.actor_killed = true;
+	fb.path = (char *)"/src/a";
+	fb.new_path = (char *)"/src/b";
+	ev.verdict = &v;
+	ev.file = &fb;
+	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+	tally__event(t, &ev, true);
+	v.actor_killed = false;
+	fb.new_path = (char *)"";
+	tally__event(t, &ev, true); /* /src/a again: one name */
+	assert_int_equal(t->tainted, 2);
+	assert_int_equal(t->actors_killed, 1);
+	text = summary_text(t, &s);
+	assert_non_null(strstr(text, "  tainted: 2 files changed by a process outside the build "
+				     "(the change landed: do not trust them); 1 actors killed\n"
+				     "    /src/a\n    /src/b\n"));
+	free(text);
+	/* past the table every new name still counts, and the summary says how many more */
+	for (int i = 0; i < TALLY_MAX_TAINTED + 3; i++) {
+		snprintf(name, sizeof(name), "/src/n%d", i);
+		fb.path = name;
+		tally__event(t, &ev, true);
+	}
+	assert_int_equal(t->n_tainted_paths, TALLY_MAX_TAINTED);
+	assert_int_equal(t->tainted, 2 + TALLY_MAX_TAINTED + 3);
+	text = summary_text(t, &s);
+	assert_non_null(strstr(text, "    ... and 5 more (the events name them)\n"));
+	free(text);
+	/* an AUDITED event taints nothing */
+	v.action = BUILDWARDEN__V1__ACTION__AUDITED;
+	fb.path = (char *)"/src/z";
+	tally__event(t, &ev, true);
+	assert_int_equal(t->tainted, 2 + TALLY_MAX_TAINTED + 3);
+	free(t);
+}
+
 static void test_tally__summary_text(void **state)
 {
 	struct tally *t = calloc(1, sizeof(*t));
@@ -483,7 +541,10 @@ struct fake_target {
 	bool applied_enforce; /* what the last apply was told */
 	int watch_err, apply_err;
 	struct fanwatch *switched_old, *switched_new;
+	const char *replace_with; /* apply writes this over the policy file: a swap mid-load */
 };
+
+static void write_policy(const char *text);
 
 static int fake__watch(void *ctx, const struct bw_policy *p, struct fanwatch **out)
 {
@@ -501,6 +562,8 @@ static int fake__apply(void *ctx, const struct bw_policy *p, bool enforce, char 
 
 	t->applied++;
 	t->applied_enforce = enforce;
+	if (t->replace_with)
+		write_policy(t->replace_with);
 	if (t->apply_err)
 		snprintf(err, errlen, "the kernel said no");
 	return t->apply_err;
@@ -626,6 +689,45 @@ static void test_reload__good_policy_replaces_all(void **state)
 	unlink(policy_path);
 }
 
+/* policySha256 vouches for the policy that was loaded: the bytes parsed, not whatever
+ * the file holds when the hash is taken. Here the file is replaced between the parse
+ * and the end of the reload (by the apply step), as a local user with write access to
+ * the policy's directory could. */
+static void test_reload__hash_is_of_the_bytes_parsed(void **state)
+{
+	struct fake_target t = { .replace_with = "version: 1\nmode: audit\n# swapped\n" };
+	struct reload_ops ops = {
+		.watch = fake__watch, .apply = fake__apply, .switch_watch = fake__switch, .ctx = &t,
+	};
+	struct agent_opts o = { .policy_path = policy_path };
+	struct policy_state st;
+	struct bw_policy *p = NULL;
+	char sha[65];
+
+	snprintf(policy_path, sizeof(policy_path), "/tmp/bw_test_agent_core.XXXXXX");
+	assert_int_not_equal(mkstemp(policy_path), -1);
+	start_state(&st);
+	write_policy("version: 1\nmode: enforce\n");
+	assert_int_equal(reload__policy(&st, &o, &ops), 0);
+	assert_int_equal(st.policy->mode, BW_MODE_ENFORCE);
+	/* sha256 of "version: 1\nmode: enforce\n", the bytes parsed */
+	assert_string_equal(st.sha256,
+			    "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
+
+	/* the start's load: the same contract */
+	write_policy("version: 1\nmode: enforce\n");
+	assert_int_equal(policy_load__file(policy_path, &p, sha), 0);
+	write_policy("version: 1\n");
+	assert_string_equal(sha, "a43d631c8e08d96626a574d159ef1783f08ec9d0a5043f76317fb5d71ca917a3");
+	policy__free(p);
+	assert_int_equal(policy_load__file(NULL, &p, sha), 0);
+	assert_string_equal(sha, "");
+	policy__free(p);
+
+	policy__free(st.policy);
+	unlink(policy_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,7 +739,9 @@ int main(void)
 		cmocka_unit_test(test_losses__each_cause),
 		cmocka_unit_test(test_tally__counts),
 		cmocka_unit_test(test_tally__summary_text),
+		cmocka_unit_test(test_tally__tainted),
 		cmocka_unit_test(test_reload__bad_policy_changes_nothing),
+		cmocka_unit_test(test_reload__hash_is_of_the_bytes_parsed),
 		cmocka_unit_test(test_reload__good_policy_replaces_all),
 	};
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,49 @@ static void test_chain__read_key(void **state)
 	assert_int_equal(chain__read_key(path, key), -ENOENT);
 }
 
+/* The agent's key is a secret: a key file that others may read, that another user owns,
+ * that is a symbolic link or not a regular file is refused before a byte is used. */
+static void test_chain__read_key_private_only(void **state)
+{
+	char dir[] = "/tmp/bw_test_chain.XXXXXX", path[64], link[64];
+	uint8_t key[CHAIN_KEY_MAX];
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agent.key", dir);
+	snprintf(link, sizeof(link), "%s/link.key", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "k3y", 3), 3);
+	close(fd);
+	assert_int_equal(chain__read_key(path, key), 3);
+
+	assert_int_equal(chmod(path, 0644), 0); /* world-readable */
+	assert_int_equal(chain__read_key(path, key), -EACCES);
+	assert_int_equal(chmod(path, 0640), 0); /* group-readable */
+	assert_int_equal(chain__read_key(path, key), -EACCES);
+	assert_int_equal(chmod(path, 0602), 0); /* world-writable */
+	assert_int_equal(chain__read_key(path, key), -EACCES);
+	assert_int_equal(chmod(path, 0600), 0);
+
+	if (geteuid() == 0) { /* another owner: only root can give the file away */
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(chain__read_key(path, key), -EPERM);
+		assert_int_equal(chown(path, 0, 0), 0);
+	}
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(chain__read_key(link, key), -ELOOP);
+	unlink(link);
+
+	unlink(path);
+	alarm(10); /* a blocking open would hang here */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(chain__read_key(path, key), -ENXIO);
+	alarm(0);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* The collector's variant reads a file the same way but never blocks: a FIFO planted
  * where a key should be (no writer) is an empty key, not a stalled event loop. */
 static void test_chain__read_key_nowait(void **state)
@@ -164,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_chain__empty_event),
 		cmocka_unit_test(test_chain__read_key),
 		cmocka_unit_test(test_chain__read_key_nowait),
+		cmocka_unit_test(test_chain__read_key_private_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

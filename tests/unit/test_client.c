@@ -31,6 +31,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "transport/chain.h"
@@ -77,6 +78,8 @@ struct fake {
 	bool rollback;       /* on that drop, forget what was not acknowledged */
 	const char *refuse;  /* Refusal reason for every Hello */
 	unsigned ack_every;  /* ack after this many stored frames (and at each read) */
+	uint64_t welcome_lie; /* next Hello: Welcome claims this seq, then the fake hangs up */
+	size_t lies_told;
 };
 
 static struct fake_run *fake__run(struct fake *f, const char *run_id)
@@ -87,6 +90,9 @@ static struct fake_run *fake__run(struct fake *f, const char *run_id)
 	assert_true(f->n_runs < 4);
 	memset(&f->runs[f->n_runs], 0, sizeof(f->runs[0]));
 	snprintf(f->runs[f->n_runs].run_id, 65, "%s", run_id);
+	/* a new run chains from its bound start value, like the real collector's */
+	assert_int_equal(chain__init(run_id, f->key, f->keylen, f->runs[f->n_runs].chain), 0);
+	memcpy(f->runs[f->n_runs].acked_chain, f->runs[f->n_runs].chain, CHAIN_LEN);
 	return &f->runs[f->n_runs++];
 }
 
@@ -209,7 +215,7 @@ static void fake__serve(struct fake *f, struct conn *c)
 				snprintf(run->host, sizeof(run->host), "%s", am->hello->host);
 				snprintf(run->agent_id, sizeof(run->agent_id), "%s", am->hello->agent_id);
 				run->keyed = am->hello->keyed_chain;
-				assert_int_equal(am->hello->schema_version, 1);
+				assert_int_equal(am->hello->schema_version, BW_SCHEMA_VERSION);
 				if (f->refuse) {
 					rf.reason = (char *)f->refuse;
 					m.msg_case = BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_REFUSAL;
@@ -225,6 +231,15 @@ static void fake__serve(struct fake *f, struct conn *c)
 				w.max_frame = BW_FRAME_MAX;
 				m.msg_case = BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_WELCOME;
 				m.welcome = &w;
+				if (f->welcome_lie) {
+					w.last_seq = f->welcome_lie;
+					f->welcome_lie = 0;
+					f->lies_told++;
+					conn__send(c, &m);
+					buildwarden__v1__agent_message__free_unpacked(am, NULL);
+					pthread_mutex_unlock(&f->lock);
+					return;
+				}
 				conn__send(c, &m);
 			} else {
 				assert_non_null(run); /* Hello comes first */
@@ -560,6 +575,7 @@ static void test_client__collector_down_then_up(void **state)
 	kf = fopen(keypath, "w");
 	fputs("s3cret-key\n", kf);
 	fclose(kf);
+	assert_int_equal(chmod(keypath, 0600), 0); /* a key others may read is refused */
 	f->key = (const uint8_t *)"s3cret-key\n";
 	f->keylen = 11;
 
@@ -623,6 +639,43 @@ static void test_client__restart_with_spool(void **state)
 	sink_collector__stats(c, &st);
 	assert_int_equal(st.pending_runs, 0);
 	assert_false(run_dir_exists("run-old"));
+	sink__close(&s);
+	fake__stop(f);
+	free(f);
+}
+
+/* A collector whose Welcome claims seqs the run never wrote (confused, or hostile) must
+ * not make the agent take later events as delivered: they would never be sent, the
+ * drain would be satisfied at once and the spool would delete them. The claim is
+ * clamped to what the spool holds, said in the log, and everything arrives once the
+ * collector tells the truth. */
+static void test_client__welcome_beyond_spool_clamped(void **state)
+{
+	struct fake *f = fake__new();
+	struct sink_collector *c;
+	struct sink_collector_stats st;
+	struct sink s;
+	size_t told = 0;
+
+	f->welcome_lie = 1000000;
+	fake__start(f, 0);
+	c = open_sink(f->port, "run-lie", 0, NULL);
+	s = sink_collector__sink(c);
+	assert_int_equal(write_event(&s, 1, 10), 0);
+	for (int k = 0; k < 300 && !told; k++) { /* the lie is told before seq 2 exists */
+		usleep(10000);
+		pthread_mutex_lock(&f->lock);
+		told = f->lies_told;
+		pthread_mutex_unlock(&f->lock);
+	}
+	assert_int_equal(told, 1);
+	for (uint64_t i = 2; i <= 50; i++)
+		assert_int_equal(write_event(&s, i, 5000), 0);
+	assert_int_equal(sink_collector__drain(c, 30000), 0);
+	check_run(f, "run-lie", 50);
+	sink_collector__stats(c, &st);
+	assert_int_equal(st.acked_seq, 50);
+	assert_int_equal(st.unacked, 0);
 	sink__close(&s);
 	fake__stop(f);
 	free(f);
@@ -976,6 +1029,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client__collector_down_then_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__restart_with_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__refusal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client__welcome_beyond_spool_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__spool_full_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__disk_full_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client__tls, setup, teardown),

@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "collector/ingest.h"
@@ -30,6 +31,7 @@ struct h {
 	struct ingest *ig;
 	struct ingest_conn ic;
 	uint8_t chain[32];     /* agent side: chain of the last frame sent */
+	char hello_run[64];    /* run of the last Hello: a new run chains from its start value */
 	const uint8_t *key;
 	size_t keylen;
 	char keydir[64];
@@ -111,10 +113,15 @@ static enum feed_status h_hello_on(struct h *h, struct ingest_conn *ic, const ch
 	Buildwarden__V1__AgentMessage m = BUILDWARDEN__V1__AGENT_MESSAGE__INIT;
 	Buildwarden__V1__Hello hello = BUILDWARDEN__V1__HELLO__INIT;
 
+	if (strcmp(h->hello_run, run)) {
+		/* a run this harness has not sent yet: seq 1 chains from its start value */
+		snprintf(h->hello_run, sizeof(h->hello_run), "%s", run);
+		assert_int_equal(chain__init(run, h->key, h->keylen, h->chain), 0);
+	}
 	hello.agent_id = (char *)"agent-1";
 	hello.host = (char *)"runner-1";
 	hello.run_id = (char *)run;
-	hello.schema_version = 1;
+	hello.schema_version = BW_SCHEMA_VERSION;
 	hello.keyed_chain = keyed;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &hello;
@@ -274,6 +281,12 @@ static void h_welcome(struct h *h, struct ingest_conn *ic, uint64_t want_seq, co
 	assert_int_equal(m->welcome->last_seq, want_seq);
 	assert_int_equal(m->welcome->last_chain.len, 32);
 	assert_int_equal(m->welcome->max_frame, BW_FRAME_MAX);
+	if (!want_seq) {
+		/* a new run: the collector starts the chain where the agent's transport
+		 * does, from the value bound to the run id (and key) */
+		assert_int_equal(chain__init(h->hello_run, h->key, h->keylen, h->chain), 0);
+		chain = h->chain;
+	}
 	if (chain)
 		assert_memory_equal(m->welcome->last_chain.data, chain, 32);
 	buildwarden__v1__collector_message__free_unpacked(m, NULL);
@@ -311,6 +324,56 @@ static void test_collector_ingest__verify_matches_agent_chain(void **state)
 		}
 		verify__free(&v);
 	}
+	/* and the value a run starts from (protocol v2) */
+	for (int round = 0; round < 50; round++) {
+		size_t keylen = (size_t)round % sizeof(key);
+		char run[40];
+
+		snprintf(run, sizeof(run), "run-%d", round * 7919);
+		RAND_bytes(key, sizeof(key));
+		assert_int_equal(verify__init(&v, keylen ? key : NULL, keylen), 0);
+		assert_int_equal(verify__start(&v, run, a), 0);
+		assert_int_equal(chain__init(run, key, keylen, b), 0);
+		assert_memory_equal(a, b, 32);
+		assert_int_equal(chain__init("run-x", key, keylen, c), 0);
+		assert_memory_not_equal(a, c, 32);
+		verify__free(&v);
+	}
+}
+
+/* The frames of one run, replayed byte for byte (chains included) as another run,
+ * break at their first frame: a chain starts from a value bound to its run id. The
+ * events carry no runId, so only the chain can tell. */
+static void test_collector_ingest__chain_bound_to_run(void **state)
+{
+	struct h *h = h_new(NULL);
+	struct ingest_conn ic2;
+	uint8_t ev[3][512], ch[3][32];
+	size_t len[3];
+
+	h_hello_on(h, &h->ic, "run-1", false);
+	for (int i = 0; i < 3; i++) {
+		len[i] = h_event((uint64_t)i + 1, "", i ? 'x' : 's', 0, ev[i], sizeof(ev[i]));
+		assert_int_equal(h_frame_bytes(h, &h->ic, (uint64_t)i + 1, ev[i], len[i], NULL),
+				 FEED_MORE);
+		memcpy(ch[i], h->chain, 32);
+	}
+	h_commit(h);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings"), 0);
+
+	ingest__conn_init(&ic2, NULL);
+	assert_int_equal(h_hello_on(h, &ic2, "run-2", false), FEED_MORE);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(h_frame_bytes(h, &ic2, (uint64_t)i + 1, ev[i], len[i], ch[i]),
+				 FEED_MORE);
+	h_commit(h);
+	assert_int_equal(h_sql(h, "SELECT count(*) FROM findings f JOIN runs r ON r.id = f.run"
+				  " WHERE r.run_id = 'run-2' AND f.kind = 'chain_break'"
+				  " AND f.first_seq = 1"), 1);
+	assert_int_equal(h_sql(h, "SELECT flags FROM events e JOIN runs r ON r.id = e.run"
+				  " WHERE r.run_id = 'run-2' AND seq = 1"), EVF_CHAIN_BREAK);
+	ingest__conn_close(h->ig, &ic2);
+	h_free(h);
 }
 
 static void test_collector_ingest__in_order_complete(void **state)
@@ -939,6 +1002,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_collector_ingest__verify_matches_agent_chain),
+		cmocka_unit_test(test_collector_ingest__chain_bound_to_run),
 		cmocka_unit_test(test_collector_ingest__in_order_complete),
 		cmocka_unit_test(test_collector_ingest__resume_after_reconnect),
 		cmocka_unit_test(test_collector_ingest__backwards_refused),

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "collector/ingest.h"
@@ -50,16 +51,18 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 	h.agent_id = (char *)agent;
 	h.host = (char *)host;
 	h.run_id = (char *)runid;
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	feed(ig, &ic, &m);
+	assert_int_equal(chain__init(runid, NULL, 0, chain), 0);
 	for (int s = 1; s <= n; s++) {
 		Buildwarden__V1__EventFrame f = BUILDWARDEN__V1__EVENT_FRAME__INIT;
 		Buildwarden__V1__Event ev = BUILDWARDEN__V1__EVENT__INIT;
 		Buildwarden__V1__RunStart rs = BUILDWARDEN__V1__RUN_START__INIT;
 		Buildwarden__V1__RunEnd re = BUILDWARDEN__V1__RUN_END__INIT;
 		Buildwarden__V1__ConnectBody cb = BUILDWARDEN__V1__CONNECT_BODY__INIT;
+		Buildwarden__V1__FileBody fb = BUILDWARDEN__V1__FILE_BODY__INIT;
 		Buildwarden__V1__ExecBody ex = BUILDWARDEN__V1__EXEC_BODY__INIT;
 		Buildwarden__V1__Verdict vd = BUILDWARDEN__V1__VERDICT__INIT;
 		uint8_t evb[512];
@@ -76,6 +79,18 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 		} else if (s == n && !open) {
 			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
 			ev.run_end = &re;
+		} else if (s == 6) {
+			/* enforce mode's after-the-fact verdict on a file change */
+			fb.op = BUILDWARDEN__V1__FILE_OP__RENAME;
+			fb.path = (char *)"/src/a.c";
+			fb.new_path = (char *)"/src/b.c";
+			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+			ev.file = &fb;
+			vd.violation = true;
+			vd.rule = (char *)"protect[0]: /src";
+			vd.action = BUILDWARDEN__V1__ACTION__TAINTED;
+			vd.actor_killed = true;
+			ev.verdict = &vd;
 		} else if (s % 3 == 0) {
 			cb.address = (char *)"203.0.113.9";
 			cb.port = 443;
@@ -172,6 +187,7 @@ static void test_collector_query__violations(void **state)
 	assert_non_null(strstr(out, "{\"agent\":\"agent-a\",\"seq\":\"3\""));
 	assert_non_null(strstr(out, "\"rule\":\"network.default: deny\""));
 	assert_non_null(strstr(out, "\"action\":\"DENIED\""));
+	assert_non_null(strstr(out, "\"action\":\"TAINTED\",\"actorKilled\":true"));
 	assert_non_null(strstr(out, "\"address\":\"203.0.113.9\""));
 	free(out);
 
@@ -196,7 +212,9 @@ static void test_collector_query__violations(void **state)
 	o.limit = 0;
 	o.since_ns = ((int64_t)time(NULL) - 150) * 1000000000; /* the last 2.5 minutes */
 	out = q(&o, &n);
-	assert_int_equal(n, 2); /* seq 9 of run-a and seq 6 of run-b, both a minute old */
+	/* --since is by when the collector received a row, not by the agent's timeNs
+	 * (which dates most of these minutes back): every violation arrived just now */
+	assert_int_equal(n, 5);
 	free(out);
 }
 

@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "base/version.h"
 #include "buildwarden.pb-c.h"
 #include "collector.pb-c.h"
 #include "collector/server.h"
@@ -257,7 +258,7 @@ static bool cli_hello(struct cli *c, const char *agent, const char *run)
 	h.agent_id = (char *)agent;
 	h.host = (char *)"runner-1";
 	h.run_id = (char *)run;
-	h.schema_version = 1;
+	h.schema_version = BW_SCHEMA_VERSION;
 	m.msg_case = BUILDWARDEN__V1__AGENT_MESSAGE__MSG_HELLO;
 	m.hello = &h;
 	return cli_send(c, &m);
@@ -269,8 +270,12 @@ static long long cli_welcome(struct cli *c)
 	Buildwarden__V1__CollectorMessage *m = cli_recv(c);
 	long long v = -1;
 
-	if (m && m->msg_case == BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_WELCOME)
+	if (m && m->msg_case == BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_WELCOME) {
 		v = (long long)m->welcome->last_seq;
+		/* a new run: chain from the start value the collector bound to it */
+		if (!v && m->welcome->last_chain.len == 32)
+			memcpy(c->chain, m->welcome->last_chain.data, 32);
+	}
 	if (m)
 		buildwarden__v1__collector_message__free_unpacked(m, NULL);
 	return v;

@@ -409,6 +409,58 @@ static void test_info_direct(void **state)
 	assert_false(in.dfid_name.ok);
 }
 
+static void put_pidfd(struct buf *b, int32_t pidfd)
+{
+	put_u8(b, FAN_EVENT_INFO_TYPE_PIDFD);
+	put_u8(b, 0);
+	put_u16(b, 8);
+	put_u32(b, (uint32_t)pidfd);
+}
+
+/* FAN_REPORT_PIDFD: the acting process's pidfd is handed over, and also when another
+ * record of the event is malformed (the caller must still close it); absent, it is -1,
+ * never 0 (a descriptor the caller would close). */
+static void test_pidfd_record(void **state)
+{
+	struct buf b = { .len = 0 };
+	struct fan_record rec;
+	size_t at;
+
+	(void)state;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 0, 1, "DIR", "f");
+	put_pidfd(&b, 9);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_OK);
+	assert_int_equal(rec.info.pidfd, 9);
+	assert_true(rec.info.dfid_name.ok);
+
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
+	at = put_fid(&b, FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 0, 1, "DIR", "f");
+	set_u32(&b, at + 12, 500); /* handle_bytes past the record */
+	put_pidfd(&b, 11);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_BAD_INFO);
+	assert_int_equal(rec.info.pidfd, 11);
+
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION, FAN_ATTRIB, FAN_NOFD, 77);
+	put_fid(&b, FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 0, 1, "DIR", "f");
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.info.pidfd, -1);
+
+	b.len = 0;
+	begin_event(&b, FANOTIFY_METADATA_VERSION + 1, FAN_ATTRIB, FAN_NOFD, 77);
+	end_event(&b);
+	assert_int_equal(parse_one(&b, &rec), 1);
+	assert_int_equal(rec.status, FAN_REC_BAD_VERSION);
+	assert_int_equal(rec.info.pidfd, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_info_skipped),
 		cmocka_unit_test(test_bad_version),
 		cmocka_unit_test(test_truncated_and_short_events),
+		cmocka_unit_test(test_pidfd_record),
 		cmocka_unit_test(test_bad_metadata_len),
 		cmocka_unit_test(test_bad_info_lengths),
 		cmocka_unit_test(test_bad_names),

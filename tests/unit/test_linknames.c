@@ -168,6 +168,52 @@ static void test_unresolvable(void **state)
 	assert_false(linknames__find(f->ln, 4242, f->target, out, sizeof(out)));
 }
 
+/* A link made into a tree: the existing name comes with it, /proc/self meaning the
+ * linker's (here ours), not the reader's. */
+static void test_old_name_of_link_in(void **state)
+{
+	struct fixture *f = *state;
+	struct bw_link_name_event r;
+	char out[PATH_MAX];
+	int dfd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(dfd >= 0);
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = BW_EV_LINK_NAME;
+	r.pid = (uint32_t)getpid();
+	r.kind = BW_NAME_LINK;
+	r.dirfd = BW_AT_FDCWD;
+	r.olddirfd = BW_AT_FDCWD;
+	snprintf(r.newpath, sizeof(r.newpath), "%.*s", (int)sizeof(r.newpath) - 1, f->link);
+	snprintf(r.oldpath, sizeof(r.oldpath), "/proc/self/fd/%d/target", dfd);
+	linknames__note(f->ln, &r);
+	close(dfd);
+	assert_int_equal(link(f->target, f->link), 0);
+	assert_true(linknames__find_old(f->ln, getpid(), f->link, out, sizeof(out)));
+	assert_string_equal(out, f->target);
+	assert_false(linknames__find_old(f->ln, getpid() + 1, f->link, out, sizeof(out)));
+}
+
+/* truncate(2) answers once per call, for its file only, and is never a link name. */
+static void test_truncate_once(void **state)
+{
+	struct fixture *f = *state;
+	struct bw_link_name_event r;
+	char out[PATH_MAX];
+
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = BW_EV_LINK_NAME;
+	r.pid = 4242;
+	r.kind = BW_NAME_TRUNCATE;
+	r.dirfd = BW_AT_FDCWD;
+	snprintf(r.newpath, sizeof(r.newpath), "%.*s", (int)sizeof(r.newpath) - 1, f->target);
+	linknames__note(f->ln, &r);
+	assert_false(linknames__truncated(f->ln, 4243, f->target));
+	assert_false(linknames__find(f->ln, 4242, f->target, out, sizeof(out)));
+	assert_true(linknames__truncated(f->ln, 4242, f->target));
+	assert_false(linknames__truncated(f->ln, 4242, f->target));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +224,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_miss_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_by_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unresolvable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_name_of_link_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

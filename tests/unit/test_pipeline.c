@@ -155,6 +155,53 @@ static void test_exec_denied_is_a_violation(void **state)
 	assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__ALLOWED);
 }
 
+/* The ways around exec.deny are violations with a rule of their own, and the verdict is
+ * what the record says was done: killed in the kernel, refused by the exec guard. */
+static void test_exec_evasions(void **state)
+{
+	struct fixture *f = *state;
+	const struct {
+		uint32_t flags;
+		const char *rule;
+		Buildwarden__V1__Action action;
+	} want[] = {
+		{ BW_EXEC_NAMELESS, "exec.deny: a file with no name in any mounted tree (memfd, deleted)",
+		  BUILDWARDEN__V1__ACTION__AUDITED },
+		{ BW_EXEC_LOADER | BW_EXEC_KILLED, "exec.deny: the dynamic loader run directly on a program",
+		  BUILDWARDEN__V1__ACTION__KILLED },
+		{ BW_EXEC_TOO_DEEP | BW_EXEC_KILLED,
+		  "exec.deny: a file deeper than the 32-level walk: cannot tell whether it is in a deny tree",
+		  BUILDWARDEN__V1__ACTION__KILLED },
+		{ BW_EXEC_NAMELESS | BW_EXEC_REFUSED,
+		  "exec.deny: a file with no name in any mounted tree (memfd, deleted)",
+		  BUILDWARDEN__V1__ACTION__DENIED },
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct bw_exec_event e = exec_record(BUILDER, -1);
+		Buildwarden__V1__Event ev;
+
+		e.flags = want[i].flags;
+		buildwarden__v1__event__init(&ev);
+		arena__reset(f->arena);
+		assert_true(event_build__exec(&f->ctx, &e, &ev));
+		assert_string_equal(ev.verdict->rule, want[i].rule);
+		assert_int_equal(ev.verdict->action, want[i].action);
+	}
+	/* a refused script: a deny tree's index, DENIED */
+	{
+		struct bw_exec_event e = exec_record(BUILDER, 1);
+		Buildwarden__V1__Event ev;
+
+		e.flags = BW_EXEC_REFUSED;
+		buildwarden__v1__event__init(&ev);
+		arena__reset(f->arena);
+		assert_true(event_build__exec(&f->ctx, &e, &ev));
+		assert_string_equal(ev.verdict->rule, "exec.deny[1]: /dev/shm");
+		assert_int_equal(ev.verdict->action, BUILDWARDEN__V1__ACTION__DENIED);
+	}
+}
+
 /* argv past 511 bytes (or a long filename) is cut in the kernel: the event says so. */
 static void test_exec_truncated(void **state)
 {
@@ -248,6 +295,8 @@ static void test_verdict_actions(void **state)
 	assert_int_equal(event_build__action(true, EVENT_STOP_NONE), BUILDWARDEN__V1__ACTION__AUDITED);
 	assert_int_equal(event_build__action(true, EVENT_STOP_REFUSED), BUILDWARDEN__V1__ACTION__DENIED);
 	assert_int_equal(event_build__action(true, EVENT_STOP_KILLED), BUILDWARDEN__V1__ACTION__KILLED);
+	assert_int_equal(event_build__action(true, EVENT_STOP_TAINTED), BUILDWARDEN__V1__ACTION__TAINTED);
+	assert_int_equal(event_build__action(false, EVENT_STOP_TAINTED), BUILDWARDEN__V1__ACTION__ALLOWED);
 
 	/* a refused connect: DENIED; the same one let through: AUDITED */
 	c.enforced = 1;
@@ -327,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_records__check),
 		cmocka_unit_test_setup_teardown(test_exec_denied_is_a_violation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_evasions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_rules_are_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_verdicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdict_actions, setup, teardown),

@@ -577,6 +577,88 @@ static void test_policy__nested_trees(void **state)
 	policy__free(p);
 }
 
+/* The kernel's pseudo file systems are not build trees: protecting / (which holds them),
+ * /proc, a tree inside /sys or /dev, or a bind mount of proc elsewhere is refused at
+ * the path's FILE:LINE:COL, with and without the file system. */
+static void test_policy__pseudo_fs_refused(void **state)
+{
+	struct tmp *t = *state;
+	char y[1024], msg[512];
+
+	(void)t;
+	expect_one("version: 1\nprotect:\n  - path: /\n", "/", 0, 3, 11,
+		   "protected path '/' contains /proc: the kernel's pseudo file systems cannot be protected");
+	expect_nofs("version: 1\nprotect:\n  - path: /\n", 3, 11,
+		    "protected path '/' contains /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one("version: 1\nprotect:\n  - path: /proc\n", "/", 0, 3, 11,
+		   "protected path '/proc' is /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one("version: 1\nprotect:\n  - path: /sys/kernel\n", "/", 0, 3, 11,
+		   "protected path '/sys/kernel' is inside /sys: the kernel's pseudo file systems cannot be protected");
+	expect_nofs("version: 1\nprotect:\n  - path: /dev//shm/\n", 3, 11,
+		    "protected path '/dev//shm/' is inside /dev: the kernel's pseudo file systems cannot be protected");
+	/* resolved first: a symlink to /dev is /dev */
+	snprintf(y, sizeof(y), "%s/devlink", t->dir);
+	assert_int_equal(symlink("/dev", y), 0);
+	expect_one("version: 1\nprotect:\n  - path: devlink\n", t->dir, 0, 3, 11,
+		   "protected path 'devlink' is /dev: the kernel's pseudo file systems cannot be protected");
+	/* the file system's type: /proc's own mount seen through another path */
+	snprintf(y, sizeof(y), "version: 1\nprotect:\n  - path: /proc/../proc/self/root/proc/1\n");
+	snprintf(msg, sizeof(msg), "protected path '/proc/../proc/self/root/proc/1' is inside /proc: the kernel's pseudo file systems cannot be protected");
+	expect_one(y, "/", 0, 3, 11, msg);
+	/* a name that merely starts like one is fine */
+	policy__free(parse_ok("version: 1\nprotect: [{path: /procedures}, {path: /device}]\n", "/",
+			      BW_POLICY_NO_FS));
+}
+
+/* Writers may add conditions to their executable: the real uid (uid: N or user: NAME)
+ * and the parent's executable (parent: /abs). One executable has one set of conditions
+ * (the kernel keeps one entry per executable); build roots take none. */
+static void test_policy__writer_conditions(void **state)
+{
+	struct tmp *t = *state;
+	char y[2048], msg[2 * PATH_MAX], want[PATH_MAX + 16];
+	struct bw_policy *p;
+
+	snprintf(y, sizeof(y),
+		 "version: 1\nprotect:\n  - path: out\n    writers:\n"
+		 "      - {exe: %s/bin/rsync, uid: 1000, parent: %s/bin/make}\n"
+		 "      - {exe: %s/bin/make, user: root}\n"
+		 "  - path: src\n    writers:\n      - {exe: %s/bin/rsync-link, uid: 1000, parent: %s/bin/make}\n",
+		 t->dir, t->dir, t->dir, t->dir, t->dir);
+	p = parse_ok(y, t->dir, 0);
+	assert_true(p->protect[0].writers[0].has_uid);
+	assert_int_equal(p->protect[0].writers[0].uid, 1000);
+	snprintf(want, sizeof(want), "%s/bin/make", t->real);
+	assert_string_equal(p->protect[0].writers[0].parent, want);
+	assert_true(p->protect[0].writers[0].parent_ino != 0);
+	assert_true(p->protect[0].writers[1].has_uid);
+	assert_int_equal(p->protect[0].writers[1].uid, 0);
+	assert_null(p->protect[0].writers[1].parent);
+	policy__free(p);
+
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: me}\n", 5, 24,
+		    "'uid' must be a number (a name goes in 'user'), not 'me'");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: -1}\n", 5, 24,
+		    "'uid' must be a number (a name goes in 'user'), not '-1'");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: 1, user: root}\n", 5, 33,
+		    "give 'uid' or 'user', not both");
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, parent: make}\n", 5, 27,
+		    "writer parent 'make' must be an absolute path");
+	expect_one("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /bin/sh, user: no-such-user-bw}\n",
+		   t->dir, 0, 5, 30, "no such user 'no-such-user-bw'");
+	expect_nofs("version: 1\nbuild_roots:\n  - {exe: /x, uid: 0}\n", 3, 15, "unknown key 'uid'");
+	/* the same file with other conditions, in the same tree or another */
+	expect_nofs("version: 1\nprotect:\n  - path: out\n    writers:\n      - {exe: /x, uid: 1}\n"
+		    "  - path: src\n    writers:\n      - {exe: /x, uid: 2}\n", 8, 15,
+		    "writer exe '/x' is listed with other conditions (uid, user, parent) at line 5: one executable has one set of conditions");
+	snprintf(y, sizeof(y), "version: 1\nprotect:\n  - path: out\n    writers:\n"
+		 "      - {exe: %s/bin/rsync}\n      - {exe: %s/bin/rsync-link, parent: %s/bin/make}\n",
+		 t->dir, t->dir, t->dir);
+	snprintf(msg, sizeof(msg), "writer exe '%s/bin/rsync' is listed with other conditions (uid, user, parent) at line 5: one executable has one set of conditions",
+		 t->real);
+	expect_one(y, t->dir, 0, 6, 15, msg); /* a symlink to the same file is the same file */
+}
+
 static void test_policy__load_file(void **state)
 {
 	struct tmp *t = *state;
@@ -777,6 +859,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy__relative_paths, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__nested_trees, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_policy__load_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_policy__pseudo_fs_refused, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_policy__writer_conditions, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_policy__net_rule_forms),
 		cmocka_unit_test(test_policy__net_verdict),
 	};

@@ -275,6 +275,64 @@ static void test_sink__refuses_symlink_and_foreign_file(void **state)
 	free(foreign);
 }
 
+/* Not a file the agent may append to: a FIFO (refused at once, never a blocked start,
+ * with or without a reader), a directory, a device another user owns, a file in a
+ * directory every user may write without the sticky bit (the file could be swapped). */
+static void test_sink__refuses_fifo_and_shared_dir(void **state)
+{
+	char *fifo = tmp_path("events.fifo"), *dir = tmp_path("adir"), *shared = tmp_path("shared"),
+	     *in_shared = tmp_path("shared/events.pb"), *sticky = tmp_path("sticky"),
+	     *in_sticky = tmp_path("sticky/events.pb");
+	struct sink_file *f;
+	int err = 0, rd;
+
+	alarm(10); /* a blocking open would hang here */
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_null(sink_file__open(fifo, &err));
+	assert_int_equal(err, -ENXIO);
+	rd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader: the open succeeds, the type does not */
+	assert_true(rd >= 0);
+	err = 0;
+	assert_null(sink_file__open(fifo, &err));
+	assert_int_equal(err, -ENXIO);
+	close(rd);
+	alarm(0);
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	err = 0;
+	assert_null(sink_file__open(dir, &err));
+	assert_true(err == -EISDIR || err == -ENXIO);
+
+	assert_int_equal(mkdir(shared, 0700), 0);
+	assert_int_equal(chmod(shared, 0777), 0);
+	err = 0;
+	assert_null(sink_file__open(in_shared, &err));
+	assert_int_equal(err, -EXDEV);
+	assert_int_equal(access(in_shared, F_OK), -1); /* nothing created */
+
+	assert_int_equal(mkdir(sticky, 0700), 0);
+	assert_int_equal(chmod(sticky, 01777), 0); /* like /tmp: accepted */
+	f = sink_file__open(in_sticky, &err);
+	assert_non_null(f);
+	assert_int_equal(sink_file__close(f), 0);
+
+	/* a character device is accepted (/dev/null: discard), as the owner's */
+	f = sink_file__open("/dev/null", &err);
+	if (geteuid() == 0) {
+		assert_non_null(f);
+		assert_int_equal(sink_file__close(f), 0);
+	} else {
+		assert_null(f);
+		assert_int_equal(err, -EPERM);
+	}
+	free(fifo);
+	free(dir);
+	free(shared);
+	free(in_shared);
+	free(sticky);
+	free(in_sticky);
+}
+
 static void test_sink__too_big_refused(void **state)
 {
 	char *path = tmp_path("big.pb");
@@ -532,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_sink__generic_interface),
 		cmocka_unit_test(test_sink__open_errors),
 		cmocka_unit_test(test_sink__refuses_symlink_and_foreign_file),
+		cmocka_unit_test(test_sink__refuses_fifo_and_shared_dir),
 		cmocka_unit_test(test_sink__too_big_refused),
 		cmocka_unit_test(test_sink__write_error_is_sticky),
 		cmocka_unit_test(test_decode__large_and_many),

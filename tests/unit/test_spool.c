@@ -44,6 +44,13 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+static unsigned stat_mode(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0;
+}
+
 /* An exec event whose argv pads it to about pad bytes. */
 static void make_event(uint64_t seq, size_t pad, char *padbuf, Buildwarden__V1__Event *ev,
 		       Buildwarden__V1__ExecBody *ex, char **argv)
@@ -104,6 +111,7 @@ struct seen {
 	size_t n_skips;
 	uint8_t chain[CHAIN_LEN];
 	uint64_t prev;
+	const char *run_id; /* seq 1 chains from chain__init(run_id) */
 };
 
 static void check_record(const struct spool_rec *rec, struct seen *s, const char *key)
@@ -127,6 +135,9 @@ static void check_record(const struct spool_rec *rec, struct seen *s, const char
 		assert_non_null(ev);
 		assert_int_equal(ev->seq, rec->first);
 		buildwarden__v1__event__free_unpacked(ev, NULL);
+		if (rec->first == 1 && !s->prev)
+			assert_int_equal(chain__init(s->run_id ? s->run_id : "", (const uint8_t *)key,
+						     key ? strlen(key) : 0, s->chain), 0);
 		assert_int_equal(chain__next(s->chain, rec->first, m->event->event.data,
 					     m->event->event.len, (const uint8_t *)key,
 					     key ? strlen(key) : 0, want), 0);
@@ -159,6 +170,7 @@ static void read_all(struct spool *sp, struct spool_run *run, uint64_t from, str
 	struct spool_rec rec;
 	int rc;
 
+	s->run_id = run->meta.run_id;
 	assert_non_null(r);
 	while ((rc = spool_reader__next(r, &rec)) == 1)
 		check_record(&rec, s, key);
@@ -299,6 +311,7 @@ static void test_spool__append_read_chain(void **state)
 	assert_int_equal(append(sp, 3, 100), -EINVAL); /* seq must move forward */
 
 	/* the reader follows the live segment as it grows */
+	s->run_id = "r1";
 	r = spool_reader__new(sp, run, 1);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(spool_reader__next(r, &rec), 1);
@@ -469,6 +482,7 @@ static void test_spool__adopt_old_runs(void **state)
 		struct spool_rec rec;
 
 		memset(s, 0, sizeof(*s));
+		s->run_id = run->meta.run_id;
 		while (spool_reader__next(r, &rec) == 1)
 			check_record(&rec, s, NULL);
 		assert_true(spool_reader__eof(r));
@@ -724,6 +738,68 @@ static void test_spool__refuses_unsafe_dir(void **state)
 	assert_int_equal(stat(run, &st), -1);
 }
 
+/* A run directory in the spool that this agent did not make (another user's, or one
+ * others may read or write) could hold a forged run that the agent would sign for and
+ * upload: it is refused at open, logged, counted and left alone, never read or sent.
+ * The root is created 0700 when missing, and a root others may read is made 0700. */
+static void test_spool__refuses_foreign_runs(void **state)
+{
+	char dir[128], path[256], cmd[512], err[256] = "";
+	struct spool_opts o = { .dir = dir, .run_id = "planted" };
+	struct spool_stats st;
+	struct spool *sp;
+	const char *olds[] = { "old-x", "old-y", "old-z" };
+
+	/* missing: created 0700 */
+	snprintf(dir, sizeof(dir), "%s/a/spool", root);
+	sp = spool__open(&(struct spool_opts){ .dir = dir, .run_id = "r" }, err, sizeof(err));
+	assert_non_null(sp);
+	spool__close(sp);
+	assert_int_equal(stat_mode(dir), 0700);
+	/* readable by others: tightened */
+	assert_int_equal(chmod(dir, 0755), 0);
+	sp = spool__open(&(struct spool_opts){ .dir = dir, .run_id = "r" }, err, sizeof(err));
+	assert_non_null(sp);
+	spool__close(sp);
+	assert_int_equal(stat_mode(dir), 0700);
+
+	for (size_t i = 0; i < 3; i++) {
+		sp = spool__open(&(struct spool_opts){ .dir = dir, .run_id = olds[i] }, err, sizeof(err));
+		assert_non_null(sp);
+		for (uint64_t seq = 1; seq <= 5; seq++)
+			assert_int_equal(append(sp, seq, 100), 0);
+		spool__close(sp); /* nothing acknowledged: left for the next start */
+	}
+	if (geteuid() == 0) { /* old-x: as if planted by uid 65534 */
+		snprintf(cmd, sizeof(cmd), "chown -R 65534:65534 '%s/old-x'", dir);
+		assert_int_equal(system(cmd), 0);
+	} else {
+		snprintf(path, sizeof(path), "%s/old-x", dir);
+		assert_int_equal(chmod(path, 0770), 0);
+	}
+	snprintf(path, sizeof(path), "%s/old-y", dir); /* ours, but others may look in */
+	assert_int_equal(chmod(path, 0755), 0);
+
+	sp = spool__open(&(struct spool_opts){ .dir = dir, .run_id = "new" }, err, sizeof(err));
+	assert_non_null(sp);
+	spool__stats(sp, &st);
+	assert_int_equal(st.foreign_runs, 2);
+	assert_int_equal(spool__n_runs(sp), 2); /* old-z and the current run */
+	assert_string_equal(spool__run(sp, 0)->meta.run_id, "old-z");
+	spool__close(sp);
+	snprintf(path, sizeof(path), "%s/old-x/meta", dir); /* left alone */
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/old-y/meta", dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* the current run's own directory, planted before the start */
+	snprintf(path, sizeof(path), "%s/planted", dir);
+	assert_int_equal(mkdir(path, 0777), 0);
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_null(spool__open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "not this agent's"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +813,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool__corrupt_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool__bad_opts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool__refuses_unsafe_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool__refuses_foreign_runs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

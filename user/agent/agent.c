@@ -41,9 +41,11 @@ static void agent__free(struct agent *a)
 	if (!a)
 		return;
 	run_guard__finish(a->guard);
+	perm__stop(a);
 	emitter__close(&a->em);
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
+	execguard__free(a->xg); /* before the sensor: its thread looks processes up */
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);
 	linknames__free(a->links);
@@ -69,8 +71,7 @@ static int agent__open_sinks(struct agent *a, struct agent_result *res)
 
 		if (!f) {
 			log__line(stderr, "buildwarden: ", "cannot create the events file '%s': %s", o->events_path,
-				  e == -ELOOP ? "it is a symbolic link: give the path it points to" :
-				  e == -EPERM ? "it is a file another user owns" : strerror(e < 0 ? -e : e));
+				  sink_file__error(e));
 			res->failure = AGENT_FAIL_EVENTS_FILE;
 			return e < 0 ? e : -e;
 		}
@@ -119,12 +120,11 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->opts = *o;
 	a->file_sink = -1;
-	e = policy_load__file(o->policy_path, &a->ps.policy);
+	e = policy_load__file(o->policy_path, &a->ps.policy, a->ps.sha256);
 	if (e) {
 		res->failure = AGENT_FAIL_POLICY;
 		goto fail;
 	}
-	policy_load__sha256(o->policy_path, a->ps.sha256);
 	a->ps.enforce = agent_opts__enforce(o, a->ps.policy);
 	gethostname(host, sizeof(host) - 1);
 	agent__make_run_id(run_id);
@@ -152,6 +152,7 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	}
 	a->guard_enforce = a->ps.enforce;
 	write_guard__attach(a, a->ps.fw, a->ps.enforce);
+	perm__start(a, a->ps.fw);
 	e = procmem__new("/proc", &a->pm);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));
@@ -182,6 +183,12 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 		log__line(stderr, "buildwarden: ", "cannot set up the event loop: %s", strerror(-e));
 		goto fail;
 	}
+	e = exec_guard__apply(a, a->ps.policy, a->ps.enforce);
+	if (e) {
+		log__line(stderr, "buildwarden: ", "cannot guard the exec of scripts in exec.deny: %s",
+			  strerror(-e));
+		goto fail;
+	}
 	res->failure = AGENT_OK;
 	*out = a;
 	return 0;
@@ -195,6 +202,7 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 {
 	const char *layers[MAX_LAYERS];
 	struct sink_collector_stats cs;
+	struct permwatch_stats ps;
 	struct rusage ru;
 	struct tally_summary s = {
 		.what = a->argv ? "build finished" : "agent stopped",
@@ -219,6 +227,10 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 	}
 	if (a->collector)
 		sink_collector__stats(a->collector, &cs);
+	if (a->perm) {
+		permwatch__stats(a->perm, &ps);
+		s.perm = &ps;
+	}
 	tally__print_summary(&a->tally, &s, stderr);
 }
 

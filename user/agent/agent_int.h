@@ -16,9 +16,11 @@
 #include "pipeline/arena.h"
 #include "pipeline/linknames.h"
 #include "pipeline/procinfo.h"
+#include "sensor/execguard.h"
 #include "sensor/fanwatch.h"
 #include "sensor/features.h"
 #include "sensor/loader.h"
+#include "sensor/permwatch.h"
 #include "sensor/procmem.h"
 #include "transport/sink_collector.h"
 
@@ -31,6 +33,7 @@ struct agent {
 	struct features feat;
 	struct sensor *sensor;
 	struct procmem *pm;
+	struct execguard *xg; /* enforce mode with exec.deny trees only (exec_guard.c) */
 	struct procinfo *pi;
 	struct linknames *links;
 	struct arena *arena;
@@ -42,6 +45,8 @@ struct agent {
 	struct run_guard *guard; /* run only: kills the build if the agent dies */
 	int64_t last_stats_ns;
 	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
+	struct permwatch *perm; /* enforce mode: answers ps.fw's permission group (perm.c) */
+	uint64_t perm_lost_before; /* refusals lost by permwatches already stopped */
 };
 
 /* dispatch.c: emits ev (emitter.h) and counts it. */
@@ -63,6 +68,21 @@ void write_guard__attach(struct agent *a, struct fanwatch *fw, bool enforce);
 void write_guard__detach(struct fanwatch *fw);
 /* A BW_EV_WRITE_KILL record -> a File event, verdict KILLED. */
 void write_guard__record(struct agent *a, const struct bw_write_kill_event *r);
+
+/* exec_guard.c: the #! script guard follows the policy and mode (started when first
+ * needed, in the loop; threads inherit the loop's blocked signals): 0 or -errno */
+int exec_guard__apply(struct agent *a, const struct bw_policy *p, bool enforce);
+/* its refusals still queued -> events */
+void exec_guard__drain(struct agent *a);
+/* refusals whose report was lost */
+uint64_t exec_guard__lost(const struct agent *a);
+/* perm.c: enforce mode's permission answers on fw's group (none: no-op); stop before
+ * fw is freed. Refusals become File events with the verdict DENIED. */
+void perm__start(struct agent *a, struct fanwatch *fw);
+void perm__stop(struct agent *a);
+void perm__on_ready(void *ctx);
+/* the agent's own removal of a name a refused create made: not a change to report */
+bool perm__is_own_cleanup(const struct agent *a, pid_t pid);
 
 /* sources.c */
 int sources__add(struct agent *a); /* into a->loop: 0 or -errno */

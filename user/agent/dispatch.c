@@ -4,6 +4,7 @@
 
 #include "agent/agent_int.h"
 #include "agent/resume.h"
+#include "agent/taint.h"
 #include "pipeline/event_build.h"
 #include "pipeline/records.h"
 
@@ -89,6 +90,7 @@ static Buildwarden__V1__FileOp dispatch__file_op(enum fw_op op)
 	case FW_RMDIR:
 		return BUILDWARDEN__V1__FILE_OP__RMDIR;
 	case FW_LINK_COUNT:
+	case FW_LINK:
 		return BUILDWARDEN__V1__FILE_OP__LINK;
 	case FW_CLOSE_WRITE:
 		return BUILDWARDEN__V1__FILE_OP__OPEN_WRITE;
@@ -105,13 +107,21 @@ void dispatch__file_change(const struct fw_event *fe, void *ctx)
 		.tree = fe->tree,
 		.path = fe->path,
 		.new_path = fe->new_path ? fe->new_path : fe->outside_path,
+		.link_here = fe->op == FW_LINK,
+		/* a change fanotify reports has landed: in enforce mode its file is tainted */
+		.stop = a->ps.enforce ? EVENT_STOP_TAINTED : EVENT_STOP_NONE,
 	};
 	Buildwarden__V1__Event ev;
 	struct event_ctx c = dispatch__ctx(a);
 	bool violation;
 
+	if (perm__is_own_cleanup(a, fe->pid))
+		return;
 	buildwarden__v1__event__init(&ev);
+	/* The event is built first: it reads the actor's /proc entries while it lives. */
 	violation = event_build__file(&c, &fc, &ev);
+	if (violation && a->ps.enforce && ev.verdict)
+		ev.verdict->actor_killed = taint__kill_actor(fe->pidfd, fe->pid);
 	a->tally.by_kind[TALLY_FILE]++;
 	agent__emit(a, &ev, violation, 0);
 }

@@ -11,12 +11,12 @@ int reload__policy(struct policy_state *st, const struct agent_opts *o,
 {
 	struct bw_policy *np = NULL;
 	struct fanwatch *nfw = NULL;
-	char err[512];
+	char err[512], sha256[65];
 	bool enforce;
 	int e;
 
 	log__line(stderr, "buildwarden: ", "SIGHUP: reloading '%s'", o->policy_path);
-	e = policy_load__file(o->policy_path, &np);
+	e = policy_load__file(o->policy_path, &np, sha256);
 	if (e) {
 		log__line(stderr, "buildwarden: ", "the new policy is bad: keeping the old one");
 		return e;
@@ -45,7 +45,7 @@ int reload__policy(struct policy_state *st, const struct agent_opts *o,
 	policy__free(st->policy);
 	st->policy = np;
 	st->enforce = enforce;
-	policy_load__sha256(o->policy_path, st->sha256);
+	memcpy(st->sha256, sha256, sizeof(st->sha256));
 	log__line(stderr, "buildwarden: ", "policy reloaded");
 	return 0;
 }

@@ -24,11 +24,28 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.depth_exceeded = cnt->total[BW_CNT_DEPTH_EXCEEDED],
 		.link_names_shed = cnt->total[BW_CNT_LINK_NAMES_SHED],
 		.fanwatch_overflows = a->ps.fw ? fanwatch__overflows(a->ps.fw) : 0,
-		.procmem_overflows = a->pm ? procmem__overflows(a->pm) : 0,
+		/* a refused exec whose report was lost is lost like an overflowed one */
+		.procmem_overflows = (a->pm ? procmem__overflows(a->pm) : 0) + exec_guard__lost(a),
 		.fanwatch_skipped = a->ps.fw ? fanwatch__skipped(a->ps.fw) : 0,
 		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
 		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
 	};
+	rc->fanwatch_unresolved += a->perm_lost_before;
+	if (a->perm) {
+		struct permwatch_stats ps;
+
+		permwatch__stats(a->perm, &ps);
+		rc->perm_asked = ps.asked;
+		rc->perm_denied = ps.denied;
+		rc->perm_fail_safe = ps.fail_safe;
+		rc->perm_p50_ns = ps.answer_p50_ns;
+		rc->perm_p99_ns = ps.answer_p99_ns;
+		rc->perm_max_ns = ps.answer_max_ns;
+		rc->perm_wait_p50_ns = ps.entry_p50_ns;
+		rc->perm_wait_p99_ns = ps.entry_p99_ns;
+		rc->perm_wait_max_ns = ps.entry_max_ns;
+		rc->fanwatch_unresolved += ps.lost;
+	}
 	if (a->collector) {
 		struct sink_collector_stats cs;
 

@@ -29,6 +29,15 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 	st->fanotify_unresolved = c->fanwatch_unresolved;
 	st->link_names_missing = c->link_names_missing;
 	st->link_names_shed = c->link_names_shed;
+	st->perm_asked = c->perm_asked;
+	st->perm_denied = c->perm_denied;
+	st->perm_fail_safe = c->perm_fail_safe;
+	st->perm_answer_p50_ns = c->perm_p50_ns;
+	st->perm_answer_p99_ns = c->perm_p99_ns;
+	st->perm_answer_max_ns = c->perm_max_ns;
+	st->perm_wait_p50_ns = c->perm_wait_p50_ns;
+	st->perm_wait_p99_ns = c->perm_wait_p99_ns;
+	st->perm_wait_max_ns = c->perm_wait_max_ns;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev->stats = st;
 }

@@ -41,6 +41,12 @@ struct run_counters {
 	uint64_t link_names_missing;
 	/* the kernel's: link() names shed to keep half the ring for everything else */
 	uint64_t link_names_shed;
+
+	/* enforce mode's permission answers (sensor/permwatch.h); lost refusals are
+	 * counted in fanwatch_unresolved: an event that never became one */
+	uint64_t perm_asked, perm_denied, perm_fail_safe;
+	uint64_t perm_p50_ns, perm_p99_ns, perm_max_ns;
+	uint64_t perm_wait_p50_ns, perm_wait_p99_ns, perm_wait_max_ns;
 };
 
 /* What RunEnd.drops and the summary's "lost" count: events that never reached the

@@ -1,6 +1,9 @@
 /* What the agent waits on: the ring buffer, the fanotify queues of the protected trees
  * and of /proc, and signals (loop.h); what it does when one is ready; the periodic
  * work of each pass; and the policy reload that swaps the trees' watcher. */
+#include <stdio.h>
+#include <string.h>
+
 #include "agent/agent_int.h"
 #include "base/clock.h"
 
@@ -39,6 +42,8 @@ int sources__add(struct agent *a)
 		e = loop__add(a->loop, procmem__fd(a->pm), sources__on_procmem, a);
 	if (!e && a->ps.fw)
 		e = loop__add(a->loop, fanwatch__fd(a->ps.fw), sources__on_fanotify, a);
+	if (!e && a->perm)
+		e = loop__add(a->loop, permwatch__fd(a->perm), perm__on_ready, a);
 	return e;
 }
 
@@ -57,8 +62,10 @@ unsigned sources__poll(struct agent *a)
 
 void sources__drain_all(struct agent *a)
 {
+	exec_guard__drain(a);
 	sensor__drain(a->sensor);
 	procmem__process(a->pm, dispatch__proc_mem_write, a);
+	perm__on_ready(a);
 	if (a->ps.fw)
 		while (fanwatch__process(a->ps.fw, dispatch__file_change, a) > 0)
 			;
@@ -80,6 +87,7 @@ static void sources__sync_ring(void *ctx)
 
 int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch **out)
 {
+	struct agent *a = ctx;
 	const char *paths[BW_POLICY_MAX_TREES];
 	size_t n = p->n_protect < BW_POLICY_MAX_TREES ? p->n_protect : BW_POLICY_MAX_TREES;
 	int err;
@@ -89,7 +97,9 @@ int sources__watch_trees(void *ctx, const struct bw_policy *p, struct fanwatch *
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		paths[i] = p->protect[i].path;
-	err = fanwatch__new(paths, n, out);
+	/* enforce mode with permission events: the trees also get the permission group */
+	err = fanwatch__new_perm(paths, n, agent_opts__enforce(&a->opts, p) && a->feat.fanotify_perm,
+				 out);
 	if (!err)
 		fanwatch__set_sync(*out, sources__sync_ring, ctx);
 	return err;
@@ -103,6 +113,9 @@ static int sources__apply(void *ctx, const struct bw_policy *p, bool enforce, ch
 
 	if (!e)
 		a->guard_enforce = enforce;
+	if (!e && (e = exec_guard__apply(a, p, enforce)))
+		snprintf(err, errlen, "cannot guard the exec of scripts in exec.deny: %s",
+			 strerror(-e));
 	return e;
 }
 
@@ -113,6 +126,10 @@ static void sources__switch_watch(void *ctx, struct fanwatch *old, struct fanwat
 	write_guard__detach(old);
 	/* The new marks replace the old set; between the two, nothing is guarded. */
 	write_guard__attach(a, nfw, a->guard_enforce);
+	/* Both groups ask until the old one closes: the new answers start first. */
+	perm__on_ready(a);
+	perm__stop(a);
+	perm__start(a, nfw);
 	if (old) {
 		fanwatch__process(old, dispatch__file_change, a);
 		loop__del(a->loop, fanwatch__fd(old));

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "agent/tally.h"
+#include "sensor/permwatch.h"
 
 static void tally__rule(struct tally *t, const char *rule)
 {
@@ -18,8 +19,30 @@ static void tally__rule(struct tally *t, const char *rule)
 	}
 }
 
+/* A name counts once while the table has room; past it every TAINTED name counts. */
+static void tally__taint(struct tally *t, const char *path)
+{
+	if (!path || !*path)
+		return;
+	for (size_t i = 0; i < t->n_tainted_paths; i++)
+		if (strcmp(t->tainted_paths[i], path) == 0)
+			return;
+	t->tainted++;
+	if (t->n_tainted_paths < TALLY_MAX_TAINTED)
+		snprintf(t->tainted_paths[t->n_tainted_paths++], sizeof(t->tainted_paths[0]), "%s",
+			 path);
+}
+
 void tally__event(struct tally *t, const Buildwarden__V1__Event *ev, bool violation)
 {
+	if (ev->verdict && ev->verdict->action == BUILDWARDEN__V1__ACTION__TAINTED) {
+		if (ev->file) {
+			tally__taint(t, ev->file->path);
+			tally__taint(t, ev->file->new_path);
+		}
+		if (ev->verdict->actor_killed)
+			t->actors_killed++;
+	}
 	t->events++;
 	if (violation) {
 		t->violations++;
@@ -50,12 +73,32 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	fprintf(out, "  violations: %llu\n", ull(t->violations));
 	for (size_t i = 0; i < t->n_rules; i++)
 		fprintf(out, "    %6llu  %s\n", ull(t->rules[i].n), t->rules[i].rule);
+	if (t->tainted) {
+		fprintf(out, "  tainted: %llu files changed by a process outside the build "
+			     "(the change landed: do not trust them); %llu actors killed\n",
+			ull(t->tainted), ull(t->actors_killed));
+		for (size_t i = 0; i < t->n_tainted_paths; i++)
+			fprintf(out, "    %s\n", t->tainted_paths[i]);
+		if (t->tainted > t->n_tainted_paths)
+			fprintf(out, "    ... and %llu more (the events name them)\n",
+				ull(t->tainted - t->n_tainted_paths));
+	}
 	fprintf(out, "  lost: %llu (kernel ring buffer and fanotify queue), unattributed: %llu, "
 		     "bad records: %llu, events not written: %llu\n",
 		ull(s->drops), ull(t->unattributed), ull(t->bad_records), ull(s->not_written));
 	if (s->not_watched)
 		fprintf(out, "  not watched: %llu objects under the protected trees\n",
 			ull(s->not_watched));
+	if (s->perm)
+		fprintf(out,
+			"  permission answers: %llu asked, %llu refused (%llu by the fail-safe, %llu "
+			"with no recorded intent); decision p50 %.0f us, p99 %.0f us, max %.0f us; "
+			"open's entry to answer p50 %.0f us, p99 %.0f us, max %.0f us\n",
+			ull(s->perm->asked), ull(s->perm->denied), ull(s->perm->fail_safe),
+			ull(s->perm->no_intent), s->perm->answer_p50_ns / 1e3,
+			s->perm->answer_p99_ns / 1e3, s->perm->answer_max_ns / 1e3,
+			s->perm->entry_p50_ns / 1e3, s->perm->entry_p99_ns / 1e3,
+			s->perm->entry_max_ns / 1e3);
 	if (s->collector && s->collector_stats) {
 		const struct sink_collector_stats *cs = s->collector_stats;
 
@@ -65,6 +108,9 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 			s->collector, ull(cs->spooled), ull(cs->acked),
 			ull(cs->spool_full_drops + cs->other_drops), ull(cs->unacked),
 			cs->last_error[0] ? "; last error: " : "", cs->last_error);
+		if (cs->foreign_runs)
+			fprintf(out, "  spool: %llu run directories refused (not this agent's: another owner, "
+				"or not mode 0700); not uploaded\n", ull(cs->foreign_runs));
 	}
 	fprintf(out, "  guards on this host:\n");
 	for (size_t i = 0; i < s->n_layers; i++)

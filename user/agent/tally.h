@@ -14,6 +14,7 @@
 #include "transport/sink_collector.h"
 
 #define TALLY_MAX_RULES 64
+#define TALLY_MAX_TAINTED 32 /* files named in the summary; all are counted */
 
 enum tally_kind { TALLY_EXEC, TALLY_FILE, TALLY_CONNECT, TALLY_PROCESS, TALLY_KINDS };
 
@@ -30,6 +31,11 @@ struct tally {
 	uint64_t by_kind[TALLY_KINDS];
 	struct tally_rule rules[TALLY_MAX_RULES]; /* violations per rule, first seen first */
 	size_t n_rules;
+	/* enforce mode: files changed by an outsider, with no hook to refuse it (TAINTED) */
+	uint64_t tainted; /* distinct names while the table has room, then every event */
+	char tainted_paths[TALLY_MAX_TAINTED][512];
+	size_t n_tainted_paths;
+	uint64_t actors_killed; /* TAINTED events whose actor the agent killed */
 };
 
 /* An event was emitted; violation: it broke the policy (its verdict names the rule). */
@@ -50,8 +56,10 @@ struct tally_summary {
 	const char *const *layers; /* "guard: layer" lines */
 	size_t n_layers;
 	const struct run_losses *losses; /* NULL or none: the run is complete */
+	const struct permwatch_stats *perm; /* enforce mode's permission answers; NULL: none */
 };
 
+struct permwatch_stats;
 void tally__print_summary(const struct tally *t, const struct tally_summary *s, FILE *out);
 
 #endif /* BUILDWARDEN_AGENT_TALLY_H */

@@ -39,6 +39,7 @@ void write_guard__record(struct agent *a, const struct bw_write_kill_event *r)
 	char path[4096];
 	struct file_change fc = {
 		.op = r->kind == BW_WRITE_TRUNCATE ? BUILDWARDEN__V1__FILE_OP__TRUNCATE
+		      : r->kind == BW_WRITE_MMAP   ? BUILDWARDEN__V1__FILE_OP__MMAP_WRITE
 						   : BUILDWARDEN__V1__FILE_OP__WRITE,
 		.pid = (pid_t)r->pid,
 		.tree = r->tree,

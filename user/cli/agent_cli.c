@@ -11,7 +11,7 @@
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
 
-int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
+int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct run_flags *rf)
 {
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -28,17 +28,20 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 		{ "chain-key", required_argument, NULL, 'K' },
 		{ "agent-id", required_argument, NULL, 'A' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	if (rf)
+		memset(rf, 0, sizeof(*rf));
 	o->drain_timeout_ms = 10000;
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:u:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -100,6 +103,11 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o)
 				o->drain_timeout_ms = (unsigned)v * 1000;
 			break;
 		}
+		case 'u':
+			if (!rf)
+				return usage__error("buildwarden", usage_text, "--user is a flag of run: the agent does not start the build");
+			rf->user = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);

@@ -12,7 +12,7 @@ int cmd_agent(int argc, char **argv)
 	struct agent_result res;
 	int rc;
 
-	rc = agent_cli__parse_flags(argc, argv, &o);
+	rc = agent_cli__parse_flags(argc, argv, &o, NULL);
 	if (rc)
 		return rc;
 	if (!o.policy_path)

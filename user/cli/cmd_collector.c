@@ -12,13 +12,17 @@
 #include "cli/commands.h"
 #include "cli/exitcodes.h"
 #include "cli/usage.h"
+#include "collector/redact.h"
 #include "collector/server.h"
 
 static const char collector_usage[] =
 	"usage: buildwarden collector --listen ADDR:PORT --db FILE\n"
 	"           (--tls-cert FILE --tls-key FILE --tls-client-ca FILE | --insecure)\n"
-	"           [--max-frame BYTES] [--agent-keys DIR] [--handshake-timeout SECONDS]\n"
-	"           [--max-conns N] [--batch N] [--commit-ms MS] [--sync full|normal]\n"
+	"           [--max-frame BYTES] [--agent-keys DIR [--require-keys]]\n"
+	"           [--handshake-timeout SECONDS] [--idle-timeout SECONDS] [--max-conns N]\n"
+	"           [--max-handshakes N] [--max-per-addr N] [--max-agent-conns N]\n"
+	"           [--batch N] [--commit-ms MS] [--sync full|normal]\n"
+	"           [--redact REGEX]... [--no-default-redact]\n"
 	"  ADDR is an IPv4 or bracketed IPv6 literal: 127.0.0.1:7400, [::1]:7400, 0.0.0.0:7400\n";
 
 static struct server *collector_srv;
@@ -70,7 +74,14 @@ int cmd_collector(int argc, char **argv)
 		{ "insecure", no_argument, NULL, 'i' },
 		{ "max-frame", required_argument, NULL, 'f' },
 		{ "agent-keys", required_argument, NULL, 'K' },
+		{ "require-keys", no_argument, NULL, 'Q' },
+		{ "redact", required_argument, NULL, 'r' },
+		{ "no-default-redact", no_argument, NULL, 'R' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "max-handshakes", required_argument, NULL, 'S' },
+		{ "max-per-addr", required_argument, NULL, 'A' },
+		{ "max-agent-conns", required_argument, NULL, 'G' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "sync", required_argument, NULL, 's' },
@@ -79,6 +90,7 @@ int cmd_collector(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_cfg cfg = { 0 };
+	static const char *redact[REDACT_MAX_RULES];
 	struct sigaction sa = { 0 };
 	unsigned long long v;
 	char err[512];
@@ -125,6 +137,40 @@ int cmd_collector(int argc, char **argv)
 			    cfg.handshake_timeout > 3600)
 				return usage__error("buildwarden collector", collector_usage, "--handshake-timeout must be 0.1..3600 seconds, not '%s'", optarg);
 			break;
+		case 'Q':
+			cfg.require_keys = true;
+			break;
+		case 'r':
+			if (cfg.n_redact >= REDACT_MAX_RULES)
+				return usage__error("buildwarden collector", collector_usage, "at most %d --redact patterns", REDACT_MAX_RULES);
+			redact[cfg.n_redact++] = optarg;
+			cfg.redact = redact;
+			break;
+		case 'R':
+			cfg.no_default_redact = true;
+			break;
+		case 'I':
+			errno = 0;
+			cfg.idle_timeout = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(cfg.idle_timeout >= 0.1) ||
+			    cfg.idle_timeout > 86400)
+				return usage__error("buildwarden collector", collector_usage, "--idle-timeout must be 0.1..86400 seconds, not '%s'", optarg);
+			break;
+		case 'S':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return usage__error("buildwarden collector", collector_usage, "--max-handshakes must be 1..1000000, not '%s'", optarg);
+			cfg.max_handshakes = (unsigned)v;
+			break;
+		case 'A':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return usage__error("buildwarden collector", collector_usage, "--max-per-addr must be 1..1000000, not '%s'", optarg);
+			cfg.max_per_addr = (unsigned)v;
+			break;
+		case 'G':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return usage__error("buildwarden collector", collector_usage, "--max-agent-conns must be 1..1000000, not '%s'", optarg);
+			cfg.max_agent_conns = (unsigned)v;
+			break;
 		case 'n':
 			if (!collector__num(optarg, 1, 1000000, &v))
 				return usage__error("buildwarden collector", collector_usage, "--max-conns must be 1..1000000, not '%s'", optarg);
@@ -168,6 +214,8 @@ int cmd_collector(int argc, char **argv)
 	if (!cfg.insecure && (!cfg.tls_cert || !cfg.tls_key || !cfg.tls_client_ca))
 		return usage__error("buildwarden collector", collector_usage, "%s", "refusing to start without TLS: give --tls-cert, --tls-key and "
 					      "--tls-client-ca, or --insecure for plaintext testing");
+	if (cfg.require_keys && !cfg.agent_keys)
+		return usage__error("buildwarden collector", collector_usage, "--require-keys needs --agent-keys DIR");
 	if (cfg.agent_keys && (stat(cfg.agent_keys, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		log__line(stderr, "buildwarden collector: ", "--agent-keys '%s' is not a directory",
 			  cfg.agent_keys);

@@ -14,7 +14,7 @@ int cmd_policy(int argc, char **argv)
 
 	if (argc != 3 || strcmp(argv[1], "check") != 0)
 		return usage__error("buildwarden", usage_text, "usage: buildwarden policy check FILE");
-	if (policy_load__file(argv[2], &p))
+	if (policy_load__file(argv[2], &p, NULL))
 		return EXIT_POLICY;
 	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow and %zu deny "
 	       "network rules, mode %s)\n",

@@ -16,10 +16,13 @@
 
 static const char query_usage[] =
 	"usage: buildwarden query --db FILE [--violations] [--findings] [--run RUN_ID]\n"
-	"           [--host HOST] [--rule RULE] [--since DURATION] [--limit N]\n"
+	"           [--agent AGENT] [--host HOST] [--rule RULE] [--since DURATION] [--limit N]\n"
 	"  --violations  violation events (the most recent N with --limit)\n"
 	"  --findings    integrity findings and runs that are not complete\n"
 	"  --run RUN_ID  alone: the run's full history in seq order; else a filter\n"
+	"  --agent AGENT the agent identity (certificate CN); needed with --run alone when\n"
+	"                more than one agent sent that run id\n"
+	"  --since, --limit: by the time the collector received the event\n"
 	"  DURATION      30s, 15m, 1h, 2d\n";
 
 int cmd_query(int argc, char **argv)
@@ -30,6 +33,7 @@ int cmd_query(int argc, char **argv)
 		{ "findings", no_argument, NULL, 'f' },
 		{ "run", required_argument, NULL, 'r' },
 		{ "host", required_argument, NULL, 'H' },
+		{ "agent", required_argument, NULL, 'a' },
 		{ "rule", required_argument, NULL, 'R' },
 		{ "since", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'n' },
@@ -61,6 +65,9 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 'H':
 			o.host = optarg;
+			break;
+		case 'a':
+			o.agent = optarg;
 			break;
 		case 'R':
 			o.rule = optarg;
@@ -101,7 +108,7 @@ int cmd_query(int argc, char **argv)
 	store__close(st);
 	if (rc) {
 		log__line(stderr, "buildwarden query: ", "%s", err);
-		return EXIT_SOFTWARE;
+		return rc == -EEXIST ? EXIT_USAGE : EXIT_SOFTWARE;
 	}
 	if (fflush(stdout) != 0)
 		return EXIT_SOFTWARE;

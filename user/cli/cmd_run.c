@@ -4,18 +4,60 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "cli/agent_cli.h"
 #include "cli/commands.h"
+#include "cli/exitcodes.h"
+#include "cli/run_user.h"
 #include "cli/usage.h"
+
+extern char **environ;
 
 struct held_build {
 	char *const *argv;
+	char **envp;           /* the build's environment */
+	struct run_user user;  /* whom it runs as */
 	int go_fd; /* writing one byte here lets the child exec */
 };
+
+/* The environment the build gets: ours, with HOME, USER and LOGNAME of the user it runs
+ * as (as su sets them), so that it does not write to root's home. Built before the
+ * fork: the child must not allocate. NULL on allocation failure. */
+static char **cmd_run__build_env(const struct run_user *u)
+{
+	static char home[300], user[80], logname[80];
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 4, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (u->drop && u->name[0] && (!strncmp(environ[i], "HOME=", 5) ||
+					      !strncmp(environ[i], "USER=", 5) ||
+					      !strncmp(environ[i], "LOGNAME=", 8)))
+			continue;
+		env[k++] = environ[i];
+	}
+	if (u->drop && u->name[0]) {
+		snprintf(user, sizeof(user), "USER=%s", u->name);
+		snprintf(logname, sizeof(logname), "LOGNAME=%s", u->name);
+		env[k++] = user;
+		env[k++] = logname;
+		if (u->home[0]) {
+			snprintf(home, sizeof(home), "HOME=%s", u->home);
+			env[k++] = home;
+		}
+	}
+	env[k] = NULL;
+	return env;
+}
 
 /* In the forked child of a threaded process: another thread (the collector's sender)
  * may have held stderr's lock at fork time, so no stdio here, one write(2). */
@@ -66,7 +108,11 @@ static pid_t cmd_run__spawn(void *ctx)
 		/* Wait until the kernel knows this process is the build's root. */
 		if (read(sync_pipe[0], &go, 1) != 1)
 			_exit(127);
-		execvp(b->argv[0], b->argv);
+		/* In the guard's cgroup and the process table already, as root: now the
+		 * build's own identity, for good, before its first instruction. */
+		if (run_user__enter(&b->user) < 0)
+			cmd_run__exec_failed(b->argv[0], errno);
+		execvpe(b->argv[0], b->argv, b->envp);
 		cmd_run__exec_failed(b->argv[0], errno);
 	}
 	close(sync_pipe[0]);
@@ -93,7 +139,9 @@ int cmd_run(int argc, char **argv)
 {
 	struct agent_opts o;
 	struct agent_result res;
+	struct run_flags rf;
 	struct held_build held = { .go_fd = -1 };
+	char err[256];
 	struct agent_build build = {
 		.spawn = cmd_run__spawn,
 		.release = cmd_run__release,
@@ -101,12 +149,34 @@ int cmd_run(int argc, char **argv)
 	};
 	int rc;
 
-	rc = agent_cli__parse_flags(argc, argv, &o);
+	rc = agent_cli__parse_flags(argc, argv, &o, &rf);
 	if (rc)
 		return rc;
 	if (optind >= argc)
 		return usage__error("buildwarden", usage_text, "run needs a command: buildwarden run [FLAGS] -- CMD [ARGS...]");
+	/* The build inherits stdout: whatever it prints would land between the frames, and
+	 * a build could write frames of its own (a fake runEnd) that decode takes as ours. */
+	if (o.events_path && strcmp(o.events_path, "-") == 0)
+		return usage__error("buildwarden", usage_text,
+				    "run cannot write events to stdout ('--events -'): the build shares it; give a file");
+	if (run_user__resolve(rf.user, &held.user, err, sizeof(err)))
+		return usage__error("buildwarden", usage_text, "%s", err);
+	if (run_user__is_root(&held.user))
+		log__line(stderr, "buildwarden: ",
+			  "WARNING: the build runs as root: it can kill the agent, change the sensor's maps, "
+			  "read the chain key and rewrite the spool. Run it as a user: --user USER (under sudo, "
+			  "the user who called sudo is the default)");
+	else if (held.user.drop && !o.quiet)
+		log__line(stderr, "buildwarden: ", "the build runs as uid %u gid %u%s%s (%s)",
+			  (unsigned)held.user.uid, (unsigned)held.user.gid,
+			  held.user.name[0] ? ", " : "", held.user.name, held.user.source);
+	held.envp = cmd_run__build_env(&held.user);
+	if (!held.envp) {
+		log__line(stderr, "buildwarden: ", "out of memory");
+		return EXIT_SOFTWARE;
+	}
 	held.argv = build.argv = argv + optind;
 	rc = agent__run(&o, &build, &res);
+	free(held.envp);
 	return agent_cli__exit_code(&o, rc, &res);
 }

@@ -11,6 +11,7 @@ int cmd_run(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_collector(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_version(int argc, char **argv);

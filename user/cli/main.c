@@ -6,12 +6,13 @@
 #include "cli/usage.h"
 
 const char usage_text[] =
-	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [TRANSPORT] -- CMD [ARGS...]\n"
+	"usage: buildwarden run [--policy FILE] [--events FILE] [--mode audit|enforce] [--user USER[:GROUP]] [TRANSPORT] -- CMD [ARGS...]\n"
 	"       buildwarden agent --policy FILE [--events FILE] [--mode audit|enforce] [TRANSPORT]\n"
 	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
 	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--since 1h]\n"
 	"       buildwarden policy check FILE\n"
 	"       buildwarden decode [FILE|-]\n"
+	"       buildwarden report [--format html|markdown|sarif] [-o FILE] [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n"
 	"       buildwarden version\n"
 	"TRANSPORT: --collector HOST:PORT [--spool DIR] (--tls-cert F --tls-key F --tls-ca F | --insecure)\n"
 	"           [--spool-max BYTES] [--chain-key FILE] [--agent-id ID] [--drain-timeout SECONDS]\n";
@@ -24,6 +25,7 @@ static const struct cmd {
 	{ "agent", cmd_agent },
 	{ "policy", cmd_policy },
 	{ "decode", cmd_decode },
+	{ "report", cmd_report },
 	{ "collector", cmd_collector },
 	{ "query", cmd_query },
 	{ "version", cmd_version },

@@ -19,6 +19,8 @@
 #define EVF_CHAIN_BREAK 0x1      /* the frame's chain did not verify */
 #define EVF_CHAIN_UNVERIFIED 0x2 /* nothing to verify against: after a gap, or no key */
 #define EVF_BAD_EVENT 0x4        /* not an Event, or seq/run do not match the frame */
+#define EVF_REDACTED 0x8         /* argv redacted before storing: the chain covers the
+				  * bytes the agent sent, not the stored ones */
 
 /* The durable state of a run: one row of the runs table. */
 struct run_rec {

@@ -73,8 +73,18 @@ static const char *conn__who(const struct conn *c, char *buf, size_t len)
 	return buf;
 }
 
+/* c has said a valid Hello: it no longer counts against the handshake budget. */
+static void conn__authed(struct server *s, struct conn *c)
+{
+	if (!c->unauth)
+		return;
+	c->unauth = false;
+	s->nhandshakes--;
+}
+
 void conn__free(struct server *s, struct conn *c)
 {
+	conn__authed(s, c);
 	rq__remove(s, c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -254,13 +264,15 @@ static ssize_t conn__read(struct server *s, struct conn *c, size_t room)
 
 static void conn__handshake(struct server *s, struct conn *c)
 {
-	char cn[BW_ID_MAX + 1], why[512];
-	int rc = tls__accept(c->ssl, cn, sizeof(cn), why, sizeof(why));
+	char cn[BW_ID_MAX + 1], why[512], dns[INGEST_HOSTS_MAX];
+	size_t dns_used = 0;
+	int rc = tls__accept(c->ssl, cn, sizeof(cn), dns, sizeof(dns), &dns_used, why, sizeof(why));
 
 	if (rc < 0) {
 		conn__kill(s, c, "%s", why);
 	} else if (rc > 0) {
 		ingest__conn_init(&c->ic, cn);
+		ingest__conn_bind_hosts(&c->ic, dns, dns_used);
 		c->st = CS_OPEN;
 	}
 }
@@ -269,9 +281,11 @@ static void conn__log_hello(struct server *s, struct conn *c, enum ic_state befo
 {
 	char who[256];
 
-	if (before == IC_HELLO && c->ic.state != IC_HELLO && c->ic.state != IC_DEAD)
-		log__line(s->log, SERVER_LOG, "%s: hello%s", conn__who(c, who, sizeof(who)),
-			  c->ic.state == IC_WELCOME_WAIT ? " (welcome after the pending commit)" : "");
+	if (before != IC_HELLO || c->ic.state == IC_HELLO || c->ic.state == IC_DEAD)
+		return;
+	conn__authed(s, c);
+	log__line(s->log, SERVER_LOG, "%s: hello%s", conn__who(c, who, sizeof(who)),
+		  c->ic.state == IC_WELCOME_WAIT ? " (welcome after the pending commit)" : "");
 }
 
 void conn__service(struct server *s, struct conn *c)
@@ -350,6 +364,7 @@ void conn__service(struct server *s, struct conn *c)
 			return;
 		}
 		c->rlen += (size_t)n;
+		c->last_rx_ns = clock__mono_ns();
 		budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
 	}
 }
@@ -369,10 +384,12 @@ static struct conn *conn__new(struct server *s, int fd, const struct sockaddr_st
 		return NULL;
 	}
 	c->fd = fd;
+	c->addr = *ss;
 	netaddr__format(ss, c->peer, sizeof(c->peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	c->deadline = clock__mono_ns() + s->hs_ns;
+	c->accepted_ns = c->last_rx_ns = clock__mono_ns();
+	c->deadline = c->accepted_ns + s->hs_ns;
 	ingest__conn_init(&c->ic, NULL);
 	if (s->tls) {
 		c->ssl = SSL_new(s->tls);
@@ -394,6 +411,54 @@ fail:
 	close(fd);
 	free(c);
 	return NULL;
+}
+
+/* Same source address (the port aside)? */
+static bool conn__same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+	return false;
+}
+
+/* Connections that have not said a valid Hello yet are anyone's: they get their own,
+ * small budget, so a crowd of idle sockets (no TLS byte ever) cannot take the slots of
+ * enrolled agents. One source may hold max_per_addr of them; past the budget, the
+ * oldest is closed for the new one (an agent's handshake takes milliseconds, an idle
+ * socket holds on until its timeout, so the oldest is the likeliest squatter).
+ * Returns false when the new connection from ss is refused. */
+static bool conn__admit(struct server *s, const struct sockaddr_storage *ss, const char *peer)
+{
+	struct conn *oldest = NULL;
+	unsigned same = 0;
+
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (!c->unauth || c->dead)
+			continue;
+		if (conn__same_source(&c->addr, ss))
+			same++;
+		if (!oldest || c->accepted_ns < oldest->accepted_ns)
+			oldest = c;
+	}
+	if (same >= s->cfg.max_per_addr) {
+		log__line(s->log, SERVER_LOG,
+			  "%s: refused: %u connections from this address are still in their handshake (--max-per-addr)",
+			  peer, same);
+		return false;
+	}
+	if (s->nhandshakes >= s->cfg.max_handshakes && oldest) {
+		conn__kill(s, oldest,
+			   "closed: the oldest of %u connections still in their handshake, for a new one (--max-handshakes)",
+			   s->nhandshakes);
+		conn__authed(s, oldest); /* its slot is free now, it is reaped this pass */
+	}
+	return true;
 }
 
 void conn__accept(struct server *s)
@@ -427,9 +492,15 @@ void conn__accept(struct server *s)
 			close(fd);
 			continue;
 		}
+		if (!conn__admit(s, &ss, netaddr__format(&ss, peer, sizeof(peer)))) {
+			close(fd);
+			continue;
+		}
 		c = conn__new(s, fd, &ss);
 		if (!c)
 			continue;
+		c->unauth = true;
+		s->nhandshakes++;
 		c->next = s->conns;
 		if (c->next)
 			c->next->prev = c;
@@ -466,6 +537,17 @@ void conn__sweep(struct server *s, int64_t now)
 			if (now > c->deadline) {
 				c->logged = true;
 				conn__kill(s, c, "closed");
+			}
+			continue;
+		}
+		if (c->st == CS_OPEN && c->ic.state == IC_STREAM) {
+			/* past its Hello the handshake deadline no longer applies; a silent
+			 * peer holds a slot of its agent's budget for nothing, and an agent
+			 * with events to send simply reconnects */
+			if (!c->stalled && now - c->last_rx_ns > s->idle_ns) {
+				ingest__refuse(&c->ic, "idle for %.0f s (--idle-timeout)",
+					       (double)s->idle_ns / 1e9);
+				conn__start_close(s, c, "closed");
 			}
 			continue;
 		}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -271,6 +272,44 @@ void ingest__conn_init(struct ingest_conn *ic, const char *identity)
 		snprintf(ic->identity, sizeof(ic->identity), "%s", identity);
 }
 
+void ingest__conn_bind_hosts(struct ingest_conn *ic, const char *dns, size_t len)
+{
+	ic->hosts_bound = true;
+	if (len > sizeof(ic->hosts))
+		len = 0;
+	memcpy(ic->hosts, dns, len);
+	ic->hosts_len = len;
+}
+
+/* Is host one the connection's certificate binds? DNS names compare without case. */
+static bool ingest__host_allowed(const struct ingest_conn *ic, const char *host)
+{
+	if (!ic->hosts_bound)
+		return true;
+	if (!ic->hosts_len)
+		return !strcasecmp(host, ic->identity);
+	for (size_t off = 0; off < ic->hosts_len;) {
+		const char *name = ic->hosts + off;
+		size_t n = strnlen(name, ic->hosts_len - off);
+
+		if (!strcasecmp(host, name))
+			return true;
+		off += n + 1;
+	}
+	return false;
+}
+
+/* Connections of this identity that carry a run (one run per connection). */
+static unsigned ingest__agent_conns(const struct ingest *ig, const char *agent)
+{
+	unsigned n = 0;
+
+	for (const struct ingest_run *r = ig->runs; r; r = r->next)
+		if (r->owner && !strcmp(r->rec.agent, agent))
+			n++;
+	return n;
+}
+
 void ingest__conn_close(struct ingest *ig, struct ingest_conn *ic)
 {
 	struct ingest_run *r = ic->run;
@@ -447,6 +486,20 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			return;
 		}
 	}
+	/* With --require-keys an agent without a key file is not enrolled: removing its
+	 * key revokes it, instead of silently downgrading it to an unkeyed chain. */
+	if (ig->cfg.require_keys && !keylen) {
+		ingest__refuse(ic, "no chain key for agent '%s' (--require-keys)", agent);
+		return;
+	}
+	if (ig->cfg.max_agent_conns && ingest__agent_conns(ig, agent) >= ig->cfg.max_agent_conns &&
+	    !(ingest__run_find(ig, agent, h->run_id) &&
+	      ingest__run_find(ig, agent, h->run_id)->owner)) {
+		OPENSSL_cleanse(key, sizeof(key));
+		ingest__refuse(ic, "agent '%s' already has %u connections (--max-agent-conns)",
+			       agent, ig->cfg.max_agent_conns);
+		return;
+	}
 	rc = verify__init(&ic->ck, keylen ? key : NULL, (size_t)keylen);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rc) {
@@ -484,9 +537,19 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			r->rec.id = ++ig->next_run_id;
 			snprintf(r->rec.agent, sizeof(r->rec.agent), "%s", agent);
 			snprintf(r->rec.run_id, sizeof(r->rec.run_id), "%s", h->run_id);
-			snprintf(r->rec.host, sizeof(r->rec.host), "%s", h->host);
+			/* the host a query shows and filters on is one the certificate
+			 * binds: a claim it does not back is stored under the CN */
+			snprintf(r->rec.host, sizeof(r->rec.host), "%s",
+				 ingest__host_allowed(ic, h->host) ? h->host : agent);
 			r->rec.first_seen = ig->now;
 			r->rec.chain_ok = true;
+			/* seq 1 chains from a value bound to this run (and, keyed, to this
+			 * agent's key): frames of another run replayed here break at once */
+			if (verify__start(&ic->ck, h->run_id, r->rec.last_chain)) {
+				free(r);
+				ingest__refuse(ic, "collector error: hashing failed");
+				return;
+			}
 		}
 		r->refs = 1;
 		r->next = ig->runs;
@@ -502,7 +565,18 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		ingest__refuse(ic, "out of memory");
 		return;
 	}
-	if (!keylen != !h->keyed_chain) {
+	if (!ingest__host_allowed(ic, h->host)) {
+		char d[BW_HOST_MAX + BW_ID_MAX + 160];
+
+		snprintf(d, sizeof(d),
+			 "Hello.host '%s' is not a name of the agent's certificate (CN %s): the run is stored under host '%s'",
+			 h->host, agent, r->rec.host);
+		if (!ingest__finding(ig, r, "host_mismatch", 0, 0, d, false)) {
+			ingest__refuse(ic, "out of memory");
+			return;
+		}
+	}
+		if (!keylen != !h->keyed_chain) {
 		const char *d = keylen ? "a key is configured for this agent, but Hello says the chain is not keyed: frames are verified with the key"
 				       : "Hello says the chain is keyed, but no key is configured for this agent: frames cannot be verified";
 
@@ -598,14 +672,66 @@ static bool ingest__columns(struct batch *b, struct bop_event *e, const Buildwar
 	       (!addr || e->address);
 }
 
-static bool ingest__copy_frame(struct batch *b, struct bop_event *e,
-			       const Buildwarden__V1__EventFrame *f)
+/* Redacts the argv strings of ev in place (pointers into mem). -1 out of memory, 1 when
+ * something was redacted, else 0. */
+static int ingest__redact_argv(const struct redact *rd, char **argv, size_t n, struct slab *mem)
 {
-	e->event = slab__memdup(&b->mem, f->event.data, f->event.len);
-	e->event_len = f->event.len;
+	bool nomem = false;
+	int changed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *r = argv[i] ? redact__string(rd, argv[i], mem, &nomem) : NULL;
+
+		if (nomem)
+			return -1;
+		if (r) {
+			argv[i] = (char *)r;
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+/* The bytes of ev to store when redaction changes them: packed into b's memory, in
+ * *out. 0 nothing to redact, 1 redacted, -1 out of memory. Deterministic, so an exact
+ * replay of a frame redacts to the stored bytes and the duplicate check still holds. */
+static int ingest__redact(struct ingest *ig, struct batch *b, Buildwarden__V1__Event *ev,
+			  const uint8_t **out, size_t *outlen)
+{
+	const struct redact *rd = ig->cfg.redact;
+	int c1 = 0, c2 = 0;
+	uint8_t *buf;
+
+	if (!redact__active(rd))
+		return 0;
+	if (ev->process)
+		c1 = ingest__redact_argv(rd, ev->process->argv, ev->process->n_argv, &ig->scratch);
+	if (ev->body_case == BUILDWARDEN__V1__EVENT__BODY_RUN_START && ev->run_start)
+		c2 = ingest__redact_argv(rd, ev->run_start->argv, ev->run_start->n_argv,
+					 &ig->scratch);
+	if (c1 < 0 || c2 < 0)
+		return -1;
+	if (!c1 && !c2)
+		return 0;
+	*outlen = buildwarden__v1__event__get_packed_size(ev);
+	buf = slab__alloc(&b->mem, *outlen);
+	if (!buf)
+		return -1;
+	buildwarden__v1__event__pack(ev, buf);
+	*out = buf;
+	return 1;
+}
+
+/* Copies the frame's chain and, unless redacted (red not NULL), its event bytes. */
+static bool ingest__copy_frame(struct batch *b, struct bop_event *e,
+			       const Buildwarden__V1__EventFrame *f, const uint8_t *red,
+			       size_t redlen)
+{
+	e->event = red ? red : slab__memdup(&b->mem, f->event.data, f->event.len);
+	e->event_len = red ? redlen : f->event.len;
 	e->chain = slab__memdup(&b->mem, f->chain.data, f->chain.len);
 	e->chain_len = f->chain.len;
-	b->bytes += f->event.len;
+	b->bytes += e->event_len;
 	return e->event && e->chain;
 }
 
@@ -619,6 +745,8 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 	uint64_t seq = f->seq, expected = r->rec.last_seq + 1;
 	struct bop *op;
 	uint32_t flags = 0;
+	const uint8_t *red = NULL;
+	size_t redlen = 0;
 
 	if (!seq || seq > SEQ_MAX) {
 		ingest__refuse(ic, "EventFrame seq %llu out of range", (unsigned long long)seq);
@@ -635,12 +763,22 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		 * stored row, so the record says whether it was an identical replay (no
 		 * finding: the stored record is intact), other content
 		 * (duplicate_mismatch) or a seq that was never stored (seq_backwards). */
+		const uint8_t *red = NULL;
+		size_t redlen = 0;
+		Buildwarden__V1__Event *dev = NULL;
+
+		/* compared with the stored bytes, which were redacted the same way */
+		if (redact__active(ig->cfg.redact))
+			dev = buildwarden__v1__event__unpack(slab__pb(&ig->scratch), f->event.len,
+							     f->event.data);
+		if (dev && ingest__redact(ig, ig->cur, dev, &red, &redlen) < 0)
+			goto nomem;
 		op = batch__push(ig->cur, BOP_DUPCHECK);
 		if (!op)
 			goto nomem;
 		op->ev.run = r->rec.id;
 		op->ev.seq = seq;
-		if (!ingest__copy_frame(ig->cur, &op->ev, f))
+		if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 			goto nomem;
 		r->pending_gen = ig->fill_gen;
 		ic->dups++;
@@ -665,7 +803,7 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		return;
 	}
 	if (f->chain.len != BW_CHAIN_LEN ||
-	    (!(flags & EVF_CHAIN_UNVERIFIED) && memcmp(chain, f->chain.data, BW_CHAIN_LEN))) {
+	    (!(flags & EVF_CHAIN_UNVERIFIED) && CRYPTO_memcmp(chain, f->chain.data, BW_CHAIN_LEN))) {
 		if (f->chain.len != BW_CHAIN_LEN)
 			snprintf(detail, sizeof(detail), "chain value of %zu bytes, not %d",
 				 f->chain.len, BW_CHAIN_LEN);
@@ -692,13 +830,21 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		flags |= EVF_BAD_EVENT;
 	}
 
+	if (ev) {
+		int rc = ingest__redact(ig, ig->cur, (Buildwarden__V1__Event *)ev, &red, &redlen);
+
+		if (rc < 0)
+			goto nomem;
+		if (rc > 0)
+			flags |= EVF_REDACTED;
+	}
 	op = batch__push(ig->cur, BOP_EVENT);
 	if (!op)
 		goto nomem;
 	op->ev.run = r->rec.id;
 	op->ev.seq = seq;
 	op->ev.received_ns = ig->now;
-	if (!ingest__copy_frame(ig->cur, &op->ev, f))
+	if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 		goto nomem;
 	if (ev) {
 		if (!ingest__columns(ig->cur, &op->ev, ev))

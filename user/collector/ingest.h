@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "collector/batch.h"
+#include "collector/redact.h"
 #include "collector/slab.h"
 #include "collector/store.h"
 #include "collector/verify.h"
@@ -34,8 +35,11 @@ struct ingest_cfg {
 	size_t max_frame;     /* largest AgentMessage frame; 0 = BW_FRAME_MAX */
 	const char *agent_keys; /* DIR with <agent>.key files, or NULL */
 	bool insecure;        /* identity from Hello.agent_id instead of the certificate */
+	bool require_keys;    /* refuse an agent with no DIR/<agent>.key */
+	unsigned max_agent_conns; /* connections (runs) at once per identity; 0: no limit */
 	size_t batch_frames;  /* seal after this many frames (0 = 16384) */
 	size_t batch_bytes;   /* or this many event bytes (0 = 64 MiB) */
+	const struct redact *redact; /* secrets hidden in argv before storing; NULL: none */
 };
 
 enum ic_state {
@@ -53,9 +57,18 @@ enum feed_status {
 
 struct ingest_run;
 
+/* Bytes of a certificate's DNS subjectAltNames kept per connection (the names an
+ * agent may give as Hello.host). */
+#define INGEST_HOSTS_MAX 1024
+
 struct ingest_conn {
 	enum ic_state state;
 	char identity[BW_ID_MAX + 1]; /* from the client certificate; "" with --insecure */
+	/* The host names the certificate binds (NUL-separated DNS SANs; with none, the
+	 * CN). hosts_bound false (--insecure): Hello.host is taken as given. */
+	bool hosts_bound;
+	char hosts[INGEST_HOSTS_MAX];
+	size_t hosts_len;
 	char reason[INGEST_REASON_MAX];
 	struct ingest_run *run;
 	struct verify ck;
@@ -76,6 +89,10 @@ void ingest__free(struct ingest *ig);
 
 /* identity: the TLS client certificate's CN, or NULL with --insecure. */
 void ingest__conn_init(struct ingest_conn *ic, const char *identity);
+/* With TLS: the certificate's DNS subjectAltNames (NUL-separated, len bytes, 0 for
+ * none) bound to the connection; Hello.host must be one of them (or, with none, the
+ * CN), else the run is stored under the CN with a host_mismatch finding. */
+void ingest__conn_bind_hosts(struct ingest_conn *ic, const char *dns, size_t len);
 /* Detaches the connection from its run; call before freeing it. */
 void ingest__conn_close(struct ingest *ig, struct ingest_conn *ic);
 

@@ -75,11 +75,12 @@ static void query__time(FILE *out, int64_t ns)
 
 static void query__flags(FILE *out, int flags)
 {
-	static const char *const names[] = { "chain_break", "chain_unverified", "bad_event" };
+	static const char *const names[] = { "chain_break", "chain_unverified", "bad_event",
+					     "redacted" };
 	bool first = true;
 
 	fputs("\"integrity\":[", out);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (!(flags & (1 << i)))
 			continue;
 		fprintf(out, "%s\"%s\"", first ? "" : ",", names[i]);
@@ -173,7 +174,8 @@ static void query__add(struct query_sql *q, const char *s)
 }
 
 static void query__filters(struct query_sql *q, const struct query_opts *o, const char *time_col,
-			   const char *run_col, const char *host_col, const char *rule_col)
+			   const char *run_col, const char *host_col, const char *rule_col,
+			   const char *agent_col)
 {
 	char buf[256];
 
@@ -187,6 +189,10 @@ static void query__filters(struct query_sql *q, const struct query_opts *o, cons
 	}
 	if (o->host) {
 		snprintf(buf, sizeof(buf), " AND %s = :host", host_col);
+		query__add(q, buf);
+	}
+	if (o->agent) {
+		snprintf(buf, sizeof(buf), " AND %s = :agent", agent_col);
 		query__add(q, buf);
 	}
 	if (o->rule && rule_col) {
@@ -219,6 +225,7 @@ static int query__exec(sqlite3 *db, const struct query_sql *q, const struct quer
 		sqlite3_bind_int64(st, i, o->limit ? o->limit : -1);
 	query__bind(st, ":run", o->run);
 	query__bind(st, ":host", o->host);
+	query__bind(st, ":agent", o->agent);
 	query__bind(st, ":rule", o->rule);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (events)
@@ -232,6 +239,44 @@ static int query__exec(sqlite3 *db, const struct query_sql *q, const struct quer
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* A run is (agent, run id): the history of a run id that more than one agent used
+ * would interleave two agents' events, so it needs --agent. */
+static int query__one_agent(sqlite3 *db, const struct query_opts *o, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	size_t len = 0;
+	int n = 0, rc;
+
+	if (o->agent)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT agent FROM runs WHERE run_id = ?1 ORDER BY agent", -1,
+			       &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, o->run, -1, SQLITE_STATIC);
+	len = (size_t)snprintf(err, errlen, "run '%s' was sent by more than one agent (", o->run);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len < errlen)
+			len += (size_t)snprintf(err + len, errlen - len, "%s%s", n ? ", " : "",
+						(const char *)sqlite3_column_text(st, 0));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (n <= 1) {
+		if (errlen)
+			err[0] = 0;
+		return 0;
+	}
+	if (len < errlen)
+		snprintf(err + len, errlen - len, "): name one with --agent");
+	return -EEXIST;
+}
+
 int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen)
 {
 	struct query_sql q = { .len = 0 };
@@ -239,11 +284,16 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 
 	if (o->violations) {
 		/* the newest N, printed oldest first */
-		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, e.time_ns,"
-			       " e.run FROM events e JOIN runs r ON r.id = e.run WHERE e.violation = 1");
-		query__filters(&q, o, "e.time_ns", "r.run_id", "r.host", "e.rule");
-		query__add(&q, " ORDER BY e.time_ns DESC, e.run DESC, e.seq DESC LIMIT :limit)"
-			       " ORDER BY time_ns, run, seq");
+		/* Ordered and filtered on the collector's clock (received_ns): an agent
+		 * chooses its events' timeNs, and one that dated its rows in the future
+		 * would otherwise hold the top of every --limit and pass every --since. */
+		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq,"
+			       " coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
+			       " JOIN runs r ON r.id = e.run WHERE e.violation = 1");
+		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
+			       "e.rule", "r.agent");
+		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit)"
+			       " ORDER BY rx, run, seq");
 		rc = query__exec(db, &q, o, out, true, err, errlen);
 		if (rc)
 			return rc;
@@ -267,17 +317,21 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 			"  'the kernel dropped ' || kernel_drops || ' events (runEnd.drops)', 0"
 			"  FROM runs WHERE kernel_drops > 0"
 			") WHERE 1");
-		query__filters(&q, o, "time", "run_id", "host", NULL);
+		query__filters(&q, o, "time", "run_id", "host", NULL, "agent");
 		query__add(&q, " ORDER BY time DESC, ord DESC LIMIT :limit) ORDER BY time, ord");
 		rc = query__exec(db, &q, o, out, false, err, errlen);
 		if (rc)
 			return rc;
 	}
 	if (!o->violations && !o->findings && o->run) {
+		rc = query__one_agent(db, o, err, errlen);
+		if (rc)
+			return rc;
 		q.len = 0;
 		query__add(&q, "SELECT r.agent, e.flags, e.event, e.seq FROM events e"
 			       " JOIN runs r ON r.id = e.run WHERE 1");
-		query__filters(&q, o, "e.time_ns", "r.run_id", "r.host", "e.rule");
+		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
+			       "e.rule", "r.agent");
 		query__add(&q, " ORDER BY r.agent, e.seq LIMIT :limit");
 		rc = query__exec(db, &q, o, out, true, err, errlen);
 		if (rc)

@@ -13,7 +13,8 @@ struct query_opts {
 	bool violations;   /* violation events */
 	bool findings;     /* stored findings + runs that are not complete */
 	const char *run;   /* alone: the run's whole history; else a filter */
-	const char *host;
+	const char *agent; /* the agent identity (certificate CN); a filter */
+	const char *host;  /* the host bound to the agent's certificate */
 	const char *rule;  /* violations only */
 	int64_t since_ns;  /* unix ns lower bound on event/finding time; 0: none */
 	long long limit;   /* the most recent N (history: the first N); 0: all */
@@ -22,7 +23,9 @@ struct query_opts {
 /* "30s", "15m", "1h", "2d" → nanoseconds. -EINVAL on anything else. */
 int query__duration(const char *s, int64_t *ns);
 
-/* Prints what o selects, one JSON object per line. 0, or -EIO with err set. */
+/* Prints what o selects, one JSON object per line. 0, -EIO with err set, or -EEXIST
+ * (err says which agents) for --run alone when more than one agent has that run id and
+ * no agent was named: runs are (agent, run id), and two agents' events never mix. */
 int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 #endif /* BUILDWARDEN_COLLECTOR_QUERY_H */

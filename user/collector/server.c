@@ -173,6 +173,10 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	int rc;
 
 	*out = NULL;
+	if (cfg->require_keys && !cfg->agent_keys) {
+		snprintf(err, errlen, "--require-keys needs --agent-keys DIR");
+		return SERVER_ERR_CONFIG;
+	}
 	if (!cfg->insecure && (!cfg->tls_cert || !cfg->tls_key || !cfg->tls_client_ca)) {
 		snprintf(err, errlen,
 			 "TLS needs --tls-cert, --tls-key and --tls-client-ca (or --insecure for plaintext testing)");
@@ -195,6 +199,13 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		s->cfg.max_frame = BW_FRAME_MAX;
 	if (!s->cfg.max_conns)
 		s->cfg.max_conns = 1024;
+	if (!s->cfg.max_handshakes)
+		s->cfg.max_handshakes = 64;
+	if (!s->cfg.max_per_addr)
+		s->cfg.max_per_addr = 8;
+	if (!s->cfg.max_agent_conns)
+		s->cfg.max_agent_conns = 64;
+	s->idle_ns = (int64_t)((cfg->idle_timeout > 0 ? cfg->idle_timeout : 600.0) * 1e9);
 	if (!s->cfg.batch)
 		s->cfg.batch = 16384;
 	s->hs_ns = (int64_t)((cfg->handshake_timeout > 0 ? cfg->handshake_timeout : 10.0) * 1e9);
@@ -232,9 +243,18 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
+	if (redact__init(&s->redact, !cfg->no_default_redact, cfg->redact, cfg->n_redact, err,
+			 errlen)) {
+		rc = SERVER_ERR_CONFIG;
+		goto fail;
+	}
+	s->redact_init = true;
+	icfg.redact = &s->redact;
 	icfg.max_frame = s->cfg.max_frame;
 	icfg.agent_keys = cfg->agent_keys;
 	icfg.insecure = cfg->insecure;
+	icfg.require_keys = cfg->require_keys;
+	icfg.max_agent_conns = s->cfg.max_agent_conns;
 	icfg.batch_frames = s->cfg.batch;
 	if (ingest__new(&icfg, s->rstore, &s->ig)) {
 		snprintf(err, errlen, "cannot read the database");
@@ -278,6 +298,8 @@ void server__free(struct server *s)
 		conn__free(s, s->conns);
 	writer__stop(s);
 	ingest__free(s->ig);
+	if (s->redact_init)
+		redact__free(&s->redact);
 	store__close(s->rstore);
 	store__close(s->wstore);
 	if (s->tls)

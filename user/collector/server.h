@@ -15,11 +15,19 @@ struct server_cfg {
 	bool insecure;             /* plaintext; identity from Hello.agent_id */
 	size_t max_frame;          /* 0: 1 MiB */
 	const char *agent_keys;    /* DIR of <agent>.key files, or NULL */
+	bool require_keys;         /* refuse agents without DIR/<agent>.key */
 	double handshake_timeout;  /* seconds for TLS + Hello; 0: 10 */
+	double idle_timeout;       /* seconds without a byte after Hello; 0: 600 */
 	unsigned max_conns;        /* 0: 1024 */
+	unsigned max_handshakes;   /* connections before TLS + Hello at once; 0: 64 */
+	unsigned max_per_addr;     /* of those, from one source address; 0: 8 */
+	unsigned max_agent_conns;  /* connections of one agent identity; 0: 64 */
 	size_t batch;              /* frames per commit; 0: 16384 */
 	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
 	bool sync_normal;          /* PRAGMA synchronous=NORMAL instead of FULL */
+	const char *const *redact; /* --redact patterns (POSIX ERE) */
+	size_t n_redact;
+	bool no_default_redact;    /* the built-in secret rules off */
 	FILE *log;                 /* NULL: stderr */
 };
 

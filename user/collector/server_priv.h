@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <sys/socket.h>
+
 #include <openssl/ssl.h>
 
 #include "collector/ingest.h"
@@ -35,6 +37,10 @@ struct conn {
 	enum conn_state st;
 	char peer[NETADDR_TEXT_MAX];
 	int64_t deadline;          /* handshake end (CS_TLS, Hello) or linger end (CS_CLOSING) */
+	int64_t accepted_ns;       /* monotonic: the oldest handshake is evicted first */
+	int64_t last_rx_ns;        /* monotonic: the last bytes read (idle timeout) */
+	struct sockaddr_storage addr; /* the source, for the per-address cap */
+	bool unauth;               /* counted in s->nhandshakes: TLS + Hello not done yet */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	struct ingest_conn ic;
@@ -75,11 +81,14 @@ struct server {
 	struct store *wstore;      /* the writer's handle (w.st); the loop reads stats at the end */
 	struct store *rstore;      /* the loop's handle: ingest looks runs up through it */
 	struct ingest *ig;
+	struct redact redact;      /* read by ingest (ingest_cfg.redact) */
+	bool redact_init;
 	struct writer w;
 	struct conn *conns;
 	unsigned nconns;
 	struct conn *rq_head, *rq_tail; /* the ready queue: may have more to read */
-	int64_t hs_ns, commit_ns, last_sweep;
+	int64_t hs_ns, idle_ns, commit_ns, last_sweep;
+	unsigned nhandshakes;      /* connections not past TLS + Hello (c->unauth) */
 	bool stopping;
 	/* epoll tags for the non-connection fds */
 	char tag_listen, tag_stop, tag_writer;
@@ -122,8 +131,10 @@ void writer__collect(struct server *s);
 /* The server context from cfg's files. 0, or an enum server_error with the reason in err. */
 int tls__ctx_new(const struct server_cfg *cfg, SSL_CTX **out, char *err, size_t errlen);
 /* One step of a non-blocking handshake. 1: done, with the client certificate's CN (the
- * agent's identity) in cn; 0: wants more I/O; -1: failed, the reason in why. */
-int tls__accept(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen);
+ * agent's identity) in cn and its DNS subjectAltNames (NUL-separated, *dns_used bytes)
+ * in dns; 0: wants more I/O; -1: failed, the reason in why. */
+int tls__accept(SSL *ssl, char *cn, size_t cnlen, char *dns, size_t dnslen, size_t *dns_used,
+		char *why, size_t whylen);
 /* The reason of the last OpenSSL (or socket) failure, for a log line. */
 void tls__reason(char *buf, size_t len);
 

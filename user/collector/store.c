@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -74,6 +75,10 @@ static const char store__schema[] =
 	" WHERE violation = 1;"
 	"CREATE INDEX IF NOT EXISTS events_violations_run ON events (run, time_ns)"
 	" WHERE violation = 1;"
+	/* query --violations orders and filters on when the collector received a row, not
+	 * on the agent's clock (rows of schema 1 have no received_ns: their time_ns then) */
+	"CREATE INDEX IF NOT EXISTS events_violations_received ON events"
+	" (coalesce(received_ns, time_ns)) WHERE violation = 1;"
 	"CREATE TABLE IF NOT EXISTS findings ("
 	" id INTEGER PRIMARY KEY,"
 	" run INTEGER NOT NULL,"
@@ -161,6 +166,71 @@ static int store__user_version(struct store *s, int *v, int *tables)
 	return 0;
 }
 
+/* The database holds every build's argv and paths: only the collector's user may read
+ * it, and nobody else may have written it (a planted file could hold forged runs, or
+ * be a link into someone else's data). Checks the open fd, so what is checked is what
+ * is used. -EPERM with err set. */
+static int store__check_owner(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a regular file", path);
+		return -EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "'%s' is owned by uid %u, not by the collector's uid %u",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "'%s' is writable by group or others (mode %04o)", path,
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Creates path 0600 if missing (SQLite would make it 0644 under the usual umask, and
+ * its -wal and -shm files take the database's mode), then checks the owner and mode
+ * of it and of any -wal/-shm left beside it. */
+static int store__prepare_file(const char *path, char *err, size_t errlen)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[4096];
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int fd, rc;
+
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >= sizeof(p)) {
+			snprintf(err, errlen, "'%s': path too long", path);
+			return -ENAMETOOLONG;
+		}
+		fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
+				     (i == 0 ? O_CREAT : 0), 0600);
+		if (fd < 0) {
+			int e = errno;
+
+			if (i && e == ENOENT)
+				continue;
+			snprintf(err, errlen, "cannot open '%s': %s%s", p, strerror(e),
+				 e == ELOOP ? " (a symbolic link)" : "");
+			return -e;
+		}
+		rc = store__check_owner(fd, p, err, errlen);
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Only one collector may write a database: two would hand out the same run ids and
  * interleave chains. SQLite's own locks are per transaction, so hold a lock file. */
 static int store__lock(struct store *s, const char *path, char *err, size_t errlen)
@@ -184,7 +254,7 @@ static int store__lock(struct store *s, const char *path, char *err, size_t errl
 		snprintf(err, errlen, "'%s' is locked: another collector writes this database", lp);
 		return e == EWOULDBLOCK ? -EBUSY : -e;
 	}
-	return 0;
+	return store__check_owner(s->lock_fd, lp, err, errlen);
 }
 
 int store__open(const char *path, enum store_mode mode, struct store **out, char *err,
@@ -221,6 +291,7 @@ int store__open(const char *path, enum store_mode mode, struct store **out, char
 	} else {
 		if (!mem) {
 			rc = store__lock(s, path, err, errlen);
+			rc = rc ?: store__prepare_file(path, err, errlen);
 			if (rc)
 				goto fail;
 		}

@@ -122,7 +122,42 @@ static bool tls__peer_cn(SSL *ssl, char *out, size_t len)
 	return true;
 }
 
-int tls__accept(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen)
+/* The certificate's DNS subjectAltNames, NUL-separated in out (each followed by its
+ * NUL), as many whole names as fit; names holding a NUL or longer than BW_HOST_MAX are
+ * skipped (they could never equal a valid Hello.host). Returns the bytes used. */
+static size_t tls__peer_dns(SSL *ssl, char *out, size_t len)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES *gens;
+	size_t used = 0;
+
+	if (!cert)
+		return 0;
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	if (!gens)
+		return 0;
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int n;
+
+		if (g->type != GEN_DNS)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.dNSName);
+		n = ASN1_STRING_length(g->d.dNSName);
+		if (n <= 0 || n > BW_HOST_MAX || memchr(d, 0, (size_t)n) ||
+		    used + (size_t)n + 1 > len)
+			continue;
+		memcpy(out + used, d, (size_t)n);
+		used += (size_t)n;
+		out[used++] = 0;
+	}
+	GENERAL_NAMES_free(gens);
+	return used;
+}
+
+int tls__accept(SSL *ssl, char *cn, size_t cnlen, char *dns, size_t dnslen, size_t *dns_used,
+		char *why, size_t whylen)
 {
 	char r[256];
 	int rc = SSL_accept(ssl), e;
@@ -132,6 +167,7 @@ int tls__accept(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen)
 			snprintf(why, whylen, "refused: client certificate has no single usable CN");
 			return -1;
 		}
+		*dns_used = tls__peer_dns(ssl, dns, dnslen);
 		return 1;
 	}
 	e = SSL_get_error(ssl, rc);

@@ -91,3 +91,28 @@ int verify__chain(struct verify *v, const uint8_t prev[32], uint64_t seq,
 	memcpy(out, inner, 32);
 	return 0;
 }
+
+int verify__start(struct verify *v, const char *run_id, uint8_t out[32])
+{
+	/* the label as the protocol spells it, with its NUL (transport's CHAIN_INIT_LABEL:
+	 * written out again here, so the cross-check test compares two implementations) */
+	static const char label[] = "buildwarden chain v2";
+	uint8_t inner[32];
+	unsigned int n = 0;
+	int ok;
+
+	ok = EVP_MD_CTX_copy_ex(v->work, v->inner) &&
+	     EVP_DigestUpdate(v->work, label, sizeof(label)) &&
+	     (!*run_id || EVP_DigestUpdate(v->work, run_id, strlen(run_id))) &&
+	     EVP_DigestFinal_ex(v->work, inner, &n) && n == 32;
+	if (ok && v->keyed)
+		ok = EVP_MD_CTX_copy_ex(v->work, v->outer) &&
+		     EVP_DigestUpdate(v->work, inner, sizeof(inner)) &&
+		     EVP_DigestFinal_ex(v->work, inner, &n) && n == 32;
+	if (!ok) {
+		memset(out, 0, 32);
+		return -EIO;
+	}
+	memcpy(out, inner, 32);
+	return 0;
+}

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#define BW_STR_(x) #x
+#define BW_STR(x) BW_STR_(x)
+
 Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop)
 {
 	if (!violation)
@@ -18,6 +21,8 @@ Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop
 		return BUILDWARDEN__V1__ACTION__DENIED;
 	case EVENT_STOP_KILLED:
 		return BUILDWARDEN__V1__ACTION__KILLED;
+	case EVENT_STOP_TAINTED:
+		return BUILDWARDEN__V1__ACTION__TAINTED;
 	case EVENT_STOP_NONE:
 		break;
 	}
@@ -83,26 +88,50 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 	return -1;
 }
 
+/* The rule a way around exec.deny broke (include/sensor_abi.h, BW_EXEC_EVASIONS). */
+static const char *exec_evasion_rule(uint32_t flags)
+{
+	if (flags & BW_EXEC_NAMELESS)
+		return "exec.deny: a file with no name in any mounted tree (memfd, deleted)";
+	if (flags & BW_EXEC_LOADER)
+		return "exec.deny: the dynamic loader run directly on a program";
+	if (flags & BW_EXEC_TOO_DEEP)
+		return "exec.deny: a file deeper than the " BW_STR(BW_MAX_DENTRY_DEPTH)
+		       "-level walk: cannot tell whether it is in a deny tree";
+	return NULL;
+}
+
+static enum event_stop exec_stop(uint32_t flags)
+{
+	if (flags & BW_EXEC_REFUSED)
+		return EVENT_STOP_REFUSED;
+	return (flags & BW_EXEC_KILLED) ? EVENT_STOP_KILLED : EVENT_STOP_NONE;
+}
+
 bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 		       Buildwarden__V1__Event *ev)
 {
 	Buildwarden__V1__ExecBody *body = arena__alloc(c->arena, sizeof(*body));
 	int denied = r->denied_tree >= 0 ? r->denied_tree : script_deny_tree(c->policy, r);
-	bool violation = denied >= 0;
+	const char *evasion = exec_evasion_rule(r->flags);
+	bool violation = denied >= 0 || evasion;
 	char rule[512] = "";
 	struct bw_proc raw;
 
-	procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
+	if (!(r->flags & BW_EXEC_REFUSED)) /* refused: the process keeps its image */
+		procinfo__note_exec(c->pi, (pid_t)r->pid, r->args, r->args_len);
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (violation) {
+	if (denied >= 0) {
 		size_t i = (size_t)denied;
 
 		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
 			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
+	} else if (evasion) {
+		snprintf(rule, sizeof(rule), "%s", evasion);
 	}
-	/* A #! script found here (not by the kernel) was not killed: its interpreter runs. */
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
-				  (r->flags & BW_EXEC_KILLED) ? EVENT_STOP_KILLED : EVENT_STOP_NONE);
+	/* A #! script found here (not by the kernel) in audit mode ran; in enforce mode the
+	 * agent refused its exec (BW_EXEC_REFUSED, sensor/execguard.c). */
+	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, exec_stop(r->flags));
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
@@ -153,8 +182,66 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	return violation;
 }
 
-/* A process the kernel table does not know (it predates the sensor) is matched on its
- * executable's identity now; lineage can't be known for it. */
+/* The real uid (first of /proc/PID/status "Uid:") and the parent's pid of a live
+ * process: false when it is gone. */
+static bool proc_uid_ppid(pid_t pid, uint32_t *uid, pid_t *ppid)
+{
+	char path[64], line[256];
+	bool have_uid = false, have_ppid = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f) && !(have_uid && have_ppid)) {
+		unsigned long v;
+
+		if (sscanf(line, "Uid: %lu", &v) == 1) {
+			*uid = (uint32_t)v;
+			have_uid = true;
+		} else if (sscanf(line, "PPid: %lu", &v) == 1) {
+			*ppid = (pid_t)v;
+			have_ppid = true;
+		}
+	}
+	fclose(f);
+	return have_uid && have_ppid;
+}
+
+/* A writers entry's conditions (uid, parent), as the kernel checks them at exec
+ * (bpf/lib/writer.bpf.h), from the table's entry when it has the process's identity
+ * (it may have exited by now), else from /proc. */
+static bool writer_conditions_hold(const struct bw_exe_match *w, pid_t pid,
+				   const struct bw_proc *raw)
+{
+	char path[64];
+	struct stat st;
+	uint32_t uid = 0;
+	pid_t ppid = 0;
+
+	if (!w->has_uid && !w->parent)
+		return true;
+	if (raw->flags & BW_PROC_EXEC_SEEN) {
+		uid = raw->uid;
+		ppid = (pid_t)raw->ppid;
+	} else if (!proc_uid_ppid(pid, &uid, &ppid)) {
+		return false;
+	}
+	if (w->has_uid && uid != w->uid)
+		return false;
+	if (w->parent) {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)ppid);
+		if (stat(path, &st) != 0 || st.st_dev != w->parent_dev || st.st_ino != w->parent_ino)
+			return false;
+	}
+	return true;
+}
+
+/* A process whose start the kernel table did not see (it predates the sensor: its
+ * entry, if any, comes from the start-up scan of /proc) is matched on its executable's
+ * identity and the entry's conditions; lineage can't be known for it. One whose exec or
+ * fork the table saw has its rights in writer_mask, decided at its exec. */
 static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw_proc *raw)
 {
 	uint64_t dev = 0, ino = 0;
@@ -172,7 +259,8 @@ static bool writer_by_exe(const struct bw_protect *t, pid_t pid, const struct bw
 		ino = st.st_ino;
 	}
 	for (size_t i = 0; i < t->n_writers; i++)
-		if (t->writers[i].dev == dev && t->writers[i].ino == ino)
+		if (t->writers[i].dev == dev && t->writers[i].ino == ino &&
+		    writer_conditions_hold(&t->writers[i], pid, raw))
 			return true;
 	return false;
 }
@@ -190,7 +278,7 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	ev->process = process_new(c, f->pid, &raw);
 	if (tree && f->tree < 64 && (raw.writer_mask & (1ull << f->tree)))
 		writer = true;
-	else if (tree && tree->n_writers && !(raw.flags & BW_PROC_FROM_FORK))
+	else if (tree && tree->n_writers && !(raw.flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC)))
 		writer = writer_by_exe(tree, f->pid, &raw);
 	if (ev->process)
 		ev->process->authorized_writer = writer;
@@ -201,13 +289,27 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;
 		body->path = arena__strndup(c->arena, f->path, 4096);
+		/* fanotify says "modified" for truncate(2) too; its path record tells */
+		if (f->op == BUILDWARDEN__V1__FILE_OP__WRITE && c->links &&
+		    linknames__truncated(c->links, f->pid, f->path))
+			body->op = BUILDWARDEN__V1__FILE_OP__TRUNCATE;
 		if (f->new_path) {
 			body->new_path = arena__strndup(c->arena, f->new_path, 4096);
+		} else if (f->op == BUILDWARDEN__V1__FILE_OP__LINK && f->link_here) {
+			char name[PATH_MAX];
+
+			/* made into the tree: the new name is ours, the existing one the link()'s */
+			body->new_path = body->path;
+			if (c->links && linknames__find_old(c->links, f->pid, f->path, name, sizeof(name)))
+				body->old_path = arena__strndup(c->arena, name, sizeof(name));
 		} else if (f->op == BUILDWARDEN__V1__FILE_OP__LINK && c->links) {
 			char name[PATH_MAX];
 
-			if (linknames__find(c->links, f->pid, f->path, name, sizeof(name)))
+			/* a link made elsewhere to this file, or removed (then no new name) */
+			if (linknames__find(c->links, f->pid, f->path, name, sizeof(name))) {
 				body->new_path = arena__strndup(c->arena, name, sizeof(name));
+				body->old_path = body->path;
+			}
 		}
 		if (tree)
 			body->tree = arena__strndup(c->arena, tree->path, 4096);

@@ -19,6 +19,8 @@ enum event_stop {
 	EVENT_STOP_NONE = 0, /* it went ahead */
 	EVENT_STOP_REFUSED,  /* the syscall failed (connect, send: EPERM) */
 	EVENT_STOP_KILLED,   /* the actor was killed before it acted (exec, write) */
+	EVENT_STOP_TAINTED,  /* enforce mode, seen after the fact: the change landed, the
+				file is not to be trusted (agent/taint.c kills the actor) */
 };
 
 /* A change to a protected tree, as the sensor saw it. */
@@ -29,6 +31,7 @@ struct file_change {
 	const char *path;
 	const char *new_path;
 	enum event_stop stop; /* NONE: it happened (fanotify); KILLED: stopped at entry */
+	bool link_here; /* LINK: path is the new name (a link made into the tree) */
 };
 
 struct event_ctx {
@@ -39,7 +42,7 @@ struct event_ctx {
 };
 
 /* The verdict's action: ALLOWED for no violation, else DENIED or KILLED when the kernel
- * stopped it, AUDITED when it went ahead. */
+ * stopped it, TAINTED when enforce mode saw it land, AUDITED when it went ahead. */
 Buildwarden__V1__Action event_build__action(bool violation, enum event_stop stop);
 
 /* Each fills ev (and its parts, in the arena) and returns true for a violation. */

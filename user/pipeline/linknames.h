@@ -25,6 +25,15 @@ void linknames__note(struct linknames *ln, const struct bw_link_name_event *r);
  * out and returns true. */
 bool linknames__find(struct linknames *ln, pid_t pid, const char *target, char *out, size_t len);
 
+/* A link made into a tree: the existing name (link()'s first argument, resolved when
+ * the record was read) of pid's most recent link whose new name is target's inode. */
+bool linknames__find_old(struct linknames *ln, pid_t pid, const char *target, char *out,
+			 size_t len);
+
+/* pid called truncate(2) on target's inode (fanotify says only "modified"); each
+ * truncate answers true once. */
+bool linknames__truncated(struct linknames *ln, pid_t pid, const char *target);
+
 /* Lookups that found no name, so a LINK went out without newPath: a link removed
  * elsewhere (there is no new name), or a link() whose record was lost (ring buffer
  * full: counted there too) or whose name could not be resolved when it was read. */

@@ -5,11 +5,14 @@
  * anything expands them. */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <yaml.h>
 
 #include "base/grow.h"
@@ -536,17 +539,69 @@ static void dir__check(struct ctx *c, const struct node *n, const char *what, ch
 	path__resolve(c, n, what, s, S_IFDIR, path, dev, ino);
 }
 
-/* writers and build_roots entries: {exe, descendants} */
+/* `uid: N` (a number) or `user: NAME` (resolved in the passwd database when the file
+ * system is used; without it, a name is kept as uid 0xffffffff, which no process has). */
+static void exe__check_uid(struct ctx *c, const struct node *uidn, const struct node *usern,
+			   struct bw_exe_match *e)
+{
+	const char *s;
+
+	if (uidn && usern) {
+		node_diag(c, usern, "give 'uid' or 'user', not both");
+		return;
+	}
+	if (uidn) {
+		char *end;
+		unsigned long v;
+
+		s = scalar__get(c, uidn);
+		if (!s)
+			return;
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!*s || *s < '0' || *s > '9' || *end || errno || v >= 0xffffffffUL) {
+			node_diag(c, uidn, "'uid' must be a number (a name goes in 'user'), not '%s'", s);
+			return;
+		}
+		e->has_uid = true;
+		e->uid = (uint32_t)v;
+	} else if (usern) {
+		struct passwd *pw;
+
+		s = scalar__get(c, usern);
+		if (!s)
+			return;
+		if (!*s) {
+			node_diag(c, usern, "'user' must not be empty");
+			return;
+		}
+		e->has_uid = true;
+		e->uid = 0xffffffffu;
+		if (c->flags & BW_POLICY_NO_FS)
+			return;
+		pw = getpwnam(s);
+		if (!pw) {
+			node_diag(c, usern, "no such user '%s'", s);
+			return;
+		}
+		e->uid = (uint32_t)pw->pw_uid;
+	}
+}
+
+/* writers and build_roots entries: {exe, descendants}, and for writers the conditions
+ * {uid | user, parent} */
 static void exe__check(struct ctx *c, const struct node *n, const char *what, bool is_root,
 		       struct bw_exe_match *e)
 {
-	struct field f[] = { { "exe", NULL }, { "descendants", NULL } };
+	struct field f[] = { { "exe", NULL }, { "descendants", NULL }, { "uid", NULL },
+			     { "user", NULL }, { "parent", NULL } };
 	const char *s;
 
 	e->line = n->line;
 	e->col = n->col;
 	e->descendants = is_root;
-	if (!map__fields(c, n, f, 2))
+	/* build roots know only exe and descendants: the unknown-key message says so */
+	if (!map__fields(c, n, f, is_root ? 2 : 5))
 		return;
 	if (f[1].val) {
 		e->descendants = !scalar__choice(c, f[1].val, "descendants", "true", "false",
@@ -554,6 +609,14 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 		if (is_root && !e->descendants)
 			node_diag(c, f[1].val,
 				  "'descendants' must be true for a build root: its descendants are the build");
+	}
+	exe__check_uid(c, f[2].val, f[3].val, e);
+	if (f[4].val && (s = scalar__get(c, f[4].val))) {
+		if (s[0] != '/')
+			node_diag(c, f[4].val, "writer parent '%s' must be an absolute path", s);
+		else
+			path__resolve(c, f[4].val, "writer parent", s, S_IFREG, &e->parent,
+				      &e->parent_dev, &e->parent_ino);
 	}
 	if (!f[0].val) {
 		node_diag(c, n, "missing required key 'exe'");
@@ -573,6 +636,90 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 	path__resolve(c, f[0].val, what, s, S_IFREG, &e->exe, &e->dev, &e->ino);
 }
 
+static bool exe__same_file(const struct bw_exe_match *a, const struct bw_exe_match *b)
+{
+	if (!a->exe || !b->exe)
+		return false;
+	if (a->ino || b->ino)
+		return a->dev == b->dev && a->ino == b->ino;
+	return !strcmp(a->exe, b->exe);
+}
+
+static bool exe__same_conditions(const struct bw_exe_match *a, const struct bw_exe_match *b)
+{
+	if (a->has_uid != b->has_uid || (a->has_uid && a->uid != b->uid))
+		return false;
+	if (!a->parent != !b->parent)
+		return false;
+	if (!a->parent)
+		return true;
+	if (a->parent_ino || b->parent_ino)
+		return a->parent_dev == b->parent_dev && a->parent_ino == b->parent_ino;
+	return !strcmp(a->parent, b->parent);
+}
+
+/* The kernel keeps one entry per writer executable, conditions included: the same
+ * file listed with other conditions (here or under another tree) would have them
+ * silently merged, so it is refused. */
+static void writers__check_conditions(struct ctx *c, const struct bw_policy *p)
+{
+	for (size_t t = 0; t < p->n_protect; t++) {
+		for (size_t i = 0; i < p->protect[t].n_writers; i++) {
+			const struct bw_exe_match *b = &p->protect[t].writers[i];
+			bool done = false;
+
+			for (size_t u = 0; u <= t && !done; u++) {
+				size_t n = u == t ? i : p->protect[u].n_writers;
+
+				for (size_t j = 0; j < n; j++) {
+					const struct bw_exe_match *a = &p->protect[u].writers[j];
+
+					if (exe__same_file(a, b) && !exe__same_conditions(a, b)) {
+						ctx__diag(c, b->line, b->col,
+							  "writer exe '%s' is listed with other conditions (uid, user, parent) at line %u: one executable has one set of conditions",
+							  b->exe, a->line);
+						done = true;
+						break;
+					}
+				}
+			}
+		}
+	}
+}
+
+static bool path__inside(const char *inner, const char *outer);
+
+/* The kernel's own views: every process reads and writes them all the time (its own
+ * /proc/self, /dev/null, cgroup files), so a protected tree that is, holds or sits in
+ * one makes every build step a violation, and the watcher would mark whole pseudo file
+ * systems. Checked on the resolved path and, with the file system, on its type (a
+ * bind mount of /proc elsewhere). */
+static const char *const pseudo_roots[] = { "/proc", "/sys", "/dev" };
+
+static void protect__check_pseudo(struct ctx *c, const struct node *n, const char *path)
+{
+	struct statfs sf;
+
+	for (size_t i = 0; i < sizeof(pseudo_roots) / sizeof(pseudo_roots[0]); i++) {
+		const char *r = pseudo_roots[i];
+
+		if (!strcmp(path, r) || path__inside(path, r) || path__inside(r, path)) {
+			node_diag(c, n, "protected path '%s' %s %s: the kernel's pseudo file systems cannot be protected",
+				  n->str ? n->str : path,
+				  !strcmp(path, r) ? "is" : path__inside(path, r) ? "is inside" : "contains", r);
+			return;
+		}
+	}
+	if (c->flags & BW_POLICY_NO_FS || statfs(path, &sf))
+		return;
+	if (sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
+	    sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC ||
+	    sf.f_type == DEBUGFS_MAGIC || sf.f_type == TRACEFS_MAGIC ||
+	    sf.f_type == SECURITYFS_MAGIC || sf.f_type == BPF_FS_MAGIC)
+		node_diag(c, n, "protected path '%s' is on a pseudo file system (proc, sysfs, cgroup, bpf...): it cannot be protected",
+			  n->str ? n->str : path);
+}
+
 static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_protect *t,
 				 const struct node **path_node)
 {
@@ -590,6 +737,8 @@ static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_
 		t->line = f[0].val->line;
 		t->col = f[0].val->col;
 		dir__check(c, f[0].val, "protected path", &t->path, &t->dev, &t->ino);
+		if (t->path)
+			protect__check_pseudo(c, f[0].val, t->path);
 	}
 	nw = seq__count(c, f[1].val, "writers", POLICY_MAX_WRITERS);
 	t->writers = ctx__calloc(c, nw, sizeof(*t->writers));
@@ -662,6 +811,7 @@ static void protect__check(struct ctx *c, const struct node *n, struct bw_policy
 	for (size_t i = 0; i < nt; i++)
 		protect__check_entry(c, n->items[i], &p->protect[i], &path_nodes[i]);
 	protect__check_overlap(c, p, path_nodes);
+	writers__check_conditions(c, p);
 	free(path_nodes);
 }
 
@@ -804,8 +954,10 @@ static void policy__check(struct ctx *c, const struct node *root, struct bw_poli
 
 static void exe__free(struct bw_exe_match *e, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(e[i].exe);
+		free(e[i].parent);
+	}
 	free(e);
 }
 

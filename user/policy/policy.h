@@ -19,6 +19,11 @@ struct bw_exe_match {
 	uint64_t dev; /* st_dev / st_ino of exe at load time; 0/0 when fs checks are off */
 	uint64_t ino;
 	unsigned line, col;
+	/* writers only: conditions besides the executable (docs/policy.md) */
+	bool has_uid;       /* `uid: N` or `user: NAME`: the process's real uid must be uid */
+	uint32_t uid;
+	char *parent;       /* `parent: /abs/exe`: the parent process must run this file */
+	uint64_t parent_dev, parent_ino; /* as dev/ino */
 };
 
 struct bw_protect {
@@ -87,6 +92,11 @@ int policy__parse(const char *buf, size_t len, const char *name, const char *bas
 /* Reads path and parses it with base_dir = its directory. */
 int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 		      struct bw_diags *diags);
+/* The same, and on success hands over the bytes parsed (*bytes, *nbytes; the caller
+ * frees *bytes) when bytes is not NULL: the file is read once, so a hash of these bytes
+ * is the hash of the policy loaded, whatever replaces the file afterwards. */
+int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy **out,
+			    struct bw_diags *diags, char **bytes, size_t *nbytes);
 
 /* Writes one "name:line:col: message" line per diagnostic. */
 void policy__print_diags(const struct bw_diags *diags, const char *name, void *stdio_file);

@@ -27,6 +27,12 @@ static void file__diag(struct bw_diags *d, const char *what, const char *path, i
 int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 		      struct bw_diags *diags)
 {
+	return policy__load_file_bytes(path, flags, out, diags, NULL, NULL);
+}
+
+int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy **out,
+			    struct bw_diags *diags, char **bytes, size_t *nbytes)
+{
 	struct bw_diags local;
 	char *buf = NULL, *real = NULL, *dir;
 	size_t len = 0;
@@ -78,6 +84,12 @@ int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 	}
 	dir = dirname(real);
 	err = policy__parse(buf, len, path, dir, flags, out, diags);
+	if (!err && bytes) {
+		/* the very buffer parsed: what a hash of it vouches for is what was loaded */
+		*bytes = buf;
+		*nbytes = len;
+		buf = NULL;
+	}
 cleanup:
 	free(real);
 	free(buf);

@@ -79,7 +79,7 @@ static struct fan_fid *slot_of(struct fan_info *in, uint8_t info_type)
 	case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
 		return &in->new;
 	default:
-		return NULL; /* pidfd, error, future types: skipped by length */
+		return NULL; /* error, future types: skipped by length */
 	}
 }
 
@@ -88,22 +88,33 @@ int fanotify_parse__info(const void *event, size_t event_len, size_t metadata_le
 {
 	const unsigned char *p = (const unsigned char *)event + metadata_len;
 	const unsigned char *end = (const unsigned char *)event + event_len;
+	int err = 0;
 
 	memset(in, 0, sizeof(*in));
+	in->pidfd = -1;
 	if (metadata_len < FAN_EVENT_METADATA_LEN || metadata_len > event_len)
 		return -EINVAL;
+	/* A malformed record fails the event, but the walk goes on while lengths hold:
+	 * a pidfd record after it is still found, so the caller can close it. */
 	while ((size_t)(end - p) >= INFO_HDR_LEN) {
 		uint16_t len = get_u16(p + 2);
 		struct fan_fid *dst;
 
 		if (len < INFO_HDR_LEN || len > (size_t)(end - p))
 			return -EINVAL;
-		dst = slot_of(in, p[0]);
-		if (dst && parse_fid(p, len, dst))
-			return -EINVAL;
+		if (p[0] == FAN_EVENT_INFO_TYPE_PIDFD) {
+			if (len < INFO_HDR_LEN + sizeof(int32_t))
+				err = -EINVAL;
+			else
+				in->pidfd = (int32_t)get_u32(p + INFO_HDR_LEN);
+		} else {
+			dst = slot_of(in, p[0]);
+			if (dst && parse_fid(p, len, dst))
+				err = -EINVAL;
+		}
 		p += len;
 	}
-	return 0;
+	return err;
 }
 
 void fanotify_parse__init(struct fan_cursor *c, const void *buf, size_t len)
@@ -126,6 +137,7 @@ int fanotify_parse__next(struct fan_cursor *c, struct fan_record *rec)
 		return 0;
 	c->off += m.event_len;
 	memset(rec, 0, sizeof(*rec));
+	rec->info.pidfd = -1;
 	rec->mask = m.mask;
 	rec->fd = m.fd;
 	rec->pid = m.pid;

@@ -25,6 +25,10 @@ struct fan_fid {
 
 struct fan_info {
 	struct fan_fid fid, dfid_name, dfid, old, new;
+	/* FAN_REPORT_PIDFD: a pidfd of the acting process the caller must close (>= 0), or
+	 * FAN_NOPIDFD / FAN_EPIDFD (it was gone, or the kernel could not make one), or -1
+	 * when the record was absent. Kept even when another record is malformed. */
+	int32_t pidfd;
 };
 
 enum fan_status {

@@ -10,7 +10,17 @@
 
 #include "sensor/fw_private.h"
 
+#define FW_INIT_FLAGS (FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET)
 #define FW_MAX_READS 16		/* buffers per fanwatch__process call: bounded latency for the caller */
+
+/* The pidfd of an actor of the read being handled, or -1 (pidfds_collect). */
+static int pidfd_of(const struct fanwatch *fw, pid_t pid)
+{
+	for (size_t i = 0; i < fw->n_pidfds; i++)
+		if (fw->pidfds[i].pid == pid)
+			return fw->pidfds[i].fd;
+	return -1;
+}
 
 void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree,
 		    const char *path, const char *new_path, const char *outside, bool is_dir,
@@ -19,11 +29,48 @@ void fanwatch__emit(struct fanwatch *fw, enum fw_op op, pid_t pid, unsigned tree
 	struct fw_event ev = {
 		.op = op, .pid = pid, .tree = tree, .path = path, .new_path = new_path,
 		.outside_path = outside, .is_dir = is_dir, .flags = flags,
+		.pidfd = pid == fw->cur_pid ? pidfd_of(fw, pid) : -1,
 	};
 
 	if (fw->cb)
 		fw->cb(&ev, fw->ctx);
 	fw->reported++;
+}
+
+/* The kernel installs a pidfd for every event of a read before read() returns: hundreds
+ * for a busy build. One per process is kept (the others closed at once, before any
+ * handling opens a /proc file), and all of them are closed after the read is handled.
+ * Closes the event descriptors too (FID mode has none, but a record may say otherwise). */
+static void pidfds_collect(struct fanwatch *fw, size_t len)
+{
+	struct fan_cursor cur;
+	struct fan_record rec;
+
+	fw->n_pidfds = 0;
+	fanotify_parse__init(&cur, fw->buf, len);
+	while (fanotify_parse__next(&cur, &rec) == 1) {
+		int fd = rec.info.pidfd;
+		size_t i;
+
+		if (rec.fd >= 0)
+			close(rec.fd);
+		if (fd < 0)
+			continue;
+		for (i = 0; i < fw->n_pidfds && fw->pidfds[i].pid != rec.pid; i++)
+			;
+		if (i < fw->n_pidfds || i == FW_MAX_PIDFDS) {
+			close(fd);
+			continue;
+		}
+		fw->pidfds[fw->n_pidfds++] = (struct fw_pidfd){ .pid = rec.pid, .fd = fd };
+	}
+}
+
+static void pidfds_close(struct fanwatch *fw)
+{
+	for (size_t i = 0; i < fw->n_pidfds; i++)
+		close(fw->pidfds[i].fd);
+	fw->n_pidfds = 0;
 }
 
 int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
@@ -47,14 +94,15 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 		}
 		if (len == 0)
 			break;
+		pidfds_collect(fw, (size_t)len);
 		if (fw->sync)
 			fw->sync(fw->sync_ctx);
 		fanotify_parse__init(&cur, fw->buf, (size_t)len);
 		while (fanotify_parse__next(&cur, &rec) == 1) {
-			if (rec.fd >= 0)
-				close(rec.fd);
+			fw->cur_pid = rec.pid;
 			fw_ops__event(fw, &rec);
 		}
+		pidfds_close(fw);
 	}
 	if (fw->rescan)
 		fw_mark__rescan(fw);
@@ -64,6 +112,12 @@ int fanwatch__process(struct fanwatch *fw, fw_event_cb cb, void *ctx)
 /* ---- lifecycle ------------------------------------------------------------ */
 
 int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch **out)
+{
+	return fanwatch__new_with(tree_paths, n_trees, NULL, out);
+}
+
+int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_group_fn perm,
+		       struct fanwatch **out)
 {
 	struct fanwatch *fw;
 	size_t i;
@@ -76,12 +130,20 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 	if (!fw)
 		return -ENOMEM;
 	fw->gen = 1;
-	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events. */
-	fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
-			       FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS, O_RDONLY | O_LARGEFILE);
-	if (fw->fd < 0 && errno == EPERM)
-		fw->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK |
-				       FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
+	fw->perm_fd = -1;
+	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
+	 * FAN_REPORT_PIDFD (≥5.15): each event carries a pidfd of the very process that
+	 * acted, taken while the event is read, so enforce mode can kill it without
+	 * racing pid reuse (agent/taint.c). Without it (older kernels) events have none. */
+	fw->fd = -1;
+	for (i = 0; i < 4 && fw->fd < 0; i++) {
+		unsigned int fl = FW_INIT_FLAGS | (i < 2 ? FAN_REPORT_PIDFD : 0) |
+				  (i % 2 ? 0 : FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS);
+
+		fw->fd = fanotify_init(fl, O_RDONLY | O_LARGEFILE);
+		if (fw->fd < 0 && errno != EPERM && errno != EINVAL)
+			break;
+	}
 	if (fw->fd < 0) {
 		err = -errno;
 		free(fw);
@@ -103,6 +165,16 @@ int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch
 			goto fail;
 		}
 		fw->root_len[i] = strlen(fw->roots[i]);
+	}
+	/* Before the walk: every object it marks gets its permission mark at once. */
+	if (perm) {
+		fw->perm_fd = perm(&fw->perm_extra);
+		if (fw->perm_fd < 0) {
+			/* Watching goes on without: the caller sees fanwatch__perm_fd < 0 and
+			 * says that opens are not refused. */
+			fw->perm_err = fw->perm_fd;
+			fw->perm_fd = -1;
+		}
 	}
 	for (i = 0; i < n_trees; i++) {
 		err = fw_mark__walk(fw, fw->roots[i], true, false, 0);
@@ -163,6 +235,9 @@ void fanwatch__free(struct fanwatch *fw)
 		return;
 	if (fw->fd >= 0)
 		close(fw->fd); /* drops every mark */
+	/* The kernel allows what is still pending: stop the answering thread first. */
+	if (fw->perm_fd >= 0)
+		close(fw->perm_fd);
 	fw_handle__close_all(fw);
 	fw_index__free(&fw->ix);
 	for (i = 0; fw->roots && i < fw->n_trees; i++)

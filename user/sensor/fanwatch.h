@@ -42,6 +42,7 @@ enum fw_op {
 	FW_RMDIR,
 	FW_LINK_COUNT,	/* nlink changed: a hard link to this file made or removed elsewhere */
 	FW_CLOSE_WRITE,	/* closed after being opened for writing with no write() seen: may be an mmap store */
+	FW_LINK,	/* a hard link to an existing file made in a tree: path is the new name */
 };
 
 /* fw_event.flags */
@@ -59,6 +60,9 @@ struct fw_event {
 	const char *outside_path; /* FW_RENAME across the tree boundary: the outside side, or NULL if unknown */
 	int is_dir;
 	unsigned flags;		/* FW_EV_* */
+	/* A pidfd of the process that acted (FAN_REPORT_PIDFD), valid during the callback
+	 * only and closed by fanwatch; -1 when the kernel gave none (it had exited). */
+	int pidfd;
 };
 
 /* Strings in *ev are valid only during the callback. */
@@ -75,6 +79,31 @@ struct fanwatch;
 
 /* Marks every directory and regular file under each tree. Returns 0 or -errno. */
 int fanwatch__new(const char *const *tree_paths, size_t n_trees, struct fanwatch **out);
+/* Enforce mode (issue 7): also a fanotify permission group with the same objects
+ * marked, so opens (and, where the kernel has pre-content events, truncates) of
+ * protected objects wait for an answer on fanwatch__perm_fd (sensor/permwatch.h).
+ * Inode marks only: nothing outside the trees is asked about. */
+int fanwatch__new_perm(const char *const *tree_paths, size_t n_trees, bool perm,
+		       struct fanwatch **out);
+/* How fanwatch__new_perm makes its group: an fd or -errno; *extra: the pre-content
+ * events files are marked with (0: content class only). */
+typedef int (*fw_perm_group_fn)(uint64_t *extra);
+int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_group_fn perm,
+		       struct fanwatch **out);
+/* The permission group's fd (-1: none); whether its files have FAN_PRE_ACCESS; how many
+ * objects are marked without it (their filesystem refused it). Closed by
+ * fanwatch__free: whoever answers on it must have stopped by then. */
+int fanwatch__perm_fd(const struct fanwatch *fw);
+bool fanwatch__perm_pre_content(const struct fanwatch *fw);
+uint64_t fanwatch__perm_no_pre(const struct fanwatch *fw);
+/* -errno when a permission group was asked for and could not be made (the watcher
+ * works without it), else 0. */
+int fanwatch__perm_err(const struct fanwatch *fw);
+/* Nobody will answer (the answering thread could not start): closes the group, so no
+ * open waits for an answer that never comes; err is what fanwatch__perm_err says. */
+void fanwatch__perm_close(struct fanwatch *fw, int err);
+/* The canonical root of tree i, NULL past the last; fixed for fw's life. */
+const char *fanwatch__root(const struct fanwatch *fw, size_t i);
 /* The fanotify descriptor, for poll/epoll (readable when events are pending). */
 int fanwatch__fd(const struct fanwatch *fw);
 /* Reads and handles the pending events without blocking; returns the number of

@@ -182,12 +182,42 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"sched_process_exec before its first instruction"
 			      : "enforce exec of a binary from exec.deny: not stopped (no "
 				"bpf_send_signal)");
-		LAYER("enforce exec of a #! script from exec.deny: reported, not yet stopped");
+		LAYER(f->tp_btf && f->send_signal
+			      ? "enforce exec.deny sidesteps (ld.so PROGRAM, memfd/deleted file, "
+				"a tree deeper than the walk): stopped: killed at "
+				"sched_process_exec before its first instruction"
+			      : "enforce exec.deny sidesteps: not stopped (no bpf_send_signal)");
+		LAYER(f->fanotify_perm
+			      ? "enforce exec of a #! script from exec.deny: stopped: the exec "
+				"fails with EPERM (fanotify FAN_OPEN_EXEC_PERM), the interpreter "
+				"never starts"
+			      : "enforce exec of a #! script from exec.deny: reported, not stopped "
+				"(no fanotify permission events)");
 		LAYER(f->send_signal
 			      ? "enforce process access (ptrace, process_vm_writev, /proc/PID/mem "
 				"write): stopped: the actor is killed at the syscall's entry"
 			      : "enforce process access: not stopped (no bpf_send_signal)");
-		LAYER("enforce file changes: reported, not yet stopped");
+		LAYER(f->fanotify_perm
+			      ? "enforce open for write, O_TRUNC, O_CREAT in a protected tree by an "
+				"outsider: refused with EPERM (fanotify permission events, answered "
+				"from memory)"
+			      : "enforce open for write in a protected tree: not refused (no fanotify "
+				"permission events); what lands is TAINTED and the outsider killed");
+		LAYER(f->fanotify_pre_content
+			      ? "enforce truncate (ftruncate, truncate) of a protected file by an "
+				"outsider: refused with EPERM (fanotify pre-content events)"
+			      : "enforce truncate of a protected file: the actor is killed at entry; "
+				"the truncate may land (no pre-content events)");
+		LAYER(f->send_signal
+			      ? "enforce writes to a protected file through a descriptor opened "
+				"before the run (write family, shared writable mmap, io_uring): the "
+				"outsider is killed before a byte lands (mtime may change; fallocate "
+				"may allocate)"
+			      : "enforce writes to a protected file: not stopped (no "
+				"bpf_send_signal)");
+		LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
+		      "detected after the fact (no hook here refuses them): the outsider is "
+		      "killed, the files are TAINTED, the run fails");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");

@@ -59,6 +59,7 @@ static void unmark(struct fanwatch *fw, const struct fw_obj *o)
 	if (fd < 0)
 		return;
 	fanotify_mark(fw->fd, FAN_MARK_REMOVE, o->is_dir ? FW_ROOT_MASK : FW_FILE_MASK, fd, NULL);
+	fw_perm__unmark(fw, fd, o->is_dir);
 	close(fd);
 }
 
@@ -87,6 +88,7 @@ static int mark_dir(struct fanwatch *fw, int dfd, const char *path, bool root, u
 		return err;
 	if (fanotify_mark(fw->fd, FAN_MARK_ADD, root ? FW_ROOT_MASK : FW_DIR_MASK, dfd, NULL))
 		return -errno;
+	fw_perm__mark(fw, dfd, NULL, true);
 	err = fw_handle__get(dfd, "", &h, mnt_id);
 	if (err)
 		return err;
@@ -111,6 +113,7 @@ static int mark_file(struct fanwatch *fw, int dfd, const char *name, const char 
 	 * directory (marked before its entries are read) reports the new entry. */
 	if (fanotify_mark(fw->fd, FAN_MARK_ADD | FAN_MARK_DONT_FOLLOW, FW_FILE_MASK, dfd, name))
 		return -errno;
+	fw_perm__mark(fw, dfd, name, false);
 	err = fw_handle__get(dfd, name, &h, &mnt);
 	if (err)
 		return err;
@@ -299,7 +302,9 @@ void fw_mark__adopt(struct fanwatch *fw, const char *path, bool report, pid_t pi
 		err = -EIO;
 	else
 		err = mark_file(fw, dfd, name, path, st.st_nlink, fsid, mnt);
-	if (err < 0)
+	/* ENOENT: gone again since the lstat (say, a refused create the agent removed):
+	 * its deletion is its own event, nothing went unwatched. */
+	if (err < 0 && err != -ENOENT)
 		fw->skipped++;
 	close(dfd);
 }

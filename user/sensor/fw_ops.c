@@ -122,8 +122,17 @@ static void on_create(struct fanwatch *fw, struct fw_change *c)
 	/* Known already: a scan of its new parent found and reported it. */
 	bool known = c->obj && !strcmp(c->obj->path, c->path);
 
+	struct stat st;
+
+	/* A new name for a file that has another already is a hard link, not a new file
+	 * (fsnotify_link reports it as a create of its name). */
 	if (!known)
-		emit(fw, c, c->is_dir ? FW_MKDIR : FW_CREATE, c->is_dir, 0);
+		emit(fw, c,
+		     c->is_dir ? FW_MKDIR
+		     : (lstat(c->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1)
+			     ? FW_LINK
+			     : FW_CREATE,
+		     c->is_dir, 0);
 	fw_mark__adopt(fw, c->path, true, c->pid);
 	if (!c->obj)
 		c->obj = fw_index__by_path(&fw->ix, c->path);

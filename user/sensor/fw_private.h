@@ -37,6 +37,26 @@
  * link count change made elsewhere, does not pass a marked directory. */
 #define FW_FILE_MASK (FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE)
 
+/* A pidfd FAN_REPORT_PIDFD gave for an actor (fanwatch.c). */
+struct fw_pidfd {
+	pid_t pid;
+	int fd;
+};
+#define FW_MAX_PIDFDS (FW_BUF_SIZE / FAN_EVENT_METADATA_LEN + 1)
+/* Enforce mode's permission group (fanwatch__new_perm): the same objects, marked so the
+ * kernel asks before an open, and (pre-content) before a truncate, of what they hold.
+ * Directories ask for their children: a create or open of a new name fires on the
+ * parent's mark. Never a mount or filesystem mark: files outside the trees cost no
+ * round trip to user space. */
+#ifndef FAN_PRE_ACCESS
+#define FAN_PRE_ACCESS 0x00100000
+#endif
+#ifndef FAN_CLASS_PRE_CONTENT
+#define FAN_CLASS_PRE_CONTENT 0x00000008
+#endif
+#define FW_PERM_DIR_MASK (FAN_OPEN_PERM | FAN_EVENT_ON_CHILD)
+#define FW_PERM_FILE_MASK (FAN_OPEN_PERM)
+
 struct fw_mnt {
 	dev_t dev;
 	uint64_t fsid;
@@ -54,6 +74,11 @@ struct fanwatch {
 	size_t n_mnts;
 	struct fw_coalesce coal;
 
+	int perm_fd;		/* the permission group, -1 without one */
+	uint64_t perm_extra;	/* FAN_PRE_ACCESS when the group is of the pre-content class */
+	uint64_t perm_no_pre;	/* objects marked without FAN_PRE_ACCESS: the fs refused it */
+	int perm_err;		/* -errno: the permission group asked for could not be made */
+
 	uint64_t gen;		/* full scans so far: objects not seen by the last one went */
 	uint64_t overflows, unresolved, skipped;
 	bool rescan;
@@ -62,6 +87,9 @@ struct fanwatch {
 	void *ctx;
 	fw_sync_cb sync;
 	void *sync_ctx;
+	pid_t cur_pid;		/* the actor of the record being handled */
+	struct fw_pidfd pidfds[FW_MAX_PIDFDS]; /* of the read being handled: one per actor */
+	size_t n_pidfds;
 	fw_inode_cb inode_cb;
 	void *inode_ctx;
 	int reported;
@@ -117,6 +145,11 @@ void fw_mark__drop_subtree(struct fanwatch *fw, const char *path);
 void fw_mark__move_subtree(struct fanwatch *fw, const char *from, const char *to);
 /* After lost events: mark what appeared, forget what went. */
 void fw_mark__rescan(struct fanwatch *fw);
+
+/* fw_perm.c: the permission group's marks on a directory or file that fanwatch marks
+ * (dfd/name as fanotify_mark takes them); counts in skipped what cannot be marked. */
+void fw_perm__mark(struct fanwatch *fw, int dfd, const char *name, bool is_dir);
+void fw_perm__unmark(struct fanwatch *fw, int fd, bool is_dir);
 
 /* fw_inodes.c: tell the inode callback (if any) about a regular file that is now
  * marked at its tree (dfd/name: where to stat it; dfd < 0: by its handle), or gone. */

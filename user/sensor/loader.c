@@ -1,4 +1,5 @@
 #include "sensor/loader.h"
+#include "sensor/loaders.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -37,6 +38,7 @@ struct sensor {
 	int ncpu;
 	uint32_t n_protected;	/* entries in protected_inodes */
 	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
+	bool perm;		/* fanotify permission events: record open intents in enforce */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -158,13 +160,24 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	for (i = 0; i < p->n_protect; i++) {
 		for (j = 0; j < p->protect[i].n_writers; j++) {
 			const struct bw_exe_match *w = &p->protect[i].writers[j];
-			struct bw_writer val = { 0, 0 };
+			struct bw_writer val;
 
+			memset(&val, 0, sizeof(val));
 			fill_inode_key(&key, w->dev, w->ino, gen);
 			bpf_map_lookup_elem(writers_fd, &key, &val);
 			val.mask |= 1ull << i;
 			if (w->descendants)
 				val.inherit_mask |= 1ull << i;
+			/* one set of conditions per executable: the policy checked it */
+			if (w->has_uid) {
+				val.cond |= BW_WRITER_UID;
+				val.uid = w->uid;
+			}
+			if (w->parent) {
+				val.cond |= BW_WRITER_PARENT;
+				val.parent_dev = sensor__kdev(w->parent_dev);
+				val.parent_ino = w->parent_ino;
+			}
 			if (bpf_map_update_elem(writers_fd, &key, &val, BPF_ANY))
 				goto map_fail;
 			cfg.flags |= BW_CFG_HAVE_WRITERS;
@@ -183,7 +196,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	 * mode switches it together with the rules it applies to. */
 	if (enforce)
 		cfg.flags |= BW_CFG_ENFORCE_NET | BW_CFG_ENFORCE_EXEC | BW_CFG_ENFORCE_WRITE |
-			     BW_CFG_ENFORCE_ACCESS;
+			     BW_CFG_ENFORCE_ACCESS | (s->perm ? BW_CFG_ENFORCE_OPEN : 0);
 	cfg.gen = gen;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		goto map_fail;
@@ -334,6 +347,28 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
+/* The dynamic loaders never change while we run: entered once, with gen 0. */
+static int install_loaders(struct sensor *s, char *err, size_t errlen)
+{
+	struct loader_id ids[BW_MAX_LOADERS];
+	size_t n = loaders__find(ids, BW_MAX_LOADERS);
+	int fd = bpf_map__fd(s->skel->maps.exec_loaders);
+	uint32_t one = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bw_inode_key key;
+
+		fill_inode_key(&key, ids[i].dev, ids[i].ino, 0);
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			int e = -errno;
+
+			snprintf(err, errlen, "cannot enter the dynamic loaders: %s", strerror(-e));
+			return e;
+		}
+	}
+	return 0;
+}
+
 int sensor__open(const struct features *feat, const struct bw_policy *policy, bool enforce,
 		 sensor_record_fn on_record, void *ctx, struct sensor **out, char *err,
 		 size_t errlen)
@@ -359,6 +394,8 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	}
 	libbpf_set_print(libbpf_quiet);
 	s = calloc(1, sizeof(*s));
+	if (s)
+		s->perm = feat->fanotify_perm;
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -393,6 +430,9 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))
 			bpf_program__set_autoattach(prog, false);
+	e = install_loaders(s, err, errlen);
+	if (e)
+		goto fail;
 	e = sensor__apply_policy(s, policy, enforce, err, errlen);
 	if (e)
 		goto fail;
@@ -560,4 +600,37 @@ void sensor__close(struct sensor *s)
 		close(s->cgroup_fd);
 	sensor_bpf__destroy(s->skel);
 	free(s);
+}
+
+int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent *out)
+{
+	uint32_t key = (uint32_t)tid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.open_intent), &key, out))
+		return -errno;
+	return 0;
+}
+
+int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino)
+{
+	struct bw_inode_key key;
+	uint32_t tree;
+
+	fill_inode_key(&key, st_dev, ino, 0);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key, &tree))
+		return -errno;
+	return (int)tree;
+}
+
+int sensor__writer_exe_mask(const struct sensor *s, uint64_t st_dev, uint64_t ino,
+			    uint64_t *mask)
+{
+	struct bw_writer w;
+	struct bw_inode_key key;
+
+	fill_inode_key(&key, st_dev, ino, s->gen);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.writer_exes), &key, &w))
+		return -errno;
+	*mask = w.mask;
+	return 0;
 }

@@ -65,6 +65,17 @@ int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsig
 void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino);
 void sensor__protect_clear(struct sensor *s);
 
+/* Enforce mode, fanotify permission answers (sensor/permwatch.c); all read maps only,
+ * safe from any thread. The open the thread tid is inside now (bpf/intent.bpf.c), or
+ * -ENOENT: */
+int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent *out);
+/* The tree of a protected regular file (st_dev, ino), or -ENOENT. */
+int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino);
+/* The trees an executable (st_dev, ino) is a listed writer of, under the current
+ * policy generation; -ENOENT if none. */
+int sensor__writer_exe_mask(const struct sensor *s, uint64_t st_dev, uint64_t ino,
+			    uint64_t *mask);
+
 /* The kernel's encoding of a dev_t as stat() reports it. */
 uint32_t sensor__kdev(uint64_t st_dev);
 

@@ -46,7 +46,7 @@ static int decode__make_room(struct decode_buf *b)
 	return grow__reserve((void **)&b->data, &b->cap, b->cap + 1, 1, DECODE_CHUNK, DECODE_BUF_MAX);
 }
 
-static gzFile decode__open(const char *path, const char *name, FILE *err)
+static gzFile decode__open(const char *path, const char *name, const char *who, FILE *err)
 {
 	struct stat st;
 	gzFile gz;
@@ -58,11 +58,11 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	else
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(errno));
+		log__line(err, who, "cannot open '%s': %s", name, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(EISDIR));
+		log__line(err, who, "cannot open '%s': %s", name, strerror(EISDIR));
 		close(fd);
 		return NULL;
 	}
@@ -70,7 +70,7 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	 * both .pb and .pb.gz whatever the file is called. */
 	gz = gzdopen(fd, "rb");
 	if (!gz) {
-		log__line(err, "decode: ", "cannot open '%s': %s", name, strerror(ENOMEM));
+		log__line(err, who, "cannot open '%s': %s", name, strerror(ENOMEM));
 		close(fd);
 		return NULL;
 	}
@@ -78,9 +78,9 @@ static gzFile decode__open(const char *path, const char *name, FILE *err)
 	return gz;
 }
 
-/* Prints one frame's payload as a JSON line. 0, or a DECODE_* result with the reason
- * in *why. */
-static int decode__event(const uint8_t *payload, size_t plen, FILE *out,
+/* Unpacks one frame's payload and hands it to the visitor. 0, or a DECODE_* result
+ * with the reason in *why (NULL: the visitor has said it). */
+static int decode__event(const uint8_t *payload, size_t plen, const struct decode_visitor *v,
 			 const char **why)
 {
 	Buildwarden__V1__Event *ev;
@@ -91,13 +91,30 @@ static int decode__event(const uint8_t *payload, size_t plen, FILE *out,
 		*why = "payload is not a valid Event message";
 		return DECODE_BAD_DATA;
 	}
-	ret = pbjson__print(out, &ev->base);
+	*why = NULL;
+	ret = v->event(v->ctx, ev, why);
 	buildwarden__v1__event__free_unpacked(ev, NULL);
-	if (ret == -EIO || fputc('\n', out) == EOF) {
-		*why = "write error";
+	return ret;
+}
+
+struct decode_print {
+	FILE *out;
+	FILE *err;
+};
+
+/* decode__stream's visitor: one proto3-JSON line per event. */
+static int decode__print(void *ctx, const Buildwarden__V1__Event *ev, const char **why)
+{
+	struct decode_print *p = ctx;
+	int ret;
+
+	ret = pbjson__print(p->out, &ev->base);
+	if (ret == -EIO || fputc('\n', p->out) == EOF) {
+		log__line(p->err, "decode: ", "%s", strerror(errno ? errno : EIO));
 		return DECODE_IO_ERROR;
 	}
 	if (ret) {
+		fflush(p->out);
 		*why = frame__strerror(ret);
 		return DECODE_BAD_DATA;
 	}
@@ -106,6 +123,21 @@ static int decode__event(const uint8_t *payload, size_t plen, FILE *out,
 
 int decode__stream(const char *path, FILE *out, FILE *err)
 {
+	struct decode_print p = { .out = out, .err = err };
+	struct decode_visitor v = { .event = decode__print, .ctx = &p };
+	int ret;
+
+	ret = decode__each(path, &v, "decode: ", err);
+	/* every good event before an error is out, whatever the outcome */
+	if (fflush(out) != 0 && ret == DECODE_OK) {
+		log__line(err, "decode: ", "%s", strerror(errno));
+		ret = DECODE_IO_ERROR;
+	}
+	return ret;
+}
+
+int decode__each(const char *path, const struct decode_visitor *v, const char *who, FILE *err)
+{
 	const char *name = (!path || strcmp(path, "-") == 0) ? "<stdin>" : path;
 	struct decode_buf b = { 0 };
 	bool eof = false, gz_trunc = false;
@@ -113,7 +145,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 	gzFile gz;
 	int ret = DECODE_OK;
 
-	gz = decode__open(path, name, err);
+	gz = decode__open(path, name, who, err);
 	if (!gz)
 		return DECODE_NO_INPUT;
 
@@ -124,19 +156,17 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 
 		rc = frame__next(b.data, b.end, &off, BW_FRAME_MAX, &payload, &plen);
 		if (rc == 1) {
-			ret = decode__event(payload, plen, out, &why);
-			if (ret == DECODE_IO_ERROR) {
-				log__line(err, "decode: ", "%s", strerror(errno ? errno : EIO));
-				goto cleanup;
-			}
-			if (ret)
+			ret = decode__event(payload, plen, v, &why);
+			if (ret && why)
 				goto corrupt;
+			if (ret)
+				goto cleanup;
 			b.start = off;
 			continue;
 		}
 		if (eof && gz_trunc) {
 			/* Whatever the frames say, the input ended where it should not have. */
-			log__line(err, "decode: ",
+			log__line(err, who,
 				"%s: truncated gzip stream after byte offset %" PRIu64,
 				name, b.base + b.end);
 			ret = DECODE_BAD_DATA;
@@ -153,7 +183,7 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 		/* The next frame is not all here yet: read more. */
 		rc = decode__make_room(&b);
 		if (rc) {
-			log__line(err, "decode: ", "%s: %s", name, strerror(-rc));
+			log__line(err, who, "%s: %s", name, strerror(-rc));
 			ret = DECODE_NO_MEMORY;
 			goto cleanup;
 		}
@@ -163,11 +193,11 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 			const char *msg = gzerror(gz, &errnum);
 
 			if (errnum == Z_ERRNO) {
-				log__line(err, "decode: ", "%s: read error: %s", name,
+				log__line(err, who, "%s: read error: %s", name,
 					strerror(errno));
 				ret = DECODE_IO_ERROR;
 			} else {
-				log__line(err, "decode: ",
+				log__line(err, who,
 					"%s: corrupt gzip stream after byte offset %" PRIu64
 					": %s",
 					name, b.base + b.end, msg);
@@ -184,17 +214,13 @@ int decode__stream(const char *path, FILE *out, FILE *err)
 			gz_trunc = errnum == Z_BUF_ERROR;
 		}
 		b.end += (size_t)n;
-	}
-
-	if (fflush(out) != 0) {
-		log__line(err, "decode: ", "%s", strerror(errno));
-		ret = DECODE_IO_ERROR;
+		if (v->progress)
+			v->progress(v->ctx, (uint64_t)gzoffset(gz));
 	}
 	goto cleanup;
 
 corrupt:
-	fflush(out);
-	log__line(err, "decode: ", "%s: corrupt frame at byte offset %" PRIu64 ": %s",
+	log__line(err, who, "%s: corrupt frame at byte offset %" PRIu64 ": %s",
 		name, b.base + b.start, why);
 cleanup:
 	gzclose(gz);

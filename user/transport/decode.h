@@ -2,7 +2,10 @@
 #ifndef BUILDWARDEN_TRANSPORT_DECODE_H
 #define BUILDWARDEN_TRANSPORT_DECODE_H
 
+#include <stdint.h>
 #include <stdio.h>
+
+#include "buildwarden.pb-c.h"
 
 /* How a decode ended; the CLI owns the exit code each one becomes. */
 enum decode_result {
@@ -21,5 +24,22 @@ enum decode_result {
  * N counting bytes of the uncompressed stream from the start of the bad frame.
  * Returns an enum decode_result. */
 int decode__stream(const char *path, FILE *out, FILE *err);
+
+/* What decode__each hands each event to. event returns 0 to go on, or a DECODE_*
+ * result to stop with: with *why set, decode__each reports "corrupt frame at byte
+ * offset N: <why>"; with *why NULL the visitor has written its own message. ev is
+ * freed after the call.
+ * progress (may be NULL) is called after each read with the bytes of the input file
+ * consumed so far (compressed bytes for gzip), for a progress display. */
+struct decode_visitor {
+	int (*event)(void *ctx, const Buildwarden__V1__Event *ev, const char **why);
+	void (*progress)(void *ctx, uint64_t in_bytes);
+	void *ctx;
+};
+
+/* decode__stream's reader with a visitor in place of the JSON printer: the same input
+ * rules (plain or gzip, bounded memory, one frame at most BW_FRAME_MAX) and the same
+ * error messages, prefixed with `who` ("decode: ", "report: "). */
+int decode__each(const char *path, const struct decode_visitor *v, const char *who, FILE *err);
 
 #endif /* BUILDWARDEN_TRANSPORT_DECODE_H */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "transport/pbjson.h"
 
 static const char pbjson__b64[] =
@@ -40,40 +41,6 @@ static void pbjson__print_name(FILE *out, const char *name)
 		upper = false;
 	}
 	fputc('"', out);
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 if the byte at s does not start one. */
-static size_t pbjson__utf8_len(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* The second byte's range excludes overlongs, surrogates and > U+10FFFF. */
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
 }
 
 /* Strings on the wire are whatever the sender put there (a build's argv may hold any
@@ -115,7 +82,7 @@ static void pbjson__print_str(FILE *out, const uint8_t *s, size_t n)
 			i++;
 			continue;
 		}
-		len = pbjson__utf8_len(s + i, n - i);
+		len = utf8__len(s + i, n - i);
 		if (!len) {
 			fputs("\\ufffd", out);
 			i++;

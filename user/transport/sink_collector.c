@@ -297,6 +297,7 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 	};
 	struct spool_reader *r = NULL;
 	enum session_end end = SESSION_FAILED;
+	uint64_t welcome_seq, held;
 	char err[200] = "";
 	int rc;
 
@@ -332,9 +333,19 @@ static enum session_end sc__session(struct sink_collector *c, int run_idx)
 	}
 	sc__set_connected(c, true);
 	s.max_frame = w->max_frame;
-	s.next = w->last_seq + 1;
+	welcome_seq = w->last_seq;
+	/* The collector cannot hold seqs this run never wrote: believing it would mark
+	 * events not yet written as delivered (never sent, the drain satisfied at once). */
+	held = spool__run_last_seq(c->sp, s.run);
+	if (welcome_seq > held) {
+		sc__error(c, "run %s: the collector says it has seq %llu, the spool holds up to %llu: using %llu",
+			  s.run->meta.run_id, (unsigned long long)welcome_seq,
+			  (unsigned long long)held, (unsigned long long)held);
+		welcome_seq = held;
+	}
+	s.next = welcome_seq + 1;
 	s.last_rx_ms = (uint64_t)clock__mono_ms();
-	sc__on_ack(c, &s, w->last_seq);
+	sc__on_ack(c, &s, welcome_seq);
 	r = spool_reader__new(c->sp, s.run, s.next);
 	if (!r)
 		goto out;
@@ -554,8 +565,7 @@ struct sink_collector *sink_collector__open(const struct collector_client_opts *
 		rc = chain__read_key(o->chain_key_path, key);
 		if (rc < 0) {
 			snprintf(err, errlen, "collector: chain key '%s': %s", o->chain_key_path,
-				 rc == -EINVAL ? "empty" : rc == -EFBIG ? "larger than 1024 bytes" :
-				 strerror(-rc));
+				 chain__key_error(rc));
 			goto fail;
 		}
 		so.key = key;
@@ -681,6 +691,7 @@ void sink_collector__stats(struct sink_collector *c, struct sink_collector_stats
 	out->spool_full_drops = st.full_drops;
 	out->other_drops = st.other_drops;
 	out->corrupt_segments = st.corrupt;
+	out->foreign_runs = st.foreign_runs;
 	out->spool_bytes = st.usage;
 	out->last_seq = st.last_seq;
 	out->unacked = st.last_seq > out->acked_seq ? st.last_seq - out->acked_seq : 0;

@@ -41,6 +41,7 @@ struct sink_collector_stats {
 	uint64_t spool_full_drops; /* events dropped: spool over its cap or disk full */
 	uint64_t other_drops;      /* events dropped: too large, or a spool I/O error */
 	uint64_t corrupt_segments; /* damaged spool segments, read up to the damage */
+	uint64_t foreign_runs;     /* spool run directories refused: not this agent's */
 	uint64_t reconnects;       /* connection attempts after the first */
 	uint64_t spool_bytes;      /* spool usage, all runs */
 	uint64_t last_seq;         /* highest seq of this run spooled or dropped */

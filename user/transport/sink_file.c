@@ -51,10 +51,85 @@ static int sink_file__gzerr(gzFile gz)
 	return errnum == Z_MEM_ERROR ? -ENOMEM : -EIO;
 }
 
+/* The directory that holds path: a world-writable one without the sticky bit lets any
+ * user rename the events file away and put their own in its place. */
+static int sink_file__check_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+		return -EXDEV;
+	return 0;
+}
+
+/* The agent is root and the path may sit in a directory every user can write: never
+ * follow a planted symlink, never block on a planted FIFO (O_NONBLOCK: no reader is
+ * ENXIO at once), never append to something another user owns or that is not a file.
+ * A character device is let through: only root can make one, and /dev/null is a
+ * legitimate "discard". Returns the fd, blocking again, or -1 with *err set. */
+static int sink_file__open_fd(const char *path, int *err)
+{
+	struct stat st;
+	int fd, e;
+
+	e = sink_file__check_dir(path);
+	if (e) {
+		*err = e;
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+			O_NOCTTY, 0640);
+	if (fd < 0) {
+		*err = -errno;
+		return -1;
+	}
+	if (fstat(fd, &st) < 0)
+		e = -errno;
+	else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+		e = -ENXIO;
+	else if (st.st_uid != geteuid())
+		e = -EPERM;
+	else if (fcntl(fd, F_SETFL, O_APPEND) < 0)
+		e = -errno;
+	if (e) {
+		close(fd);
+		*err = e;
+		return -1;
+	}
+	return fd;
+}
+
+const char *sink_file__error(int err)
+{
+	switch (err) {
+	case -ELOOP:
+		return "it is a symbolic link: give the path it points to";
+	case -EPERM:
+		return "it is a file another user owns";
+	case -ENXIO:
+		return "it is not a regular file (a FIFO, a socket, a directory or a block device)";
+	case -EXDEV:
+		return "its directory is writable by every user and has no sticky bit: another user could replace the file";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
+}
+
 struct sink_file *sink_file__open(const char *path, int *err)
 {
 	struct sink_file *f;
-	struct stat st;
 	int fd = -1;
 
 	f = calloc(1, sizeof(*f));
@@ -72,21 +147,9 @@ struct sink_file *sink_file__open(const char *path, int *err)
 		return f;
 	}
 
-	/* The agent is root and the path may sit in a directory every user can write:
-	 * never follow a planted symlink, never append to a file someone else owns. */
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (fd < 0) {
-		*err = -errno;
+	fd = sink_file__open_fd(path, err);
+	if (fd < 0)
 		goto cleanup;
-	}
-	if (fstat(fd, &st) < 0) {
-		*err = -errno;
-		goto cleanup;
-	}
-	if (S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
-		*err = -EPERM;
-		goto cleanup;
-	}
 
 	if (sink_file__is_gz(path)) {
 		f->sync_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

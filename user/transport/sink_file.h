@@ -10,8 +10,13 @@ struct sink_file;
 
 /* Opens path for appending (created 0640). A ".gz" path gets a new gzip member per
  * open, which gzip readers see as one stream. NULL with *err = -errno on failure:
- * -ELOOP when path is a symlink, -EPERM when it is a file another user owns. */
+ * -ELOOP when path is a symlink, -EPERM when it is a file another user than the
+ * caller's effective one owns, -ENXIO when it is not a regular file (a FIFO is refused
+ * without blocking; a character device such as /dev/null is accepted), -EXDEV when its
+ * directory is world-writable without the sticky bit. */
 struct sink_file *sink_file__open(const char *path, int *err);
+/* What an *err of sink_file__open means, for a message. */
+const char *sink_file__error(int err);
 
 /* Packs ev and appends it as one frame. -EMSGSIZE if it packs to more than
  * BW_FRAME_MAX (a reader would refuse it), -errno / -EIO on a write failure. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "transport/frame.h"
 #include "transport/spool_internal.h"
 
@@ -76,6 +77,16 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 			 "that only its owner can write", sp->root, (unsigned)geteuid());
 		goto fail;
 	}
+	/* Readable by others: the events are the host's business only. Ours: made 0700. */
+	if (st.st_mode & 077) {
+		if (fchmod(sp->root_fd, 0700) < 0) {
+			snprintf(err, errlen, "spool: cannot make '%s' mode 0700: %s", sp->root,
+				 strerror(errno));
+			goto fail;
+		}
+		log__line(stderr, SPOOL_LOG, "'%s' was mode %04o: now 0700", sp->root,
+			  (unsigned)(st.st_mode & 07777));
+	}
 	if (mkdirat(sp->root_fd, o->run_id, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "spool: cannot create run '%s' in '%s': %s", o->run_id,
 			 sp->root, strerror(errno));
@@ -90,7 +101,9 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 	e = spool__lock_run(sp, o->run_id, &run->dfd);
 	if (e) {
 		snprintf(err, errlen, "spool: cannot lock run '%s': %s", o->run_id,
-			 e == -EBUSY ? "in use by another process" : strerror(-e));
+			 e == -EBUSY ? "in use by another process" :
+			 e == -EPERM ? "its directory is not this agent's (another owner, or not mode 0700)" :
+			 strerror(-e));
 		free(run);
 		run = NULL;
 		goto fail;
@@ -111,7 +124,10 @@ struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen)
 			 o->agent_id ? o->agent_id : "");
 		run->meta.keyed = o->keylen > 0;
 		run->meta.created_ns = (uint64_t)clock__real_ns();
-		e = spool__write_meta(run->dfd, &run->meta, true);
+		/* the chain starts bound to this run (and, keyed, to this agent) */
+		e = chain__init(o->run_id, o->key, o->keylen, run->meta.last_chain);
+		if (!e)
+			e = spool__write_meta(run->dfd, &run->meta, true);
 		if (!e && fsync(run->dfd) < 0)
 			e = -errno;
 	}
@@ -169,7 +185,20 @@ void spool__stats(struct spool *sp, struct spool_stats *out)
 	out->corrupt = sp->corrupt;
 	out->usage = sp->usage;
 	out->last_seq = sp->pub_last_seq;
+	out->foreign_runs = sp->foreign_runs;
 	pthread_mutex_unlock(&sp->lock);
+}
+
+uint64_t spool__run_last_seq(struct spool *sp, const struct spool_run *run)
+{
+	uint64_t last;
+
+	if (!run->current)
+		return run->meta.last_seq; /* adopted: its segments were scanned at open */
+	pthread_mutex_lock(&sp->lock);
+	last = sp->pub_last_seq;
+	pthread_mutex_unlock(&sp->lock);
+	return last;
 }
 
 void spool__close(struct spool *sp)

@@ -95,6 +95,8 @@ struct spool_stats {
 	uint64_t corrupt;     /* segments found damaged, read up to the first bad record */
 	uint64_t usage;       /* bytes of segments under the root */
 	uint64_t last_seq;    /* highest seq of the current run in the spool (or skipped) */
+	uint64_t foreign_runs; /* run directories refused at open: not this agent's (another
+				* owner, or not 0700); never read, sent or removed */
 };
 
 /* ---- records: pure functions, safe on hostile bytes ---- */
@@ -128,7 +130,12 @@ struct spool;
 /* Opens the root, creates and locks <root>/<run_id> (resuming it if it exists and is
  * not locked by a live process: seq and chain continue from what it holds), and adopts
  * the runs earlier processes left behind: their live segments are sealed at the last
- * good record, runs with nothing left are removed. NULL with a message in err. */
+ * good record, runs with nothing left are removed. NULL with a message in err.
+ * Ownership (docs/security.md): the root is created 0700 if missing, opened without
+ * following a symlink, and must be the caller's effective user's and writable by no one
+ * else (a root that others may only read is tightened to 0700); every run directory,
+ * the current one included, must be the caller's and 0700, or it is refused: logged,
+ * counted (spool_stats.foreign_runs) and left alone. */
 struct spool *spool__open(const struct spool_opts *o, char *err, size_t errlen);
 
 /* Agent thread. Packs ev, chains it and appends it. Returns 0 when it is spooled.
@@ -149,7 +156,13 @@ void spool__stats(struct spool *sp, struct spool_stats *out);
 size_t spool__n_runs(const struct spool *sp);
 struct spool_run *spool__run(struct spool *sp, size_t i);
 
-/* Sender thread. Deletes the sealed segments of run whose last seq <= seq. */
+/* The highest seq run holds (spooled or skipped): for the current run as the agent
+ * thread last published it, for an old run as found at open. Any thread. */
+uint64_t spool__run_last_seq(struct spool *sp, const struct spool_run *run);
+
+/* Sender thread. Deletes the sealed segments of run whose last seq <= seq. seq is
+ * first clamped to spool__run_last_seq: an acknowledgement of seqs never written
+ * (a confused or hostile collector) deletes nothing more than the run holds. */
 int spool__ack(struct spool *sp, struct spool_run *run, uint64_t seq);
 
 /* Sender thread. Housekeeping of run: fdatasync()s segment data the agent thread wrote

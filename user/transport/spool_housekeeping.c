@@ -20,6 +20,8 @@ int spool__ack(struct spool *sp, struct spool_run *run, uint64_t seq)
 
 	if (run->dfd < 0)
 		return 0;
+	if (seq > spool__run_last_seq(sp, run))
+		seq = spool__run_last_seq(sp, run);
 	err = spool__list(run->dfd, &segs, &n);
 	if (err)
 		return err;

@@ -86,6 +86,8 @@ struct spool {
 	uint64_t pub_first; /* ...starting at this seq... */
 	size_t pub_len;     /* ...of which this many bytes are complete records */
 	uint64_t usage, spooled, full_drops, other_drops, corrupt, pub_last_seq;
+	/* Set at open only (before the sender starts), read after. */
+	uint64_t foreign_runs;
 };
 
 /* ---- spool.c: the counters, under lock ---- */

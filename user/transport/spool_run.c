@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/grow.h"
@@ -151,9 +152,17 @@ int spool__add_run(struct spool *sp, struct spool_run *run)
 int spool__lock_run(struct spool *sp, const char *name, int *dfd)
 {
 	int fd = spool__openat(sp->root_fd, name, O_RDONLY | O_DIRECTORY);
+	struct stat st;
 
 	if (fd < 0)
 		return -errno;
+	/* Only a directory this agent made (its user's, 0700) holds runs it wrote: one that
+	 * another user owns or may write into could hold a forged run, signed and sent as
+	 * ours. */
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		close(fd);
+		return -EPERM;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
@@ -190,6 +199,13 @@ void spool__adopt_old_runs(struct spool *sp, const char *cur)
 				sp->usage += spool__dir_usage(ofd);
 				close(ofd);
 			}
+			continue;
+		}
+		if (err == -EPERM) {
+			sp->foreign_runs++;
+			log__line(stderr, SPOOL_LOG, "'%s': refusing a run directory that is not this agent's "
+				  "(another owner, or a mode other than 0700): not uploaded, left alone (%llu refused)",
+				  de->d_name, (unsigned long long)sp->foreign_runs);
 			continue;
 		}
 		if (err)
