@@ -2,6 +2,7 @@
 #include "sensor/loaders.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -347,6 +348,40 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
+/* A raw tracepoint this kernel lacks (io_uring_submit_req is io_uring_submit_sqe before
+ * 6.4): an enforce-only program on it is not loaded, and the guards it backs up do without
+ * it (the io_uring scan at io_uring_enter stays). A missing tracepoint that audit mode
+ * needs fails the load, naming it. */
+static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int e = 0;
+
+	if (!vmlinux)
+		return 0; /* the load reports a kernel without BTF */
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		char type[160];
+
+		if (strncmp(sec, "tp_btf/", 7) != 0)
+			continue;
+		snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
+		if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
+			continue;
+		if (prog__enforce_only(prog)) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		snprintf(err, errlen, "this kernel has no '%s' tracepoint, which the sensor needs",
+			 sec + 7);
+		e = -ENOTSUP;
+		break;
+	}
+	btf__free(vmlinux);
+	return e;
+}
+
 /* The dynamic loaders never change while we run: entered once, with gen 0. */
 static int install_loaders(struct sensor *s, char *err, size_t errlen)
 {
@@ -419,6 +454,9 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		}
 		drop_missing_tracepoints(s, tracefs);
 	}
+	e = drop_missing_btf_tracepoints(s, err, errlen);
+	if (e)
+		goto fail;
 	e = sensor_bpf__load(s->skel);
 	if (e) {
 		snprintf(err, errlen,
