@@ -32,7 +32,8 @@ echo "VMTEST-KERNEL $(uname -r)"
 echo "VMTEST-LSM $(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)"
 cd "${VMTEST_ROOT:-/}" || echo "VMTEST-WARN no $VMTEST_ROOT"
 BW=${VMTEST_ROOT}/${VMTEST_OUT:-build}/buildwarden
-"$BW" run -- /bin/true >/tmp/probe.out 2>&1
+# VMTEST_DEBUG=1 (make vmtest VMTEST_DEBUG=1) prints the verifier's log of a failed load.
+BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run -- /bin/true >/tmp/probe.out 2>&1
 echo "VMTEST-PROBE-EXIT $?"
 sed 's/^/VMTEST-PROBE /' /tmp/probe.out
 export BW_BIN=$BW

@@ -108,19 +108,19 @@ run_native() { # row
 }
 
 run_guest() { # row
-	local row=$1 suite kdir vmlinuz img log tests_arg t p=0 f=0 s=0 kver guards probe_rc begin name rc TESTS
-	TESTS=$(row_tests "$row")
+	local row=$1 suite kdir vmlinuz img log tests_arg t p=0 f=0 s=0 kver guards probe_rc begin name rc tests
+	tests=$(row_tests "$row")
 	suite=$(row_suite "$row")
 	vmlinuz=$(scripts/vmtest/fetch-kernel.sh "$suite" "$CACHE") || { report_row "$row" "?" "" 0 1 0 "could not fetch Debian $suite's kernel"; return; }
 	kdir=$(dirname "$(dirname "$vmlinuz")")
 	rm -f "$WORK"/row"$row".*
 	img=$WORK/row$row.cpio.gz
 	log=$WORK/row$row.console
-	tests_arg=$(echo $TESTS | tr ' ' ',')
+	tests_arg=$(echo $tests | tr ' ' ',')
 	# shellcheck disable=SC2086
 	scripts/vmtest/mkinitramfs.sh "$img" scripts/vmtest/init.sh "$kdir/lib/modules" virtio_pci,virtio_blk,ext4,crc32c_generic \
 		"$ROOT/$OUT/buildwarden" /bin/true /usr/bin/true /usr/bin/touch /usr/bin/setsid /bin/sh /bin/dash /usr/bin/setpriv \
-		$(for t in $TESTS; do echo "$ROOT/$t"; done) || { report_row "$row" "?" "" 0 1 0 "initramfs failed"; return; }
+		$(for t in $tests; do echo "$ROOT/$t"; done) || { report_row "$row" "?" "" 0 1 0 "initramfs failed"; return; }
 	# The tests' /tmp: a fresh ext4 file system on a sparse image, as a virtio disk.
 	rm -f "$WORK/row$row.disk"
 	truncate -s 2G "$WORK/row$row.disk" && mkfs.ext4 -q -F "$WORK/row$row.disk" ||
@@ -128,7 +128,7 @@ run_guest() { # row
 	timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$MEM" \
 		-kernel "$vmlinuz" -initrd "$img" -display none -monitor none -no-reboot -serial "file:$log" \
 		-drive "file=$WORK/row$row.disk,if=virtio,format=raw,cache=unsafe" \
-		-append "console=ttyS0 panic=-1 quiet $(row_cmdline "$row") VMTEST_ROOT=$ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg" \
+		-append "console=ttyS0 panic=-1 quiet $(row_cmdline "$row") VMTEST_ROOT=$ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
 		>"$WORK/row$row.qemu" 2>&1
 	rc=$?
 	rm -f "$WORK/row$row.disk"
@@ -136,7 +136,7 @@ run_guest() { # row
 	guards=$(sed -n 's/^VMTEST-PROBE //p' "$log" | tr -d '\r' | sed -n '/guards on this host:/,$p' | sed 1d | sed 's/^ *//')
 	probe_rc=$(sed -n 's/^VMTEST-PROBE-EXIT //p' "$log" | tr -d '\r' | head -1)
 	# One file per suite, from its BEGIN line to its END line.
-	for t in $TESTS; do
+	for t in $tests; do
 		name=$(basename "$t")
 		awk -v t="$t" '$0 ~ "^VMTEST-BEGIN " t "\r?$" { on = 1; next } $0 ~ "^VMTEST-END " t " " { on = 0; print "RC " $3; next } on' \
 			"$log" | tr -d '\r' >"$WORK/row$row.$name.out"
