@@ -175,6 +175,10 @@ test: test-bins
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUT)/fuzz-corpus/$$n; \
 		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(OUT)/fuzz-corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+# Other kernels under QEMU (issue 9): scripts/vmtest/run.sh says per row what ran.
+vmtest: test-bins
+	$(Q)OUT=$(OUT) scripts/vmtest/run.sh
+.PHONY: vmtest
 bench: $(OUT)/buildwarden
 	$(Q)OUT=$(OUT) bench/run.sh
 	$(Q)OUT=$(OUT) bench/collector/run.sh
@@ -229,6 +233,10 @@ DEB_TEST_PKGS := chromium python3-jsonschema
 # clean Debian 12 root, rendering the man pages, systemd-analyze); not a CI runner that
 # only builds the binary (deps-build)
 DEB_PACKAGING_PKGS := debhelper devscripts lintian fakeroot mmdebstrap man-db groff-base systemd
+# make vmtest (run by make test): QEMU's TCG, busybox for the guests' shell,
+# cpio for their initramfs, e2fsprogs for their disk, the archive keyring to
+# fetch Debian's kernels
+DEB_TEST_PKGS += qemu-system-x86 busybox-static cpio e2fsprogs debian-archive-keyring xz-utils
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) $(DEB_TEST_PKGS) \

@@ -281,7 +281,23 @@ static __always_inline __u32 io_uring_write_kind(__u8 op)
 	return 0;
 }
 
-static __always_inline struct file *fixed_file(struct io_ring_ctx *rctx, int idx)
+/* Before 6.13 the registered files were an array of tagged file pointers, counted by
+ * ctx->nr_user_files (6.1's layout: what CO-RE resolves there). */
+struct io_fixed_file___old {
+	unsigned long file_ptr;
+};
+struct io_file_table___old {
+	struct io_fixed_file___old *files;
+};
+struct io_ring_ctx___old {
+	struct io_file_table___old file_table;
+	unsigned int nr_user_files;
+};
+
+/* One function per layout, never inlined: inlined, the compiler hoists the field
+ * addresses of both layouts out of the caller's loop, ahead of the field check, and the
+ * relocation this kernel cannot resolve is then on the path the verifier walks. */
+static __noinline struct file *fixed_file_nodes(struct io_ring_ctx *rctx, int idx)
 {
 	struct io_rsrc_node **nodes, *node;
 	unsigned long ptr;
@@ -293,6 +309,28 @@ static __always_inline struct file *fixed_file(struct io_ring_ctx *rctx, int idx
 		return NULL;
 	ptr = BPF_CORE_READ(node, file_ptr);
 	return (struct file *)(ptr & BW_FFS_MASK);
+}
+
+static __noinline struct file *fixed_file_array(struct io_ring_ctx___old *octx, int idx)
+{
+	struct io_fixed_file___old *files;
+	unsigned long ptr;
+
+	if (!octx || idx < 0 || (unsigned int)idx >= BPF_CORE_READ(octx, nr_user_files))
+		return NULL;
+	files = BPF_CORE_READ(octx, file_table.files);
+	if (!files || bpf_probe_read_kernel(&ptr, sizeof(ptr), &files[idx].file_ptr))
+		return NULL;
+	return (struct file *)(ptr & BW_FFS_MASK);
+}
+
+static __always_inline struct file *fixed_file(struct io_ring_ctx *rctx, int idx)
+{
+	if (bpf_core_field_exists(rctx->file_table.data.nodes))
+		return fixed_file_nodes(rctx, idx);
+	if (bpf_core_field_exists(((struct io_ring_ctx___old *)rctx)->file_table.files))
+		return fixed_file_array((struct io_ring_ctx___old *)rctx, idx);
+	return NULL; /* older layouts (5.10): registered files are not resolved */
 }
 
 SEC("tp_btf/io_uring_submit_req")

@@ -85,6 +85,32 @@ else
 	done
 fi
 
+# Other kernels under QEMU (`make vmtest`, scripts/vmtest/run.sh): Debian's 6.1 (without
+# and with BPF LSM), 6.12 and 5.10 kernels boot and run the sensor's suites; every case
+# run there counts here. Row 1 (this kernel) is the rest of this run. VMTEST=0 leaves it out.
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: vmtest: its guests run the integration suites, which need root"
+	skipped=$((skipped + 1))
+elif [ "${VMTEST:-1}" = 0 ]; then
+	echo "SKIP: vmtest: VMTEST=0"
+	skipped=$((skipped + 1))
+else
+	echo "=== vmtest"
+	VMTEST_ROWS=${VMTEST_ROWS:-2 3 4 5} OUT=$OUT timeout -k 10 "${VMTEST_TIMEOUT_ALL:-3000}" \
+		scripts/vmtest/run.sh >"$log/vmtest.out" 2>&1
+	rc=$?
+	cat "$log/vmtest.out"
+	line=$(tail -1 "$log/vmtest.out")
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+		passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
+		skipped=$((skipped + BASH_REMATCH[3]))
+		[ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ] && { echo "FAIL: vmtest exited $rc"; failed=$((failed + 1)); }
+	else
+		echo "FAIL: vmtest exited $rc without its summary line"
+		failed=$((failed + 1))
+	fi
+fi
+
 # The README's quick start, literally, from a clean clone (root; it skips itself otherwise).
 run_script test_quickstart "${QUICKSTART_TIMEOUT:-600}" tests/quickstart/test_quickstart.sh
 

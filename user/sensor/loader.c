@@ -2,6 +2,7 @@
 #include "sensor/loaders.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +27,12 @@
 /* How long sensor__drain_sync waits for a record another CPU is still writing. */
 #define SENSOR_SYNC_MAX_NS (10 * NSEC_PER_MSEC)
 
+#define SENSOR_MAX_UNLOADABLE 8
 struct sensor {
 	struct sensor_bpf *skel;
+	/* enforce-only programs this kernel refused to load (their guards are missing) */
+	char unloadable[SENSOR_MAX_UNLOADABLE][64];
+	size_t n_unloadable;
 	struct ring_buffer *rb;
 	struct ringpos *pos;	/* NULL: sensor__drain_sync is a plain drain */
 	uint64_t sync_timeouts;
@@ -78,9 +83,26 @@ static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The program libbpf last failed to load, from its warning ("prog '%s': failed to
+ * load"): the load is all or nothing, and this is how an enforce-only program that a
+ * kernel cannot take (a field it lacks) is told from one the sensor needs. */
+static char load_failed_prog[64];
+
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_WARN && getenv("BUILDWARDEN_DEBUG"))
+	const char *m;
+
+	if (level != LIBBPF_WARN)
+		return 0;
+	m = strstr(fmt, "prog '%s': failed to load");
+	if (m && m == strchr(fmt, '%') - 6) {
+		va_list cp;
+
+		va_copy(cp, ap);
+		snprintf(load_failed_prog, sizeof(load_failed_prog), "%s", va_arg(cp, const char *));
+		va_end(cp);
+	}
+	if (getenv("BUILDWARDEN_DEBUG"))
 		return vfprintf(stderr, fmt, ap);
 	return 0;
 }
@@ -357,6 +379,40 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
+/* A raw tracepoint this kernel lacks (io_uring_submit_req is io_uring_submit_sqe before
+ * 6.4): an enforce-only program on it is not loaded, and the guards it backs up do without
+ * it (the io_uring scan at io_uring_enter stays). A missing tracepoint that audit mode
+ * needs fails the load, naming it. */
+static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int e = 0;
+
+	if (!vmlinux)
+		return 0; /* the load reports a kernel without BTF */
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		char type[160];
+
+		if (strncmp(sec, "tp_btf/", 7) != 0)
+			continue;
+		snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
+		if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
+			continue;
+		if (prog__enforce_only(prog)) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		snprintf(err, errlen, "this kernel has no '%s' tracepoint, which the sensor needs",
+			 sec + 7);
+		e = -ENOTSUP;
+		break;
+	}
+	btf__free(vmlinux);
+	return e;
+}
+
 /* The dynamic loaders never change while we run: entered once, with gen 0. */
 static int install_loaders(struct sensor *s, char *err, size_t errlen)
 {
@@ -414,28 +470,60 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	s->on_record = on_record;
 	s->ctx = ctx;
 	s->ncpu = libbpf_num_possible_cpus();
-	s->skel = sensor_bpf__open();
-	if (!s->skel) {
-		e = -errno;
-		snprintf(err, errlen, "cannot open the eBPF object: %s", strerror(-e));
-		goto fail;
-	}
-	{
-		const char *tracefs = tracefs_events(err, errlen);
+	/* An enforce-only program this kernel refuses (5.10 lacks fields the io_uring guard
+	 * reads) is left out and the load tried again: its guard is missing on this host,
+	 * which the start-up says; everything audit mode needs must load. */
+	for (int attempt = 0;; attempt++) {
+		bool dropped = false;
 
-		if (!tracefs) {
-			e = -ENOTSUP;
+		s->skel = sensor_bpf__open();
+		if (!s->skel) {
+			e = -errno;
+			snprintf(err, errlen, "cannot open the eBPF object: %s", strerror(-e));
 			goto fail;
 		}
-		drop_missing_tracepoints(s, tracefs);
-	}
-	e = sensor_bpf__load(s->skel);
-	if (e) {
-		snprintf(err, errlen,
-			 "cannot load the eBPF programs: %s (run with BUILDWARDEN_DEBUG=1 for the "
-			 "verifier log)",
-			 strerror(-e));
-		goto fail;
+		{
+			const char *tracefs = tracefs_events(err, errlen);
+
+			if (!tracefs) {
+				e = -ENOTSUP;
+				goto fail;
+			}
+			drop_missing_tracepoints(s, tracefs);
+		}
+		e = drop_missing_btf_tracepoints(s, err, errlen);
+		if (e)
+			goto fail;
+		for (size_t i = 0; i < s->n_unloadable; i++) {
+			struct bpf_program *p = bpf_object__find_program_by_name(s->skel->obj,
+										 s->unloadable[i]);
+
+			if (p)
+				bpf_program__set_autoload(p, false);
+		}
+		load_failed_prog[0] = '\0';
+		e = sensor_bpf__load(s->skel);
+		if (!e)
+			break;
+		if (attempt < SENSOR_MAX_UNLOADABLE && s->n_unloadable < SENSOR_MAX_UNLOADABLE &&
+		    !strncmp(load_failed_prog, "bw_guard_", 9)) {
+			snprintf(s->unloadable[s->n_unloadable], sizeof(s->unloadable[0]), "%s",
+				 load_failed_prog);
+			s->n_unloadable++;
+			dropped = true;
+		}
+		if (!dropped) {
+			snprintf(err, errlen,
+				 "cannot load the eBPF programs: %s (run with BUILDWARDEN_DEBUG=1 for "
+				 "the verifier log)",
+				 strerror(-e));
+			goto fail;
+		}
+		fprintf(stderr, "buildwarden: this kernel does not take the enforce program '%s': "
+				"its guard is not available here\n",
+			load_failed_prog);
+		sensor_bpf__destroy(s->skel);
+		s->skel = NULL;
 	}
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))

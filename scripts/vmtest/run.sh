@@ -1,0 +1,171 @@
+#!/bin/bash
+# scripts/vmtest/run.sh (`make vmtest`): the sensor's real tests on other
+# kernels, booted under QEMU (TCG: KVM cannot run stock kernels on our hosts).
+#
+# Each matrix row is a Debian kernel from Debian's archive (scripts/vmtest/
+# fetch-kernel.sh: a private apt configuration, extracted, never installed) and
+# a kernel command line; the guest boots from an initramfs holding busybox, the
+# host's build/buildwarden and test binaries with their shared libraries
+# (scripts/vmtest/mkinitramfs.sh), and scripts/vmtest/init.sh as /init, which
+# runs the tests and powers off. Row 1 is this host's kernel, run natively.
+#
+# Prints per row: the kernel, the guards the sensor chose there (its run
+# summary), and "N passed, N failed, N skipped" of the suites run there; then
+# one total line. A failing row prints the guest's console.
+#
+# Knobs: OUT=build, VMTEST_ROWS="1 2 3 4 5", VMTEST_CACHE=$OUT/vmtest/cache,
+# VMTEST_TESTS (space-separated test binaries relative to the tree, for every
+# row), VMTEST_TIMEOUT=1500 (seconds per guest), VMTEST_MEM=2048 (MiB).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-build}
+CACHE=${VMTEST_CACHE:-$OUT/vmtest/cache}
+case $CACHE in /*) ;; *) CACHE=$ROOT/$CACHE ;; esac
+WORK=$ROOT/$OUT/vmtest
+ROWS=${VMTEST_ROWS:-1 2 3 4 5}
+GUEST_TIMEOUT=${VMTEST_TIMEOUT:-1500}
+MEM=${VMTEST_MEM:-2048}
+# The suites that need only busybox, the sensor and the test binary (the
+# guests carry no compiler, python or openssl: test_enforce_access and the
+# collector suites need python3 or openssl; the two scenario cases that compile
+# C skip there and say so), chosen to cover each guard.
+DEFAULT_TESTS="$OUT/tests/integration/test_run_scenarios $OUT/tests/integration/test_enforce
+$OUT/tests/integration/test_enforce_write $OUT/tests/integration/test_fanwatch"
+TESTS=${VMTEST_TESTS:-$DEFAULT_TESTS}
+# Per row, to keep CI's whole run within its budget (a guest runs ~10x slower
+# under TCG): rows 2 and 4 run every default suite; row 3 boots the same 6.1
+# kernel as row 2 with BPF LSM on, which this version only probes, so it runs
+# the enforcement suites; row 5 (5.10, the oldest kernel we name) runs the
+# scenarios and the enforcement suite. VMTEST_TESTS overrides every row.
+row_tests() { # row -> the suites to run there
+	if [ -n "${VMTEST_TESTS:-}" ]; then echo "$TESTS"; return; fi
+	case $1 in
+	3) echo "$OUT/tests/integration/test_enforce $OUT/tests/integration/test_enforce_write" ;;
+	5) echo "$OUT/tests/integration/test_run_scenarios $OUT/tests/integration/test_enforce" ;;
+	*) echo "$TESTS" ;;
+	esac
+}
+# Without bpf in lsm=: Ubuntu's runners (BPF LSM built, not enabled). With it:
+# hardened fleets that boot with lsm=...,bpf.
+LSM_NO_BPF=landlock,lockdown,yama,integrity,apparmor
+LSM_BPF=landlock,lockdown,yama,integrity,apparmor,bpf
+
+row_name() {
+	case $1 in
+	1) echo "this host's kernel" ;;
+	2) echo "Debian 12 (6.1), BPF LSM not enabled" ;;
+	3) echo "Debian 12 (6.1), lsm=...,bpf" ;;
+	4) echo "Debian 13 (6.12), lsm=...,bpf" ;;
+	5) echo "Debian 11 (5.10)" ;;
+	esac
+}
+row_suite() { case $1 in 2 | 3) echo bookworm ;; 4) echo trixie ;; 5) echo bullseye ;; esac; }
+row_cmdline() { case $1 in 2) echo "lsm=$LSM_NO_BPF" ;; 3 | 4) echo "lsm=$LSM_BPF" ;; 5) echo "" ;; esac; }
+
+die() { echo "vmtest: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "run as root (row 1 loads the sensor on this host)"
+[ -x "$OUT/buildwarden" ] || die "$OUT/buildwarden not built (make test-bins)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
+[ -x /bin/busybox ] || die "/bin/busybox missing (make deps installs busybox-static)"
+for t in $TESTS; do [ -x "$t" ] || die "$t not built (make test-bins)"; done
+mkdir -p "$WORK" "$CACHE"
+
+# Counts cmocka's summary lines of one suite's output, as tests/run.sh does.
+count_suite() { # output-file rc -> "p f s"
+	local p f s
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+	s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+	[ "$2" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	echo "$p $f $s"
+}
+
+TP=0 TF=0 TS=0
+SUMMARY=()
+report_row() { # row kernel guards p f s note
+	SUMMARY+=("row $1 ($(row_name "$1")): kernel $2; $4 passed, $5 failed, $6 skipped${7:+; $7}")
+	echo "== row $1: $(row_name "$1"): kernel $2"
+	echo "   guards chosen there:"
+	printf '%s\n' "$3" | sed 's/^/     /'
+	echo "   $4 passed, $5 failed, $6 skipped${7:+ ($7)}"
+	TP=$((TP + $4)) TF=$((TF + $5)) TS=$((TS + $6))
+}
+
+run_native() { # row
+	local out=$WORK/row1 t p=0 f=0 s=0 rc c guards
+	mkdir -p "$out"
+	"$OUT/buildwarden" run -- /bin/true >"$out/probe.out" 2>&1
+	guards=$(sed -n '/guards on this host:/,$p' "$out/probe.out" | sed 1d | sed 's/^ *//')
+	for t in $TESTS; do
+		BW_BIN=$OUT/buildwarden CMOCKA_MESSAGE_OUTPUT=stdout timeout -k 10 600 "$t" >"$out/$(basename "$t").out" 2>&1
+		rc=$?
+		read -r a b c < <(count_suite "$out/$(basename "$t").out" $rc)
+		p=$((p + a)) f=$((f + b)) s=$((s + c))
+		[ "$b" -gt 0 ] && { echo "--- $(basename "$t") failed on row 1:"; cat "$out/$(basename "$t").out"; }
+	done
+	report_row 1 "$(uname -r)" "$guards" $p $f $s
+}
+
+run_guest() { # row
+	local row=$1 suite kdir vmlinuz img log tests_arg t p=0 f=0 s=0 kver guards probe_rc begin name rc tests
+	tests=$(row_tests "$row")
+	suite=$(row_suite "$row")
+	vmlinuz=$(scripts/vmtest/fetch-kernel.sh "$suite" "$CACHE") || { report_row "$row" "?" "" 0 1 0 "could not fetch Debian $suite's kernel"; return; }
+	kdir=$(dirname "$(dirname "$vmlinuz")")
+	rm -f "$WORK"/row"$row".*
+	img=$WORK/row$row.cpio.gz
+	log=$WORK/row$row.console
+	tests_arg=$(echo $tests | tr ' ' ',')
+	# shellcheck disable=SC2086
+	scripts/vmtest/mkinitramfs.sh "$img" scripts/vmtest/init.sh "$kdir/lib/modules" virtio_pci,virtio_blk,ext4,crc32c_generic \
+		"$ROOT/$OUT/buildwarden" /bin/true /usr/bin/true /usr/bin/touch /usr/bin/setsid /bin/sh /bin/dash /usr/bin/setpriv \
+		$(for t in $tests; do echo "$ROOT/$t"; done) || { report_row "$row" "?" "" 0 1 0 "initramfs failed"; return; }
+	# The tests' /tmp: a fresh ext4 file system on a sparse image, as a virtio disk.
+	rm -f "$WORK/row$row.disk"
+	truncate -s 2G "$WORK/row$row.disk" && mkfs.ext4 -q -F "$WORK/row$row.disk" ||
+		{ report_row "$row" "?" "" 0 1 0 "mkfs.ext4 failed"; return; }
+	timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$MEM" \
+		-kernel "$vmlinuz" -initrd "$img" -display none -monitor none -no-reboot -serial "file:$log" \
+		-drive "file=$WORK/row$row.disk,if=virtio,format=raw,cache=unsafe" \
+		-append "console=ttyS0 panic=-1 quiet $(row_cmdline "$row") VMTEST_ROOT=$ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
+		>"$WORK/row$row.qemu" 2>&1
+	rc=$?
+	rm -f "$WORK/row$row.disk"
+	kver=$(sed -n 's/^VMTEST-KERNEL //p' "$log" | tr -d '\r' | head -1)
+	guards=$(sed -n 's/^VMTEST-PROBE //p' "$log" | tr -d '\r' | sed -n '/guards on this host:/,$p' | sed 1d | sed 's/^ *//')
+	probe_rc=$(sed -n 's/^VMTEST-PROBE-EXIT //p' "$log" | tr -d '\r' | head -1)
+	# One file per suite, from its BEGIN line to its END line.
+	for t in $tests; do
+		name=$(basename "$t")
+		awk -v t="$t" '$0 ~ "^VMTEST-BEGIN " t "\r?$" { on = 1; next } $0 ~ "^VMTEST-END " t " " { on = 0; print "RC " $3; next } on' \
+			"$log" | tr -d '\r' >"$WORK/row$row.$name.out"
+		begin=$(grep -c '^RC ' "$WORK/row$row.$name.out")
+		if [ "$begin" -eq 0 ]; then
+			f=$((f + 1)); echo "--- $name did not finish on row $row"
+			continue
+		fi
+		read -r a b c < <(count_suite "$WORK/row$row.$name.out" "$(sed -n 's/^RC //p' "$WORK/row$row.$name.out")")
+		p=$((p + a)) f=$((f + b)) s=$((s + c))
+	done
+	local note=
+	[ "$probe_rc" = 0 ] || note="buildwarden run -- true exited ${probe_rc:-?}"
+	grep -q '^VMTEST-DONE' <(tr -d '\r' <"$log") || { note="${note:+$note; }the guest did not finish (qemu exit $rc)"; f=$((f + 1)); }
+	report_row "$row" "${kver:-?}" "$guards" $p $f $s "$note"
+	if [ "$f" -gt 0 ]; then
+		echo "--- guest console of row $row ($log):"
+		tr -d '\r' <"$log" | grep -v '^VMTEST-PROBE ' | tail -400
+	fi
+}
+
+for row in $ROWS; do
+	case $row in
+	1) run_native 1 ;;
+	2 | 3 | 4 | 5) run_guest "$row" ;;
+	*) die "unknown row '$row' (1-5)" ;;
+	esac
+done
+echo
+printf '%s\n' "${SUMMARY[@]}"
+echo "$TP passed, $TF failed, $TS skipped"
+[ "$TF" -eq 0 ]
