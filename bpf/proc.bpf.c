@@ -165,13 +165,58 @@ static __always_inline void emit_exec(struct task_struct *p, struct linux_binprm
  * (or below) a cgroup one of those entries names? The cgroup is what an outsider cannot
  * acquire: any process can exec the runner's shell, not from inside the runner's
  * service. Levels start at 1: the root cgroup (level 0) holds every process. */
-static __always_inline bool build_root_in_cgroup(__u64 exe_mask, __u32 gen)
+/* The id of the task's cgroup v2 ancestor at level, read from the cgroup itself:
+ * bpf_get_current_ancestor_cgroup_id is not offered to tracing programs before 5.14
+ * (make vmtest, Debian 11's 5.10). Before 6.1 a cgroup keeps its ancestors' ids
+ * (ancestor_ids[]), later pointers to them (ancestors[]). One function per layout, never
+ * inlined, so no relocation of the other layout is on the verifier's path. */
+struct cgroup___ids {
+	int level;
+	__u64 ancestor_ids[];
+};
+
+static __noinline __u64 ancestor_id_by_ptr(struct cgroup *cg, int level)
+{
+	struct cgroup *anc = NULL;
+
+	if (!cg || bpf_probe_read_kernel(&anc, sizeof(anc),
+					 (void *)cg + bpf_core_field_offset(cg->ancestors) +
+						 (__u64)level * sizeof(anc)) || !anc)
+		return 0;
+	return BPF_CORE_READ(anc, kn, id);
+}
+
+static __noinline __u64 ancestor_id_by_id(struct cgroup___ids *cg, int level)
+{
+	__u64 id = 0;
+
+	if (!cg || bpf_probe_read_kernel(&id, sizeof(id),
+					 (void *)cg + bpf_core_field_offset(cg->ancestor_ids) +
+						 (__u64)level * sizeof(id)))
+		return 0;
+	return id;
+}
+
+static __always_inline __u64 ancestor_cgroup_id(struct task_struct *t, int level)
+{
+	struct cgroup *cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+
+	if (!cg || level > BPF_CORE_READ(cg, level))
+		return 0;
+	if (bpf_core_field_exists(cg->ancestors))
+		return ancestor_id_by_ptr(cg, level);
+	if (bpf_core_field_exists(((struct cgroup___ids *)cg)->ancestor_ids))
+		return ancestor_id_by_id((struct cgroup___ids *)cg, level);
+	return 0;
+}
+
+static __always_inline bool build_root_in_cgroup(struct task_struct *t, __u64 exe_mask, __u32 gen)
 {
 	struct bw_cgroup_key ck = { .gen = gen };
 	__u64 *mask;
 
 	for (int level = 1; level <= BW_CGROUP_MAX_LEVEL; level++) {
-		ck.id = bpf_get_current_ancestor_cgroup_id(level);
+		ck.id = ancestor_cgroup_id(t, level);
 		if (!ck.id)
 			return false; /* deeper than the process's own cgroup */
 		mask = bpf_map_lookup_elem(&build_root_cgroups, &ck);
@@ -220,7 +265,7 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if ((cfg->flags & BW_CFG_HAVE_BUILD_ROOTS) && !(e->flags & BW_PROC_IN_BUILD)) {
 		__u64 *exe_mask = bpf_map_lookup_elem(&build_root_exes, &key);
 
-		if (exe_mask && build_root_in_cgroup(*exe_mask, key.gen))
+		if (exe_mask && build_root_in_cgroup(p, *exe_mask, key.gen))
 			e->flags |= BW_PROC_IN_BUILD;
 	}
 	/* A writer's right belongs to the executable it was granted to (and, with
