@@ -2,8 +2,9 @@
 # mkinitramfs.sh OUT.cpio.gz INIT MODDIR MODULES FILE...: an initramfs holding
 # busybox (the guest's shell and tools), INIT as /init, the kernel MODULES
 # (comma-separated names, found under MODDIR with their dependencies, loaded by
-# /init in order from /modules/load.list), each FILE at its own absolute path
-# (a directory with its contents), and every shared library those files load
+# /init in order from /modules/load.list), each FILE at its own absolute path or
+# SRC=DEST at DEST (a directory with its contents), and every shared library
+# those files load
 # (found with ldd), so the host's dynamically linked binaries run unchanged.
 set -euo pipefail
 out=$1 init=$2 moddir=$3 modules=$4
@@ -46,13 +47,20 @@ copy() { # absolute path -> same path in the guest (a symlink's target copied un
 libs() { # binary -> the shared libraries it loads (nothing for a static binary or a script)
 	ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' || true
 }
-for f in "$@"; do
+# FILE is a path (copied to the same path in the guest) or SRC=DEST (copied to DEST).
+for arg in "$@"; do
+	f=${arg%%=*}
+	dest=$f
+	[ "$arg" != "$f" ] && dest=${arg#*=}
 	[ -e "$f" ] || { echo "mkinitramfs: $f does not exist" >&2; exit 1; }
 	if [ -d "$f" ]; then
-		mkdir -p "$root$f" && cp -a "$f/." "$root$f/"
+		mkdir -p "$root$dest" && cp -a "$f/." "$root$dest/"
 		continue
 	fi
-	copy "$f"
+	if [ ! -e "$root$dest" ]; then
+		mkdir -p "$root$(dirname "$dest")"
+		cp -L "$f" "$root$dest"
+	fi
 	for l in $(libs "$f"); do copy "$l"; done
 done
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --owner=0:0) | gzip -1 >"$out"

@@ -48,6 +48,9 @@ row_tests() { # row -> the suites to run there
 }
 # Without bpf in lsm=: Ubuntu's runners (BPF LSM built, not enabled). With it:
 # hardened fleets that boot with lsm=...,bpf.
+# The tree's files sit here in the guest: never under /tmp, where the tests' disk is
+# mounted (a clone in /tmp/ci would be hidden by it).
+GUEST_ROOT=/bw
 LSM_NO_BPF=landlock,lockdown,yama,integrity,apparmor
 LSM_BPF=landlock,lockdown,yama,integrity,apparmor,bpf
 
@@ -119,8 +122,10 @@ run_guest() { # row
 	tests_arg=$(echo $tests | tr ' ' ',')
 	# shellcheck disable=SC2086
 	scripts/vmtest/mkinitramfs.sh "$img" scripts/vmtest/init.sh "$kdir/lib/modules" virtio_pci,virtio_blk,ext4,crc32c_generic \
-		"$ROOT/$OUT/buildwarden" /bin/true /usr/bin/true /usr/bin/touch /usr/bin/setsid /bin/sh /bin/dash /usr/bin/setpriv \
-		$(for t in $tests; do echo "$ROOT/$t"; done) || { report_row "$row" "?" "" 0 1 0 "initramfs failed"; return; }
+		"$ROOT/$OUT/buildwarden=$GUEST_ROOT/$OUT/buildwarden" /bin/true /usr/bin/true /usr/bin/touch \
+		/usr/bin/setsid /bin/sh /bin/dash /usr/bin/setpriv \
+		$(for t in $tests; do echo "$ROOT/$t=$GUEST_ROOT/$t"; done) ||
+		{ report_row "$row" "?" "" 0 1 0 "initramfs failed"; return; }
 	# The tests' /tmp: a fresh ext4 file system on a sparse image, as a virtio disk.
 	rm -f "$WORK/row$row.disk"
 	truncate -s 2G "$WORK/row$row.disk" && mkfs.ext4 -q -F "$WORK/row$row.disk" ||
@@ -128,7 +133,7 @@ run_guest() { # row
 	timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$MEM" \
 		-kernel "$vmlinuz" -initrd "$img" -display none -monitor none -no-reboot -serial "file:$log" \
 		-drive "file=$WORK/row$row.disk,if=virtio,format=raw,cache=unsafe" \
-		-append "console=ttyS0 panic=-1 quiet $(row_cmdline "$row") VMTEST_ROOT=$ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
+		-append "console=ttyS0 panic=-1 quiet $(row_cmdline "$row") VMTEST_ROOT=$GUEST_ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
 		>"$WORK/row$row.qemu" 2>&1
 	rc=$?
 	rm -f "$WORK/row$row.disk"
