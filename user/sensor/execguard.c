@@ -1,6 +1,7 @@
 /* The exec guard: see execguard.h. One thread answers permission events, so that an
  * exec on the host never waits for the agent's loop (sinks, the collector, the ring). */
 #include "sensor/execguard.h"
+#include "sensor/fanotify_compat.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -21,9 +22,6 @@
 #include "base/thread.h"
 #include "sensor_abi.h"
 
-#ifndef FAN_MARK_EVICTABLE
-#define FAN_MARK_EVICTABLE 0x00000200
-#endif
 #define GUARD_MAX_TREES 256
 #define REPORT_PIPE_BYTES (1 << 20)
 

@@ -1,4 +1,5 @@
 #include "sensor/features.h"
+#include "sensor/fanotify_compat.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,12 +11,6 @@
 #include <sys/fanotify.h>
 #include <unistd.h>
 
-#ifndef FAN_PRE_ACCESS
-#define FAN_PRE_ACCESS 0x00100000
-#endif
-#ifndef FAN_CLASS_PRE_CONTENT
-#define FAN_CLASS_PRE_CONTENT 0x00000008
-#endif
 
 static int silent_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {

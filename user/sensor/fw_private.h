@@ -20,6 +20,7 @@
 #include <sys/fanotify.h>
 #include <sys/types.h>
 
+#include "sensor/fanotify_compat.h"
 #include "sensor/fanotify_parse.h"
 #include "sensor/fanwatch.h"
 #include "sensor/fw_coalesce.h"
@@ -48,12 +49,6 @@ struct fw_pidfd {
  * Directories ask for their children: a create or open of a new name fires on the
  * parent's mark. Never a mount or filesystem mark: files outside the trees cost no
  * round trip to user space. */
-#ifndef FAN_PRE_ACCESS
-#define FAN_PRE_ACCESS 0x00100000
-#endif
-#ifndef FAN_CLASS_PRE_CONTENT
-#define FAN_CLASS_PRE_CONTENT 0x00000008
-#endif
 #define FW_PERM_DIR_MASK (FAN_OPEN_PERM | FAN_EVENT_ON_CHILD)
 #define FW_PERM_FILE_MASK (FAN_OPEN_PERM)
 

@@ -16,17 +16,12 @@
 #include <unistd.h>
 
 #include "sensor/fanwatch.h"
+#include "sensor/fanotify_compat.h"
 #include "sensor/loader.h"
 #include "sensor/permwatch.h"
 #include "base/thread.h"
 #include "sensor_abi.h"
 
-#ifndef FAN_PRE_ACCESS
-#define FAN_PRE_ACCESS 0x00100000
-#endif
-#ifndef FAN_EVENT_INFO_TYPE_RANGE
-#define FAN_EVENT_INFO_TYPE_RANGE 6
-#endif
 
 #define PW_BUF (16 * 1024)
 #define PW_QUEUE 1024		/* refusals waiting for the main loop */

@@ -1,4 +1,5 @@
 #include "sensor/procmem.h"
+#include "sensor/fanotify_compat.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -12,9 +13,6 @@
 
 /* Linux 6.13: an event whose descriptor cannot be opened (the writer's target exited)
  * comes with fd = -errno instead of failing the whole read(). Older uapi headers lack it. */
-#ifndef FAN_REPORT_FD_ERROR
-#define FAN_REPORT_FD_ERROR 0x00002000
-#endif
 
 struct procmem {
 	int fd;
