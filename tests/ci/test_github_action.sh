@@ -18,6 +18,8 @@ job_env() {
 	export GITHUB_STEP_SUMMARY=$tmp/job/step_summary.md GITHUB_ENV=$tmp/job/github_env
 	export GITHUB_OUTPUT=$tmp/job/github_output GITHUB_ACTION_PATH=$top
 	export BW_POLICY=.github/buildwarden.yaml BW_FAIL_ON=${1:-violations}
+	export GITHUB_ACTIONS=true GITHUB_REPOSITORY=acme/widget GITHUB_SHA=0123abcd
+	export GITHUB_RUN_ID=1234 GITHUB_JOB=build GITHUB_SERVER_URL=https://github.example
 	mkdir -p "$RUNNER_TEMP"
 	: >"$GITHUB_STEP_SUMMARY"
 	: >"$GITHUB_ENV"
@@ -46,6 +48,7 @@ check "check.sh fails the job (status $rc)" test "$rc" -ne 0
 check "the failure says why" has "$tmp/job/check.log" "::error title=buildwarden::fail: violations"
 check "summary: violations" has "$GITHUB_STEP_SUMMARY" "## buildwarden: violations"
 check "summary: one violation" has "$GITHUB_STEP_SUMMARY" "### Violations (1)"
+check "summary: the CI job (runStart.ci)" has "$GITHUB_STEP_SUMMARY" 'CI: github acme\/widget \@ 0123abcd\, job build\, run 1234\, https\:\/\/github\.example\/acme\/widget\/actions\/runs\/1234'
 check "summary: the file" has "$GITHUB_STEP_SUMMARY" 'src\/main\.c'
 check "summary: the outsider" has "$GITHUB_STEP_SUMMARY" 'outside the build\)'
 check "summary: the build's own writes are listed" has "$GITHUB_STEP_SUMMARY" 'out\/app'

@@ -61,7 +61,8 @@ run_job() {
 		[ "$mode" = run ] || cat "$tmp/after.sh"
 	} >"$tmp/job/after_script.sh"
 	local env=(env CI=true GITLAB_CI=true CI_PROJECT_DIR="$ws" CI_JOB_ID=4242
-		CI_PIPELINE_ID=77 PATH="$tmp/bin:$PATH")
+		CI_PIPELINE_ID=77 CI_PROJECT_PATH=acme/widget CI_COMMIT_SHA=0123abcd
+		CI_JOB_NAME=compile PATH="$tmp/bin:$PATH")
 	"${env[@]}" sh "$tmp/job/script.sh" >"$tmp/job/log" 2>&1
 	job_rc=$?
 	"${env[@]}" sh "$tmp/job/after_script.sh" >>"$tmp/job/log" 2>&1
@@ -77,6 +78,7 @@ check "after_script succeeds" test "$after_rc" -eq 0
 check "job log: the summary" has "$tmp/job/log" "### Violations (1)"
 check "job log: the file" has "$tmp/job/log" 'src\/main\.c'
 check "job log: why it failed" has "$tmp/job/log" "fail: violations"
+check "job log: the CI job (runStart.ci)" has "$tmp/job/log" 'CI: gitlab acme\/widget \@ 0123abcd\, workflow 77\, job compile\, run 4242'
 for f in events.pb.gz report.html report.sarif summary.md; do
 	check "artifact $f" test -s "$ws/.buildwarden/$f"
 done

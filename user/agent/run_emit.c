@@ -1,6 +1,9 @@
 /* The agent's own events, RunStart, Stats and RunEnd, from a snapshot of every
  * counter taken here, in one place (run_events.h builds them). */
+#include <stdlib.h>
+
 #include "agent/agent_int.h"
+#include "agent/ci_context.h"
 #include "agent/losses.h"
 #include "agent/run_events.h"
 #include "base/clock.h"
@@ -106,9 +109,18 @@ size_t run_emit__layers(const struct agent *a, const char **lines, size_t max)
 	return n;
 }
 
+static const char *run_emit__getenv(const char *name, void *arg)
+{
+	(void)arg;
+	return getenv(name);
+}
+
 void run_emit__run_start(struct agent *a)
 {
 	const char *layers[MAX_LAYERS];
+	struct ci_context ci;
+	Buildwarden__V1__CiContext ci_pb;
+	bool in_ci = ci_context__read(run_emit__getenv, NULL, &ci);
 	struct run_start_info i = {
 		.argv = a->argv,
 		.policy_path = a->opts.policy_path,
@@ -116,10 +128,13 @@ void run_emit__run_start(struct agent *a)
 		.enforce = a->ps.enforce,
 		.layers = layers,
 		.n_layers = run_emit__layers(a, layers, MAX_LAYERS),
+		.ci = in_ci ? &ci_pb : NULL,
 	};
 	Buildwarden__V1__RunStart rs;
 	Buildwarden__V1__Event ev;
 
+	if (in_ci)
+		ci_context__to_proto(&ci, &ci_pb);
 	run_events__run_start(&i, &rs, &ev);
 	agent__emit(a, &ev, false, 0);
 }

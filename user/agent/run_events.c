@@ -78,6 +78,7 @@ void run_events__run_start(const struct run_start_info *i, Buildwarden__V1__RunS
 	rs->schema_version = BW_SCHEMA_VERSION;
 	rs->layers = (char **)i->layers;
 	rs->n_layers = i->n_layers;
+	rs->ci = i->ci;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_START;
 	ev->run_start = rs;
 }

@@ -68,6 +68,7 @@ struct run_start_info {
 	bool enforce;
 	const char **layers; /* "guard: layer" lines */
 	size_t n_layers;
+	Buildwarden__V1__CiContext *ci; /* NULL outside CI */
 };
 
 void run_events__run_start(const struct run_start_info *i, Buildwarden__V1__RunStart *rs,

@@ -48,6 +48,11 @@ static void html__run(FILE *out, const struct rpt_run *r)
 		fputs("</code>), agent ", out);
 		esc__html(out, r->agent_version);
 		fputs("</li>", out);
+		if (*r->ci) {
+			fputs("<li>CI: ", out);
+			esc__html(out, r->ci);
+			fputs("</li>", out);
+		}
 		for (size_t l = 0; l < r->nlayers; l++) {
 			fputs("<li>guard: ", out);
 			esc__html(out, r->layers[l]);

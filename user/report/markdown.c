@@ -55,6 +55,11 @@ static void md__runs(FILE *out, const struct rpt_model *m)
 			fprintf(out, ", exit status %d", r->exit_status);
 		fprintf(out, ", %" PRIu64 " events: %s\n", r->events,
 			rpt_run__incomplete(r) ? "**incomplete**" : "complete");
+		if (*r->ci) {
+			fputs("  - CI: ", out);
+			esc__md(out, r->ci);
+			fputc('\n', out);
+		}
 		fprintf(out, "  - %s; %s\n", r->has_start ? "runStart seen" : "**no runStart**",
 			r->has_end ? "runEnd seen" : "**no runEnd** (the agent did not finish)");
 		if (r->missing || r->out_of_order) {

@@ -126,8 +126,9 @@ static int32_t rpt__run(struct rpt_model *m, const Buildwarden__V1__Event *ev)
 		r->policy_sha256 = rpt__dup("");
 		r->mode = rpt__dup("");
 		r->agent_version = rpt__dup("");
+		r->ci = rpt__dup("");
 		if (!r->run_id || !r->host || !r->argv || !r->policy_path || !r->policy_sha256 ||
-		    !r->mode || !r->agent_version)
+		    !r->mode || !r->agent_version || !r->ci)
 			return -ENOMEM;
 	}
 	err = htab__put(&m->index->runs, key, i, run_eq, &k);
@@ -160,6 +161,46 @@ static void rpt__seq(struct rpt_run *r, uint64_t seq)
 	r->last_seq = seq;
 }
 
+/* Appends prefix and at most 256 bytes of v to line (cap bytes, NUL kept), when v is set. */
+static void rpt__ci_part(char *line, size_t cap, size_t *n, const char *prefix, const char *v)
+{
+	size_t lp, lv;
+
+	if (!v || !*v)
+		return;
+	lp = strlen(prefix);
+	lv = strnlen(v, 256);
+	if (*n + lp + lv >= cap)
+		return;
+	memcpy(line + *n, prefix, lp);
+	memcpy(line + *n + lp, v, lv);
+	*n += lp + lv;
+	line[*n] = '\0';
+}
+
+/* runStart.ci as one line a reader scans: "github acme/widget refs/heads/main @ 0123abcd,
+ * job build, run 1234 attempt 2, runner r7, URL". Each value is bounded by the agent
+ * (256 bytes) but cut again here: the file may come from anywhere. */
+static int rpt__ci_line(struct rpt_run *r, const Buildwarden__V1__CiContext *c)
+{
+	char line[4096] = "";
+	size_t n = 0;
+
+	if (!c)
+		return 0;
+	rpt__ci_part(line, sizeof(line), &n, "", c->provider);
+	rpt__ci_part(line, sizeof(line), &n, " ", c->repository);
+	rpt__ci_part(line, sizeof(line), &n, " ", c->ref);
+	rpt__ci_part(line, sizeof(line), &n, " @ ", c->commit_sha);
+	rpt__ci_part(line, sizeof(line), &n, ", workflow ", c->workflow);
+	rpt__ci_part(line, sizeof(line), &n, ", job ", c->job);
+	rpt__ci_part(line, sizeof(line), &n, ", run ", c->run_id);
+	rpt__ci_part(line, sizeof(line), &n, " attempt ", c->run_attempt);
+	rpt__ci_part(line, sizeof(line), &n, ", runner ", c->runner_name);
+	rpt__ci_part(line, sizeof(line), &n, ", ", c->url);
+	return rpt__set(&r->ci, line);
+}
+
 static int rpt__run_start(struct rpt_run *r, const Buildwarden__V1__RunStart *s)
 {
 	char *argv = rpt__join(s->argv, s->n_argv);
@@ -170,7 +211,8 @@ static int rpt__run_start(struct rpt_run *r, const Buildwarden__V1__RunStart *s)
 	free(r->argv);
 	r->argv = argv;
 	if (rpt__set(&r->policy_path, s->policy_path) || rpt__set(&r->policy_sha256, s->policy_sha256) ||
-	    rpt__set(&r->mode, s->mode) || rpt__set(&r->agent_version, s->agent_version))
+	    rpt__set(&r->mode, s->mode) || rpt__set(&r->agent_version, s->agent_version) ||
+	    rpt__ci_line(r, s->ci))
 		return -ENOMEM;
 	for (i = 0; i < r->nlayers; i++)
 		free(r->layers[i]);
@@ -595,6 +637,7 @@ void rpt_model__free(struct rpt_model *m)
 		free(r->argv);
 		free(r->policy_path);
 		free(r->policy_sha256);
+		free(r->ci);
 		free(r->mode);
 		free(r->agent_version);
 		for (j = 0; j < r->nlayers; j++)

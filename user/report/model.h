@@ -112,6 +112,7 @@ struct rpt_cause {
 struct rpt_run {
 	char *run_id, *host;
 	char *argv, *policy_path, *policy_sha256, *mode, *agent_version;
+	char *ci; /* runStart.ci in one line ("" outside CI): provider, repository, ref, ... */
 	char **layers;
 	size_t nlayers;
 	bool has_start, has_end;
