@@ -1,5 +1,6 @@
 /* The agent's lifecycle: start everything in order, loop, finish the run, free. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,20 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 	tally__print_summary(&a->tally, &s, stderr);
 }
 
+/* A person at a terminal waits on the final upload (a slow or unreachable collector):
+ * say where it is, on one line rewritten in place, and end it when done. */
+static void agent__drain_progress(const struct sink_collector_progress *p, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "\rbuildwarden: sending to the collector (%s): %" PRIu64 " of %" PRIu64
+		" events acknowledged, %u earlier run%s waiting, %u s\033[K",
+		p->connected ? "connected" : "not connected", p->acked_seq, p->last_seq,
+		p->pending_runs, p->pending_runs == 1 ? "" : "s", p->waited_ms / 1000);
+	if (p->done)
+		fputs(p->acked_seq >= p->last_seq ? ", done\n" : ", out of time: the rest stays in the spool\n", stderr);
+	fflush(stderr);
+}
+
 static void agent__finish(struct agent *a, int status, struct agent_result *res)
 {
 	struct run_losses losses;
@@ -274,7 +289,8 @@ static void agent__finish(struct agent *a, int status, struct agent_result *res)
 	/* Bounded: the build is over, delivery gets drain_timeout_ms; what is not
 	 * acknowledged by then stays in the spool for the next start. */
 	if (a->collector)
-		sink_collector__drain(a->collector, a->opts.drain_timeout_ms);
+		sink_collector__drain_progress(a->collector, a->opts.drain_timeout_ms,
+					       a->opts.progress ? agent__drain_progress : NULL, NULL);
 	/* after the drain: the spool may have dropped what the collector did not take */
 	run_emit__losses(a, &losses);
 	agent__summary(a, drops, not_written, &losses);

@@ -29,6 +29,7 @@ struct agent_opts {
 	bool insecure;
 	uint64_t spool_max;
 	unsigned drain_timeout_ms;
+	bool progress; /* stderr is a terminal: show the final upload's progress */
 	/* agent only: serve `buildwarden enroll` on this unix socket (enroll.h); NULL: none */
 	const char *enroll_socket;
 };

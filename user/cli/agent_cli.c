@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "cli/agent_cli.h"
@@ -149,6 +150,8 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 		return usage__error("buildwarden", usage_text, "--collector needs --tls-cert, --tls-key and --tls-ca, or --insecure");
 	if (!o->collector && (o->spool_dir || o->tls_cert || o->tls_key || o->tls_ca || o->insecure))
 		return usage__error("buildwarden", usage_text, "transport flags need --collector HOST:PORT");
+	/* a person waits on the final upload only at a terminal; logs stay free of \r */
+	o->progress = !o->quiet && isatty(STDERR_FILENO);
 	return 0;
 }
 

@@ -616,10 +616,30 @@ int sink_collector__write(struct sink_collector *c, const Buildwarden__V1__Event
 	return rc;
 }
 
-int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms)
+/* Under c->lock. */
+static void sc__progress(struct sink_collector *c, const struct spool_stats *st, uint64_t t0,
+			 bool done, sink_collector_progress_fn fn, void *arg)
+{
+	struct sink_collector_progress p = {
+		.acked_seq = c->cur_acked,
+		.last_seq = st->last_seq,
+		.connected = c->connected,
+		.done = done,
+		.waited_ms = (unsigned)((uint64_t)clock__mono_ms() - t0),
+		.pending_runs = c->pending_runs, /* the sender's count: it owns the spool */
+	};
+
+	pthread_mutex_unlock(&c->lock);
+	fn(&p, arg);
+	pthread_mutex_lock(&c->lock);
+}
+
+int sink_collector__drain_progress(struct sink_collector *c, unsigned timeout_ms,
+				   sink_collector_progress_fn fn, void *arg)
 {
 	struct spool_stats st;
 	struct timespec dl;
+	uint64_t t0 = (uint64_t)clock__mono_ms();
 	int rc = 0;
 
 	spool__seal(c->sp, true);
@@ -632,14 +652,32 @@ int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms)
 	sc__kick(c->wake_fd);
 
 	pthread_mutex_lock(&c->lock);
-	while (c->cur_acked < st.last_seq && !c->stopping && rc == 0)
-		rc = pthread_cond_timedwait(&c->acked_cond, &c->lock, &dl);
+	while (c->cur_acked < st.last_seq && !c->stopping && rc == 0) {
+		/* wake at least once a second to tell a waiting person where delivery is */
+		struct timespec slice = clock__real_deadline(1000);
+
+		if (!fn || slice.tv_sec > dl.tv_sec ||
+		    (slice.tv_sec == dl.tv_sec && slice.tv_nsec > dl.tv_nsec))
+			slice = dl;
+		rc = pthread_cond_timedwait(&c->acked_cond, &c->lock, &slice);
+		if (rc == ETIMEDOUT && fn && (slice.tv_sec != dl.tv_sec || slice.tv_nsec != dl.tv_nsec)) {
+			sc__progress(c, &st, t0, false, fn, arg);
+			rc = 0;
+		}
+	}
 	rc = c->cur_acked >= st.last_seq ? 0 : -ETIMEDOUT;
+	if (fn && (uint64_t)clock__mono_ms() - t0 >= 1000)
+		sc__progress(c, &st, t0, true, fn, arg);
 	/* Success or not, the caller has given delivery its time: close must not make
 	 * the build wait a second timeout. */
 	c->drained = true;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms)
+{
+	return sink_collector__drain_progress(c, timeout_ms, NULL, NULL);
 }
 
 int sink_collector__close(struct sink_collector *c)

@@ -72,6 +72,22 @@ int sink_collector__write(struct sink_collector *c, const Buildwarden__V1__Event
  * the next agent start uploads it). Call before printing the run summary. */
 int sink_collector__drain(struct sink_collector *c, unsigned timeout_ms);
 
+/* What a drain has delivered so far, for a person waiting on it. */
+struct sink_collector_progress {
+	uint64_t acked_seq;    /* this run's events the collector acknowledged */
+	uint64_t last_seq;     /* this run's events to deliver */
+	uint32_t pending_runs; /* runs of earlier processes still to upload */
+	bool connected;
+	bool done; /* the drain's last call: delivered, or out of time */
+	unsigned waited_ms;
+};
+typedef void (*sink_collector_progress_fn)(const struct sink_collector_progress *p, void *arg);
+
+/* sink_collector__drain that calls fn (when not NULL) about once a second while it waits,
+ * and once at the end. */
+int sink_collector__drain_progress(struct sink_collector *c, unsigned timeout_ms,
+				   sink_collector_progress_fn fn, void *arg);
+
 /* Drains (drain_timeout_ms, unless a drain already covered everything), stops the
  * sender and frees c. Returns what the drain returned. NULL is a no-op. */
 int sink_collector__close(struct sink_collector *c);
