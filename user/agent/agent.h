@@ -31,6 +31,8 @@ struct agent_opts {
 	unsigned drain_timeout_ms;
 	/* agent only: serve `buildwarden enroll` on this unix socket (enroll.h); NULL: none */
 	const char *enroll_socket;
+	/* the server the build's DNS is sent on to (resolver.h); NULL: /etc/resolv.conf's */
+	const char *dns_upstream;
 };
 
 /* --mode wins over the policy's mode. */
