@@ -11,13 +11,19 @@
 #include "policy/policy.h"
 
 /* A name rule is "NAME" or "NAME:PORT" where NAME is not an address: an IPv6 address
- * has two colons or more, an IPv4 one only digits, dots and a prefix length. */
+ * has two colons or more, an IPv4 one only digits, dots and a prefix length. A text
+ * that starts like an IPv4 address ("10.0.0.1a", a typo) is left to the address parser
+ * and its error, rather than read as a name nobody meant. */
 bool policy__is_host_rule(const char *text)
 {
 	const char *colon = strchr(text, ':');
-	size_t n = colon ? (size_t)(colon - text) : strlen(text);
+	size_t n = colon ? (size_t)(colon - text) : strlen(text), dots = 0;
 
 	if (text[0] == '[' || (colon && strchr(colon + 1, ':')))
+		return false;
+	for (size_t i = 0; i < n && (isdigit((unsigned char)text[i]) || text[i] == '.'); i++)
+		dots += text[i] == '.';
+	if (dots >= 3)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!isdigit((unsigned char)text[i]) && text[i] != '.' && text[i] != '/')
