@@ -409,11 +409,13 @@ static void check_connect(const char *addr, uint16_t port, const char *name, boo
 /* ---- the build's client (--bw-helper) ---------------------------------------- */
 
 /* One query for name (A, or AAAA when v6) to server:53 over UDP (an unconnected socket,
- * whose reply must come from server:53) or TCP; the first address of the answer into
- * addr. 0, or a short word saying what failed. */
-static const char *resolve(const char *server, bool tcp, const char *name, bool v6, char *addr,
-			   size_t addrlen)
+ * or one connected first as glibc does: either way the reply must come from server:53)
+ * or TCP; the first address of the answer into addr. NULL, or a short word saying what
+ * failed. */
+static const char *resolve(const char *server, const char *proto, const char *name, bool v6,
+			   char *addr, size_t addrlen)
 {
+	bool tcp = !strcmp(proto, "tcp"), connected = !strcmp(proto, "cudp");
 	struct sockaddr_storage ss, from;
 	socklen_t sl, fl = sizeof(from);
 	struct timeval tv = { .tv_sec = 15 };
@@ -451,7 +453,12 @@ static const char *resolve(const char *server, bool tcp, const char *name, bool 
 	} else {
 		ssize_t got;
 
-		if (sendto(fd, wire, wlen, 0, (struct sockaddr *)&ss, sl) != (ssize_t)wlen) {
+		if (connected && connect(fd, (struct sockaddr *)&ss, sl)) {
+			res = "connect";
+			goto out;
+		}
+		if ((connected ? send(fd, wire, wlen, 0)
+			       : sendto(fd, wire, wlen, 0, (struct sockaddr *)&ss, sl)) != (ssize_t)wlen) {
 			res = errno == EPERM ? "sendEPERM" : "send";
 			goto out;
 		}
@@ -506,14 +513,13 @@ static const char *connect_to(const char *addr, uint16_t port)
 	return rc == 0 ? "ok" : errno == EPERM ? "EPERM" : "error";
 }
 
-/* --bw-helper resolve TAG SERVER udp|tcp 4|6 NAME PORT: looks NAME up at SERVER:53 and
+/* --bw-helper resolve TAG SERVER udp|cudp|tcp 4|6 NAME PORT: looks NAME up at SERVER:53 and
  * connects to the answer on PORT: "RESULT TAG ok ADDR", "RESULT TAG EPERM ADDR", or
  * "RESULT TAG <what failed>". */
 static int helper_resolve(char **a)
 {
 	char addr[INET6_ADDRSTRLEN] = "";
-	const char *e = resolve(a[1], !strcmp(a[2], "tcp"), a[4], !strcmp(a[3], "6"), addr,
-				sizeof(addr));
+	const char *e = resolve(a[1], a[2], a[4], !strcmp(a[3], "6"), addr, sizeof(addr));
 
 	if (e)
 		printf("RESULT %s %s\n", a[0], e);
@@ -529,7 +535,7 @@ static int helper_resolve(char **a)
 static int helper_expire(char **a)
 {
 	char addr[INET6_ADDRSTRLEN] = "";
-	const char *e = resolve("127.0.0.1", false, a[1], false, addr, sizeof(addr));
+	const char *e = resolve("127.0.0.1", "udp", a[1], false, addr, sizeof(addr));
 	struct timespec t0, t;
 
 	if (e) {
@@ -561,7 +567,7 @@ static void names_script(const struct dns_fixture *d, char *buf, size_t len)
 	int k = snprintf(buf, len,
 			 "'%s' --bw-helper resolve ok4 127.0.0.1 udp 4 ok.test %u\n"
 			 "'%s' --bw-helper resolve okt 127.0.0.1 tcp 4 ok.test %u\n"
-			 "'%s' --bw-helper resolve okport 127.0.0.53 udp 4 ok.test %u\n"
+			 "'%s' --bw-helper resolve okport 127.0.0.53 cudp 4 ok.test %u\n"
 			 "'%s' --bw-helper resolve w1 127.0.0.1 udp 4 a.wild.test %u\n"
 			 "'%s' --bw-helper resolve w2 127.0.0.1 tcp 4 b.c.wild.test %u\n"
 			 "'%s' --bw-helper resolve wroot 127.0.0.1 udp 4 wild.test %u\n"
@@ -574,7 +580,7 @@ static void names_script(const struct dns_fixture *d, char *buf, size_t len)
 		snprintf(buf + k, len - (size_t)k,
 			 "'%s' --bw-helper resolve v6 ::1 udp 6 v6.test %u\n"
 			 "'%s' --bw-helper resolve v6t ::1 tcp 6 v6.test %u\n"
-			 "'%s' --bw-helper resolve bad6 ::1 udp 6 bad6.test %u\n",
+			 "'%s' --bw-helper resolve bad6 ::1 cudp 6 bad6.test %u\n",
 			 me, d->p_v6, me, d->p_v6, me, d->p_bad6);
 }
 

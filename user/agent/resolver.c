@@ -38,6 +38,12 @@ struct resolver_allow {
 	int64_t expires_ns;
 };
 
+struct resolver_stats {
+	uint64_t queries;
+	uint64_t upstream_failures;
+	uint64_t allows_dropped;
+};
+
 struct resolver_rule {
 	char *name;
 	bool wildcard;
@@ -164,6 +170,17 @@ static int resolver__system_upstream(struct sockaddr_storage *out, char *err, si
 static socklen_t resolver__sa_len(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+static bool resolver__is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
 }
 
 /* ---- what answers let through ---- */
@@ -580,13 +597,6 @@ int resolver__set_policy(struct resolver *r, const struct bw_policy *p)
 	return 0;
 }
 
-void resolver__stats(struct resolver *r, struct resolver_stats *out)
-{
-	pthread_mutex_lock(&r->lock);
-	*out = r->stats;
-	pthread_mutex_unlock(&r->lock);
-}
-
 void resolver__stop(struct resolver *r)
 {
 	struct bw_dns_redirect off;
@@ -606,6 +616,12 @@ void resolver__stop(struct resolver *r)
 	pthread_mutex_lock(&r->lock);
 	resolver__sweep(r, 0);
 	pthread_mutex_unlock(&r->lock);
+	if (r->stats.upstream_failures || r->stats.allows_dropped)
+		log__line(stderr, "buildwarden: ",
+			  "resolver: %llu of %llu queries not answered by the upstream (SERVFAIL), %llu answered addresses not let through (no room)",
+			  (unsigned long long)r->stats.upstream_failures,
+			  (unsigned long long)r->stats.queries,
+			  (unsigned long long)r->stats.allows_dropped);
 	for (int i = 0; i < 4; i++)
 		if (r->fds[i] >= 0)
 			close(r->fds[i]);
@@ -647,6 +663,15 @@ int resolver__start(struct sensor *s, const struct bw_policy *p, const char *ups
 		     : resolver__system_upstream(&r->upstream, err, errlen);
 	if (e)
 		goto fail;
+	/* With scope host every process's DNS comes to the agent: a relay on this host
+	 * (systemd-resolved on 127.0.0.53, dnsmasq) would have its own upstream queries sent
+	 * back to the agent, which would ask the relay, and so on. */
+	if (p->net_scope == BW_SCOPE_HOST && resolver__is_loopback(&r->upstream)) {
+		e = -EINVAL;
+		snprintf(err, errlen,
+			 "with network.scope: host the upstream DNS server cannot be on this host (its own queries would come back to the agent): give the relay's upstream with --dns-upstream");
+		goto fail;
+	}
 	r->upstream_len = resolver__sa_len(&r->upstream);
 	e = resolver__set_policy(r, p);
 	if (e) {

@@ -47,17 +47,10 @@ int resolver__set_policy(struct resolver *r, const struct bw_policy *p);
 bool resolver__name_of(struct resolver *r, const uint8_t addr[16], int64_t before_ns, char *out,
 		       size_t outlen);
 
-/* Counters for the summary: queries answered, and allows the kernel map had no room for
- * (their connects are refused: the safe side). */
-struct resolver_stats {
-	uint64_t queries;
-	uint64_t upstream_failures;
-	uint64_t allows_dropped;
-};
-void resolver__stats(struct resolver *r, struct resolver_stats *out);
-
 /* Stops the thread, takes back every address it let through, turns the redirect off
- * and frees r. NULL: no-op. */
+ * and frees r; says on stderr what went wrong while it ran (queries the upstream did not
+ * answer, answers whose addresses found no room in the kernel's map: their connects were
+ * refused, the safe side). NULL: no-op. */
 void resolver__stop(struct resolver *r);
 
 #endif
