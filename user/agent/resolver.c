@@ -1,6 +1,8 @@
-/* See resolver.h. The wire format is ldns's (pipeline/dnsanswer.c); this file moves
- * messages between the build, the upstream server and the kernel's allow map. */
+/* See resolver.h. The wire format is ldns's (pipeline/dnsanswer.c), the sockets to the
+ * upstream are resolver_net.c's; this file serves the build and keeps what answers let
+ * through in the kernel's allow map. */
 #include "agent/resolver.h"
+#include "agent/resolver_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +16,6 @@
 #include <unistd.h>
 
 #include "base/clock.h"
-#include "base/fdio.h"
 #include "base/log.h"
 #include "base/thread.h"
 #include "pipeline/dnsanswer.h"
@@ -69,119 +70,6 @@ struct resolver {
 	uint8_t buf[DNS_MSG_MAX + 2]; /* one message at a time, with TCP's length */
 	uint8_t reply[DNS_MSG_MAX + 2];
 };
-
-/* ---- upstream ---- */
-
-int resolver__parse_upstream(const char *text, struct sockaddr_storage *out, char *err,
-			     size_t errlen)
-{
-	struct sockaddr_storage ss;
-	char host[64];
-	const char *port = NULL, *colon = strchr(text, ':');
-	unsigned long pn = 53;
-	size_t hn;
-
-	memset(&ss, 0, sizeof(ss));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (!close || (close[1] && close[1] != ':')) {
-			snprintf(err, errlen, "'%s' is not ADDR[:PORT] ('[IPv6]:PORT')", text);
-			return -EINVAL;
-		}
-		hn = (size_t)(close - text - 1);
-		if (hn >= sizeof(host))
-			goto bad;
-		memcpy(host, text + 1, hn);
-		host[hn] = '\0';
-		if (close[1] == ':')
-			port = close + 2;
-	} else if (colon && strchr(colon + 1, ':')) {
-		hn = strlen(text); /* a bare IPv6 address, no port */
-		if (hn >= sizeof(host))
-			goto bad;
-		memcpy(host, text, hn + 1);
-	} else {
-		hn = colon ? (size_t)(colon - text) : strlen(text);
-		if (hn >= sizeof(host))
-			goto bad;
-		memcpy(host, text, hn);
-		host[hn] = '\0';
-		if (colon)
-			port = colon + 1;
-	}
-	if (port) {
-		char *end;
-
-		if (!*port || *port < '0' || *port > '9' || strlen(port) > 5)
-			goto bad_port;
-		pn = strtoul(port, &end, 10);
-		if (*end || pn == 0 || pn > 65535)
-			goto bad_port;
-	}
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)pn);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)pn);
-	} else {
-		goto bad;
-	}
-	if (out)
-		*out = ss;
-	return 0;
-bad:
-	snprintf(err, errlen, "'%s' is not an IP address with an optional port", text);
-	return -EINVAL;
-bad_port:
-	snprintf(err, errlen, "bad port in '%s': must be 1..65535", text);
-	return -EINVAL;
-}
-
-/* The first nameserver line of /etc/resolv.conf. */
-static int resolver__system_upstream(struct sockaddr_storage *out, char *err, size_t errlen)
-{
-	char line[256], addr[64];
-	FILE *f = fopen("/etc/resolv.conf", "re");
-	int e = -ENOENT;
-
-	if (!f) {
-		e = -errno;
-		snprintf(err, errlen, "cannot read /etc/resolv.conf: %s (use --dns-upstream)",
-			 strerror(-e));
-		return e;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " nameserver %63s", addr) != 1)
-			continue;
-		/* "fe80::1%eth0": a scope is not an address this resolver can use */
-		if (strchr(addr, '%'))
-			continue;
-		e = resolver__parse_upstream(addr, out, err, errlen);
-		break;
-	}
-	fclose(f);
-	if (e == -ENOENT)
-		snprintf(err, errlen, "no nameserver in /etc/resolv.conf (use --dns-upstream)");
-	return e;
-}
-
-static socklen_t resolver__sa_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-static bool resolver__is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	{
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-}
 
 /* ---- what answers let through ---- */
 
@@ -301,121 +189,6 @@ static void resolver__on_reply(struct resolver *r, const uint8_t *msg, size_t le
 	free(ans);
 }
 
-/* ---- forwarding ---- */
-
-static int resolver__wait(int fd, short events, int64_t deadline_ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t left = deadline_ms - clock__mono_ms();
-	int n;
-
-	if (left <= 0)
-		return -ETIMEDOUT;
-	n = poll(&p, 1, (int)left);
-	if (n < 0)
-		return -errno;
-	return n ? 0 : -ETIMEDOUT;
-}
-
-/* One query over UDP: the reply's length in r->reply, or -errno. */
-static ssize_t resolver__ask_udp(struct resolver *r, const uint8_t *q, size_t len, uint16_t id)
-{
-	int64_t deadline = clock__mono_ms() + RESOLVER_TIMEOUT_MS;
-	int fd = socket(r->upstream.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ssize_t n = -ETIMEDOUT;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)&r->upstream, r->upstream_len) ||
-	    send(fd, q, len, 0) != (ssize_t)len) {
-		n = -errno;
-		goto out;
-	}
-	/* a datagram with another id is not the reply: wait on for the right one */
-	while ((n = resolver__wait(fd, POLLIN, deadline)) == 0) {
-		uint16_t got;
-
-		n = recv(fd, r->reply, DNS_MSG_MAX, 0);
-		if (n < 0) {
-			n = -errno;
-			break;
-		}
-		if (n >= 2) {
-			got = (uint16_t)(r->reply[0] << 8 | r->reply[1]);
-			if (got == id)
-				break;
-		}
-	}
-out:
-	close(fd);
-	return n;
-}
-
-static int resolver__io(int fd, uint8_t *buf, size_t len, bool write_side, int64_t deadline)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n;
-		int e = resolver__wait(fd, write_side ? POLLOUT : POLLIN, deadline);
-
-		if (e)
-			return e;
-		n = write_side ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
-			       : recv(fd, buf + done, len - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/* One message over TCP: 2 bytes of length, then the message (RFC 1035 4.2.2). */
-static int resolver__send_tcp(int fd, const uint8_t *msg, size_t len, int64_t deadline)
-{
-	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)(len & 0xff) };
-	int e = resolver__io(fd, hdr, 2, true, deadline);
-
-	return e ? e : resolver__io(fd, (uint8_t *)msg, len, true, deadline);
-}
-
-/* The message's length (at most DNS_MSG_MAX: the length field is 16 bits), or -errno. */
-static ssize_t resolver__recv_tcp(int fd, uint8_t *buf, int64_t deadline)
-{
-	uint8_t hdr[2];
-	size_t len;
-	int e = resolver__io(fd, hdr, 2, false, deadline);
-
-	if (e)
-		return e;
-	len = (size_t)hdr[0] << 8 | hdr[1];
-	if (len < 12)
-		return -EBADMSG;
-	e = resolver__io(fd, buf, len, false, deadline);
-	return e ? e : (ssize_t)len;
-}
-
-static ssize_t resolver__ask_tcp(struct resolver *r, int *up, const uint8_t *q, size_t len)
-{
-	int64_t deadline = clock__mono_ms() + RESOLVER_TIMEOUT_MS;
-	int e;
-
-	if (*up < 0) {
-		*up = socket(r->upstream.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (*up < 0)
-			return -errno;
-		if (connect(*up, (const struct sockaddr *)&r->upstream, r->upstream_len) &&
-		    errno != EINPROGRESS)
-			return -errno;
-	}
-	e = resolver__send_tcp(*up, q, len, deadline);
-	return e ? e : resolver__recv_tcp(*up, r->reply, deadline);
-}
-
 /* The reply for the build: the upstream's, or SERVFAIL when there is none (*failed).
  * Its length in r->reply, or 0 when the query itself cannot be read (nothing is sent). */
 static size_t resolver__answer(struct resolver *r, const uint8_t *q, size_t len, bool tcp,
@@ -429,7 +202,8 @@ static size_t resolver__answer(struct resolver *r, const uint8_t *q, size_t len,
 	*failed = false;
 	if (dns_answer__query(q, len, &id))
 		return 0;
-	n = tcp ? resolver__ask_tcp(r, up, q, len) : resolver__ask_udp(r, q, len, id);
+	n = tcp ? resolver_net__ask_tcp(&r->upstream, up, q, len, r->reply)
+	    : resolver_net__ask_udp(&r->upstream, q, len, id, r->reply);
 	pthread_mutex_lock(&r->lock);
 	r->stats.queries++;
 	if (n < 0)
@@ -474,7 +248,7 @@ static void resolver__serve_tcp(struct resolver *r, int lfd)
 		return;
 	for (int i = 0; i < RESOLVER_TCP_MSGS; i++) {
 		int64_t deadline = clock__mono_ms() + RESOLVER_TIMEOUT_MS;
-		ssize_t n = resolver__recv_tcp(fd, r->buf, deadline);
+		ssize_t n = resolver_net__recv_tcp(fd, r->buf, deadline);
 		size_t out;
 		bool failed;
 
@@ -485,7 +259,7 @@ static void resolver__serve_tcp(struct resolver *r, int lfd)
 			close(up);
 			up = -1;
 		}
-		if (!out || resolver__send_tcp(fd, r->reply, out, clock__mono_ms() + RESOLVER_TIMEOUT_MS))
+		if (!out || resolver_net__send_tcp(fd, r->reply, out, clock__mono_ms() + RESOLVER_TIMEOUT_MS))
 			break;
 	}
 	if (up >= 0)
@@ -547,7 +321,7 @@ static int resolver__bind(int family, int type, uint16_t *port)
 		a->sin6_addr = in6addr_loopback;
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
-	len = resolver__sa_len(&ss);
+	len = resolver_net__sa_len(&ss);
 	if (bind(fd, (struct sockaddr *)&ss, len) ||
 	    (type == SOCK_STREAM && listen(fd, 64)) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) {
@@ -660,19 +434,19 @@ int resolver__start(struct sensor *s, const struct bw_policy *p, const char *ups
 		goto fail;
 	}
 	e = upstream ? resolver__parse_upstream(upstream, &r->upstream, err, errlen)
-		     : resolver__system_upstream(&r->upstream, err, errlen);
+		     : resolver_net__system_upstream(&r->upstream, err, errlen);
 	if (e)
 		goto fail;
 	/* With scope host every process's DNS comes to the agent: a relay on this host
 	 * (systemd-resolved on 127.0.0.53, dnsmasq) would have its own upstream queries sent
 	 * back to the agent, which would ask the relay, and so on. */
-	if (p->net_scope == BW_SCOPE_HOST && resolver__is_loopback(&r->upstream)) {
+	if (p->net_scope == BW_SCOPE_HOST && resolver_net__is_loopback(&r->upstream)) {
 		e = -EINVAL;
 		snprintf(err, errlen,
 			 "with network.scope: host the upstream DNS server cannot be on this host (its own queries would come back to the agent): give the relay's upstream with --dns-upstream");
 		goto fail;
 	}
-	r->upstream_len = resolver__sa_len(&r->upstream);
+	r->upstream_len = resolver_net__sa_len(&r->upstream);
 	e = resolver__set_policy(r, p);
 	if (e) {
 		snprintf(err, errlen, "out of memory");
