@@ -147,6 +147,14 @@ static int dns_reply(const uint8_t *q, size_t len, uint8_t **out, size_t *outlen
 	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1)
 		goto out;
 	want = ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
+	{
+		ldns_rdf *silent = ldns_dname_new_frm_str("silent.test.");
+		bool drop = silent && ldns_dname_compare(want, silent) == 0;
+
+		ldns_rdf_deep_free(silent);
+		if (drop) /* never answered: the agent's upstream times out */
+			goto out;
+	}
 	qtype = ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
 	ldns_pkt_set_qr(pkt, true);
 	ldns_pkt_set_aa(pkt, true);
@@ -657,9 +665,15 @@ static void test_names_audit(void **state)
 	dns_setup(&d, "audit");
 	snprintf(script, sizeof(script),
 		 "'%s' --bw-helper resolve ok4 127.0.0.1 udp 4 ok.test %u\n"
-		 "'%s' --bw-helper resolve bad 127.0.0.1 tcp 4 bad.test %u\n",
-		 me, d.p_ok, me, d.p_bad);
+		 "'%s' --bw-helper resolve bad 127.0.0.1 tcp 4 bad.test %u\n"
+		 "'%s' --bw-helper resolve silent 127.0.0.1 udp 4 silent.test %u\n",
+		 me, d.p_ok, me, d.p_bad, me, d.p_ok);
 	run_build(&d, script);
+	/* an upstream that does not answer: the build gets SERVFAIL (no address), and the
+	 * summary says how many queries went unanswered */
+	CHECK(saw("silent", "noanswer"), "the unanswered lookup did not end in a reply without an address");
+	CHECK(S.res.err && strstr(S.res.err, "resolver: 1 of 3 queries not answered by the upstream"),
+	      "the summary does not count the unanswered query");
 
 	CHECK(saw("ok4", "ok 127.0.0.2"), "ok.test was not reached");
 	CHECK(saw("bad", "ok 127.0.0.4"), "audit mode refused bad.test");
