@@ -1,6 +1,7 @@
 /* Network rules, decided in the kernel at connect() and sendmsg() on the cgroup v2 root:
  * the build's connects are recorded, refused ones reported, and in enforce mode refused
- * with EPERM before a packet leaves. */
+ * with EPERM before a packet leaves. With name rules, the build's DNS (port 53) is sent
+ * to the agent's resolver instead, and recvmsg() gives the reply the source asked for. */
 #include "lib/common.bpf.h"
 #include "lib/netmatch.bpf.h"
 
