@@ -29,7 +29,7 @@ CPPFLAGS := $(CPPFLAGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION
 CFLAGS   ?= -g -O2
 CFLAGS   += $(WARN) -std=gnu11
 SANFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpthread
+LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lldns -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
@@ -224,7 +224,7 @@ deb:
 .PHONY: deb
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
-	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev \
+	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev libldns-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
 # only the tests need these: the report tests open the HTML in headless Chromium and
 # validate SARIF against its schema

@@ -62,6 +62,8 @@ enum bw_net_match {
 	BW_MATCH_DEFAULT = 0, /* no rule: the policy's default */
 	BW_MATCH_ALLOW = 1,
 	BW_MATCH_DENY = 2,
+	/* an address the agent's resolver answered for a name of network.allow (dns_allow) */
+	BW_MATCH_NAME = 3,
 };
 
 enum bw_net_proto {
@@ -166,6 +168,43 @@ struct bw_net_value {
 	__u32 action; /* enum bw_net_action */
 	__u32 rule_index; /* index in the policy's allow or deny list */
 	__u32 prefixlen; /* of the matching key, to pick the longer of two matches */
+};
+
+/* dns_allow: the addresses the agent's resolver answered for a name an allow rule names
+ * (`github.com:443`), each with the rule's port (0: any) and the answer's expiry. The
+ * kernel ignores an entry past expires_ns; the agent deletes it then, and at the end of
+ * the run. Looked up only when no address rule matched (bpf/lib/netmatch.bpf.h). */
+struct bw_dns_key {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u8 port_be[2];
+	__u8 pad[2];
+};
+struct bw_dns_value {
+	__u64 expires_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 rule_index; /* in the policy's list of name rules */
+	__u32 pad;
+};
+
+/* dns_redirect (one element): where the build's DNS goes. A connect or send to port 53
+ * of a process the network rules apply to is rewritten to the agent's resolver on
+ * loopback; recvmsg rewrites the reply's source back (dns_orig). */
+enum bw_dns_port {
+	BW_DNS_UDP4 = 0, /* 127.0.0.1 */
+	BW_DNS_TCP4 = 1,
+	BW_DNS_UDP6 = 2, /* ::1 */
+	BW_DNS_TCP6 = 3,
+};
+struct bw_dns_redirect {
+	__u32 enabled;
+	__u32 agent_tgid; /* the resolver's own queries go upstream, not to itself */
+	__u16 port_be[4]; /* enum bw_dns_port */
+};
+/* dns_orig value, keyed by socket cookie: the destination a redirected socket asked for */
+struct bw_dns_orig {
+	__u8 addr[16]; /* as the socket's family gives it: IPv4 in the last 4 bytes */
+	__u16 port_be;
+	__u16 family;
+	__u32 pad;
 };
 
 /* config map value (one element); written as a whole, so a reload is one update */
@@ -295,6 +334,10 @@ BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_cgroup_key) == 16, "bw_cgroup_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_value) == 12, "bw_net_value layout");
+BW_STATIC_ASSERT(sizeof(struct bw_dns_key) == 20, "bw_dns_key layout");
+BW_STATIC_ASSERT(sizeof(struct bw_dns_value) == 16, "bw_dns_value layout");
+BW_STATIC_ASSERT(sizeof(struct bw_dns_redirect) == 16, "bw_dns_redirect layout");
+BW_STATIC_ASSERT(sizeof(struct bw_dns_orig) == 24, "bw_dns_orig layout");
 BW_STATIC_ASSERT(sizeof(struct bw_config) == 8, "bw_config layout");
 BW_STATIC_ASSERT(sizeof(struct bw_writer) == 40, "bw_writer layout");
 BW_STATIC_ASSERT(sizeof(struct bw_exec_event) % 8 == 0, "bw_exec_event layout");

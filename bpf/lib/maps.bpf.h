@@ -92,6 +92,32 @@ struct {
 	__type(value, struct bw_net_value);
 } net_rules SEC(".maps") __weak;
 
+/* Addresses allowed by name, for as long as their DNS answer lives (sensor_abi.h). */
+#define BW_DNS_ALLOW_ENTRIES 16384
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BW_DNS_ALLOW_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bw_dns_key);
+	__type(value, struct bw_dns_value);
+} dns_allow SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bw_dns_redirect);
+} dns_redirect SEC(".maps") __weak;
+
+/* The original destination of each redirected socket, by socket cookie; LRU: a socket
+ * closed is never told to us, its entry ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct bw_dns_orig);
+} dns_orig SEC(".maps") __weak;
+
 #define RINGBUF_BYTES (4u << 20)
 /* Past this much unread data, a record wakes the agent at once (lib/common.bpf.h). */
 #define RINGBUF_WAKE_BYTES (512u << 10)

@@ -51,13 +51,45 @@ static __always_inline const struct bw_net_value *net_match(struct bw_net_key *k
 	return any->prefixlen > specific->prefixlen ? any : specific;
 }
 
-/* key->addr is set (net_key_addr4/6); key's other fields are overwritten. */
+/* An address the agent's resolver answered for an allowed name, with the rule's port or
+ * any port, still within its answer's TTL (sensor_abi.h, dns_allow). */
+static __always_inline const struct bw_dns_value *net_dns_match(const struct bw_net_key *key,
+								__u16 port_be)
+{
+	const struct bw_dns_value *v;
+	struct bw_dns_key dk = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	__builtin_memcpy(dk.addr, key->addr, 16);
+	__builtin_memcpy(dk.port_be, &port_be, 2);
+	v = bpf_map_lookup_elem(&dns_allow, &dk);
+	if (v && v->expires_ns > now)
+		return v;
+	dk.port_be[0] = 0;
+	dk.port_be[1] = 0;
+	v = bpf_map_lookup_elem(&dns_allow, &dk);
+	if (v && v->expires_ns > now)
+		return v;
+	return NULL;
+}
+
+/* key->addr is set (net_key_addr4/6); key's other fields are overwritten. An address
+ * rule decides first: a deny rule is never undone by a name, and a name only turns the
+ * default into an allow (docs/policy.md, "Network rules by name"). */
 static __always_inline void net_decide(struct bw_net_key *key, __u16 port_be,
 				       const struct bw_config *cfg, struct net_verdict *v)
 {
 	const struct bw_net_value *rule = net_match(key, port_be, cfg->gen);
 
 	if (!rule) {
+		const struct bw_dns_value *dns = net_dns_match(key, port_be);
+
+		if (dns) {
+			v->action = BW_NET_ALLOW;
+			v->matched = BW_MATCH_NAME;
+			v->rule_index = dns->rule_index;
+			return;
+		}
 		v->action = (cfg->flags & BW_CFG_NET_DEFAULT_DENY) ? BW_NET_DENY : BW_NET_ALLOW;
 		v->matched = BW_MATCH_DEFAULT;
 		v->rule_index = 0;

@@ -130,6 +130,9 @@ static void test_usage_errors(void **state)
 		{ { "run", "--spool-max", "lots", "--", "/usr/bin/touch", marker, NULL }, "'lots'" },
 		{ { "run", "--collector", "127.0.0.1:1", "--", "/usr/bin/touch", marker, NULL }, "--tls-cert" },
 		{ { "run", "--spool", marker, "--", "/usr/bin/touch", marker, NULL }, "--collector" },
+		{ { "run", "--dns-upstream", "dns.example", "--", "/usr/bin/touch", marker, NULL }, "'dns.example'" },
+		{ { "run", "--dns-upstream", "127.0.0.1:0", "--", "/usr/bin/touch", marker, NULL }, "'127.0.0.1:0'" },
+		{ { "agent", "--policy", "p.yaml", "--dns-upstream", "[::1", NULL }, "'[::1'" },
 		/* the build shares stdout: it could forge frames (a fake runEnd) */
 		{ { "run", "--events", "-", "--", "/usr/bin/touch", marker, NULL }, "'--events -'" },
 		{ { "run", "--user", "no-such-user-bw", "--", "/usr/bin/touch", marker, NULL }, "'no-such-user-bw'" },
@@ -229,6 +232,24 @@ static void test_policy_check(void **state)
 	run_bw(args);
 	CHECK(S.res.exit_code == 0, "good policy: exit code %d, expected 0", S.res.exit_code);
 	CHECK(strstr(S.res.out, "policy.yaml: ok"), "good policy: stdout does not say ok");
+
+	/* names in network.allow (issue 10: 'github.com' was "not an IPv4 address") */
+	CHECK(bw_write_policy(&S.ws, NULL,
+			      "version: 1\nnetwork:\n  default: deny\n"
+			      "  allow: [\"github.com:443\", \"*.githubusercontent.com:443\", \"10.0.0.0/8\"]\n") == 0,
+	      "write policy");
+	run_bw(args);
+	CHECK(S.res.exit_code == 0, "names: exit code %d, expected 0", S.res.exit_code);
+	CHECK(strstr(S.res.out, "1 allow, 2 allow by name and 0 deny network rules"),
+	      "names: stdout does not count the name rules");
+	/* a name in deny: refused, with its place */
+	CHECK(bw_write_policy(&S.ws, NULL, "version: 1\nnetwork:\n  deny: [\"evil.example\"]\n") == 0,
+	      "write policy");
+	run_bw(args);
+	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "name in deny: exit code %d, expected %d", S.res.exit_code,
+	      EXIT_BAD_POLICY);
+	CHECK(out_and_err_contains("policy.yaml:3:10: 'evil.example': a name is allowed only in network.allow"),
+	      "name in deny: output does not say where and why");
 
 	/* no such file: its name */
 	run_bw(missing);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 
@@ -30,7 +31,7 @@
 static struct {
 	struct logic_test_bpf *skel;
 	char skip_why[160];
-	struct bw_policy *policies[3]; /* freed at teardown, also after a failed case */
+	struct bw_policy *policies[4]; /* freed at teardown, also after a failed case */
 } env;
 
 static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -83,7 +84,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < sizeof(env.policies) / sizeof(env.policies[0]); i++)
 		policy__free(env.policies[i]);
 	logic_test_bpf__destroy(env.skel);
 	return 0;
@@ -292,6 +293,72 @@ static void test_net_match(void **state)
 	netrules__purge(fd, 4);
 }
 
+/* ---- addresses allowed by name (dns_allow) ------------------------------- */
+
+static const char net_policy_names[] =
+	"version: 1\n"
+	"network:\n"
+	"  default: deny\n"
+	"  deny: [\"10.9.0.0/16\"]\n"
+	"  allow: [\"10.5.0.0/16:22\", \"x.test:443\", \"*.y.test\"]\n";
+
+/* what the agent's resolver puts in for an answer (sensor__dns_allow) */
+static void dns_put(const char *v4, uint16_t port, uint32_t rule, int64_t expires_ns)
+{
+	struct bw_dns_key k;
+	struct bw_dns_value v;
+
+	memset(&k, 0, sizeof(k));
+	k.addr[10] = k.addr[11] = 0xff;
+	assert_int_equal(inet_pton(AF_INET, v4, k.addr + 12), 1);
+	k.port_be[0] = (uint8_t)(port >> 8);
+	k.port_be[1] = (uint8_t)port;
+	memset(&v, 0, sizeof(v));
+	v.expires_ns = (uint64_t)expires_ns;
+	v.rule_index = rule;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env.skel->maps.dns_allow), &k, &v, BPF_ANY), 0);
+}
+
+static void net_expect(const char *addr, uint16_t port, uint8_t action, uint8_t matched,
+		       uint32_t rule_index)
+{
+	struct net_answer a = net_ask(addr, port, BW_CFG_NET_DEFAULT_DENY, 5);
+
+	if (a.action != action || a.matched != matched || (matched != BW_MATCH_DEFAULT &&
+							     a.rule_index != rule_index))
+		fail_msg("%s port %u: the kernel says action %u matched %u rule %u, expected %u %u %u",
+			 addr, port, a.action, a.matched, a.rule_index, action, matched, rule_index);
+}
+
+static void test_net_by_name(void **state)
+{
+	struct bw_policy *p;
+	struct timespec ts;
+	int64_t now;
+
+	SKIP_UNLESS_READY();
+	p = env.policies[3] = parse(net_policy_names);
+	assert_int_equal(p->n_net_allow_names, 2);
+	assert_int_equal(netrules__install(bpf_map__fd(env.skel->maps.net_rules), p, 5), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	dns_put("10.1.1.1", 443, 0, now + 60000000000LL); /* x.test:443 */
+	dns_put("10.2.2.2", 0, 1, now + 60000000000LL);   /* *.y.test, any port */
+	dns_put("10.9.1.1", 0, 1, now + 60000000000LL);   /* answered, but denied by address */
+	dns_put("10.5.1.1", 0, 1, now + 60000000000LL);   /* an address rule matches first */
+	dns_put("10.3.3.3", 0, 1, now - 1);               /* its TTL is over */
+
+	net_expect("10.1.1.1", 443, BW_NET_ALLOW, BW_MATCH_NAME, 0);
+	net_expect("10.1.1.1", 80, BW_NET_DENY, BW_MATCH_DEFAULT, 0); /* the rule's port only */
+	net_expect("10.2.2.2", 8080, BW_NET_ALLOW, BW_MATCH_NAME, 1);
+	net_expect("10.9.1.1", 443, BW_NET_DENY, BW_MATCH_DENY, 0); /* a deny is never undone */
+	net_expect("10.5.1.1", 22, BW_NET_ALLOW, BW_MATCH_ALLOW, 0);
+	net_expect("10.5.1.1", 23, BW_NET_ALLOW, BW_MATCH_NAME, 1);
+	net_expect("10.3.3.3", 443, BW_NET_DENY, BW_MATCH_DEFAULT, 0);
+	net_expect("10.4.4.4", 443, BW_NET_DENY, BW_MATCH_DEFAULT, 0); /* never answered */
+	netrules__purge(bpf_map__fd(env.skel->maps.net_rules), 6);
+}
+
 /* ---- the tree walk ------------------------------------------------------- */
 
 struct tree_row {
@@ -393,6 +460,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_net_match),
+		cmocka_unit_test(test_net_by_name),
 		cmocka_unit_test(test_tree_walk),
 	};
 

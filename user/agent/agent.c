@@ -49,6 +49,7 @@ static void agent__free(struct agent *a)
 	fanwatch__free(a->ps.fw);
 	procmem__free(a->pm);
 	execguard__free(a->xg); /* before the sensor: its thread looks processes up */
+	resolver__stop(a->resolver); /* before the sensor: it writes the sensor's maps */
 	sensor__close(a->sensor);
 	procinfo__free(a->pi);
 	linknames__free(a->links);
@@ -159,6 +160,14 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot start the sensor: %s", err);
 		goto fail;
+	}
+	if (a->ps.policy->n_net_allow_names) {
+		e = resolver__start(a->sensor, a->ps.policy, o->dns_upstream, &a->resolver, err,
+				    sizeof(err));
+		if (e) {
+			log__line(stderr, "buildwarden: ", "cannot resolve the build's names: %s", err);
+			goto fail;
+		}
 	}
 	e = sources__watch_trees(a, a->ps.policy, &a->ps.fw);
 	if (e) {

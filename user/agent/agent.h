@@ -32,6 +32,8 @@ struct agent_opts {
 	bool progress; /* stderr is a terminal: show the final upload's progress */
 	/* agent only: serve `buildwarden enroll` on this unix socket (enroll.h); NULL: none */
 	const char *enroll_socket;
+	/* the server the build's DNS is sent on to (resolver.h); NULL: /etc/resolv.conf's */
+	const char *dns_upstream;
 };
 
 /* --mode wins over the policy's mode. */

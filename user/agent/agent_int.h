@@ -11,6 +11,7 @@
 #include "agent/enroll.h"
 #include "agent/loop.h"
 #include "agent/reload.h"
+#include "agent/resolver.h"
 #include "agent/tally.h"
 #include "buildwarden.pb-c.h"
 #include "pipeline/event_build.h"
@@ -52,6 +53,7 @@ struct agent {
 	bool guard_enforce; /* the mode the kernel was last given (write_guard.c) */
 	struct permwatch *perm; /* enforce mode: answers ps.fw's permission group (perm.c) */
 	uint64_t perm_lost_before; /* refusals lost by permwatches already stopped */
+	struct resolver *resolver; /* the policy names hosts in network.allow (resolver.h) */
 };
 
 /* dispatch.c: emits ev (emitter.h) and counts it. */

@@ -6,6 +6,7 @@
 #include "agent/resume.h"
 #include "agent/taint.h"
 #include "pipeline/event_build.h"
+#include "pipeline/dnsanswer.h"
 #include "pipeline/records.h"
 
 void agent__emit(struct agent *a, Buildwarden__V1__Event *ev, bool violation, uint64_t ktime)
@@ -54,10 +55,22 @@ int dispatch__record(void *ctx, const void *data, size_t size)
 		violation = event_build__exec(&c, data, &ev);
 		a->tally.by_kind[TALLY_EXEC]++;
 		break;
-	case BW_EV_CONNECT:
+	case BW_EV_CONNECT: {
+		const struct bw_connect_event *r = data;
+		uint8_t key[16] = { [10] = 0xff, [11] = 0xff };
+		char name[DNS_NAME_TEXT_MAX];
+
 		violation = event_build__connect(&c, data, &ev);
+		/* the host the build looked up, through the resolver, allowed or not */
+		if (r->family == 2)
+			memcpy(key + 12, r->addr, 4);
+		else
+			memcpy(key, r->addr, 16);
+		if (ev.connect && resolver__name_of(a->resolver, key, (int64_t)r->hdr.ktime, name, sizeof(name)))
+			ev.connect->name = arena__strndup(c.arena, name, sizeof(name));
 		a->tally.by_kind[TALLY_CONNECT]++;
 		break;
+	}
 	default: {
 		const struct bw_proc_access_event *r = data;
 

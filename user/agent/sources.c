@@ -6,6 +6,7 @@
 
 #include "agent/agent_int.h"
 #include "base/clock.h"
+#include "base/log.h"
 
 #define STATS_INTERVAL_NS (10 * NSEC_PER_SEC)
 #define POLL_MS 100
@@ -139,10 +140,24 @@ static int sources__apply(void *ctx, const struct bw_policy *p, bool enforce, ch
 			  size_t errlen)
 {
 	struct agent *a = ctx;
-	int e = sensor__apply_policy(a->sensor, p, enforce, err, errlen);
+	struct resolver *started = NULL;
+	int e;
 
-	if (!e)
-		a->guard_enforce = enforce;
+	/* the first name rule: the resolver starts before the kernel has the new policy */
+	if (p->n_net_allow_names && !a->resolver &&
+	    (e = resolver__start(a->sensor, p, a->opts.dns_upstream, &started, err, errlen)))
+		return e;
+	e = sensor__apply_policy(a->sensor, p, enforce, err, errlen);
+	if (e) {
+		resolver__stop(started);
+		return e;
+	}
+	if (started)
+		a->resolver = started;
+	else if (a->resolver && resolver__set_policy(a->resolver, p))
+		/* cannot happen but for memory: the old names go on, reported */
+		log__line(stderr, "buildwarden: ", "warning: the resolver keeps the old name rules: out of memory");
+	a->guard_enforce = enforce;
 	if (!e && (e = exec_guard__apply(a, p, enforce)))
 		snprintf(err, errlen, "cannot guard the exec of scripts in exec.deny: %s",
 			 strerror(-e));

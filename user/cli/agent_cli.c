@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/resolver.h"
 #include "base/log.h"
 #include "cli/agent_cli.h"
 #include "cli/commands.h"
@@ -35,6 +36,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 		{ "events-max-size", required_argument, NULL, 'Z' },
 		{ "events-max-files", required_argument, NULL, 'N' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "dns-upstream", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -48,7 +50,7 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first operand, so the build command's own flags are left alone */
-	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:Z:N:u:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:m:qhC:S:c:k:a:IM:K:A:D:E:Z:N:u:U:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -130,6 +132,14 @@ int agent_cli__parse_flags(int argc, char **argv, struct agent_opts *o, struct r
 				o->spool_max = v;
 			else
 				o->drain_timeout_ms = (unsigned)v * 1000;
+			break;
+		}
+		case 'U': {
+			char err[200];
+
+			if (resolver__parse_upstream(optarg, NULL, err, sizeof(err)))
+				return usage__error("buildwarden", usage_text, "--dns-upstream: %s", err);
+			o->dns_upstream = optarg;
 			break;
 		}
 		case 'u':

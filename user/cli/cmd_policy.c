@@ -21,9 +21,10 @@ int cmd_policy(int argc, char **argv)
 		return usage__error("buildwarden policy", help__text("policy"), "expected: check FILE");
 	if (policy_load__file(argv[2], &p, NULL))
 		return EXIT_POLICY;
-	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow and %zu deny "
-	       "network rules, mode %s)\n",
-	       argv[2], p->n_protect, p->n_exec_deny, p->n_net_allow, p->n_net_deny,
+	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow, %zu allow by name "
+	       "and %zu deny network rules, mode %s)\n",
+	       argv[2], p->n_protect, p->n_exec_deny, p->n_net_allow, p->n_net_allow_names,
+	       p->n_net_deny,
 	       p->mode == BW_MODE_ENFORCE ? "enforce" : "audit");
 	policy__free(p);
 	return 0;

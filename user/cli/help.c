@@ -30,6 +30,13 @@
 	"  --events-max-files N    how many renamed files to keep (0..1000, default 5); the\n"    \
 	"                          oldest beyond N is deleted\n"
 
+#define DNS_OPTIONS                                                                                \
+	"  --dns-upstream ADDR[:PORT]\n"                                                           \
+	"                          with name rules in network.allow (docs/policy.md), the\n"      \
+	"                          build's DNS goes through the agent, which asks this server\n" \
+	"                          (default: the first nameserver of /etc/resolv.conf; PORT 53;\n" \
+	"                          an IPv6 address with a port in brackets: [::1]:53)\n"
+
 #define EXIT_STATUS_RUN                                                                            \
 	"exit status:\n"                                                                           \
 	"  0..255  run: the build's own status when nothing was violated or lost\n"                \
@@ -41,7 +48,8 @@
 
 static const char run_text[] =
 	"usage: buildwarden run [--policy FILE] [--events FILE [--events-max-size BYTES]\n"
-	"           [--events-max-files N]] [--mode audit|enforce] [--user USER[:GROUP]] [--quiet]\n"
+	"           [--events-max-files N]] [--mode audit|enforce] [--dns-upstream ADDR[:PORT]]\n"
+	"           [--user USER[:GROUP]] [--quiet]\n"
 	"           [TRANSPORT] -- CMD [ARGS...]\n"
 	"\n"
 	"Runs CMD as the build: CMD and everything it starts are recorded (execs, changes to\n"
@@ -56,6 +64,7 @@ static const char run_text[] =
 	"                          it and could print frames of its own\n"
 	EVENTS_ROTATION_OPTIONS
 	"  --mode audit|enforce    overrides the policy's mode\n"
+	DNS_OPTIONS
 	"  --user USER[:GROUP]     run CMD as USER (a name or a number; GROUP: default the\n"
 	"                          user's primary group), with the user's supplementary groups,\n"
 	"                          no_new_privs, and HOME, USER and LOGNAME set. Under sudo the\n"
@@ -68,8 +77,8 @@ static const char run_text[] =
 
 static const char agent_text[] =
 	"usage: buildwarden agent --policy FILE [--events FILE [--events-max-size BYTES]\n"
-	"           [--events-max-files N]] [--mode audit|enforce] [--enroll-socket PATH]\n"
-	"           [--quiet] [TRANSPORT]\n"
+	"           [--events-max-files N]] [--mode audit|enforce] [--dns-upstream ADDR[:PORT]]\n"
+	"           [--enroll-socket PATH] [--quiet] [TRANSPORT]\n"
 	"\n"
 	"The host-wide sensor of a CI runner (the buildwarden-agent service): the build is\n"
 	"every descendant of a process that exec'd an executable of the policy's build_roots\n"
@@ -85,6 +94,7 @@ static const char agent_text[] =
 	"                          stdout)\n"
 	EVENTS_ROTATION_OPTIONS
 	"  --mode audit|enforce    overrides the policy's mode\n"
+	DNS_OPTIONS
 	"  --enroll-socket PATH    serve buildwarden enroll on this socket (0600; its\n"
 	"                          directory must be root's with mode 0700)\n"
 	"  --quiet                 no summary on stderr unless something is wrong\n"

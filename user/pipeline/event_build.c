@@ -163,7 +163,10 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (r->matched != BW_MATCH_DEFAULT && r->rule_index < n)
+	if (r->matched == BW_MATCH_NAME && r->rule_index < c->policy->n_net_allow_names)
+		snprintf(rule, sizeof(rule), "network.allow: %s",
+			 c->policy->net_allow_names[r->rule_index].text);
+	else if ((r->matched == BW_MATCH_ALLOW || r->matched == BW_MATCH_DENY) && r->rule_index < n)
 		snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
 			 list[r->rule_index].text);
 	else

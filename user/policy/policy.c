@@ -929,7 +929,8 @@ static void exec__check(struct ctx *c, const struct node *n, struct bw_policy *p
 }
 
 static void net__check_list(struct ctx *c, const struct node *n, const char *what,
-			    struct bw_net_rule **rules, size_t *count)
+			    struct bw_net_rule **rules, size_t *count,
+			    struct bw_host_rule **names, size_t *n_names)
 {
 	size_t nr = seq__count(c, n, what, POLICY_MAX_ITEMS);
 	char err[sizeof(((struct bw_diag *)0)->msg)];
@@ -937,18 +938,46 @@ static void net__check_list(struct ctx *c, const struct node *n, const char *wha
 	*rules = ctx__calloc(c, nr, sizeof(**rules));
 	if (!*rules)
 		return;
-	*count = nr;
+	if (names) {
+		*names = ctx__calloc(c, nr, sizeof(**names));
+		if (!*names)
+			return;
+	}
 	for (size_t i = 0; i < nr; i++) {
 		const struct node *e = n->items[i];
-		struct bw_net_rule *r = &(*rules)[i];
 		const char *s = scalar__get(c, e);
 
 		if (!s)
 			continue;
+		if (policy__is_host_rule(s)) {
+			struct bw_host_rule *h;
+
+			if (!names) {
+				node_diag(c, e,
+					  "'%s': a name is allowed only in network.allow (a deny by name is undone by an address); deny addresses, or use default: deny",
+					  s);
+				continue;
+			}
+			h = &(*names)[*n_names];
+			if (policy__parse_host_rule(s, h, err, sizeof(err))) {
+				node_diag(c, e, "%s", err);
+				continue;
+			}
+			(*n_names)++;
+			h->line = e->line;
+			h->col = e->col;
+			h->text = strdup(s);
+			if (!h->text)
+				ctx__nomem(c);
+			continue;
+		}
+		struct bw_net_rule *r = &(*rules)[*count];
+
 		if (policy__parse_net_rule(s, r, err, sizeof(err))) {
 			node_diag(c, e, "%s", err);
 			continue;
 		}
+		(*count)++;
 		r->line = e->line;
 		r->col = e->col;
 		r->text = strdup(s);
@@ -967,8 +996,9 @@ static void net__check(struct ctx *c, const struct node *n, struct bw_policy *p)
 		return;
 	p->net_scope = scalar__choice(c, f[0].val, "scope", "build", "host", BW_SCOPE_BUILD);
 	p->net_default_deny = scalar__choice(c, f[1].val, "default", "allow", "deny", 0);
-	net__check_list(c, f[2].val, "allow rules", &p->net_allow, &p->n_net_allow);
-	net__check_list(c, f[3].val, "deny rules", &p->net_deny, &p->n_net_deny);
+	net__check_list(c, f[2].val, "allow rules", &p->net_allow, &p->n_net_allow,
+			&p->net_allow_names, &p->n_net_allow_names);
+	net__check_list(c, f[3].val, "deny rules", &p->net_deny, &p->n_net_deny, NULL, NULL);
 }
 
 static void version__check(struct ctx *c, const struct node *n, struct bw_policy *p)
@@ -1065,6 +1095,11 @@ void policy__free(struct bw_policy *p)
 	free(p->exec_deny);
 	net__free(p->net_allow, p->n_net_allow);
 	net__free(p->net_deny, p->n_net_deny);
+	for (size_t i = 0; i < p->n_net_allow_names; i++) {
+		free(p->net_allow_names[i].name);
+		free(p->net_allow_names[i].text);
+	}
+	free(p->net_allow_names);
 	free(p->source);
 	free(p);
 }

@@ -62,6 +62,17 @@ struct bw_net_rule {
 	unsigned line, col;
 };
 
+/* A name rule of network.allow: "github.com:443", "*.githubusercontent.com:443". */
+#define BW_HOST_NAME_MAX 253
+#define BW_HOST_LABEL_MAX 63
+struct bw_host_rule {
+	char *name; /* lowercase, without the "*." of a wildcard */
+	bool wildcard; /* matches names below name, at any depth, not name itself */
+	uint16_t port; /* 0 = any port */
+	char *text; /* the rule as written, for events and summaries */
+	unsigned line, col;
+};
+
 struct bw_policy {
 	unsigned version;
 	enum bw_mode mode;
@@ -78,6 +89,9 @@ struct bw_policy {
 	size_t n_net_allow;
 	struct bw_net_rule *net_deny;
 	size_t n_net_deny;
+	/* network.allow's name rules (hostrule.c), apart from the address rules */
+	struct bw_host_rule *net_allow_names;
+	size_t n_net_allow_names;
 	char *source; /* the file name diagnostics and events name */
 };
 
@@ -127,5 +141,19 @@ int policy__net_verdict(const struct bw_policy *policy, const uint8_t addr[16], 
  * or -EINVAL with a git-style message in err. Public so that the unit tests check
  * each rule form alone, apart from a whole policy. */
 int policy__parse_net_rule(const char *text, struct bw_net_rule *rule, char *err, size_t errlen);
+
+/* Name rules (hostrule.c). True when text is written as a name rather than an
+ * address: "github.com:443", "*.example.com", not "10.0.0.1:443" nor "::1". */
+bool policy__is_host_rule(const char *text);
+/* Parses one name rule into *rule (rule->name allocated; text, line and col left for the
+ * caller). 0, or -EINVAL with a git-style message in err (-ENOMEM). */
+int policy__parse_host_rule(const char *text, struct bw_host_rule *rule, char *err,
+			    size_t errlen);
+/* Does name (a DNS owner name, with or without its final dot; any case) match rule? */
+bool policy__host_match(const struct bw_host_rule *rule, const char *name);
+/* The index of the first name rule of p matching name on port (rule's port 0: any), or
+ * -1; *rule (if not NULL) gets its text. What the resolver asks of each answered name. */
+int policy__host_verdict(const struct bw_policy *p, const char *name, uint16_t port,
+			 const char **rule);
 
 #endif

@@ -28,6 +28,8 @@
 #define SENSOR_SYNC_MAX_NS (10 * NSEC_PER_MSEC)
 
 #define SENSOR_MAX_UNLOADABLE 8
+/* connect4/6, sendmsg4/6, recvmsg4/6 (bpf/net.bpf.c) */
+#define SENSOR_CG_PROGS 6
 struct sensor {
 	struct sensor_bpf *skel;
 	/* enforce-only programs this kernel refused to load (their guards are missing) */
@@ -36,7 +38,7 @@ struct sensor {
 	struct ring_buffer *rb;
 	struct ringpos *pos;	/* NULL: sensor__drain_sync is a plain drain */
 	uint64_t sync_timeouts;
-	struct bpf_link *cg_links[4];
+	struct bpf_link *cg_links[SENSOR_CG_PROGS];
 	int cgroup_fd; /* the cgroup v2 root: hooks attach here, root cgroups resolve under it */
 	struct rootcg *rootcg; /* the installed generation's build root cgroups */
 	sensor_record_fn on_record;
@@ -266,6 +268,46 @@ static void protected_count_set(struct sensor *s)
 			    BPF_ANY);
 }
 
+int sensor__dns_redirect(struct sensor *s, const struct bw_dns_redirect *r)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.dns_redirect), &zero, r, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static void dns_key(struct bw_dns_key *k, const uint8_t addr[16], uint16_t port)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, addr, 16);
+	k->port_be[0] = (uint8_t)(port >> 8);
+	k->port_be[1] = (uint8_t)(port & 0xff);
+}
+
+int sensor__dns_allow(struct sensor *s, const uint8_t addr[16], uint16_t port,
+		      uint32_t rule_index, int64_t expires_ns)
+{
+	struct bw_dns_key k;
+	struct bw_dns_value v;
+
+	dns_key(&k, addr, port);
+	memset(&v, 0, sizeof(v));
+	v.expires_ns = (uint64_t)expires_ns;
+	v.rule_index = rule_index;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.dns_allow), &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void sensor__dns_forget(struct sensor *s, const uint8_t addr[16], uint16_t port)
+{
+	struct bw_dns_key k;
+
+	dns_key(&k, addr, port);
+	bpf_map_delete_elem(bpf_map__fd(s->skel->maps.dns_allow), &k);
+}
+
 int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsigned tree)
 {
 	int fd = bpf_map__fd(s->skel->maps.protected_inodes);
@@ -312,15 +354,17 @@ void sensor__protect_clear(struct sensor *s)
 static int attach_cgroup(struct sensor *s, const struct features *feat, char *err,
 			 size_t errlen)
 {
-	struct bpf_program *progs[4] = {
+	struct bpf_program *progs[SENSOR_CG_PROGS] = {
 		s->skel->progs.bw_connect4,
 		s->skel->progs.bw_connect6,
 		s->skel->progs.bw_sendmsg4,
 		s->skel->progs.bw_sendmsg6,
+		s->skel->progs.bw_recvmsg4,
+		s->skel->progs.bw_recvmsg6,
 	};
 	int e;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < SENSOR_CG_PROGS; i++) {
 		s->cg_links[i] = bpf_program__attach_cgroup(progs[i], s->cgroup_fd);
 		if (!s->cg_links[i]) {
 			e = -errno;
@@ -735,7 +779,7 @@ void sensor__close(struct sensor *s)
 		detach_tracepoints(s);
 	ringpos__close(s->pos);
 	ring_buffer__free(s->rb);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < SENSOR_CG_PROGS; i++)
 		bpf_link__destroy(s->cg_links[i]);
 	if (s->cgroup_fd >= 0)
 		close(s->cgroup_fd);

@@ -86,6 +86,15 @@ int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino
 int sensor__writer_exe_mask(const struct sensor *s, uint64_t st_dev, uint64_t ino,
 			    uint64_t *mask);
 
+/* Network rules by name (user/agent/resolver.c); safe from any thread. Where the
+ * kernel sends the build's DNS (sensor_abi.h, bw_dns_redirect): 0 or -errno. */
+int sensor__dns_redirect(struct sensor *s, const struct bw_dns_redirect *r);
+/* addr (v4-mapped for IPv4) may be reached on port (0: any) until expires_ns
+ * (CLOCK_MONOTONIC), as allowed by name rule rule_index: 0 or -errno (-E2BIG: full). */
+int sensor__dns_allow(struct sensor *s, const uint8_t addr[16], uint16_t port,
+		      uint32_t rule_index, int64_t expires_ns);
+void sensor__dns_forget(struct sensor *s, const uint8_t addr[16], uint16_t port);
+
 /* The kernel's encoding of a dev_t as stat() reports it. */
 uint32_t sensor__kdev(uint64_t st_dev);
 
