@@ -62,9 +62,69 @@ static __always_inline void record_link_name(const char *newpath, int dirfd, con
 	event_submit(e, false);
 }
 
+/* The kdev of the procfs super block the agent's fanotify mark covers whole (0: none):
+ * writes through it are reported by the mark, with the write itself (any route,
+ * io_uring too). Any other procfs is one mounted after the agent started or in another
+ * pid namespace (`unshare -m` then `mount -t proc`: every proc mount is a super block
+ * of its own since 5.8), which no mark of the agent's covers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} procfs_watched SEC(".maps");
+
+/* Audit mode: an outsider opened a build process's /proc/PID/mem for writing (ret: the
+ * new descriptor) through a procfs the fanotify mark does not cover: reported at the
+ * open, the last moment a syscall tracepoint sees it. Enforce mode needs nothing here:
+ * the write guard (procmem.bpf.c) kills a write to a mem file of any procfs. Every open
+ * on the host comes here: a build process returns after one lookup, an outsider after
+ * reading its file's super block magic. */
+static __always_inline void check_mem_open(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0, target, *watched;
+	struct file *file;
+
+	if (ret < 0 || enforce_access() || in_build(tgid))
+		return;
+	file = fd_file((int)ret);
+	if (!file)
+		return;
+	target = mem_file_target(file);
+	if (!target || target == tgid || !in_build(target))
+		return;
+	watched = bpf_map_lookup_elem(&procfs_watched, &zero);
+	if (watched && *watched && *watched == BPF_CORE_READ(file, f_inode, i_sb, s_dev))
+		return;
+	access_violation(tgid, target, BW_ACCESS_PROC_MEM, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int bw_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	check_mem_open(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int bw_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	check_mem_open(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int bw_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	check_mem_open(ctx->ret);
+	return 0;
+}
+
 /* One program per syscall tracepoint, not one on raw sys_enter: other syscalls then pay
  * only the kernel's bitmap test, not a BPF program run (docs/PERFORMANCE.md). Writes to
- * /proc/PID/mem are seen by the agent's fanotify mark on /proc, so opens pay nothing. */
+ * /proc/PID/mem through /proc are seen by the agent's fanotify mark; through any other
+ * procfs, at the open (check_mem_open), which every open on the host pays with one
+ * program run. */
 SEC("tracepoint/syscalls/sys_enter_ptrace")
 int bw_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 {

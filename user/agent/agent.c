@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +172,21 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));
 		goto fail;
+	}
+	/* Writes through that procfs are the mark's; opens through any other (mounted
+	 * later, or in another pid namespace) stay the kernel's to report. */
+	if (procmem__whole_fs(a->pm)) {
+		struct stat pst;
+
+		if (stat("/proc", &pst) == 0)
+			e = sensor__procfs_watched(a->sensor, pst.st_dev);
+		else
+			e = -errno;
+		if (e) {
+			log__line(stderr, "buildwarden: ", "cannot tell the sensor which procfs is watched: %s",
+				  strerror(-e));
+			goto fail;
+		}
 	}
 	res->failure = AGENT_FAIL_INTERNAL;
 	src.lookup = agent__proc_lookup;

@@ -610,6 +610,15 @@ int sensor__enroll(struct sensor *s, pid_t pid)
 	return sensor__add_build_root(s, pid);
 }
 
+int sensor__procfs_watched(struct sensor *s, uint64_t st_dev)
+{
+	uint32_t zero = 0, kdev = sensor__kdev(st_dev);
+
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.procfs_watched), &zero, &kdev, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int sensor__ring_fd(const struct sensor *s)
 {
 	return ring_buffer__epoll_fd(s->rb);
