@@ -730,6 +730,8 @@ static const char *ingest__body_kind(const Buildwarden__V1__Event *ev)
 		return "stats";
 	case BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS:
 		return "process_access";
+	case BUILDWARDEN__V1__EVENT__BODY_ENROLL:
+		return "enroll";
 	default:
 		return "none";
 	}

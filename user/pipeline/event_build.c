@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define BW_STR_(x) #x
 #define BW_STR(x) BW_STR_(x)
@@ -352,4 +353,37 @@ bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_e
 		ev->process_access = body;
 	}
 	return true;
+}
+
+bool event_build__enroll(struct event_ctx *c, const struct enroll_info *i,
+			 Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__EnrollBody *body = arena__alloc(c->arena, sizeof(*body));
+	struct bw_proc raw;
+
+	if (i->pid > 0)
+		ev->process = process_new(c, i->pid, &raw);
+	if (!body)
+		return false;
+	buildwarden__v1__enroll_body__init(body);
+	body->pid = (uint32_t)(i->pid > 0 ? i->pid : 0);
+	body->refused = i->refused;
+	body->reason = arena__strndup(c->arena, i->reason ? i->reason : "", 512);
+	body->caller_pid = (uint32_t)(i->caller_pid > 0 ? i->caller_pid : 0);
+	body->caller_uid = i->caller_uid;
+	if (i->caller_pid > 0) {
+		char link[64], exe[PATH_MAX];
+		ssize_t n;
+
+		/* the caller is still connected, so its pid is still its own */
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)i->caller_pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = 0;
+			body->caller_exe = arena__strndup(c->arena, exe, sizeof(exe));
+		}
+	}
+	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_ENROLL;
+	ev->enroll = body;
+	return false;
 }
