@@ -174,12 +174,12 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 		goto fail;
 	}
 	/* Writes through that procfs are the mark's; opens through any other (mounted
-	 * later, or in another pid namespace) stay the kernel's to report. */
-	if (procmem__whole_fs(a->pm)) {
+	 * later) stay the kernel's to report. */
+	{
 		struct stat pst;
 
 		if (stat("/proc", &pst) == 0)
-			e = sensor__procfs_watched(a->sensor, pst.st_dev);
+			e = sensor__procfs_watched(a->sensor, pst.st_dev, procmem__whole_fs(a->pm));
 		else
 			e = -errno;
 		if (e) {

@@ -610,13 +610,18 @@ int sensor__enroll(struct sensor *s, pid_t pid)
 	return sensor__add_build_root(s, pid);
 }
 
-int sensor__procfs_watched(struct sensor *s, uint64_t st_dev)
+int sensor__procfs_watched(struct sensor *s, uint64_t st_dev, bool whole_fs)
 {
-	uint32_t zero = 0, kdev = sensor__kdev(st_dev);
+	int fd = bpf_map__fd(s->skel->maps.procfs_watched);
+	uint32_t k = BW_PROCFS_WATCHED_DEV, v = whole_fs ? sensor__kdev(st_dev) : 0;
 
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.procfs_watched), &zero, &kdev, BPF_ANY))
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
 		return -errno;
-	return 0;
+	if (whole_fs)
+		return 0;
+	k = BW_PROCFS_OTHERS;
+	v = 1;
+	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
 int sensor__ring_fd(const struct sensor *s)
