@@ -39,6 +39,7 @@ struct enroll_outcome {
 	pid_t pid;        /* the process named; 0 when refused before one was */
 	pid_t caller_pid; /* SO_PEERCRED; 0 when unreadable */
 	uid_t caller_uid;
+	const char *caller_exe; /* read while it waited for the answer; "" if unreadable */
 	int err;          /* 0: pid is a build root; -errno: refused */
 	const char *msg;  /* the answer the caller got */
 };

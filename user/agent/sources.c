@@ -52,7 +52,8 @@ static void sources__enroll_report(void *ctx, const struct enroll_outcome *o)
 {
 	struct agent *a = ctx;
 	struct enroll_info i = { .pid = o->pid, .caller_pid = o->caller_pid,
-				 .caller_uid = (uint32_t)o->caller_uid, .refused = o->err != 0,
+				 .caller_uid = (uint32_t)o->caller_uid, .caller_exe = o->caller_exe,
+				 .refused = o->err != 0,
 				 .reason = o->msg };
 	Buildwarden__V1__Event ev;
 	struct event_ctx c = dispatch__ctx(a);

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 #define BW_STR_(x) #x
 #define BW_STR(x) BW_STR_(x)
@@ -371,18 +370,8 @@ bool event_build__enroll(struct event_ctx *c, const struct enroll_info *i,
 	body->reason = arena__strndup(c->arena, i->reason ? i->reason : "", 512);
 	body->caller_pid = (uint32_t)(i->caller_pid > 0 ? i->caller_pid : 0);
 	body->caller_uid = i->caller_uid;
-	if (i->caller_pid > 0) {
-		char link[64], exe[PATH_MAX];
-		ssize_t n;
-
-		/* the caller is still connected, so its pid is still its own */
-		snprintf(link, sizeof(link), "/proc/%d/exe", (int)i->caller_pid);
-		n = readlink(link, exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = 0;
-			body->caller_exe = arena__strndup(c->arena, exe, sizeof(exe));
-		}
-	}
+	if (i->caller_exe && *i->caller_exe)
+		body->caller_exe = arena__strndup(c->arena, i->caller_exe, PATH_MAX);
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_ENROLL;
 	ev->enroll = body;
 	return false;

@@ -63,6 +63,7 @@ struct enroll_info {
 	pid_t pid;        /* the process named, 0: none */
 	pid_t caller_pid; /* 0: unknown */
 	uint32_t caller_uid;
+	const char *caller_exe; /* NULL or "": unknown */
 	bool refused;
 	const char *reason;
 };
