@@ -416,6 +416,36 @@ static void test_agent_memory_budget(void **state)
 	cf_peer_close(&stream);
 }
 
+/* New runs per identity per minute: agent-1 may start 3; the 4th new run id is refused,
+ * a reconnect to a run it has is not, and agent-2 is not charged for agent-1's. */
+static void test_agent_new_runs_limited(void **state)
+{
+	struct cf_peer p = { .fd = -1 };
+
+	start_collector("runs", (const char *const[]){ "--max-agent-runs", "3", NULL });
+	for (int i = 0; i < 3; i++) {
+		char run[32];
+
+		snprintf(run, sizeof(run), "run-n%d", i);
+		open_run(&p, 1, run);
+		cf_peer_close(&p);
+	}
+	CHECK(cf_peer_connect(&p, T.col.port, T.pki.agent_cert[1], T.pki.agent_key[1], T.pki.ca) == 0,
+	      "agent-1 cannot connect: %s", p.err);
+	CHECK(cf_peer_hello(&p, "agent-1", "host-1", "run-n3", NULL) != 0 &&
+		      strstr(p.refusal, "--max-agent-runs"),
+	      "agent-1's 4th new run within a minute was let in (refusal '%s')", p.refusal);
+	cf_peer_close(&p);
+	CHECK(cf_log_has_line(T.col.log, T.col.log_start,
+			      (const char *const[]){ "agent-1", "refused", "--max-agent-runs", NULL },
+			      NULL, NULL, 0),
+	      "no log line for the refused run");
+	open_run(&p, 1, "run-n0"); /* a run it has: not new */
+	cf_peer_close(&p);
+	open_run(&p, 2, "run-other");
+	cf_peer_close(&p);
+}
+
 /* ---- 4. --since and --limit go by the collector's clock --------------------- */
 
 static void test_since_limit_by_received_time(void **state)
@@ -634,6 +664,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_require_keys, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_budgets, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_memory_budget, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_new_runs_limited, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_since_limit_by_received_time, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_db_private, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_argv_redacted, test_setup, test_teardown),

@@ -28,6 +28,8 @@ struct ingest_agent {
 	char id[BW_ID_MAX + 1];
 	size_t held;     /* everything charged: buffers, state, pending */
 	size_t pending;  /* of which frames in batches not yet committed */
+	int64_t win_ns;  /* monotonic start of the minute new_runs counts in */
+	unsigned new_runs;
 	unsigned refs;
 	struct ingest_agent *next, **pprev; /* ig->agents */
 };
@@ -149,10 +151,34 @@ static void ingest__unlist(struct ingest_run *r)
 
 /* ---- per-identity memory ------------------------------------------------ */
 
+#define RUNS_WINDOW_NS (60ll * 1000000000ll)
+
+/* An account nobody refers to is kept while its minute of new runs lasts: otherwise
+ * an agent would reset its count by closing all its connections. */
+static bool ingest__agent_idle(const struct ingest_agent *a, int64_t now)
+{
+	return !a->refs && (!a->new_runs || now - a->win_ns >= RUNS_WINDOW_NS);
+}
+
+static void ingest__agent_unlist(struct ingest_agent *a)
+{
+	*a->pprev = a->next;
+	if (a->next)
+		a->next->pprev = a->pprev;
+	free(a);
+}
+
 static struct ingest_agent *ingest__agent_get(struct ingest *ig, const char *id)
 {
-	struct ingest_agent *a;
+	int64_t now = clock__mono_ns();
+	struct ingest_agent *a, *n;
 
+	/* Hellos are rare next to frames: sweep the accounts whose minute is over. */
+	for (a = ig->agents; a; a = n) {
+		n = a->next;
+		if (ingest__agent_idle(a, now) && strcmp(a->id, id))
+			ingest__agent_unlist(a);
+	}
 	for (a = ig->agents; a; a = a->next)
 		if (!strcmp(a->id, id))
 			break;
@@ -175,10 +201,25 @@ static void ingest__agent_put(struct ingest_agent *a)
 {
 	if (!a || --a->refs)
 		return;
-	*a->pprev = a->next;
-	if (a->next)
-		a->next->pprev = a->pprev;
-	free(a);
+	if (ingest__agent_idle(a, clock__mono_ns()))
+		ingest__agent_unlist(a);
+}
+
+/* A new run of a's (one the store does not have): within --max-agent-runs a minute? */
+static bool ingest__agent_new_run(const struct ingest *ig, struct ingest_agent *a)
+{
+	int64_t now = clock__mono_ns();
+
+	if (!ig->cfg.max_agent_runs)
+		return true;
+	if (!a->new_runs || now - a->win_ns >= RUNS_WINDOW_NS) {
+		a->win_ns = now;
+		a->new_runs = 0;
+	}
+	if (a->new_runs >= ig->cfg.max_agent_runs)
+		return false;
+	a->new_runs++;
+	return true;
 }
 
 void ingest__charge(struct ingest_conn *ic, size_t add, size_t sub)
@@ -645,6 +686,12 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		if (rc < 0) {
 			free(r);
 			ingest__refuse(ic, "collector error: cannot read the store");
+			return;
+		}
+		if (!rc && !ingest__agent_new_run(ig, ic->agent)) {
+			free(r);
+			ingest__refuse(ic, "agent '%s' started %u new runs within a minute (--max-agent-runs)",
+				       agent, ig->cfg.max_agent_runs);
 			return;
 		}
 		if (!rc) {

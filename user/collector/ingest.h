@@ -37,6 +37,7 @@ struct ingest_cfg {
 	bool insecure;        /* identity from Hello.agent_id instead of the certificate */
 	bool require_keys;    /* refuse an agent with no DIR/<agent>.key */
 	unsigned max_agent_conns; /* connections (runs) at once per identity; 0: no limit */
+	unsigned max_agent_runs; /* new runs (not in the store) per identity per minute; 0: no limit */
 	size_t max_agent_bytes; /* memory held for one identity (read buffers, its frames in
 				 * batches not yet committed, run and connection state); 0: no
 				 * limit. See ingest__budget. */

@@ -205,6 +205,8 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		s->cfg.max_per_addr = 8;
 	if (!s->cfg.max_agent_conns)
 		s->cfg.max_agent_conns = 64;
+	if (!s->cfg.max_agent_runs)
+		s->cfg.max_agent_runs = 600;
 	s->idle_ns = (int64_t)((cfg->idle_timeout > 0 ? cfg->idle_timeout : 600.0) * 1e9);
 	if (!s->cfg.batch)
 		s->cfg.batch = 16384;
@@ -267,6 +269,7 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	icfg.require_keys = cfg->require_keys;
 	icfg.max_agent_conns = s->cfg.max_agent_conns;
 	icfg.max_agent_bytes = s->cfg.max_agent_bytes;
+	icfg.max_agent_runs = s->cfg.max_agent_runs;
 	icfg.batch_frames = s->cfg.batch;
 	if (ingest__new(&icfg, s->rstore, &s->ig)) {
 		snprintf(err, errlen, "cannot read the database");
