@@ -78,6 +78,14 @@ enum bw_proc_access_kind {
 	BW_ACCESS_PROC_MEM = 3, /* opened /proc/PID/mem for writing */
 };
 
+/* Slots of the procfs_watched map (bpf/access.bpf.c): which procfs the agent's fanotify
+ * mark covers, and whether another may exist. */
+enum bw_procfs_slot {
+	BW_PROCFS_WATCHED_DEV = 0, /* kdev of the marked super block, 0: none */
+	BW_PROCFS_OTHERS = 1,      /* non-zero: a procfs the mark does not cover may exist */
+	BW_PROCFS_SLOTS = 2,
+};
+
 /* counters map indexes (per-CPU array): only what was lost or could not be decided,
  * each reported in the stats events. What was seen needs no counter: it is an event. */
 enum bw_counter {

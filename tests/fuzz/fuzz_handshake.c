@@ -76,6 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	cfg.max_frame = flags & 1 ? 512 : 0;
 	cfg.batch_frames = flags & 2 ? 3 : 0;
+	/* with small batches, small per-identity budgets too: memory and new runs */
+	cfg.max_agent_bytes = flags & 2 ? 4096 : 0;
+	cfg.max_agent_runs = flags & 2 ? 2 : 0;
 	nconn = flags & 4 ? 2 : 1;
 	chunk = (size_t)((flags >> 3) + 1) * 16;
 
@@ -121,7 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_drain(&k->ic);
 			if (fs != FEED_STALL)
 				break;
-			if (!ingest__full(ig) && k->ic.state != IC_WELCOME_WAIT)
+			if (!ingest__full(ig) && k->ic.state != IC_WELCOME_WAIT &&
+			    ingest__budget(ig, &k->ic, 0) != BUDGET_WAIT)
 				abort(); /* a stall needs a reason */
 			fz_commit(ig, st);
 			if (k->ic.state == IC_WELCOME_WAIT && !ingest__full(ig) && !used)

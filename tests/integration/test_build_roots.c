@@ -128,6 +128,41 @@ static int enroll(pid_t pid, unsigned flags, struct bw_result *r)
 			20, flags, r);
 }
 
+/* The run's Enroll events with refused and caller uid as given; *last: the last one. */
+static size_t enroll_events(const struct bw_events *evs, bool refused, uint32_t uid,
+			    const Buildwarden__V1__Event **last)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < evs->n; i++) {
+		const Buildwarden__V1__Event *e = evs->ev[i];
+
+		if (e->body_case != BUILDWARDEN__V1__EVENT__BODY_ENROLL || !e->enroll)
+			continue;
+		if (e->enroll->refused == refused && e->enroll->caller_uid == uid) {
+			n++;
+			*last = e;
+		}
+	}
+	return n;
+}
+
+/* The highest Stats.enrollments / enrollments_refused in the run. */
+static void enroll_stats(const struct bw_events *evs, uint64_t *made, uint64_t *refused)
+{
+	*made = *refused = 0;
+	for (size_t i = 0; i < evs->n; i++) {
+		const Buildwarden__V1__Event *e = evs->ev[i];
+
+		if (e->body_case != BUILDWARDEN__V1__EVENT__BODY_STATS || !e->stats)
+			continue;
+		if (e->stats->enrollments > *made)
+			*made = e->stats->enrollments;
+		if (e->stats->enrollments_refused > *refused)
+			*refused = e->stats->enrollments_refused;
+	}
+}
+
 /* An enrolled process and what it starts afterwards are the build: their writes are
  * allowed. A process nobody enrolled writing the same tree is a violation. */
 static void test_enroll_makes_a_build_root(void **state)
@@ -176,6 +211,28 @@ static void test_enroll_makes_a_build_root(void **state)
 	assert_true(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/outsider.c"),
 							 .in_build = BW_NO,
 							 .violation = BW_YES }) >= 1);
+	/* the enrolment is an event of the run: who designated which build root */
+	{
+		const Buildwarden__V1__Event *e = NULL;
+		uint64_t made, refused;
+
+		if (enroll_events(&evs, false, 0, &e) != 1)
+			fail_msg("%zu enroll events for the one enrolment, not 1",
+				 enroll_events(&evs, false, 0, &e));
+		assert_int_equal(e->enroll->pid, (uint32_t)job);
+		assert_non_null(e->process);
+		assert_int_equal(e->process->pid, (uint32_t)job);
+		assert_true(e->enroll->caller_pid > 0);
+		assert_non_null(strstr(e->enroll->caller_exe, "buildwarden"));
+		assert_non_null(strstr(e->enroll->reason, "is a build root"));
+		assert_false(e->verdict && e->verdict->violation);
+		assert_int_equal(enroll_events(&evs, true, 0, &e), 0);
+		enroll_stats(&evs, &made, &refused);
+		assert_int_equal(made, 1);
+		assert_int_equal(refused, 0);
+	}
+	assert_true(wait_for_text(p(2, "agent.log"), "enrollments: 1 build roots made, 0 requests refused",
+				  5000));
 	bw_events_free(&evs);
 }
 
@@ -226,6 +283,24 @@ static void test_enroll_refuses_non_root(void **state)
 	assert_int_equal(bw_ev_count(&evs, &(struct bw_filter){ .path = p(0, "src/job.c"),
 							      .in_build = BW_YES }),
 			 0);
+	/* the refused request is an event of the run (the one stopped by the file modes
+	 * never reached the agent), and counted */
+	{
+		const Buildwarden__V1__Event *e = NULL;
+		uint64_t made, refused;
+
+		if (enroll_events(&evs, true, 65534, &e) != 1)
+			fail_msg("%zu refused enroll events of uid 65534, not 1",
+				 enroll_events(&evs, true, 65534, &e));
+		assert_true(e->enroll->caller_pid > 0);
+		assert_non_null(strstr(e->enroll->reason, "not root"));
+		assert_int_equal(enroll_events(&evs, false, 0, &e), 0);
+		enroll_stats(&evs, &made, &refused);
+		assert_int_equal(made, 0);
+		assert_int_equal(refused, 1);
+	}
+	assert_true(wait_for_text(p(2, "agent.log"), "enrollments: 0 build roots made, 1 requests refused",
+				  5000));
 	bw_events_free(&evs);
 }
 

@@ -295,6 +295,157 @@ static void test_require_keys(void **state)
 	cf_peer_close(&p);
 }
 
+/* ---- 3b. memory per identity ------------------------------------------------ */
+
+/* Hello on a fresh connection of agent-<n> for run_id. */
+static void open_run(struct cf_peer *p, int agent, const char *run_id)
+{
+	char id[32], host[32];
+
+	snprintf(id, sizeof(id), "agent-%d", agent);
+	snprintf(host, sizeof(host), "host-%d", agent);
+	CHECK(cf_peer_connect(p, T.col.port, T.pki.agent_cert[agent], T.pki.agent_key[agent],
+			      T.pki.ca) == 0, "%s cannot connect: %s", id, p->err);
+	CHECK(cf_peer_hello(p, id, host, run_id, NULL) == 0, "%s Hello: %s", id, p->err);
+}
+
+/* Reads what the collector sent (Acks) until it is quiet for 200 ms: false when that
+ * was a Refusal or the end of the connection. */
+static bool peer_open(struct cf_peer *p)
+{
+	for (int i = 0; i < 1000 && !p->closed; i++) {
+		Buildwarden__V1__CollectorMessage *m = NULL;
+		int rc = cf_peer_recv(p, 200, &m);
+
+		if (m)
+			buildwarden__v1__collector_message__free_unpacked(m, NULL);
+		if (rc <= 0 && rc != -EBADMSG)
+			break;
+	}
+	return !p->closed && !p->refusal[0];
+}
+
+/* One identity floods the collector's memory, two ways: connections that each hold a
+ * frame of almost --max-frame half sent (read buffers nothing will free: refused), and
+ * a stream of whole frames faster than commits (throttled: not read until a commit
+ * frees its share, never refused, every frame stored). Meanwhile another agent's run is
+ * stored whole. Before --max-agent-bytes the collector held 1 MiB per connection, 64
+ * connections per identity, and let one identity fill the shared batch. */
+static void test_agent_memory_budget(void **state)
+{
+	enum { FLOOD_CONNS = 4, HONEST = 200, BIG = 500 };
+	struct cf_peer f[FLOOD_CONNS], honest = { .fd = -1 }, stream = { .fd = -1 };
+	static char filler[8000];
+	const char *const big_argv[] = { filler, NULL };
+	size_t refused = 0;
+	uint8_t hdr[16];
+	uint8_t *junk;
+	size_t hl;
+
+	start_collector("memory", (const char *const[]){ "--max-agent-bytes", "2097152",
+							 "--commit-ms", "1000", NULL });
+	/* agent-2: each connection announces a frame of 1,000,000 bytes and sends 900,000 */
+	junk = calloc(1, 900000);
+	CHECK(junk != NULL, "calloc");
+	hl = cf_varint(1000000, hdr);
+	for (int i = 0; i < FLOOD_CONNS; i++) {
+		char run[32];
+
+		f[i].fd = -1;
+		snprintf(run, sizeof(run), "run-flood%d", i);
+		open_run(&f[i], 2, run);
+		/* a refused connection stops reading: its send may fail, that is the point */
+		if (cf_peer_send(&f[i], hdr, hl) == 0)
+			(void)cf_peer_send(&f[i], junk, 900000);
+	}
+	free(junk);
+	for (int i = 0; i < FLOOD_CONNS; i++) {
+		if (cf_peer_wait_closed(&f[i], i ? 5000 : 300) >= 0 &&
+		    strstr(f[i].refusal, "--max-agent-bytes"))
+			refused++;
+	}
+	CHECK(refused >= 1,
+	      "agent-2 held %d half-sent frames of 1 MB under --max-agent-bytes 2097152 and none was refused",
+	      FLOOD_CONNS);
+	CHECK(refused < FLOOD_CONNS && peer_open(&f[0]),
+	      "agent-2's first connection, within its budget, was refused too (%zu refused)", refused);
+	CHECK(cf_log_has_line(T.col.log, T.col.log_start,
+			      (const char *const[]){ "agent-2", "refused", "--max-agent-bytes", NULL },
+			      NULL, NULL, 0),
+	      "no log line for agent-2's refusal");
+
+	/* agent-1 is not charged for agent-2: its run is stored whole while agent-2 holds
+	 * its budget */
+	open_run(&honest, 1, "run-honest");
+	for (int i = 0; i < HONEST; i++) {
+		size_t len;
+		uint8_t *ev = violation(honest.next_seq, "host-1", "run-honest", now_ns(), NULL, &len);
+
+		CHECK(ev && cf_peer_send_event(&honest, honest.next_seq, ev, len, true) == 0,
+		      "agent-1: send %d", i);
+		free(ev);
+	}
+	CHECK(cf_db_wait_count(T.col.db, "run-honest", HONEST, 20000) == HONEST,
+	      "agent-1's run has %lld of %d events stored", cf_db_count(T.col.db, "run-honest"),
+	      HONEST);
+	CHECK(peer_open(&honest), "agent-1 was disconnected: '%s'", honest.refusal);
+
+	/* agent-3 streams 500 frames of ~8 KB (4 MB) faster than commits of 1 s: throttled
+	 * at its 2 MiB, never refused, every frame stored */
+	memset(filler, 'x', sizeof(filler) - 1);
+	open_run(&stream, 3, "run-stream");
+	for (int i = 0; i < BIG; i++) {
+		size_t len;
+		uint8_t *ev = violation(stream.next_seq, "host-3", "run-stream", now_ns(), big_argv,
+					&len);
+
+		CHECK(ev && cf_peer_send_event(&stream, stream.next_seq, ev, len, true) == 0,
+		      "agent-3: send %d (refusal '%s')", i, stream.refusal);
+		free(ev);
+	}
+	CHECK(cf_db_wait_count(T.col.db, "run-stream", BIG, 30000) == BIG,
+	      "agent-3's run has %lld of %d events stored", cf_db_count(T.col.db, "run-stream"), BIG);
+	CHECK(peer_open(&stream), "agent-3 was disconnected: '%s'", stream.refusal);
+	CHECK(cf_log_has_line(T.col.log, T.col.log_start,
+			      (const char *const[]){ "agent-3", "throttled", "--max-agent-bytes", NULL },
+			      NULL, NULL, 0),
+	      "agent-3 sent 4 MB under a 2 MiB budget and was never throttled");
+	for (int i = 0; i < FLOOD_CONNS; i++)
+		cf_peer_close(&f[i]);
+	cf_peer_close(&honest);
+	cf_peer_close(&stream);
+}
+
+/* New runs per identity per minute: agent-1 may start 3; the 4th new run id is refused,
+ * a reconnect to a run it has is not, and agent-2 is not charged for agent-1's. */
+static void test_agent_new_runs_limited(void **state)
+{
+	struct cf_peer p = { .fd = -1 };
+
+	start_collector("runs", (const char *const[]){ "--max-agent-runs", "3", NULL });
+	for (int i = 0; i < 3; i++) {
+		char run[32];
+
+		snprintf(run, sizeof(run), "run-n%d", i);
+		open_run(&p, 1, run);
+		cf_peer_close(&p);
+	}
+	CHECK(cf_peer_connect(&p, T.col.port, T.pki.agent_cert[1], T.pki.agent_key[1], T.pki.ca) == 0,
+	      "agent-1 cannot connect: %s", p.err);
+	CHECK(cf_peer_hello(&p, "agent-1", "host-1", "run-n3", NULL) != 0 &&
+		      strstr(p.refusal, "--max-agent-runs"),
+	      "agent-1's 4th new run within a minute was let in (refusal '%s')", p.refusal);
+	cf_peer_close(&p);
+	CHECK(cf_log_has_line(T.col.log, T.col.log_start,
+			      (const char *const[]){ "agent-1", "refused", "--max-agent-runs", NULL },
+			      NULL, NULL, 0),
+	      "no log line for the refused run");
+	open_run(&p, 1, "run-n0"); /* a run it has: not new */
+	cf_peer_close(&p);
+	open_run(&p, 2, "run-other");
+	cf_peer_close(&p);
+}
+
 /* ---- 4. --since and --limit go by the collector's clock --------------------- */
 
 static void test_since_limit_by_received_time(void **state)
@@ -512,6 +663,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_bound_to_certificate, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_require_keys, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_budgets, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_memory_budget, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_new_runs_limited, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_since_limit_by_received_time, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_db_private, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_argv_redacted, test_setup, test_teardown),

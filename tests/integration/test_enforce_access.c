@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,12 +47,17 @@ static const char build_py[] =
 
 /* ATTACK_PROC_MEM_MNTNS: the same write from a mount namespace of its own (`unshare -m`),
  * where /proc is another mount of the same procfs: issue 8 found it unreported. */
-enum attack { ATTACK_PTRACE, ATTACK_VM_WRITEV, ATTACK_PROC_MEM, ATTACK_PROC_MEM_MNTNS };
+/* ATTACK_PROC_MEM_NEWPROC: through a procfs mounted after the agent started, in such a
+ * namespace (`unshare -m` + `mount -t proc proc DIR`): a super block of its own, which
+ * the agent's fanotify mark on /proc's does not cover; issue 8 found it unreported. */
+enum attack { ATTACK_PTRACE, ATTACK_VM_WRITEV, ATTACK_PROC_MEM, ATTACK_PROC_MEM_MNTNS,
+	      ATTACK_PROC_MEM_NEWPROC };
 
 struct target {
 	enum attack how;
 	pid_t pid;
 	unsigned long addr;
+	char mnt[PATH_MAX]; /* ATTACK_PROC_MEM_NEWPROC: where the new procfs is mounted */
 };
 
 static int setup(void **state)
@@ -69,7 +75,7 @@ static int teardown(void **state)
 static int attack(void *arg)
 {
 	const struct target *t = arg;
-	char mem[64];
+	char mem[PATH_MAX + 32];
 	int st, fd;
 
 	switch (t->how) {
@@ -91,13 +97,19 @@ static int attack(void *arg)
 
 		return process_vm_writev(t->pid, &local, 1, &remote, 1, 0) == 8 ? 0 : 6;
 	}
+	case ATTACK_PROC_MEM_NEWPROC:
 	case ATTACK_PROC_MEM_MNTNS:
-		/* what unshare(1) -m does: a new namespace, its mounts made private */
+		/* what unshare(1) -m does: a new namespace, its mounts made private (the
+		 * new procfs dies with the namespace: nothing to clean up) */
 		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 			return 10;
+		if (t->how == ATTACK_PROC_MEM_NEWPROC &&
+		    mount("proc", t->mnt, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+			return 11;
 		/* fall through */
 	case ATTACK_PROC_MEM:
-		snprintf(mem, sizeof(mem), "/proc/%d/mem", t->pid);
+		snprintf(mem, sizeof(mem), "%s/%d/mem",
+			 t->how == ATTACK_PROC_MEM_NEWPROC ? t->mnt : "/proc", t->pid);
 		fd = open(mem, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
 			return 7;
@@ -149,6 +161,10 @@ static void run_attack(const char *mode, enum attack how)
 	bw_ws_path(&ws, "ready", ready, sizeof(ready));
 	bw_ws_path(&ws, "go", go, sizeof(go));
 	bw_ws_path(&ws, "seen", seen, sizeof(seen));
+	if (how == ATTACK_PROC_MEM_NEWPROC) {
+		bw_ws_path(&ws, "newproc", t.mnt, sizeof(t.mnt));
+		assert_int_equal(mkdir(t.mnt, 0700), 0);
+	}
 	run = bw_fork();
 	if (run == 0) {
 		int null = open("/dev/null", O_WRONLY);
@@ -226,6 +242,16 @@ static void test_proc_mem_other_mntns_audit(void **state)
 	run_attack("audit", ATTACK_PROC_MEM_MNTNS);
 }
 
+static void test_proc_mem_new_procfs_enforce(void **state)
+{
+	run_attack("enforce", ATTACK_PROC_MEM_NEWPROC);
+}
+
+static void test_proc_mem_new_procfs_audit(void **state)
+{
+	run_attack("audit", ATTACK_PROC_MEM_NEWPROC);
+}
+
 static void test_ptrace_audit(void **state)
 {
 	run_attack("audit", ATTACK_PTRACE);
@@ -290,8 +316,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proc_mem_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proc_mem_other_mntns_enforce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proc_mem_other_mntns_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proc_mem_new_procfs_enforce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proc_mem_new_procfs_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_into_itself_enforce, setup, teardown),
 	};
 
+	if (getenv("BW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

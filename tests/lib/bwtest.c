@@ -906,6 +906,7 @@ const char *bw_body_name(Buildwarden__V1__Event__BodyCase body)
 	case BUILDWARDEN__V1__EVENT__BODY_RUN_END: return "runEnd";
 	case BUILDWARDEN__V1__EVENT__BODY_STATS: return "stats";
 	case BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS: return "processAccess";
+	case BUILDWARDEN__V1__EVENT__BODY_ENROLL: return "enroll";
 	default: return "none";
 	}
 }

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -181,6 +182,21 @@ static int agent__start(const struct agent_opts *o, struct agent **out, struct a
 	if (e) {
 		log__line(stderr, "buildwarden: ", "cannot watch writes to /proc/PID/mem: %s", strerror(-e));
 		goto fail;
+	}
+	/* Writes through that procfs are the mark's; opens through any other (mounted
+	 * later) stay the kernel's to report. */
+	{
+		struct stat pst;
+
+		if (stat("/proc", &pst) == 0)
+			e = sensor__procfs_watched(a->sensor, pst.st_dev, procmem__whole_fs(a->pm));
+		else
+			e = -errno;
+		if (e) {
+			log__line(stderr, "buildwarden: ", "cannot tell the sensor which procfs is watched: %s",
+				  strerror(-e));
+			goto fail;
+		}
 	}
 	res->failure = AGENT_FAIL_INTERNAL;
 	src.lookup = agent__proc_lookup;

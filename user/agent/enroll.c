@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,7 +212,7 @@ static void enroll__reply(int c, struct enroll_reply *r, int err, const char *fm
 	(void)!send(c, r, sizeof(*r), MSG_NOSIGNAL);
 }
 
-static void enroll__one(int c, enroll_fn enroll, void *ctx)
+static void enroll__one(int c, enroll_fn enroll, enroll_report_fn report, void *ctx)
 {
 	struct timeval tv = { .tv_sec = 0, .tv_usec = ENROLL_RECV_TIMEOUT_US };
 	union {
@@ -222,8 +224,11 @@ static void enroll__one(int c, enroll_fn enroll, void *ctx)
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			    .msg_controllen = sizeof(ctl.buf) };
-	struct ucred cred;
+	struct ucred cred = { 0 };
 	socklen_t clen = sizeof(cred);
+	struct enroll_outcome o;
+	char exe[PATH_MAX] = "";
+	bool have_cred;
 	int fds[4], nfds = 0, e;
 	pid_t pid = 0, again = 0;
 	ssize_t n;
@@ -239,7 +244,22 @@ static void enroll__one(int c, enroll_fn enroll, void *ctx)
 		for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < 4; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
 	}
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || clen != sizeof(cred)) {
+	have_cred = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && clen == sizeof(cred);
+	if (have_cred && cred.pid > 0) {
+		/* Before any answer: `buildwarden enroll` waits for it, so the pid is still
+		 * its own (after the answer it may exit at once). A caller that gave up
+		 * already leaves a pid another process may have taken: callerExe is then
+		 * that process's, a limit the event's reader should know (docs/events.md). */
+		char link[64];
+		ssize_t k;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)cred.pid);
+		k = readlink(link, exe, sizeof(exe) - 1);
+		exe[k > 0 ? k : 0] = '\0';
+	}
+	if (!have_cred) {
+		memset(&cred, 0, sizeof(cred));
+		cred.uid = (uid_t)-1;
 		enroll__reply(c, &r, -EPERM, "refused: the caller's credentials cannot be read");
 		goto out;
 	}
@@ -278,18 +298,24 @@ static void enroll__one(int c, enroll_fn enroll, void *ctx)
 		  (int)cred.pid);
 	enroll__reply(c, &r, 0, "pid %d is a build root", (int)pid);
 out:
+	o = (struct enroll_outcome){ .pid = (pid_t)r.pid, .caller_pid = cred.pid,
+				     .caller_uid = cred.uid, .caller_exe = exe, .err = r.err,
+				     .msg = r.msg };
+	if (report)
+		report(ctx, &o);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 }
 
-void enroll_server__serve(struct enroll_server *s, enroll_fn enroll, void *ctx)
+void enroll_server__serve(struct enroll_server *s, enroll_fn enroll, enroll_report_fn report,
+			  void *ctx)
 {
 	for (int i = 0; i < ENROLL_MAX_PER_WAKE; i++) {
 		int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (c < 0)
 			return;
-		enroll__one(c, enroll, ctx);
+		enroll__one(c, enroll, report, ctx);
 		close(c);
 	}
 }

@@ -33,10 +33,24 @@ struct enroll_server;
  * 0 or -errno with a message in err. */
 int enroll_server__open(const char *path, struct enroll_server **out, char *err, size_t errlen);
 int enroll_server__fd(const struct enroll_server *s);
+/* What became of one request, done or refused: reported for every connection served, so
+ * the run's stream says who designated a build root and who tried. */
+struct enroll_outcome {
+	pid_t pid;        /* the process named; 0 when refused before one was */
+	pid_t caller_pid; /* SO_PEERCRED; 0 when unreadable */
+	uid_t caller_uid;
+	const char *caller_exe; /* read while it waited for the answer; "" if unreadable */
+	int err;          /* 0: pid is a build root; -errno: refused */
+	const char *msg;  /* the answer the caller got */
+};
+
 /* Serves the connections waiting: each request is checked, then enroll(ctx, pid, peer)
- * makes pid a build root (0 or -errno), and the caller gets the answer. */
+ * makes pid a build root (0 or -errno), the caller gets the answer, and report(ctx, o)
+ * hears what became of it (also of a request refused before enroll was asked). */
 typedef int (*enroll_fn)(void *ctx, pid_t pid, pid_t peer);
-void enroll_server__serve(struct enroll_server *s, enroll_fn enroll, void *ctx);
+typedef void (*enroll_report_fn)(void *ctx, const struct enroll_outcome *o);
+void enroll_server__serve(struct enroll_server *s, enroll_fn enroll, enroll_report_fn report,
+			  void *ctx);
 /* Closes, and removes the socket if it is still the one this server made. */
 void enroll_server__close(struct enroll_server *s);
 

@@ -32,6 +32,8 @@ static void run_emit__counters(struct agent *a, struct sensor_counters *cnt,
 		.fanwatch_skipped = a->ps.fw ? fanwatch__skipped(a->ps.fw) : 0,
 		.fanwatch_unresolved = a->ps.fw ? fanwatch__unresolved(a->ps.fw) : 0,
 		.link_names_missing = a->links ? linknames__misses(a->links) : 0,
+		.enrollments = a->tally.enrollments,
+		.enrollments_refused = a->tally.enrollments_refused,
 	};
 	rc->fanwatch_unresolved += a->perm_lost_before;
 	if (a->perm) {

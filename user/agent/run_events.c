@@ -38,6 +38,8 @@ void run_events__stats(const struct run_counters *c, Buildwarden__V1__Stats *st,
 	st->perm_wait_p50_ns = c->perm_wait_p50_ns;
 	st->perm_wait_p99_ns = c->perm_wait_p99_ns;
 	st->perm_wait_max_ns = c->perm_wait_max_ns;
+	st->enrollments = c->enrollments;
+	st->enrollments_refused = c->enrollments_refused;
 	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_STATS;
 	ev->stats = st;
 }

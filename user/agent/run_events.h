@@ -47,6 +47,9 @@ struct run_counters {
 	uint64_t perm_asked, perm_denied, perm_fail_safe;
 	uint64_t perm_p50_ns, perm_p99_ns, perm_max_ns;
 	uint64_t perm_wait_p50_ns, perm_wait_p99_ns, perm_wait_max_ns;
+
+	/* the enroll socket's requests (agent mode) */
+	uint64_t enrollments, enrollments_refused;
 };
 
 /* What RunEnd.drops and the summary's "lost" count: events that never reached the

@@ -47,13 +47,34 @@ static int sources__enroll_pid(void *ctx, pid_t pid, pid_t peer)
 	return sensor__enroll(a->sensor, pid);
 }
 
+/* Every request, done or refused, is an event of the run and counted: the security
+ * team sees who designated a build root, and who tried to. */
+static void sources__enroll_report(void *ctx, const struct enroll_outcome *o)
+{
+	struct agent *a = ctx;
+	struct enroll_info i = { .pid = o->pid, .caller_pid = o->caller_pid,
+				 .caller_uid = (uint32_t)o->caller_uid, .caller_exe = o->caller_exe,
+				 .refused = o->err != 0,
+				 .reason = o->msg };
+	Buildwarden__V1__Event ev;
+	struct event_ctx c = dispatch__ctx(a);
+
+	if (o->err)
+		a->tally.enrollments_refused++;
+	else
+		a->tally.enrollments++;
+	buildwarden__v1__event__init(&ev);
+	event_build__enroll(&c, &i, &ev);
+	agent__emit(a, &ev, false, 0);
+}
+
 static void sources__on_enroll(void *ctx)
 {
 	struct agent *a = ctx;
 
 	/* What the process did before this moment is in the ring: read as it was. */
 	sensor__drain(a->sensor);
-	enroll_server__serve(a->enroll, sources__enroll_pid, a);
+	enroll_server__serve(a->enroll, sources__enroll_pid, sources__enroll_report, a);
 }
 
 int sources__add_enroll(struct agent *a)

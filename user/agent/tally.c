@@ -86,6 +86,9 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	fprintf(out, "  lost: %llu (kernel ring buffer and fanotify queue), unattributed: %llu, "
 		     "bad records: %llu, events not written: %llu\n",
 		ull(s->drops), ull(t->unattributed), ull(t->bad_records), ull(s->not_written));
+	if (t->enrollments || t->enrollments_refused)
+		fprintf(out, "  enrollments: %llu build roots made, %llu requests refused\n",
+			ull(t->enrollments), ull(t->enrollments_refused));
 	if (s->not_watched)
 		fprintf(out, "  not watched: %llu objects under the protected trees\n",
 			ull(s->not_watched));

@@ -36,6 +36,8 @@ struct tally {
 	char tainted_paths[TALLY_MAX_TAINTED][512];
 	size_t n_tainted_paths;
 	uint64_t actors_killed; /* TAINTED events whose actor the agent killed */
+	/* requests on the enroll socket: build roots made, requests refused */
+	uint64_t enrollments, enrollments_refused;
 };
 
 /* An event was emitted; violation: it broke the policy (its verdict names the rule). */

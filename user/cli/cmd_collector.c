@@ -75,6 +75,8 @@ int cmd_collector(int argc, char **argv)
 		{ "max-handshakes", required_argument, NULL, 'S' },
 		{ "max-per-addr", required_argument, NULL, 'A' },
 		{ "max-agent-conns", required_argument, NULL, 'G' },
+		{ "max-agent-bytes", required_argument, NULL, 'M' },
+		{ "max-agent-runs", required_argument, NULL, 'U' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "sync", required_argument, NULL, 's' },
@@ -163,6 +165,17 @@ int cmd_collector(int argc, char **argv)
 			if (!collector__num(optarg, 1, 1000000, &v))
 				return usage__error("buildwarden collector", collector_usage, "--max-agent-conns must be 1..1000000, not '%s'", optarg);
 			cfg.max_agent_conns = (unsigned)v;
+			break;
+		case 'M':
+			/* at least twice --max-frame: checked when the server starts */
+			if (!collector__num(optarg, 2048, 1ull << 40, &v))
+				return usage__error("buildwarden collector", collector_usage, "--max-agent-bytes must be 2048..1099511627776 bytes, not '%s'", optarg);
+			cfg.max_agent_bytes = (size_t)v;
+			break;
+		case 'U':
+			if (!collector__num(optarg, 1, 1000000, &v))
+				return usage__error("buildwarden collector", collector_usage, "--max-agent-runs must be 1..1000000 a minute, not '%s'", optarg);
+			cfg.max_agent_runs = (unsigned)v;
 			break;
 		case 'n':
 			if (!collector__num(optarg, 1, 1000000, &v))

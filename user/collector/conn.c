@@ -82,9 +82,21 @@ static void conn__authed(struct server *s, struct conn *c)
 	s->nhandshakes--;
 }
 
+/* Brings what c's identity is charged for c (its state and read buffer) up to date.
+ * Before Hello there is no identity: that memory is the handshake budget's. */
+static void conn__charge(struct conn *c)
+{
+	size_t now = c->ic.agent ? sizeof(*c) + c->rcap : 0;
+
+	ingest__charge(&c->ic, now, c->charged);
+	c->charged = now;
+}
+
 void conn__free(struct server *s, struct conn *c)
 {
 	conn__authed(s, c);
+	ingest__charge(&c->ic, 0, c->charged);
+	c->charged = 0;
 	rq__remove(s, c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -284,13 +296,32 @@ static void conn__log_hello(struct server *s, struct conn *c, enum ic_state befo
 	if (before != IC_HELLO || c->ic.state == IC_HELLO || c->ic.state == IC_DEAD)
 		return;
 	conn__authed(s, c);
+	conn__charge(c);
 	log__line(s->log, SERVER_LOG, "%s: hello%s", conn__who(c, who, sizeof(who)),
 		  c->ic.state == IC_WELCOME_WAIT ? " (welcome after the pending commit)" : "");
 }
 
+/* c's identity is over --max-agent-bytes, and a commit will free some of it: stop
+ * reading c (TCP slows that agent down) until the commit wakes it (conn__scan). */
+static void conn__throttle(struct server *s, struct conn *c)
+{
+	char who[256];
+
+	c->ic.throttled++;
+	if (!c->throttle_logged) {
+		c->throttle_logged = true;
+		log__line(s->log, SERVER_LOG,
+			  "%s: throttled: agent '%s' holds %zu bytes in the collector, over --max-agent-bytes %zu: not reading it until its frames are committed",
+			  conn__who(c, who, sizeof(who)), c->ic.identity, ingest__held(&c->ic),
+			  s->cfg.max_agent_bytes);
+	}
+	c->stalled = true;
+	rq__remove(s, c);
+}
+
 void conn__service(struct server *s, struct conn *c)
 {
-	size_t budget = CONN_READ_BUDGET;
+	size_t budget = CONN_READ_BUDGET, more;
 
 	if (c->st == CS_TLS) {
 		conn__handshake(s, c);
@@ -331,6 +362,11 @@ void conn__service(struct server *s, struct conn *c)
 					if (s->w.busy)
 						continue; /* a fresh batch: feed on */
 				}
+				if (c->ic.state == IC_STREAM &&
+				    ingest__budget(s->ig, &c->ic, 0) == BUDGET_WAIT) {
+					conn__throttle(s, c);
+					return;
+				}
 				c->stalled = true;
 				rq__remove(s, c);
 				return;
@@ -345,11 +381,38 @@ void conn__service(struct server *s, struct conn *c)
 		need = c->ic.need > c->rlen ? c->ic.need : c->rlen + 1;
 		if (need < c->rlen + 16384)
 			need = c->rlen + 16384;
+		/* The identity's memory budget: reading into room c already has costs
+		 * nothing, growing its buffer does. Over it, wait for a commit when one will
+		 * free some; with nothing to free (all in its connections' buffers), refuse. */
+		more = 0;
+		if (need > c->rcap) {
+			size_t ncap = c->rcap < CONN_RBUF_MIN ? CONN_RBUF_MIN : c->rcap;
+
+			while (ncap < need) /* as grow__reserve will */
+				ncap *= 2;
+			more = ncap - c->rcap;
+		}
+		switch (ingest__budget(s->ig, &c->ic, more)) {
+		case BUDGET_WAIT:
+			conn__throttle(s, c);
+			return;
+		case BUDGET_REFUSE:
+			if (!more)
+				break;
+			ingest__refuse(&c->ic,
+				       "agent '%s' would hold %zu bytes in the collector, above --max-agent-bytes %zu",
+				       c->ic.identity, ingest__held(&c->ic) + more, s->cfg.max_agent_bytes);
+			conn__start_close(s, c, "refused");
+			return;
+		case BUDGET_OK:
+			break;
+		}
 		if (grow__reserve((void **)&c->rbuf, &c->rcap, need, 1, CONN_RBUF_MIN, 0)) {
 			ingest__refuse(&c->ic, "collector out of memory");
 			conn__start_close(s, c, "refused");
 			return;
 		}
+		conn__charge(c);
 		n = conn__read(s, c, c->rcap - c->rlen);
 		if (n < 0)
 			return;
@@ -360,6 +423,7 @@ void conn__service(struct server *s, struct conn *c)
 				free(c->rbuf);
 				c->rbuf = NULL;
 				c->rcap = 0;
+				conn__charge(c);
 			}
 			return;
 		}

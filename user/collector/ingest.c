@@ -22,12 +22,26 @@
 #define SEQ_MAX ((uint64_t)INT64_MAX) /* SQLite integers are signed */
 #define SKIP_REASON_MAX 200
 
+/* One identity's memory account (ingest.h, ingest__budget): alive while a connection
+ * past its Hello or a run in memory refers to it. */
+struct ingest_agent {
+	char id[BW_ID_MAX + 1];
+	size_t held;     /* everything charged: buffers, state, pending */
+	size_t pending;  /* of which frames in batches not yet committed */
+	int64_t win_ns;  /* monotonic start of the minute new_runs counts in */
+	unsigned new_runs;
+	unsigned refs;
+	struct ingest_agent *next, **pprev; /* ig->agents */
+};
+
 /* A run in memory: while a connection carries it or a batch holds its ops. Runs that are
  * neither are dropped, and the next Hello reads the durable state from the store. */
 struct ingest_run {
 	struct run_rec rec;
 	struct ingest_run *next, **pprev; /* ig->runs; pprev NULL when unlisted */
 	unsigned refs;
+	struct ingest_agent *agent;
+	size_t held[2];        /* bytes of its frames in the batch of gen g, at [g & 1] */
 	struct ingest_conn *owner;
 	uint64_t pending_gen;  /* newest batch with seq/chain ops for this run */
 	uint64_t dirty_gen;    /* batch the run is listed in (batch->runs) */
@@ -43,6 +57,7 @@ struct ingest {
 	struct ingest_cfg cfg;
 	struct store *reader;
 	struct ingest_run *runs;
+	struct ingest_agent *agents;
 	struct batch *cur, *spare;
 	uint64_t fill_gen, committed_gen;
 	int64_t next_run_id;
@@ -107,6 +122,10 @@ void ingest__free(struct ingest *ig)
 		n = r->next;
 		free(r);
 	}
+	for (struct ingest_agent *a = ig->agents, *an; a; a = an) {
+		an = a->next;
+		free(a);
+	}
 	if (ig->cur)
 		batch__free(ig->cur);
 	free(ig->cur);
@@ -130,11 +149,138 @@ static void ingest__unlist(struct ingest_run *r)
 	r->pprev = NULL;
 }
 
+/* ---- per-identity memory ------------------------------------------------ */
+
+#define RUNS_WINDOW_NS (60ll * 1000000000ll)
+
+/* An account nobody refers to is kept while its minute of new runs lasts: otherwise
+ * an agent would reset its count by closing all its connections. */
+static bool ingest__agent_idle(const struct ingest_agent *a, int64_t now)
+{
+	return !a->refs && (!a->new_runs || now - a->win_ns >= RUNS_WINDOW_NS);
+}
+
+static void ingest__agent_unlist(struct ingest_agent *a)
+{
+	*a->pprev = a->next;
+	if (a->next)
+		a->next->pprev = a->pprev;
+	free(a);
+}
+
+static struct ingest_agent *ingest__agent_get(struct ingest *ig, const char *id)
+{
+	int64_t now = clock__mono_ns();
+	struct ingest_agent *a, *n;
+
+	/* Hellos are rare next to frames: sweep the accounts whose minute is over. */
+	for (a = ig->agents; a; a = n) {
+		n = a->next;
+		if (ingest__agent_idle(a, now) && strcmp(a->id, id))
+			ingest__agent_unlist(a);
+	}
+	for (a = ig->agents; a; a = a->next)
+		if (!strcmp(a->id, id))
+			break;
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return NULL;
+		snprintf(a->id, sizeof(a->id), "%s", id);
+		a->next = ig->agents;
+		if (a->next)
+			a->next->pprev = &a->next;
+		a->pprev = &ig->agents;
+		ig->agents = a;
+	}
+	a->refs++;
+	return a;
+}
+
+static void ingest__agent_put(struct ingest_agent *a)
+{
+	if (!a || --a->refs)
+		return;
+	if (ingest__agent_idle(a, clock__mono_ns()))
+		ingest__agent_unlist(a);
+}
+
+/* A new run of a's (one the store does not have): within --max-agent-runs a minute? */
+static bool ingest__agent_new_run(const struct ingest *ig, struct ingest_agent *a)
+{
+	int64_t now = clock__mono_ns();
+
+	if (!ig->cfg.max_agent_runs)
+		return true;
+	if (!a->new_runs || now - a->win_ns >= RUNS_WINDOW_NS) {
+		a->win_ns = now;
+		a->new_runs = 0;
+	}
+	if (a->new_runs >= ig->cfg.max_agent_runs)
+		return false;
+	a->new_runs++;
+	return true;
+}
+
+void ingest__charge(struct ingest_conn *ic, size_t add, size_t sub)
+{
+	struct ingest_agent *a = ic->agent;
+
+	if (!a)
+		return;
+	a->held += add;
+	a->held -= sub < a->held ? sub : a->held;
+}
+
+size_t ingest__held(const struct ingest_conn *ic)
+{
+	return ic->agent ? ic->agent->held : 0;
+}
+
+enum ingest_budget ingest__budget(const struct ingest *ig, const struct ingest_conn *ic,
+				  size_t more)
+{
+	const struct ingest_agent *a = ic->agent;
+
+	if (!a || !ig->cfg.max_agent_bytes || a->held + more <= ig->cfg.max_agent_bytes)
+		return BUDGET_OK;
+	return a->pending ? BUDGET_WAIT : BUDGET_REFUSE;
+}
+
+/* bytes of r's frames were queued in the filling batch */
+static void ingest__hold(struct ingest *ig, struct ingest_run *r, size_t bytes)
+{
+	r->held[ig->fill_gen & 1] += bytes;
+	if (r->agent) {
+		r->agent->held += bytes;
+		r->agent->pending += bytes;
+	}
+}
+
+/* b was applied or dropped: what its frames held is free. */
+static void ingest__release(struct batch *b)
+{
+	for (size_t i = 0; i < b->n_runs; i++) {
+		struct ingest_run *r = b->runs[i].owner;
+		size_t n = r->held[b->gen & 1];
+
+		r->held[b->gen & 1] = 0;
+		if (!r->agent)
+			continue;
+		r->agent->held -= n < r->agent->held ? n : r->agent->held;
+		r->agent->pending -= n < r->agent->pending ? n : r->agent->pending;
+	}
+}
+
 static void ingest__run_put(struct ingest_run *r)
 {
 	if (--r->refs)
 		return;
 	ingest__unlist(r);
+	if (r->agent) {
+		r->agent->held -= sizeof(*r) < r->agent->held ? sizeof(*r) : r->agent->held;
+		ingest__agent_put(r->agent);
+	}
 	free(r);
 }
 
@@ -323,6 +469,8 @@ void ingest__conn_close(struct ingest *ig, struct ingest_conn *ic)
 	if (ic->ck_init)
 		verify__free(&ic->ck);
 	ic->ck_init = false;
+	ingest__agent_put(ic->agent);
+	ic->agent = NULL;
 	free(ic->out);
 	ic->out = NULL;
 	ic->out_len = ic->out_off = ic->out_cap = 0;
@@ -507,6 +655,13 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 		return;
 	}
 	ic->ck_init = true;
+	if (!ic->agent) {
+		ic->agent = ingest__agent_get(ig, agent);
+		if (!ic->agent) {
+			ingest__refuse(ic, "out of memory");
+			return;
+		}
+	}
 
 	r = ingest__run_find(ig, agent, h->run_id);
 	if (r) {
@@ -533,6 +688,12 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			ingest__refuse(ic, "collector error: cannot read the store");
 			return;
 		}
+		if (!rc && !ingest__agent_new_run(ig, ic->agent)) {
+			free(r);
+			ingest__refuse(ic, "agent '%s' started %u new runs within a minute (--max-agent-runs)",
+				       agent, ig->cfg.max_agent_runs);
+			return;
+		}
 		if (!rc) {
 			r->rec.id = ++ig->next_run_id;
 			snprintf(r->rec.agent, sizeof(r->rec.agent), "%s", agent);
@@ -552,6 +713,9 @@ static void ingest__hello(struct ingest *ig, struct ingest_conn *ic,
 			}
 		}
 		r->refs = 1;
+		r->agent = ic->agent;
+		r->agent->refs++;
+		r->agent->held += sizeof(*r);
 		r->next = ig->runs;
 		if (r->next)
 			r->next->pprev = &r->next;
@@ -613,6 +777,8 @@ static const char *ingest__body_kind(const Buildwarden__V1__Event *ev)
 		return "stats";
 	case BUILDWARDEN__V1__EVENT__BODY_PROCESS_ACCESS:
 		return "process_access";
+	case BUILDWARDEN__V1__EVENT__BODY_ENROLL:
+		return "enroll";
 	default:
 		return "none";
 	}
@@ -780,6 +946,7 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		op->ev.seq = seq;
 		if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 			goto nomem;
+		ingest__hold(ig, r, op->ev.event_len + op->ev.chain_len + sizeof(*op));
 		r->pending_gen = ig->fill_gen;
 		ic->dups++;
 		ingest__refuse(ic, "seq %llu goes backwards: the run is at seq %llu on this "
@@ -846,6 +1013,7 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 	op->ev.received_ns = ig->now;
 	if (!ingest__copy_frame(ig->cur, &op->ev, f, red, redlen))
 		goto nomem;
+	ingest__hold(ig, r, op->ev.event_len + op->ev.chain_len + sizeof(*op));
 	if (ev) {
 		if (!ingest__columns(ig->cur, &op->ev, ev))
 			goto nomem;
@@ -1000,6 +1168,13 @@ size_t ingest__feed(struct ingest *ig, struct ingest_conn *ic, const uint8_t *bu
 			*st = FEED_STALL;
 			return off;
 		}
+		/* Over its memory budget with frames waiting for a commit: this identity
+		 * waits for that commit; everyone else goes on filling the batch. */
+		if (ic->state == IC_STREAM && ingest__budget(ig, ic, 0) == BUDGET_WAIT) {
+			ic->throttled++;
+			*st = FEED_STALL;
+			return off;
+		}
 		rc = frame__next(buf, len, &off, ig->cfg.max_frame, &payload, &plen);
 		if (rc == 1) {
 			ingest__message(ig, ic, payload, plen);
@@ -1083,6 +1258,7 @@ static void ingest__reset_all(struct ingest *ig)
 		}
 		ingest__unlist(r);
 	}
+	ingest__release(b);
 	for (i = 0; i < b->n_runs; i++)
 		ingest__run_put(b->runs[i].owner);
 	batch__reset(b);
@@ -1119,6 +1295,7 @@ void ingest__done(struct ingest *ig, struct batch *b, bool ok)
 		ig->committed_gen = b->gen;
 		ingest__reset_all(ig);
 	}
+	ingest__release(b);
 	for (i = 0; i < b->n_runs; i++)
 		ingest__run_put(b->runs[i].owner);
 	batch__reset(b);

@@ -37,6 +37,10 @@ struct ingest_cfg {
 	bool insecure;        /* identity from Hello.agent_id instead of the certificate */
 	bool require_keys;    /* refuse an agent with no DIR/<agent>.key */
 	unsigned max_agent_conns; /* connections (runs) at once per identity; 0: no limit */
+	unsigned max_agent_runs; /* new runs (not in the store) per identity per minute; 0: no limit */
+	size_t max_agent_bytes; /* memory held for one identity (read buffers, its frames in
+				 * batches not yet committed, run and connection state); 0: no
+				 * limit. See ingest__budget. */
 	size_t batch_frames;  /* seal after this many frames (0 = 16384) */
 	size_t batch_bytes;   /* or this many event bytes (0 = 64 MiB) */
 	const struct redact *redact; /* secrets hidden in argv before storing; NULL: none */
@@ -56,6 +60,7 @@ enum feed_status {
 };
 
 struct ingest_run;
+struct ingest_agent;
 
 /* Bytes of a certificate's DNS subjectAltNames kept per connection (the names an
  * agent may give as Hello.host). */
@@ -71,6 +76,7 @@ struct ingest_conn {
 	size_t hosts_len;
 	char reason[INGEST_REASON_MAX];
 	struct ingest_run *run;
+	struct ingest_agent *agent; /* from a valid Hello on: the identity's memory account */
 	struct verify ck;
 	bool ck_init;
 	bool unverifiable;  /* keyed chain claimed, no key configured */
@@ -78,6 +84,7 @@ struct ingest_conn {
 	size_t out_len, out_off, out_cap;
 	size_t need;        /* size of the next frame once its length is known */
 	uint64_t frames, dups, skips;
+	uint64_t throttled; /* feeds stopped because the identity was over its budget */
 };
 
 struct ingest;
@@ -120,6 +127,21 @@ void ingest__done(struct ingest *ig, struct batch *b, bool ok);
 /* Set when another connection than the one fed was refused (superseded, storage error)
  * or got output (Acks, Welcomes); the caller scans its connections and clears it. */
 bool ingest__take_others(struct ingest *ig);
+
+/* The per-identity memory budget (max_agent_bytes). The server charges what it holds
+ * for a connection past its Hello (its read buffer and state) with ingest__charge;
+ * ingest charges the frames it queued in batches itself and releases them at commit.
+ * ingest__budget says whether the identity may take `more` bytes: BUDGET_WAIT when it
+ * is over but some of what it holds is frames a commit will release (stop reading: TCP
+ * slows that agent down, and only that agent), BUDGET_REFUSE when it is over with
+ * nothing a commit would free (its connections' buffers alone: refuse). A connection
+ * with no identity yet (before Hello) is the handshake budget's business: BUDGET_OK. */
+enum ingest_budget { BUDGET_OK, BUDGET_WAIT, BUDGET_REFUSE };
+enum ingest_budget ingest__budget(const struct ingest *ig, const struct ingest_conn *ic,
+				  size_t more);
+void ingest__charge(struct ingest_conn *ic, size_t add, size_t sub);
+/* What the connection's identity holds now, in bytes (0 before Hello), for log lines. */
+size_t ingest__held(const struct ingest_conn *ic);
 
 void ingest__out_consume(struct ingest_conn *ic, size_t n);
 /* The run id of the connection's Hello, NULL before it (for log lines). */

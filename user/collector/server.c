@@ -205,6 +205,8 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		s->cfg.max_per_addr = 8;
 	if (!s->cfg.max_agent_conns)
 		s->cfg.max_agent_conns = 64;
+	if (!s->cfg.max_agent_runs)
+		s->cfg.max_agent_runs = 600;
 	s->idle_ns = (int64_t)((cfg->idle_timeout > 0 ? cfg->idle_timeout : 600.0) * 1e9);
 	if (!s->cfg.batch)
 		s->cfg.batch = 16384;
@@ -212,6 +214,17 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	s->commit_ns = (int64_t)(cfg->commit_ms ? cfg->commit_ms : 50) * NSEC_PER_MSEC;
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.cv, NULL);
+	/* Room for a frame being read and the frames of a batch being committed, and a
+	 * large frame size never left without room. */
+	if (!s->cfg.max_agent_bytes)
+		s->cfg.max_agent_bytes = s->cfg.max_frame * 4 > (16u << 20) ? s->cfg.max_frame * 4
+									       : (16u << 20);
+	if (s->cfg.max_agent_bytes < 2 * s->cfg.max_frame) {
+		snprintf(err, errlen, "--max-agent-bytes %zu is below twice --max-frame (%zu): an agent could not send one frame",
+			 s->cfg.max_agent_bytes, s->cfg.max_frame);
+		rc = SERVER_ERR_CONFIG;
+		goto fail;
+	}
 
 	/* SQLite's page cache and the batches allocate and free large blocks at a steady
 	 * rate; glibc's default trimming gave them back to the kernel after every commit
@@ -255,6 +268,8 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 	icfg.insecure = cfg->insecure;
 	icfg.require_keys = cfg->require_keys;
 	icfg.max_agent_conns = s->cfg.max_agent_conns;
+	icfg.max_agent_bytes = s->cfg.max_agent_bytes;
+	icfg.max_agent_runs = s->cfg.max_agent_runs;
 	icfg.batch_frames = s->cfg.batch;
 	if (ingest__new(&icfg, s->rstore, &s->ig)) {
 		snprintf(err, errlen, "cannot read the database");

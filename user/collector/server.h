@@ -22,6 +22,8 @@ struct server_cfg {
 	unsigned max_handshakes;   /* connections before TLS + Hello at once; 0: 64 */
 	unsigned max_per_addr;     /* of those, from one source address; 0: 8 */
 	unsigned max_agent_conns;  /* connections of one agent identity; 0: 64 */
+	size_t max_agent_bytes;    /* memory held for one identity; 0: max(16 MiB, 4 x max_frame) */
+	unsigned max_agent_runs;   /* new runs per identity per minute; 0: 600 */
 	size_t batch;              /* frames per commit; 0: 16384 */
 	unsigned commit_ms;        /* longest wait before a commit; 0: 50 */
 	bool sync_normal;          /* PRAGMA synchronous=NORMAL instead of FULL */

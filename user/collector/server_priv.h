@@ -48,6 +48,8 @@ struct conn {
 	bool stalled;              /* whole frames wait: batch full or Welcome pending */
 	bool shut;                 /* CS_CLOSING: our side is shut down */
 	bool logged;
+	bool throttle_logged;      /* said once that its identity is over --max-agent-bytes */
+	size_t charged;            /* bytes charged to its identity (ingest__charge) */
 	struct conn *next, *prev;  /* s->conns */
 	struct conn *rq_next, *rq_prev;
 	bool in_rq;

@@ -356,3 +356,26 @@ bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_e
 	}
 	return true;
 }
+
+bool event_build__enroll(struct event_ctx *c, const struct enroll_info *i,
+			 Buildwarden__V1__Event *ev)
+{
+	Buildwarden__V1__EnrollBody *body = arena__alloc(c->arena, sizeof(*body));
+	struct bw_proc raw;
+
+	if (i->pid > 0)
+		ev->process = process_new(c, i->pid, &raw);
+	if (!body)
+		return false;
+	buildwarden__v1__enroll_body__init(body);
+	body->pid = (uint32_t)(i->pid > 0 ? i->pid : 0);
+	body->refused = i->refused;
+	body->reason = arena__strndup(c->arena, i->reason ? i->reason : "", 512);
+	body->caller_pid = (uint32_t)(i->caller_pid > 0 ? i->caller_pid : 0);
+	body->caller_uid = i->caller_uid;
+	if (i->caller_exe && *i->caller_exe)
+		body->caller_exe = arena__strndup(c->arena, i->caller_exe, PATH_MAX);
+	ev->body_case = BUILDWARDEN__V1__EVENT__BODY_ENROLL;
+	ev->enroll = body;
+	return false;
+}

@@ -5,6 +5,7 @@
 
 #include <linux/types.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "buildwarden.pb-c.h"
@@ -55,6 +56,19 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 		       Buildwarden__V1__Event *ev);
 bool event_build__proc_access(struct event_ctx *c, const struct bw_proc_access_event *r,
 			      Buildwarden__V1__Event *ev);
+
+/* A request on the agent's enroll socket, done or refused (Event.enroll): never a
+ * violation; returns false. */
+struct enroll_info {
+	pid_t pid;        /* the process named, 0: none */
+	pid_t caller_pid; /* 0: unknown */
+	uint32_t caller_uid;
+	const char *caller_exe; /* NULL or "": unknown */
+	bool refused;
+	const char *reason;
+};
+bool event_build__enroll(struct event_ctx *c, const struct enroll_info *i,
+			 Buildwarden__V1__Event *ev);
 
 /* Formats an address from a connect record: dotted quad or RFC 5952 text. */
 void event_build__addr(const struct bw_connect_event *r, char *buf, size_t len);

@@ -654,6 +654,20 @@ int sensor__enroll(struct sensor *s, pid_t pid)
 	return sensor__add_build_root(s, pid);
 }
 
+int sensor__procfs_watched(struct sensor *s, uint64_t st_dev, bool whole_fs)
+{
+	int fd = bpf_map__fd(s->skel->maps.procfs_watched);
+	uint32_t k = BW_PROCFS_WATCHED_DEV, v = whole_fs ? sensor__kdev(st_dev) : 0;
+
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		return -errno;
+	if (whole_fs)
+		return 0;
+	k = BW_PROCFS_OTHERS;
+	v = 1;
+	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
 int sensor__ring_fd(const struct sensor *s)
 {
 	return ring_buffer__epoll_fd(s->rb);

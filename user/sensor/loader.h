@@ -48,6 +48,13 @@ int sensor__refresh_root_cgroups(struct sensor *s);
  * descendants are the build; what it already forked is not. 0 or -errno. */
 int sensor__enroll(struct sensor *s, pid_t pid);
 
+/* The procfs of /proc (st_dev of a file on it) and whether a fanotify filesystem mark
+ * covers its every mount (whole_fs): its /proc/PID/mem writes are then reported by that
+ * mark, and the kernel reports opens only through other procfs (bpf/access.bpf.c,
+ * check_mem_open). Without a whole mark, other mounts of it are not covered: the kernel
+ * reports opens through every procfs. 0 or -errno. */
+int sensor__procfs_watched(struct sensor *s, uint64_t st_dev, bool whole_fs);
+
 int sensor__ring_fd(const struct sensor *s);
 /* Consumes all available records; returns the count or -errno. */
 int sensor__drain(struct sensor *s);
