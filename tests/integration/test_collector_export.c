@@ -11,7 +11,9 @@
  * - kill -9 of the collector mid-export, restart: nothing lost; rsyslog's repeats are
  *   only rows after the cursor the killed collector had persisted; jsonl repeats nothing;
  * - rsyslog stopped mid-run and started again: nothing lost, the failures counted and
- *   logged. */
+ *   logged;
+ * - syslog:tls:// to rsyslog's OpenSSL driver: refused (and logged) when the receiver's
+ *   certificate is not from --export-tls-ca, every event once when it is. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -40,6 +42,8 @@ struct ex {
 	char rs_conf[PATH_MAX], rs_pid[PATH_MAX], rs_out[PATH_MAX], rs_log[PATH_MAX];
 	int rs_port;
 	pid_t rs;
+	bool tls;            /* rsyslog listens with TLS (its OpenSSL driver) */
+	struct cf_pki pki;
 	struct cf_peer peer;
 	char run_id[64];
 	bool dumped;
@@ -88,15 +92,25 @@ static void rs_start(void)
 		snprintf(X.rs_conf, sizeof(X.rs_conf), "%s", wsp("rsyslog.conf"));
 		/* only imtcp: no imuxsock, no imklog, so nothing of the host's logging;
 		 * %rawmsg% is the message as received, minus the octet-count framing */
+		char tls_global[3 * PATH_MAX + 200] = "", tls_mod[200] = "";
+
+		if (X.tls) {
+			snprintf(tls_global, sizeof(tls_global),
+				 " DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"%s\""
+				 " DefaultNetstreamDriverCertFile=\"%s\" DefaultNetstreamDriverKeyFile=\"%s\"",
+				 X.pki.ca, X.pki.srv_cert, X.pki.srv_key);
+			snprintf(tls_mod, sizeof(tls_mod),
+				 " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"");
+		}
 		snprintf(conf, sizeof(conf),
-			 "global(workDirectory=\"%s\" maxMessageSize=\"256k\")\n"
-			 "module(load=\"imtcp\")\n"
+			 "global(workDirectory=\"%s\" maxMessageSize=\"256k\"%s)\n"
+			 "module(load=\"imtcp\"%s)\n"
 			 "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n"
 			 "ruleset(name=\"bw\") {\n"
 			 "  action(type=\"omfile\" file=\"%s\" template=\"raw\")\n"
 			 "}\n"
 			 "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"bw\")\n",
-			 wsp("rs-work"), X.rs_out, X.rs_port);
+			 wsp("rs-work"), tls_global, tls_mod, X.rs_out, X.rs_port);
 		bw_ws_write(&X.ws, "rsyslog.conf", conf, false);
 	}
 	unlink(X.rs_pid);
@@ -112,6 +126,15 @@ static void rs_start(void)
 		free(c);
 		CHECK(false, "rsyslogd does not listen on 127.0.0.1:%d", X.rs_port);
 	}
+}
+
+static void rs_start_tls(void)
+{
+	char err[1024];
+
+	CHECK(cf_pki_create(&X.pki, wsp("pki"), err, sizeof(err)) == 0, "certificates: %s", err);
+	X.tls = true;
+	rs_start();
 }
 
 static void rs_stop(void)
@@ -482,12 +505,53 @@ static void test_rsyslog_restart(void **state)
 	free(seen);
 }
 
+/* syslog:tls:// to rsyslog's OpenSSL driver: a receiver whose certificate our CA did
+ * not sign gets nothing (and the failure is logged), the right one everything, once. */
+static void test_tls(void **state)
+{
+	const long long n = 500;
+	char err[1024], spec[128];
+	struct ids ids;
+
+	rs_stop();
+	X.rs_port = 0;
+	rs_start_tls();
+	snprintf(spec, sizeof(spec), "syslog:tls://127.0.0.1:%d", X.rs_port);
+	X.col.extra[0] = "--export";
+	X.col.extra[1] = spec;
+	X.col.extra[2] = "--export-tls-ca";
+	X.col.extra[3] = X.pki.other_ca;
+	X.col.extra[4] = NULL;
+	CHECK(cf_collector_start(&X.col, err, sizeof(err)) == 0, "collector: %s", err);
+	feed_to(n);
+	for (long long end = cf_now_ms() + 30000; cf_now_ms() < end &&
+	     !cf_log_has_line(X.col.log, 0, (const char *const[]){ "TLS handshake", "failed", NULL }, NULL, NULL, 0);)
+		cf_sleep_ms(100);
+	CHECK(cf_log_has_line(X.col.log, 0, (const char *const[]){ "TLS handshake", "failed", NULL }, NULL, NULL, 0),
+	      "no TLS failure logged against a receiver of another CA");
+	CHECK(cf_collector_stop(&X.col) == 0, "collector did not stop cleanly");
+	ids = rs_ids();
+	CHECK(ids.n == 0, "%zu messages reached a receiver we could not verify", ids.n);
+	free(ids.v);
+	X.col.extra[3] = X.pki.ca;
+	CHECK(cf_collector_start(&X.col, err, sizeof(err)) == 0, "collector: %s", err);
+	X.peer.closed = true;
+	feed_to(n);
+	ids = rs_wait_all(n, 60000);
+	CHECK(cf_collector_stop(&X.col) == 0, "collector did not stop cleanly");
+	free(ids.v);
+	ids = rs_ids();
+	expect_once_in_order(&ids, n, "rsyslog over TLS");
+	free(ids.v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_normal_run_exactly_once, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_mid_export, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_rsyslog_restart, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_tls, case_setup, case_teardown),
 	};
 
 	if (access(RSYSLOGD, X_OK)) {
