@@ -3,6 +3,7 @@
  * shared proto3 JSON printer's (transport/pbjson), so export, `decode` and `query`
  * print an event the same way. */
 #include <errno.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,6 +87,7 @@ int export__json(FILE *out, const struct export_item *it)
 		mem = open_memstream(&json, &jlen);
 		if (!mem)
 			return -ENOMEM;
+		__fsetlocking(mem, FSETLOCKING_BYCALLER); /* one thread: no lock per byte */
 		rc = pbjson__print(mem, &it->ev->base);
 		if (fclose(mem))
 			rc = rc ?: -ENOMEM;
