@@ -216,6 +216,20 @@ static void *export__main(void *arg)
 		}
 		if (!x->n_items) {
 			bool quit;
+			int64_t max;
+
+			/* Row ids only grow, unless every row was deleted (retention) and the
+			 * numbering began again: then everything there is new. */
+			if (!store__tail_max(x->st, &max) && max < x->written) {
+				log__line(x->cfg.log, EXPORT_LOG,
+					  "export %s: the database's last row (%lld) is below the cursor (%lld): its rows were deleted and numbered anew; exporting from the start",
+					  x->spec, (long long)max, (long long)x->written);
+				x->written = 0;
+				pthread_mutex_lock(&x->mu);
+				x->stats.cursor = 0;
+				pthread_mutex_unlock(&x->mu);
+				continue;
+			}
 
 			settled = k->settled ? k->settled(k, x->written) : -1;
 			if (settled == EXPORT_BROKEN)
