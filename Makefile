@@ -227,8 +227,9 @@ DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-de
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev libldns-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
 # only the tests need these: the report tests open the HTML in headless Chromium and
-# validate SARIF against its schema
-DEB_TEST_PKGS := chromium python3-jsonschema
+# validate SARIF against its schema; the export tests send to a real rsyslog (its
+# OpenSSL driver for syslog over TLS)
+DEB_TEST_PKGS := chromium python3-jsonschema rsyslog rsyslog-openssl
 # only `make deb` and tests/packaging/ need these (building and linting the package, the
 # clean Debian 12 root, rendering the man pages, systemd-analyze); not a CI runner that
 # only builds the binary (deps-build)

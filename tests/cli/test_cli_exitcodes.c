@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/bwtest.h"
@@ -91,6 +92,33 @@ static void test_cli_exitcodes__collector(void **state)
 	expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", bad_db,
 				      "--insecure", NULL },
 	       73, "cannot create");
+	/* --export: a bad destination is a usage error; an export directory that others
+	 * may write (they could plant a link where the next file goes) cannot be used */
+	expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
+				      "--insecure", "--export", "splunk:x", NULL },
+	       64, "expected jsonl:DIR, syslog:tcp://HOST:PORT or syslog:tls://HOST:PORT");
+	expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
+				      "--insecure", "--export", "syslog:tcp://127.0.0.1", NULL },
+	       64, "expected tcp://HOST:PORT");
+	expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
+				      "--insecure", "--export", "syslog:tcp://127.0.0.1:514",
+				      "--export-tls-ca", file, NULL },
+	       64, "need a --export syslog:tls://");
+	{
+		char dir[300], spec[320];
+
+		assert_int_equal(bw_ws_mkdir(&ws, "open-dir"), 0);
+		bw_ws_path(&ws, "open-dir", dir, sizeof(dir));
+		assert_int_equal(chmod(dir, 0777), 0);
+		snprintf(spec, sizeof(spec), "jsonl:%s", dir);
+		expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
+					      "--insecure", "--export", spec, NULL },
+		       73, "writable by it alone");
+		snprintf(spec, sizeof(spec), "jsonl:%s", file);
+		expect((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
+					      "--insecure", "--export", spec, NULL },
+		       73, "not a directory");
+	}
 }
 
 static void test_cli_exitcodes__decode(void **state)

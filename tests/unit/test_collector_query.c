@@ -20,6 +20,7 @@
 #include "collector.pb-c.h"
 #include "collector/ingest.h"
 #include "collector/query.h"
+#include "collector/query_event.h"
 #include "collector/store.h"
 #include "transport/chain.h"
 #include "transport/frame.h"
@@ -65,6 +66,8 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 		Buildwarden__V1__FileBody fb = BUILDWARDEN__V1__FILE_BODY__INIT;
 		Buildwarden__V1__ExecBody ex = BUILDWARDEN__V1__EXEC_BODY__INIT;
 		Buildwarden__V1__Verdict vd = BUILDWARDEN__V1__VERDICT__INIT;
+		Buildwarden__V1__Process pr = BUILDWARDEN__V1__PROCESS__INIT;
+		char *rs_argv[] = { (char *)"make", (char *)"release" };
 		uint8_t evb[512];
 		size_t el;
 
@@ -75,6 +78,9 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 		ev.run_id = (char *)runid;
 		if (s == 1) {
 			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_START;
+			rs.argv = rs_argv;
+			rs.n_argv = 2;
+			rs.mode = (char *)"audit";
 			ev.run_start = &rs;
 		} else if (s == n && !open) {
 			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
@@ -91,6 +97,12 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 			vd.action = BUILDWARDEN__V1__ACTION__TAINTED;
 			vd.actor_killed = true;
 			ev.verdict = &vd;
+			/* run-a: the SUNSPOT case, a process outside the build; run-b: the build */
+			pr.pid = 4242;
+			pr.attributed = true;
+			pr.in_build = strcmp(runid, "run-a") != 0;
+			pr.exe = (char *)(pr.in_build ? "/usr/bin/make" : "/tmp/sunspot");
+			ev.process = &pr;
 		} else if (s % 3 == 0) {
 			cb.address = (char *)"203.0.113.9";
 			cb.port = 443;
@@ -104,6 +116,11 @@ static void run(struct ingest *ig, const char *agent, const char *host, const ch
 			ex.filename = (char *)"/usr/bin/cc";
 			ev.body_case = BUILDWARDEN__V1__EVENT__BODY_EXEC;
 			ev.exec = &ex;
+			pr.pid = 100 + (uint32_t)s;
+			pr.attributed = true;
+			pr.in_build = true;
+			pr.exe = (char *)"/usr/bin/cc";
+			ev.process = &pr;
 		}
 		el = buildwarden__v1__event__pack(&ev, evb);
 		chain__next(chain, (uint64_t)s, evb, el, NULL, 0, chain);
@@ -260,6 +277,123 @@ static void test_collector_query__run_history(void **state)
 	free(out);
 }
 
+static void test_collector_query__runs(void **state)
+{
+	struct query_opts o = { .runs = true };
+	int n;
+	char *out = q(&o, &n);
+
+	assert_int_equal(n, 2);
+	/* run-a: complete, violations at 3, 6, 9, its runStart (the CI job's command) */
+	assert_non_null(strstr(out, "{\"agent\":\"agent-a\",\"host\":\"host-a\",\"runId\":\"run-a\""));
+	assert_non_null(strstr(out, "\"complete\":true,\"violations\":3,\"findings\":0"));
+	assert_non_null(strstr(out, "\"runStart\":{\"argv\":[\"make\",\"release\"],\"mode\":\"audit\"}"));
+	assert_non_null(strstr(out, "\"runEnd\":{"));
+	/* run-b: no runEnd, a gap; violations at 3 and 6 */
+	assert_non_null(strstr(out, "\"runId\":\"run-b\""));
+	assert_non_null(strstr(out, "\"complete\":false,\"violations\":2,\"findings\":1"));
+	free(out);
+	o.format = QUERY_TEXT;
+	o.limit = 1;
+	out = q(&o, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(out, "run run-b: no runEnd yet, 7 events, 2 violations, 1 findings mode audit: make release"));
+	free(out);
+}
+
+/* "Which runs produced an artifact written by a process outside the build?" */
+static void test_collector_query__outside_writes(void **state)
+{
+	struct query_opts o = { .runs = true, .outside_writes = true };
+	int n;
+	char *out = q(&o, &n);
+
+	/* both runs renamed /src/a.c at seq 6; only run-a's actor was outside the build */
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(out, "\"runId\":\"run-a\""));
+	assert_non_null(strstr(out, "\"outsideWrites\":1,\"outsideWriters\":[\"/tmp/sunspot\"]"));
+	free(out);
+	o.path = "/out"; /* nothing outside the build wrote there */
+	out = q(&o, &n);
+	assert_int_equal(n, 0);
+	free(out);
+	o.path = "/src";
+	out = q(&o, &n);
+	assert_int_equal(n, 1);
+	free(out);
+	/* the events themselves */
+	o = (struct query_opts){ .outside_writes = true, .format = QUERY_TEXT };
+	out = q(&o, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(out, " agent-a/host-a run run-a #6 file RENAME /src/a.c -> /src/b.c by /tmp/sunspot pid 4242 (outside the build) VIOLATION protect[0]: /src TAINTED"));
+	free(out);
+	/* an actor the sensor could not name is not shown to be the build */
+	{
+		Buildwarden__V1__Event ev = BUILDWARDEN__V1__EVENT__INIT;
+		Buildwarden__V1__FileBody fb = BUILDWARDEN__V1__FILE_BODY__INIT;
+		Buildwarden__V1__Process pr = BUILDWARDEN__V1__PROCESS__INIT;
+
+		ev.body_case = BUILDWARDEN__V1__EVENT__BODY_FILE;
+		ev.file = &fb;
+		assert_true(query_event__outside_write(&ev)); /* no process at all */
+		ev.process = &pr;
+		pr.in_build = true;
+		assert_true(query_event__outside_write(&ev)); /* unattributed */
+		pr.attributed = true;
+		assert_false(query_event__outside_write(&ev));
+		ev.body_case = BUILDWARDEN__V1__EVENT__BODY_EXEC; /* not a file change */
+		pr.in_build = false;
+		assert_false(query_event__outside_write(&ev));
+	}
+}
+
+static void test_collector_query__event_filters(void **state)
+{
+	struct query_opts o = { .kind = "exec" };
+	int n;
+	char *out = q(&o, &n);
+
+	/* run-a: 2 4 5 7 8; run-b: 2 4 7 (5 is the gap) */
+	assert_int_equal(n, 8);
+	free(out);
+	o.run = "run-a";
+	out = q(&o, &n); /* a run's history, filtered */
+	assert_int_equal(n, 5);
+	free(out);
+	o.limit = 2; /* its first two */
+	out = q(&o, &n);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(out, "\"seq\":\"2\""));
+	assert_non_null(strstr(out, "\"seq\":\"4\""));
+	free(out);
+	o = (struct query_opts){ .exe = "/usr/bin/cc", .limit = 3 }; /* the newest three */
+	out = q(&o, &n);
+	assert_int_equal(n, 3);
+	assert_null(strstr(out, "run-a"));
+	free(out);
+	o = (struct query_opts){ .exe = "/usr/bin/c" }; /* exact, not a prefix */
+	out = q(&o, &n);
+	assert_int_equal(n, 0);
+	free(out);
+	o = (struct query_opts){ .path = "/src" };
+	out = q(&o, &n);
+	assert_int_equal(n, 2); /* the renames of both runs */
+	free(out);
+	o.path = "/sr"; /* a prefix of path components, not of characters */
+	out = q(&o, &n);
+	assert_int_equal(n, 0);
+	free(out);
+	o = (struct query_opts){ .path = "/usr/bin", .violations = true };
+	out = q(&o, &n);
+	assert_int_equal(n, 0); /* the execs are not violations */
+	free(out);
+	o = (struct query_opts){ .violations = true, .kind = "connect", .format = QUERY_TEXT };
+	out = q(&o, &n);
+	assert_int_equal(n, 3); /* 3 and 9 in run-a, 3 in run-b (6 is the rename) */
+	assert_non_null(strstr(out, "connect 203.0.113.9:443"));
+	free(out);
+}
+
 static void test_collector_query__duration(void **state)
 {
 	int64_t ns;
@@ -300,6 +434,9 @@ int main(void)
 		cmocka_unit_test(test_collector_query__violations),
 		cmocka_unit_test(test_collector_query__findings),
 		cmocka_unit_test(test_collector_query__run_history),
+		cmocka_unit_test(test_collector_query__runs),
+		cmocka_unit_test(test_collector_query__outside_writes),
+		cmocka_unit_test(test_collector_query__event_filters),
 		cmocka_unit_test(test_collector_query__duration),
 		cmocka_unit_test(test_collector_query__not_a_collector_db),
 	};

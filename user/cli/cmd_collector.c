@@ -13,6 +13,7 @@
 #include "cli/exitcodes.h"
 #include "cli/help.h"
 #include "cli/usage.h"
+#include "collector/export.h"
 #include "collector/redact.h"
 #include "collector/server.h"
 
@@ -81,10 +82,17 @@ int cmd_collector(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "sync", required_argument, NULL, 's' },
 		{ "commit-ms", required_argument, NULL, 'm' },
+		{ "export", required_argument, NULL, 'x' },
+		{ "export-rotate", required_argument, NULL, 'X' },
+		{ "export-settle", required_argument, NULL, 'T' },
+		{ "export-tls-ca", required_argument, NULL, 'C' },
+		{ "export-tls-cert", required_argument, NULL, 'E' },
+		{ "export-tls-key", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct server_cfg cfg = { 0 };
+	struct server_cfg cfg = { .export_settle = -1 };
+	static const char *exports[EXPORT_MAX];
 	static const char *redact[REDACT_MAX_RULES];
 	struct sigaction sa = { 0 };
 	unsigned long long v;
@@ -202,6 +210,40 @@ int cmd_collector(int argc, char **argv)
 			else if (strcmp(optarg, "full"))
 				return usage__error("buildwarden collector", collector_usage, "--sync must be full or normal, not '%s'", optarg);
 			break;
+		case 'x':
+			if (cfg.n_exports >= EXPORT_MAX)
+				return usage__error("buildwarden collector", collector_usage, "at most %d --export", EXPORT_MAX);
+			if (export__check_spec(optarg, err, sizeof(err)))
+				return usage__error("buildwarden collector", collector_usage, "%s", err);
+			for (size_t i = 0; i < cfg.n_exports; i++)
+				if (!strcmp(exports[i], optarg))
+					return usage__error("buildwarden collector", collector_usage, "--export '%s' given twice (one cursor per destination)", optarg);
+			exports[cfg.n_exports++] = optarg;
+			cfg.exports = exports;
+			break;
+		case 'X':
+			/* a shipper's unit of work: small files cost inodes, large ones delay
+			 * deleting what was shipped */
+			if (!collector__num(optarg, 4096, 1ull << 40, &v))
+				return usage__error("buildwarden collector", collector_usage, "--export-rotate must be 4096..1099511627776 bytes, not '%s'", optarg);
+			cfg.export_rotate = v;
+			break;
+		case 'T':
+			errno = 0;
+			cfg.export_settle = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(cfg.export_settle >= 0) ||
+			    cfg.export_settle > 600)
+				return usage__error("buildwarden collector", collector_usage, "--export-settle must be 0..600 seconds, not '%s'", optarg);
+			break;
+		case 'C':
+			cfg.export_tls_ca = optarg;
+			break;
+		case 'E':
+			cfg.export_tls_cert = optarg;
+			break;
+		case 'Y':
+			cfg.export_tls_key = optarg;
+			break;
 		case 'h':
 			fputs(collector_usage, stdout);
 			return 0;
@@ -222,6 +264,16 @@ int cmd_collector(int argc, char **argv)
 					      "--tls-client-ca, or --insecure for plaintext testing");
 	if (cfg.require_keys && !cfg.agent_keys)
 		return usage__error("buildwarden collector", collector_usage, "--require-keys needs --agent-keys DIR");
+	if (!cfg.export_tls_cert != !cfg.export_tls_key)
+		return usage__error("buildwarden collector", collector_usage, "--export-tls-cert and --export-tls-key go together");
+	{
+		bool tls = false;
+
+		for (size_t i = 0; i < cfg.n_exports; i++)
+			tls |= !strncmp(exports[i], "syslog:tls://", 13);
+		if ((cfg.export_tls_ca || cfg.export_tls_cert) && !tls)
+			return usage__error("buildwarden collector", collector_usage, "--export-tls-* need a --export syslog:tls://HOST:PORT");
+	}
 	if (cfg.agent_keys && (stat(cfg.agent_keys, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		log__line(stderr, "buildwarden collector: ", "--agent-keys '%s' is not a directory",
 			  cfg.agent_keys);

@@ -29,6 +29,12 @@ int cmd_query(int argc, char **argv)
 		{ "rule", required_argument, NULL, 'R' },
 		{ "since", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'n' },
+		{ "runs", no_argument, NULL, 'u' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "exe", required_argument, NULL, 'e' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "outside-writes", no_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -75,6 +81,36 @@ int cmd_query(int argc, char **argv)
 			if (errno || end == optarg || *end || o.limit < 1)
 				return usage__error("buildwarden query", query_usage, "--limit must be a positive number, not '%s'", optarg);
 			break;
+		case 'u':
+			o.runs = true;
+			break;
+		case 'k': {
+			bool ok = false;
+
+			for (const char *const *k = query_kinds; *k && !ok; k++)
+				ok = !strcmp(*k, optarg);
+			if (!ok)
+				return usage__error("buildwarden query", query_usage, "--kind must be exec, file, connect, run_start, run_end, stats, process_access or none, not '%s'", optarg);
+			o.kind = optarg;
+			break;
+		}
+		case 'e':
+			o.exe = optarg;
+			break;
+		case 'p':
+			if (!*optarg)
+				return usage__error("buildwarden query", query_usage, "--path takes a path prefix");
+			o.path = optarg;
+			break;
+		case 'o':
+			o.outside_writes = true;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "text"))
+				o.format = QUERY_TEXT;
+			else if (strcmp(optarg, "json"))
+				return usage__error("buildwarden query", query_usage, "--format must be json or text, not '%s'", optarg);
+			break;
 		case 'h':
 			fputs(query_usage, stdout);
 			return 0;
@@ -86,8 +122,15 @@ int cmd_query(int argc, char **argv)
 		return usage__error("buildwarden query", query_usage, "unexpected argument '%s'", argv[optind]);
 	if (!db)
 		return usage__error("buildwarden query", query_usage, "--db FILE is required");
-	if (!o.violations && !o.findings && !o.run)
-		return usage__error("buildwarden query", query_usage, "say what to list: --violations, --findings or --run RUN_ID");
+	if (!o.violations && !o.findings && !o.run && !o.runs && !o.kind && !o.exe && !o.path &&
+	    !o.outside_writes)
+		return usage__error("buildwarden query", query_usage, "say what to list: --violations, --findings, --runs, --run RUN_ID, or events by --kind, --exe, --path or --outside-writes");
+	if (o.runs && (o.violations || o.findings))
+		return usage__error("buildwarden query", query_usage, "--runs lists runs: not with --violations or --findings");
+	if (o.runs && (o.kind || o.exe || o.path) && !o.outside_writes)
+		return usage__error("buildwarden query", query_usage, "with --runs, --kind, --exe and --path only narrow --outside-writes");
+	if (o.findings && !o.violations && (o.kind || o.exe || o.path || o.outside_writes))
+		return usage__error("buildwarden query", query_usage, "--kind, --exe, --path and --outside-writes filter events, not --findings");
 	if (o.rule && !o.violations)
 		return usage__error("buildwarden query", query_usage, "--rule filters --violations");
 

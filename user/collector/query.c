@@ -10,6 +10,7 @@
 #include "buildwarden.pb-c.h"
 #include "collector/batch.h"
 #include "collector/query.h"
+#include "collector/query_event.h"
 #include "transport/pbjson.h"
 
 int query__duration(const char *s, int64_t *ns)
@@ -62,79 +63,55 @@ static void query__json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void query__time(FILE *out, int64_t ns)
+const char *const query_kinds[] = { "exec", "file", "connect", "run_start", "run_end", "stats",
+				    "process_access", "none", NULL };
+
+/* One stored event row (agent, flags, event, seq, host, run_id, rx): decoded, filtered
+ * on its own fields, printed. 1 printed, 0 filtered out. */
+static int query__print_event(FILE *out, sqlite3_stmt *st, const struct query_opts *o)
 {
-	time_t t = (time_t)(ns / 1000000000);
-	struct tm tm;
-	char buf[64];
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(out, "\"%s.%03dZ\"", buf, (int)((ns % 1000000000) / 1000000));
-}
-
-static void query__flags(FILE *out, int flags)
-{
-	static const char *const names[] = { "chain_break", "chain_unverified", "bad_event",
-					     "redacted" };
-	bool first = true;
-
-	fputs("\"integrity\":[", out);
-	for (int i = 0; i < 4; i++) {
-		if (!(flags & (1 << i)))
-			continue;
-		fprintf(out, "%s\"%s\"", first ? "" : ",", names[i]);
-		first = false;
-	}
-	fputs("],", out);
-}
-
-/* One stored event: {"agent":..,["integrity":[..],] <the event's own fields>}. */
-static int query__print_event(FILE *out, sqlite3_stmt *st)
-{
-	const char *agent = (const char *)sqlite3_column_text(st, 0);
-	int flags = sqlite3_column_int(st, 1);
 	const uint8_t *bytes = sqlite3_column_blob(st, 2);
 	size_t len = (size_t)sqlite3_column_bytes(st, 2);
-	sqlite3_int64 seq = sqlite3_column_int64(st, 3);
 	Buildwarden__V1__Event *ev;
-	char *json = NULL;
-	size_t jlen = 0;
-	FILE *mem;
-	int rc = 0;
+	int printed = 0;
 
-	fputs("{\"agent\":", out);
-	query__json_str(out, agent);
-	fputc(',', out);
-	if (flags)
-		query__flags(out, flags);
 	ev = buildwarden__v1__event__unpack(NULL, len, bytes ? bytes : (const uint8_t *)"");
-	if (!ev) {
-		fprintf(out, "\"seq\":\"%lld\"}\n", (long long)seq);
-		return 0;
+	if (query_event__match(o, ev)) {
+		query_event__print(out, o, (const char *)sqlite3_column_text(st, 0),
+				   (const char *)sqlite3_column_text(st, 4),
+				   (const char *)sqlite3_column_text(st, 5),
+				   (uint64_t)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 6),
+				   sqlite3_column_int(st, 1), ev);
+		printed = 1;
 	}
-	mem = open_memstream(&json, &jlen);
-	if (!mem) {
+	if (ev)
 		buildwarden__v1__event__free_unpacked(ev, NULL);
-		return -ENOMEM;
-	}
-	rc = pbjson__print(mem, &ev->base);
-	fclose(mem);
-	buildwarden__v1__event__free_unpacked(ev, NULL);
-	if (!rc && json && jlen >= 2 && json[0] == '{') {
-		if (jlen == 2) /* "{}" */
-			fprintf(out, "\"seq\":\"%lld\"}\n", (long long)seq);
-		else
-			fprintf(out, "%s\n", json + 1);
-	} else {
-		fprintf(out, "\"seq\":\"%lld\"}\n", (long long)seq);
-	}
-	free(json);
-	return 0;
+	return printed;
 }
 
-static void query__print_finding(FILE *out, sqlite3_stmt *st)
+static void query__print_finding(FILE *out, sqlite3_stmt *st, const struct query_opts *o)
 {
+	if (o->format == QUERY_TEXT) {
+		char t[40];
+
+		query_event__time(t, sizeof(t), sqlite3_column_int64(st, 3));
+		fprintf(out, "%s %s/%s run %s: %s", t, (const char *)sqlite3_column_text(st, 0),
+			(const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
+			(const char *)sqlite3_column_text(st, 4));
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+			fprintf(out, " seq %lld", (long long)sqlite3_column_int64(st, 5));
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+			fprintf(out, "..%lld", (long long)sqlite3_column_int64(st, 6));
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+			const unsigned char *d = sqlite3_column_text(st, 7);
+
+			fputs(": ", out);
+			for (; d && *d; d++)
+				fputc(*d < 0x20 || *d == 0x7f ? '?' : *d, out);
+		}
+		fputc('\n', out);
+		return;
+	}
 	fputs("{\"kind\":", out);
 	query__json_str(out, (const char *)sqlite3_column_text(st, 4));
 	fputs(",\"agent\":", out);
@@ -143,8 +120,12 @@ static void query__print_finding(FILE *out, sqlite3_stmt *st)
 	query__json_str(out, (const char *)sqlite3_column_text(st, 1));
 	fputs(",\"runId\":", out);
 	query__json_str(out, (const char *)sqlite3_column_text(st, 2));
-	fputs(",\"time\":", out);
-	query__time(out, sqlite3_column_int64(st, 3));
+	{
+		char t[40];
+
+		query_event__time(t, sizeof(t), sqlite3_column_int64(st, 3));
+		fprintf(out, ",\"time\":\"%s\"", t);
+	}
 	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
 		fprintf(out, ",\"firstSeq\":\"%lld\"", (long long)sqlite3_column_int64(st, 5));
 	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
@@ -201,6 +182,16 @@ static void query__filters(struct query_sql *q, const struct query_opts *o, cons
 	}
 }
 
+/* The part of the event filters SQL can do: the kind column (and, for outside
+ * writes, only file events get decoded). */
+static void query__event_filters(struct query_sql *q, const struct query_opts *o)
+{
+	if (o->kind)
+		query__add(q, " AND e.kind = :kind");
+	if (o->outside_writes)
+		query__add(q, " AND e.kind = 'file'");
+}
+
 static void query__bind(sqlite3_stmt *st, const char *name, const char *v)
 {
 	int i = sqlite3_bind_parameter_index(st, name);
@@ -209,9 +200,17 @@ static void query__bind(sqlite3_stmt *st, const char *name, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
+/* Events are filtered on their own fields here, after SQL's LIMIT could apply: with
+ * such a filter the limit is applied to what passes (newest: the last N lines of
+ * the ascending output; else the first N). */
 static int query__exec(sqlite3 *db, const struct query_sql *q, const struct query_opts *o,
-		       FILE *out, bool events, char *err, size_t errlen)
+		       FILE *out, bool events, bool newest, char *err, size_t errlen)
 {
+	bool cut = events && o->limit && query_event__filters(o);
+	char *buf = NULL;
+	size_t blen = 0;
+	long long printed = 0;
+	FILE *dst = out;
 	sqlite3_stmt *st;
 	int rc, i;
 
@@ -222,16 +221,37 @@ static int query__exec(sqlite3 *db, const struct query_sql *q, const struct quer
 	if ((i = sqlite3_bind_parameter_index(st, ":since")))
 		sqlite3_bind_int64(st, i, o->since_ns);
 	if ((i = sqlite3_bind_parameter_index(st, ":limit")))
-		sqlite3_bind_int64(st, i, o->limit ? o->limit : -1);
+		sqlite3_bind_int64(st, i, o->limit && !cut ? o->limit : -1);
 	query__bind(st, ":run", o->run);
 	query__bind(st, ":host", o->host);
 	query__bind(st, ":agent", o->agent);
 	query__bind(st, ":rule", o->rule);
+	query__bind(st, ":kind", o->kind);
+	if (cut && newest && !(dst = open_memstream(&buf, &blen))) {
+		sqlite3_finalize(st);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (events)
-			query__print_event(out, st);
+			printed += query__print_event(dst, st, o);
 		else
-			query__print_finding(out, st);
+			query__print_finding(dst, st, o);
+		if (cut && !newest && printed >= o->limit) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (dst != out) {
+		const char *p;
+
+		fclose(dst);
+		p = buf ? buf : "";
+		for (long long skip = printed - o->limit; skip > 0 && rc == SQLITE_DONE; skip--)
+			p = strchr(p, '\n') + 1;
+		if (rc == SQLITE_DONE)
+			fputs(p, out);
+		free(buf);
 	}
 	if (rc != SQLITE_DONE)
 		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
@@ -287,14 +307,15 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 		/* Ordered and filtered on the collector's clock (received_ns): an agent
 		 * chooses its events' timeNs, and one that dated its rows in the future
 		 * would otherwise hold the top of every --limit and pass every --since. */
-		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq,"
-			       " coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
+		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
+			       " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
 			       " JOIN runs r ON r.id = e.run WHERE e.violation = 1");
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
+		query__event_filters(&q, o);
 		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit)"
 			       " ORDER BY rx, run, seq");
-		rc = query__exec(db, &q, o, out, true, err, errlen);
+		rc = query__exec(db, &q, o, out, true, true, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -319,21 +340,43 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 			") WHERE 1");
 		query__filters(&q, o, "time", "run_id", "host", NULL, "agent");
 		query__add(&q, " ORDER BY time DESC, ord DESC LIMIT :limit) ORDER BY time, ord");
-		rc = query__exec(db, &q, o, out, false, err, errlen);
+		rc = query__exec(db, &q, o, out, false, true, err, errlen);
 		if (rc)
 			return rc;
 	}
-	if (!o->violations && !o->findings && o->run) {
+	if (o->runs) {
+		rc = query__runs(db, o, out, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (!o->violations && !o->findings && !o->runs && o->run) {
 		rc = query__one_agent(db, o, err, errlen);
 		if (rc)
 			return rc;
 		q.len = 0;
-		query__add(&q, "SELECT r.agent, e.flags, e.event, e.seq FROM events e"
+		query__add(&q, "SELECT r.agent, e.flags, e.event, e.seq, r.host, r.run_id,"
+			       " coalesce(e.received_ns, e.time_ns) FROM events e"
 			       " JOIN runs r ON r.id = e.run WHERE 1");
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
+		query__event_filters(&q, o);
 		query__add(&q, " ORDER BY r.agent, e.seq LIMIT :limit");
-		rc = query__exec(db, &q, o, out, true, err, errlen);
+		rc = query__exec(db, &q, o, out, true, false, err, errlen);
+		if (rc)
+			return rc;
+	} else if (!o->violations && !o->findings && !o->runs &&
+		   (o->kind || query_event__filters(o))) {
+		/* every stored event that passes the filters, by arrival */
+		q.len = 0;
+		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
+			       " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
+			       " JOIN runs r ON r.id = e.run WHERE 1");
+		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
+			       "e.rule", "r.agent");
+		query__event_filters(&q, o);
+		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit)"
+			       " ORDER BY rx, run, seq");
+		rc = query__exec(db, &q, o, out, true, true, err, errlen);
 		if (rc)
 			return rc;
 	}

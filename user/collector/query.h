@@ -9,8 +9,11 @@
 
 #include <sqlite3.h>
 
+enum query_format { QUERY_JSON, QUERY_TEXT };
+
 struct query_opts {
 	bool violations;   /* violation events */
+	bool runs;         /* the list of runs (CI context, completeness, violations) */
 	bool findings;     /* stored findings + runs that are not complete */
 	const char *run;   /* alone: the run's whole history; else a filter */
 	const char *agent; /* the agent identity (certificate CN); a filter */
@@ -18,7 +21,17 @@ struct query_opts {
 	const char *rule;  /* violations only */
 	int64_t since_ns;  /* unix ns lower bound on event/finding time; 0: none */
 	long long limit;   /* the most recent N (history: the first N); 0: all */
+	/* event filters; any of them alone lists every stored event that passes */
+	const char *kind;  /* events.kind: exec, file, connect, run_start, ... */
+	const char *exe;   /* process.exe, exactly */
+	const char *path;  /* a path prefix: file path, new or old path, exec filename */
+	bool outside_writes; /* file changes by a process outside the build (or unattributed);
+			      * with runs: only runs that have one, and how many */
+	enum query_format format;
 };
+
+/* The kinds events.kind holds, NULL-terminated (for --kind's check). */
+extern const char *const query_kinds[];
 
 /* "30s", "15m", "1h", "2d" → nanoseconds. -EINVAL on anything else. */
 int query__duration(const char *s, int64_t *ns);
@@ -27,5 +40,8 @@ int query__duration(const char *s, int64_t *ns);
  * (err says which agents) for --run alone when more than one agent has that run id and
  * no agent was named: runs are (agent, run id), and two agents' events never mix. */
 int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+
+/* --runs (query_runs.c): one line per run, most recently active last. 0 or -EIO. */
+int query__runs(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 #endif /* BUILDWARDEN_COLLECTOR_QUERY_H */

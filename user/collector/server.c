@@ -109,6 +109,12 @@ int server__run(struct server *s)
 		conn__kill(s, c, "collector stopping");
 	}
 	conn__reap(s);
+	/* everything is committed: let the exports catch up (a sink that is down keeps
+	 * the rest for the next start, through its cursor) */
+	for (size_t i = 0; i < s->n_exp; i++) {
+		export__stop(s->exp[i], SERVER_EXPORT_DRAIN_MS);
+		s->exp[i] = NULL;
+	}
 	{
 		struct store_stats st;
 
@@ -163,6 +169,32 @@ static bool server__ep_add(struct server *s, int fd, void *tag)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
 
 	return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+/* The --export threads, each on a read handle of its own: started before the listener,
+ * so that a bad export directory fails the start-up, not the first commit. */
+static int server__exports(struct server *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->cfg.n_exports && i < EXPORT_MAX; i++) {
+		struct export_cfg ec = {
+			.spec = s->cfg.exports[i],
+			.db = s->cfg.db,
+			.rotate_bytes = s->cfg.export_rotate,
+			.tls_ca = s->cfg.export_tls_ca,
+			.tls_cert = s->cfg.export_tls_cert,
+			.tls_key = s->cfg.export_tls_key,
+			.settle_s = s->cfg.export_settle,
+			.log = s->log,
+		};
+		int rc = export__start(&ec, &s->exp[i], err, errlen);
+
+		if (rc)
+			return rc == -EINVAL ? SERVER_ERR_CONFIG :
+			       rc == -ENOENT && strstr(s->cfg.exports[i], "syslog:tls") ? SERVER_ERR_TLS_FILE :
+										SERVER_ERR_STORE;
+		s->n_exp = i + 1;
+	}
+	return 0;
 }
 
 int server__new(const struct server_cfg *cfg, struct server **out, char *err, size_t errlen)
@@ -276,6 +308,9 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		rc = SERVER_ERR_STORE;
 		goto fail;
 	}
+	rc = server__exports(s, err, errlen);
+	if (rc)
+		goto fail;
 	rc = server__listen(s, err, errlen);
 	if (rc)
 		goto fail;
@@ -312,6 +347,8 @@ void server__free(struct server *s)
 	while (s->conns)
 		conn__free(s, s->conns);
 	writer__stop(s);
+	for (size_t i = 0; i < s->n_exp; i++)
+		export__stop(s->exp[i], 0);
 	ingest__free(s->ig);
 	if (s->redact_init)
 		redact__free(&s->redact);

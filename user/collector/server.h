@@ -30,6 +30,11 @@ struct server_cfg {
 	const char *const *redact; /* --redact patterns (POSIX ERE) */
 	size_t n_redact;
 	bool no_default_redact;    /* the built-in secret rules off */
+	const char *const *exports; /* --export specs (export.h), at most EXPORT_MAX */
+	size_t n_exports;
+	uint64_t export_rotate;    /* jsonl: bytes per file; 0: 64 MiB */
+	const char *export_tls_ca, *export_tls_cert, *export_tls_key;
+	double export_settle;      /* syslog: seconds; <0: 1 */
 	FILE *log;                 /* NULL: stderr */
 };
 

@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include "collector/export.h"
 #include "collector/ingest.h"
 #include "collector/netaddr.h"
 #include "collector/server.h"
@@ -27,6 +28,8 @@
 #define CONN_RBUF_MIN (64u * 1024)
 #define CLOSE_LINGER_NS (1000000000ll)
 #define SWEEP_NS (500000000ll)
+/* at a stop, how long the exports may take to deliver what was committed */
+#define SERVER_EXPORT_DRAIN_MS 10000u
 
 enum conn_state { CS_TLS, CS_OPEN, CS_CLOSING };
 
@@ -86,6 +89,8 @@ struct server {
 	struct redact redact;      /* read by ingest (ingest_cfg.redact) */
 	bool redact_init;
 	struct writer w;
+	struct exporter *exp[EXPORT_MAX]; /* --export: each tails the store on a thread of its own */
+	size_t n_exp;
 	struct conn *conns;
 	unsigned nconns;
 	struct conn *rq_head, *rq_tail; /* the ready queue: may have more to read */

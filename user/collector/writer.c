@@ -111,6 +111,8 @@ void writer__collect(struct server *s)
 			  "storage error: %s: refusing every agent so that they re-send from the last commit",
 			  err);
 	ingest__done(s->ig, b, ok);
+	for (size_t i = 0; ok && i < s->n_exp; i++)
+		export__kick(s->exp[i]); /* what it exports is committed now */
 	pthread_mutex_lock(&s->w.mu);
 	s->w.busy = false;
 	pthread_mutex_unlock(&s->w.mu);
