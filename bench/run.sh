@@ -17,7 +17,11 @@
 #   OUT=build                   where build/buildwarden is (as in the Makefile)
 #   BENCH_PAIRS=3               build rounds (without, then each mode) after one warm-up, + 1 closing without
 #   BENCH_PROJECTS="nginx hello" which builds: nginx (make only) and GNU hello (./configure + make)
-#   BENCH_MODES="audit enforce" the sensor's modes measured beside no sensor
+#   BENCH_MODES="audit enforce" the sensor's modes measured beside no sensor; with
+#                               BENCH_BASE_BW set, also audit-base / enforce-base
+#   BENCH_BASE_BW=              another buildwarden binary (e.g. the commit before a
+#                               change), run by the *-base modes in the same rounds, so
+#                               a before/after comparison shares the machine's load
 #   BENCH_JOBS=$(nproc)         make -jN
 #   BENCH_ROUNDS=9              micro rounds (without, with[, host]) per round
 #   BENCH_FILE_ITERS=50000      iterations of the file loops
@@ -51,7 +55,10 @@ DO_MICRO=${BENCH_MICRO:-1}
 NO_SENSOR=${BENCH_NO_SENSOR:-0}
 read -r -a PROJECTS <<<"${BENCH_PROJECTS:-nginx hello}"
 read -r -a MODES <<<"${BENCH_MODES:-audit enforce}"
-for m in "${MODES[@]}"; do case $m in audit | enforce) ;; *) echo "[bench] error: BENCH_MODES: '$m' is not audit or enforce" >&2; exit 1 ;; esac; done
+BASE_BW=${BENCH_BASE_BW:-}
+for m in "${MODES[@]}"; do case $m in audit | enforce) ;;
+	audit-base | enforce-base) [ -x "$BASE_BW" ] || { echo "[bench] error: BENCH_MODES: '$m' needs BENCH_BASE_BW, an executable buildwarden" >&2; exit 1; } ;;
+	*) echo "[bench] error: BENCH_MODES: '$m' is not audit, enforce, audit-base or enforce-base" >&2; exit 1 ;; esac; done
 BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT:-600}
 T_SHORT=60      # a sensor start, a decode, a compile of micro.c
 T_FETCH=600     # apt-get update + source download, configure
@@ -262,7 +269,9 @@ build_once() { # project label mode(none|audit|enforce) -> prints "wall-seconds 
 	dir=$(project_dir "$p")
 	cmd=$(project_cmd "$p")
 	if [ "$mode" != none ]; then
-		{ time { (cd "$dir" && eval exec timeout -k 10 "$BUILD_TIMEOUT" "$BW" run --mode "$mode" --policy "$POLICY" \
+		local bw=$BW
+		case $mode in *-base) bw=$BASE_BW; mode=${mode%-base} ;; esac
+		{ time { (cd "$dir" && eval exec timeout -k 10 "$BUILD_TIMEOUT" "$bw" run --mode "$mode" --policy "$POLICY" \
 			--events "$RES/$label.pb" -- "$cmd") >"$RES/$label.out" 2>"$RES/$label.err"; }; } \
 			2>"$RES/$label.time" || rc=$?
 	else
@@ -314,6 +323,10 @@ build_drops_note() { # project mode
 	BUILD_NOTES+=("  Under the sensor ($m): events per build $(for f in "$RES"/"$p"*-"$m".summary; do field events "$(cat "$f")"; done | paste -sd/ -);" \
 		"  kernel drops (sum): $([ $dq = 1 ] && echo "NOT REPORTED by the events stream" || echo "$d") (target 0);" \
 		"  violations: $v (a clean build should have 0); exit codes: $(cat "$RES"/"$p"*-"$m".rc | paste -sd/ -).")
+	local perm
+	perm=$(grep -h 'permission answers:' "$RES"/"$p"*-"$m".err 2>/dev/null | sed 's/^ *permission answers: //; s/ (.*);/;/' | paste -sd'|' - | sed 's/|/ | /g')
+	[ -n "$perm" ] && BUILD_NOTES+=("  Permission answers per build ($m): $perm.")
+	return 0
 }
 run_build_bench() { # project
 	local p=$1 i s sum m
@@ -338,11 +351,11 @@ run_build_bench() { # project
 		return 0
 	fi
 	for m in "${MODES[@]}"; do
-		case $m in audit) build_row "$p" "$m" 1.02 ;; enforce) build_row "$p" "$m" 1.03 ;; esac
+		case $m in audit*) build_row "$p" "$m" 1.02 ;; enforce*) build_row "$p" "$m" 1.03 ;; esac
 		build_drops_note "$p" "$m"
 	done
 	local stderr_drops
-	stderr_drops=$(grep -h -i -E 'drop|lost' "$RES"/"$p"*-audit.err "$RES"/"$p"*-enforce.err 2>/dev/null | sort | uniq -c | sed 's/^ */    /' || true)
+	stderr_drops=$(grep -h -i -E 'drop|lost' "$RES"/"$p"*-audit*.err "$RES"/"$p"*-enforce*.err 2>/dev/null | sort | uniq -c | sed 's/^ */    /' || true)
 	if [ -n "$stderr_drops" ]; then
 		BUILD_NOTES+=("- $p: run summary lines about drops (stderr of \`buildwarden run\`, count of identical lines):" '```' "$stderr_drops" '```')
 	fi
@@ -487,7 +500,7 @@ REPORT=$WORK/results.md
 	echo "# buildwarden bench results"
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-	echo "- buildwarden: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- bpf user include 2>/dev/null || echo ' (+ uncommitted changes)'); sensor: $([ "$NO_SENSOR" = 1 ] && echo 'NOT USED (BENCH_NO_SENSOR=1)' || echo "$BW")"
+	echo "- buildwarden: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- bpf user include 2>/dev/null || echo ' (+ uncommitted changes)'); sensor: $([ "$NO_SENSOR" = 1 ] && echo 'NOT USED (BENCH_NO_SENSOR=1)' || echo "$BW")$([ -n "$BASE_BW" ] && echo "; *-base modes: $BASE_BW")"
 	[ "$DO_BUILD" = 1 ] && echo "- builds: ${PROJECTS[*]} ($([ -n "$SRC" ] && echo "$(basename "$SRC"), $NCU compilation units; ")$([ -n "$HSRC" ] && echo "$(basename "$HSRC") configure + make")), make -j$JOBS, warm-up + $PAIRS rounds (W ${MODES[*]} ... W: each run under the sensor is bracketed by the two Ws around its round)"
 	[ "$DO_MICRO" = 1 ] && echo "- micro: $ROUNDS rounds; file loops $FILE_ITERS iterations, exec $EXEC_ITERS, connect $CONNECT_ITERS"
 	echo "- \`buildwarden run --policy ... -- true\` (sensor start + stop), median of 3: ${STARTUP} s"

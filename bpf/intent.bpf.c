@@ -43,11 +43,15 @@ static __always_inline void record(__u32 open_flags, __u32 intent_flags)
 	bpf_map_update_elem(&open_intent, &tid, &in, BPF_ANY);
 }
 
+/* Most threads leaving an open have no entry (the build records none): a lookup, which
+ * takes no lock, spares them the delete, which takes the bucket's lock even for a key
+ * that is not there. */
 static __always_inline void forget(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	bpf_map_delete_elem(&open_intent, &tid);
+	if (bpf_map_lookup_elem(&open_intent, &tid))
+		bpf_map_delete_elem(&open_intent, &tid);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")

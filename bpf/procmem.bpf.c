@@ -23,14 +23,16 @@ static __always_inline void check_write(int fd)
 	/* Every write on the host comes here: audit mode pays one array lookup. */
 	if (!cfg || !(cfg->flags & BW_CFG_ENFORCE_ACCESS))
 		return;
+	/* A build process may write anything here: one map lookup spares the build's
+	 * writes the descriptor walk (about ten kernel reads; docs/PERFORMANCE.md). */
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (in_build(tgid))
+		return;
 	file = fd_file(fd);
 	if (!file)
 		return;
 	target = mem_file_target(file);
-	if (!target)
-		return;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (target == tgid || in_build(tgid) || !in_build(target))
+	if (!target || target == tgid || !in_build(target))
 		return;
 	access_violation(tgid, target, BW_ACCESS_PROC_MEM, true);
 }

@@ -118,12 +118,21 @@ static __noinline bool guard_file(const struct bw_config *cfg, struct task_struc
 	return killed;
 }
 
+/* The build may write its trees: its writes, most of a build's, stop at one map lookup
+ * instead of walking the descriptor table (guard_file would allow them anyway). */
+static __always_inline bool current_in_build(void)
+{
+	struct bw_proc *p = proc_lookup(bpf_get_current_pid_tgid() >> 32);
+
+	return p && (p->flags & BW_PROC_IN_BUILD);
+}
+
 static __always_inline void guard(int fd, __u32 kind)
 {
 	const struct bw_config *cfg = guard_on();
 	struct task_struct *task;
 
-	if (!cfg)
+	if (!cfg || current_in_build())
 		return;
 	task = (struct task_struct *)bpf_get_current_task();
 	guard_file(cfg, task, fd_file(task, fd), fd, kind);

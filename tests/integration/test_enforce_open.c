@@ -386,12 +386,22 @@ static size_t denied(Buildwarden__V1__FileOp op, pid_t pid)
 	return n;
 }
 
+/* The build's command: waits for the outsider's ops. With $3, it first reads the
+ * protected file BUILD_READS times (open, read, close each), as a build reads its
+ * sources: an optimization that spared the build's reads the permission round trip must
+ * not spare an outsider's later open or truncate (issue 7, "without weakening"). */
+#define BUILD_READS 50
+#define BUILD_SCRIPT                                                                      \
+	"exec 3< \"$1\"; if [ -n \"$3\" ]; then i=0; while [ $i -lt 50 ]; do cat \"$3\" "  \
+	">/dev/null || exit 9; i=$((i + 1)); done; fi; echo go > \"$2\"; read x <&3; "     \
+	"echo \"RESULT $x\""
+_Static_assert(BUILD_READS == 50, "BUILD_SCRIPT's loop bound");
+
 /* The outsider's ops in one run; asserts on the results, the file system, the events. */
-static void outsider_case(bool enforce, const char *writer_exe)
+static void outsider_case_reads(bool enforce, const char *writer_exe, bool build_reads)
 {
-	static const char *const script[] = {
-		"/bin/sh", "-c", "exec 3< \"$1\"; echo go > \"$2\"; read x <&3; echo \"RESULT $x\"",
-		"sh", NULL, NULL, NULL };
+	static const char *const script[] = { "/bin/sh", "-c", BUILD_SCRIPT, "sh", NULL, NULL,
+					      NULL, NULL };
 	const char *cmd[8];
 	struct outsider o = { 0 };
 	struct stat before, after;
@@ -412,6 +422,7 @@ static void outsider_case(bool enforce, const char *writer_exe)
 	memcpy(cmd, script, sizeof(script));
 	cmd[4] = o.done;
 	cmd[5] = o.go;
+	cmd[6] = build_reads ? target : NULL;
 	run_build(enforce ? "enforce" : "audit", cmd);
 	st = bw_wait_bounded(pid, 10);
 	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -476,6 +487,11 @@ static void outsider_case(bool enforce, const char *writer_exe)
 	free(content);
 }
 
+static void outsider_case(bool enforce, const char *writer_exe)
+{
+	outsider_case_reads(enforce, writer_exe, false);
+}
+
 static void test_outsider_refused(void **state)
 {
 	(void)state;
@@ -488,6 +504,15 @@ static void test_outsider_audit(void **state)
 	(void)state;
 	alarm(90);
 	outsider_case(false, NULL);
+}
+
+/* The build reads the file first (BUILD_READS opens and reads): the outsider's opens
+ * for writing that follow are still refused, the file unchanged. */
+static void test_outsider_refused_after_build_read(void **state)
+{
+	(void)state;
+	alarm(90);
+	outsider_case_reads(true, NULL, true);
 }
 
 static void test_listed_writer_allowed(void **state)
@@ -546,11 +571,10 @@ static int truncator_main(void *arg)
 	return 0;
 }
 
-static void test_ftruncate_older_descriptor(void **state)
+static void ftruncate_case(bool build_reads)
 {
-	static const char *const script[] = {
-		"/bin/sh", "-c", "exec 3< \"$1\"; echo go > \"$2\"; read x <&3; echo \"RESULT $x\"",
-		"sh", NULL, NULL, NULL };
+	static const char *const script[] = { "/bin/sh", "-c", BUILD_SCRIPT, "sh", NULL, NULL,
+					      NULL, NULL };
 	const char *cmd[8];
 	struct outsider o = { 0 };
 	struct stat before, after;
@@ -559,8 +583,6 @@ static void test_ftruncate_older_descriptor(void **state)
 	pid_t pid;
 	char c;
 
-	(void)state;
-	alarm(90);
 	make_ws(NULL);
 	o.go = bw_ws_tmp(&S.ws, "go");
 	o.done = bw_ws_tmp(&S.ws, "done");
@@ -575,6 +597,7 @@ static void test_ftruncate_older_descriptor(void **state)
 	memcpy(cmd, script, sizeof(script));
 	cmd[4] = o.done;
 	cmd[5] = o.go;
+	cmd[6] = build_reads ? target : NULL;
 	run_build("enforce", cmd);
 	st = bw_wait_bounded(pid, 10);
 	CHECK(stat(target, &after) == 0, "stat after");
@@ -585,6 +608,21 @@ static void test_ftruncate_older_descriptor(void **state)
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit %d", S.res.exit_code);
 }
 
+static void test_ftruncate_older_descriptor(void **state)
+{
+	(void)state;
+	alarm(90);
+	ftruncate_case(false);
+}
+
+/* The same after the build has opened and read the file BUILD_READS times. */
+static void test_ftruncate_after_build_read(void **state)
+{
+	(void)state;
+	alarm(90);
+	ftruncate_case(true);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +631,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_build_allowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listed_writer_allowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ftruncate_older_descriptor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outsider_refused_after_build_read, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ftruncate_after_build_read, setup, teardown),
 	};
 	int rc;
 

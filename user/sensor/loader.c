@@ -720,6 +720,15 @@ int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out)
 	return -ENOENT;
 }
 
+int sensor__proc_lookup_live(const struct sensor *s, pid_t pid, struct bw_proc *out)
+{
+	uint32_t key = (uint32_t)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.proc_table), &key, out) == 0)
+		return 0;
+	return -ENOENT;
+}
+
 int sensor__proc_lookup_exited(const struct sensor *s, pid_t pid, struct bw_proc *out)
 {
 	uint32_t key = (uint32_t)pid;

@@ -67,6 +67,8 @@ uint64_t sensor__sync_timeouts(const struct sensor *s);
 
 /* Looks a process up in the live table, then in the recently exited one. */
 int sensor__proc_lookup(const struct sensor *s, pid_t pid, struct bw_proc *out);
+/* Only in the live table: a hit is a thread group that has not exited. */
+int sensor__proc_lookup_live(const struct sensor *s, pid_t pid, struct bw_proc *out);
 /* Only in the recently exited table: for an actor known to be gone. */
 int sensor__proc_lookup_exited(const struct sensor *s, pid_t pid, struct bw_proc *out);
 

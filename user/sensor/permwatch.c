@@ -11,6 +11,7 @@
 #include <sys/fanotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,22 @@ static pid_t tgid_of(pid_t tid)
 	buf[n] = '\0';
 	p = strstr(buf, "\nTgid:");
 	return p ? (pid_t)strtol(p + 6, NULL, 10) : -1;
+}
+
+/* The common case, first: the build opening or reading its own files. Most build
+ * processes (compilers, make, the shell) have one thread, which is its group's leader,
+ * so the thread id fanotify reports is the key of the process table: one map lookup,
+ * no procfs read (tgid_of renders the whole status page: the decision's p50 went from
+ * 18-21 us to 5 us without it, docs/PERFORMANCE.md). tgkill(tid, tid, 0) succeeds
+ * only for a live thread-group leader, so the live entry under tid describes the
+ * opener's own group: the same entry tgid_of would have led to. The table's recently
+ * exited entries are not looked at: an exited build process's pid is no proof. */
+static bool build_leader(const struct permwatch *pw, pid_t tid)
+{
+	struct bw_proc p;
+
+	return sensor__proc_lookup_live(pw->s, tid, &p) == 0 && (p.flags & BW_PROC_IN_BUILD) &&
+	       !(p.flags & BW_PROC_EXITED) && syscall(SYS_tgkill, tid, tid, 0) == 0;
 }
 
 static int tree_of_path(const struct permwatch *pw, const char *path)
@@ -260,6 +277,10 @@ static void decide(struct permwatch *pw, const struct fanotify_event_metadata *m
 		}
 	}
 	e->pre_access = in.pre_access;
+	if (build_leader(pw, e->tid)) {
+		e->tgid = e->tid; /* allowed: denied, fail_safe stay false */
+		return;
+	}
 	if (!in.pre_access && sensor__open_intent(pw->s, e->tid, &e->in) == 0) {
 		e->have_intent = in.have_intent = true;
 		in.open_flags = e->in.open_flags;
@@ -461,7 +482,9 @@ static void *run(void *arg)
 			continue;
 		if (fds[1].revents)
 			break;
-		while ((len = read(pw->group, buf, sizeof(buf))) > 0)
+		/* One read per wake-up: a read that finds the queue empty (EAGAIN) would be
+		 * a syscall per event for nothing; poll returns at once if more is queued. */
+		if ((len = read(pw->group, buf, sizeof(buf))) > 0)
 			handle(pw, buf, len, now_ns(CLOCK_MONOTONIC));
 	}
 	return NULL;

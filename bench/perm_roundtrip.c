@@ -1,0 +1,103 @@
+/* bench/perm_roundtrip.c: the floor of a fanotify permission round trip on this host,
+ * with no buildwarden at all: a child opens and closes one file N times while a
+ * fanotify FAN_OPEN_PERM mark on it makes each open wait for this program's answer
+ * (FAN_ALLOW, no decision). Whatever an enforce-mode sensor adds per asked open sits
+ * on top of this (docs/PERFORMANCE.md, "Enforce mode: where the time goes").
+ *
+ * usage: perm_roundtrip FILE N [rt 0|1] [cpu -1|N]
+ *   rt 1: the answering thread runs SCHED_FIFO 1 (as buildwarden's does)
+ *   cpu N: pin the answerer and the opener to CPU N (same-CPU wake-ups); -1: not pinned
+ * prints: per open <us> (wall time of the child's loop / N)
+ * Root only (fanotify permission events). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/fanotify.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t s;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	if (sched_setaffinity(0, sizeof(s), &s))
+		perror("sched_setaffinity");
+}
+
+int main(int argc, char **argv)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int g, n, rt, cpu, status;
+	pid_t child;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s FILE N [rt 0|1] [cpu -1|N]\n", argv[0]);
+		return 2;
+	}
+	n = atoi(argv[2]);
+	rt = argc > 3 ? atoi(argv[3]) : 0;
+	cpu = argc > 4 ? atoi(argv[4]) : -1;
+	g = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+	if (g < 0 || fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, argv[1])) {
+		perror("fanotify");
+		return 1;
+	}
+	pin(cpu);
+	child = fork();
+	if (child == 0) {
+		double t0 = now_us();
+
+		for (int i = 0; i < n; i++) {
+			int fd = open(argv[1], O_RDONLY);
+
+			if (fd < 0) {
+				perror("open");
+				_exit(1);
+			}
+			close(fd);
+		}
+		printf("per open %.1f us\n", (now_us() - t0) / n);
+		fflush(stdout);
+		_exit(0);
+	}
+	if (rt) {
+		struct sched_param sp = { .sched_priority = 1 };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &sp))
+			perror("sched_setscheduler");
+	}
+	for (;;) {
+		struct pollfd p = { g, POLLIN, 0 };
+		struct fanotify_event_metadata *m = (void *)buf;
+		ssize_t len;
+
+		if (waitpid(child, &status, WNOHANG) == child)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		len = read(g, buf, sizeof(buf));
+		for (; len > 0 && FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+			struct fanotify_response r = { m->fd, FAN_ALLOW };
+
+			if (write(g, &r, sizeof(r)) < 0)
+				perror("answer");
+			close(m->fd);
+		}
+	}
+}
