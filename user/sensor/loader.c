@@ -46,6 +46,7 @@ struct sensor {
 	uint32_t n_protected;	/* entries in protected_inodes */
 	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
 	bool perm;		/* fanotify permission events: record open intents in enforce */
+	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM program refusing that op is loaded */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -155,6 +156,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	int writers_fd = bpf_map__fd(s->skel->maps.writer_exes);
 	int net_fd = bpf_map__fd(s->skel->maps.net_rules);
 	int cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
+	int pdirs_fd = bpf_map__fd(s->skel->maps.protected_dirs);
 	uint32_t gen = (s->gen + 1) & 0xff, zero = 0;
 	struct bw_inode_key key;
 	struct bw_config cfg;
@@ -191,6 +193,17 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 		goto net_fail;
 	if (rootcg__sync(rc, rootcg_fd, s->cgroup_fd))
 		goto map_fail;
+	for (i = 0; i < p->n_protect && i < BW_MAX_PROTECT_TREES; i++) {
+		uint32_t idx = (uint32_t)i;
+
+		/* no identity (a tree the policy did not find on disk): nothing to walk to */
+		if (!p->protect[i].ino)
+			continue;
+		fill_inode_key(&key, p->protect[i].dev, p->protect[i].ino, gen);
+		if (bpf_map_update_elem(pdirs_fd, &key, &idx, BPF_ANY))
+			goto map_fail;
+		cfg.flags |= BW_CFG_HAVE_PROTECT;
+	}
 	for (i = 0; i < p->n_protect; i++) {
 		for (j = 0; j < p->protect[i].n_writers; j++) {
 			const struct bw_exe_match *w = &p->protect[i].writers[j];
@@ -241,6 +254,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	purge_inode_map(roots_fd, gen);
 	rootcg__purge(rootcg_fd, gen);
 	purge_inode_map(writers_fd, gen);
+	purge_inode_map(pdirs_fd, gen);
 	netrules__purge(net_fd, gen);
 	return 0;
 
@@ -254,6 +268,7 @@ net_fail:
 	rootcg__purge(rootcg_fd, s->gen);
 	rootcg__free(rc);
 	purge_inode_map(writers_fd, s->gen);
+	purge_inode_map(pdirs_fd, s->gen);
 	netrules__purge(net_fd, s->gen);
 	return err_no;
 }
@@ -395,6 +410,15 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 		const char *sec = bpf_program__section_name(prog);
 		char type[160];
 
+		/* A BPF LSM hook the kernel lacks (file_truncate, inode_set_acl before 6.2):
+		 * its program is enforce-only, and the op it refuses is guarded as where
+		 * there is no BPF LSM. */
+		if (strncmp(sec, "lsm/", 4) == 0) {
+			snprintf(type, sizeof(type), "bpf_lsm_%s", sec + 4);
+			if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_FUNC) < 0)
+				bpf_program__set_autoload(prog, false);
+			continue;
+		}
 		if (strncmp(sec, "tp_btf/", 7) != 0)
 			continue;
 		snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
@@ -411,6 +435,52 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 	}
 	btf__free(vmlinux);
 	return e;
+}
+
+/* Where the kernel runs no BPF LSM program (refused at load, as on our 6.18 hosts, or
+ * bpf not among the active LSMs, where they would load, attach and never run), none is
+ * loaded: trying them one by one would cost a load attempt each. */
+static void drop_lsm(struct sensor *s, const struct features *feat)
+{
+	struct bpf_program *prog;
+
+	s->skel->rodata->cfg_agent_tgid = (uint32_t)getpid();
+	bpf_object__for_each_program(prog, s->skel->obj)
+		if (!feat->bpf_lsm && !strncmp(bpf_program__section_name(prog), "lsm/", 4))
+			bpf_program__set_autoload(prog, false);
+}
+
+/* The ops the loaded LSM programs refuse (sensor_abi.h, enum bw_lsm_op). */
+static unsigned lsm_ops_loaded(struct sensor *s)
+{
+	static const struct {
+		const char *hook;
+		unsigned op;
+	} hooks[] = {
+		{ "path_rename", BW_LSM_RENAME },    { "path_unlink", BW_LSM_UNLINK },
+		{ "path_rmdir", BW_LSM_RMDIR },      { "path_link", BW_LSM_LINK },
+		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
+		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
+		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
+	};
+	struct bpf_program *prog;
+	unsigned ops = 0;
+
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if (strncmp(sec, "lsm/", 4) || !bpf_program__autoload(prog))
+			continue;
+		for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+			if (!strcmp(sec + 4, hooks[i].hook))
+				ops |= 1u << hooks[i].op;
+	}
+	return ops;
+}
+
+unsigned sensor__lsm_ops(const struct sensor *s)
+{
+	return s->guards_attached ? s->lsm_ops : 0;
 }
 
 /* The dynamic loaders never change while we run: entered once, with gen 0. */
@@ -491,6 +561,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			}
 			drop_missing_tracepoints(s, tracefs);
 		}
+		drop_lsm(s, feat);
 		e = drop_missing_btf_tracepoints(s, err, errlen);
 		if (e)
 			goto fail;
@@ -528,6 +599,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))
 			bpf_program__set_autoattach(prog, false);
+	s->lsm_ops = lsm_ops_loaded(s);
 	/* Before the policy: build roots' cgroups are resolved under it. */
 	s->cgroup_fd = open(feat->cgroup2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->cgroup_fd < 0) {
