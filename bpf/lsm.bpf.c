@@ -225,6 +225,34 @@ int BPF_PROG(bw_guard_lsm_chown, const struct path *path, __u64 uid, __u64 gid, 
 			  NULL, NULL);
 }
 
+/* A write through a descriptor (write, pwrite, writev, fallocate, copy_file_range,
+ * splice, sendfile: every path that checks rw_verify_area or calls the hook itself),
+ * whenever it was opened. The write guards (write.bpf.c) kill the outsider at the
+ * syscall's entry; this makes the call itself fail, so fallocate allocates nothing and
+ * a write leaves the mtime alone. Runs on every read and write of the host while
+ * enforce is on: reads and an empty protected set leave after two tests. */
+#define BW_MAY_WRITE 0x2
+SEC("lsm/file_permission")
+int BPF_PROG(bw_guard_lsm_file_write, struct file *file, int mask, int ret)
+{
+	struct bw_inode_key key = {};
+	__u32 zero = 0, *n;
+
+	if (ret)
+		return ret;
+	if (!(mask & BW_MAY_WRITE))
+		return 0;
+	n = bpf_map_lookup_elem(&protected_count, &zero);
+	if (!n || !*n)
+		return 0;
+	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	if (!bpf_map_lookup_elem(&protected_inodes, &key))
+		return 0;
+	return lsm_decide(BW_LSM_WRITE, BPF_CORE_READ(file, f_path.dentry),
+			  BPF_CORE_READ(file, f_path.mnt), NULL, NULL);
+}
+
 /* The xattr hooks give a dentry, no mount: a tree that spans mounts is found by the
  * file's inode (every marked file) or by the roots on the dentry's own file system.
  * The first argument is the mount's id mapping (its type changed in 6.3). */

@@ -294,7 +294,9 @@ enum bw_lsm_op {
 	BW_LSM_CHMOD = 8, /* path_chmod */
 	BW_LSM_CHOWN = 9, /* path_chown */
 	BW_LSM_XATTR = 10, /* inode_setxattr, inode_removexattr, inode_set_acl, inode_remove_acl */
-	BW_LSM_OP_MAX = 11,
+	BW_LSM_WRITE = 11, /* file_permission: a write-like call on a descriptor (write family,
+			    * fallocate, copy_file_range, splice, sendfile) */
+	BW_LSM_OP_MAX = 12,
 };
 /* Enforce mode where the kernel runs BPF LSM programs: an operation on a protected tree
  * by a process outside the build, not a listed writer, was refused with EPERM before it

@@ -28,6 +28,8 @@ static Buildwarden__V1__FileOp lsm_deny__op(uint32_t op)
 		return BUILDWARDEN__V1__FILE_OP__MKDIR;
 	case BW_LSM_TRUNCATE:
 		return BUILDWARDEN__V1__FILE_OP__TRUNCATE;
+	case BW_LSM_WRITE:
+		return BUILDWARDEN__V1__FILE_OP__WRITE;
 	default: /* chmod, chown, xattrs */
 		return BUILDWARDEN__V1__FILE_OP__ATTRIB;
 	}

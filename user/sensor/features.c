@@ -211,13 +211,20 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"outsider: refused with EPERM (fanotify pre-content events)"
 			      : "enforce truncate of a protected file: the actor is killed at entry; "
 				"the truncate may land (no pre-content events)");
-		LAYER(f->send_signal
-			      ? "enforce writes to a protected file through a descriptor opened "
-				"before the run (write family, shared writable mmap, io_uring): the "
-				"outsider is killed before a byte lands (mtime may change; fallocate "
-				"may allocate)"
-			      : "enforce writes to a protected file: not stopped (no "
-				"bpf_send_signal)");
+		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
+			LAYER("enforce writes to a protected file through a descriptor opened "
+			      "before the run (write family, fallocate, copy_file_range, splice, "
+			      "sendfile): refused in the kernel (BPF LSM file_permission), and the "
+			      "outsider killed at entry: nothing lands, mtime unchanged; shared "
+			      "writable mmap, io_uring: the outsider is killed before a byte lands");
+		else
+			LAYER(f->send_signal
+				      ? "enforce writes to a protected file through a descriptor opened "
+					"before the run (write family, shared writable mmap, io_uring): the "
+					"outsider is killed before a byte lands (mtime may change; fallocate "
+					"may allocate)"
+				      : "enforce writes to a protected file: not stopped (no "
+					"bpf_send_signal)");
 		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
 			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
 			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "

@@ -462,6 +462,7 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
 		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
 		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
+		{ "file_permission", BW_LSM_WRITE },
 	};
 	struct bpf_program *prog;
 	unsigned ops = 0;
