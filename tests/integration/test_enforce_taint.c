@@ -223,13 +223,30 @@ static void make_ws(void)
 	      "policy");
 }
 
-/* The layer the sensor's probe chose for these ops, from the run summary; checked
- * against BW_EXPECT_BPF_LSM where the harness knows the kernel's LSM list. */
+/* Does runStart.layers have a line containing s? */
+static bool run_start_says(const char *s)
+{
+	long i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_RUN_START }, 0);
+
+	if (i < 0)
+		return false;
+	for (size_t k = 0; k < S.evs.ev[i]->run_start->n_layers; k++)
+		if (strstr(S.evs.ev[i]->run_start->layers[k], s))
+			return true;
+	return false;
+}
+
+/* The layer the sensor's probe chose for these ops, from the run summary (and the same
+ * in runStart.layers); checked against BW_EXPECT_BPF_LSM where the harness knows the
+ * kernel's LSM list. */
 static bool lsm_refuses(void)
 {
+	static const char layer[] = "refused in the kernel (BPF LSM): EPERM";
 	const char *want = getenv("BW_EXPECT_BPF_LSM");
-	bool lsm = S.res.err && strstr(S.res.err, "refused in the kernel (BPF LSM)");
+	bool lsm = S.res.err && strstr(S.res.err, layer);
 
+	CHECK(run_start_says(layer) == lsm, "the run summary and runStart.layers disagree on %s",
+	      layer);
 	if (want && *want)
 		CHECK(lsm == (strcmp(want, "1") == 0),
 		      "BW_EXPECT_BPF_LSM=%s, but the run summary says the BPF LSM layer is %s", want,
