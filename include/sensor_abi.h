@@ -318,6 +318,20 @@ struct bw_lsm_deny_event {
 	char name[BW_LSM_NAME_LEN];
 };
 
+/* own_objects: the sensor's own maps, programs and links by their kernel ids, entered
+ * by the agent once enforce is first on (value unused). Where BPF LSM runs, an fd to
+ * one of them is refused to every process but the agent (bpf/selfguard.bpf.c). */
+enum bw_own_kind {
+	BW_OWN_MAP = 1,
+	BW_OWN_PROG = 2,
+	BW_OWN_LINK = 3,
+};
+struct bw_own_key {
+	__u32 kind; /* enum bw_own_kind */
+	__u32 id;
+};
+#define BW_MAX_OWN_OBJECTS 1024
+
 /* open_intent: what a thread outside the build asked for in the open it is in now,
  * keyed by __u32 tid, written at sys_enter_open* and deleted at sys_exit_open*. The
  * fanotify listener's descriptor does not carry the opener's flags; this does. An open
@@ -348,5 +362,6 @@ BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event
 BW_STATIC_ASSERT(sizeof(struct bw_write_kill_event) % 8 == 0, "bw_write_kill_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_open_intent) == 24, "bw_open_intent layout");
 BW_STATIC_ASSERT(sizeof(struct bw_lsm_deny_event) % 8 == 0, "bw_lsm_deny_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_own_key) == 8, "bw_own_key layout");
 
 #endif

@@ -37,10 +37,11 @@ TESTS=${VMTEST_TESTS:-$DEFAULT_TESTS}
 # under TCG): rows 2 and 4 run every default suite; row 3 boots the same 6.1
 # kernel as row 2 with BPF LSM on, so it runs the enforcement suites; rows 3 and
 # 4 also run test_enforce_taint's enforce tests, which there assert the BPF LSM
-# refusals (EPERM, file system unchanged, DENIED: ~70-100 s of wall per row);
+# refusals (EPERM, file system unchanged, DENIED), and test_enforce_selfguard (no
+# descriptor to the sensor's own BPF objects): ~70-100 s of wall per row;
 # row 5 (5.10, the oldest kernel we name) runs the scenarios and the
 # enforcement suite. VMTEST_TESTS overrides every row.
-LSM_SUITE=$OUT/tests/integration/test_enforce_taint
+LSM_SUITE="$OUT/tests/integration/test_enforce_taint $OUT/tests/integration/test_enforce_selfguard"
 row_tests() { # row -> the suites to run there
 	if [ -n "${VMTEST_TESTS:-}" ]; then echo "$TESTS"; return; fi
 	case $1 in

@@ -225,6 +225,10 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 					"may allocate)"
 				      : "enforce writes to a protected file: not stopped (no "
 					"bpf_send_signal)");
+		if (f->lsm_ops & (1u << FEATURES_LSM_SELF_BIT))
+			LAYER("enforce the sensor's own maps, programs and links: no other process, "
+			      "root included, gets a descriptor to them (BPF LSM bpf_map, bpf_prog, "
+			      "bpf hooks)");
 		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
 			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
 			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "

@@ -33,6 +33,9 @@ struct features {
 
 void features__probe(struct features *f);
 
+/* lsm_ops bit of the self-protection (bpf/selfguard.bpf.c), past every bw_lsm_op */
+#define FEATURES_LSM_SELF_BIT 31
+
 /* The ops that the README's BPF LSM column says are refused: with all of them the run
  * summary says so, else it names the fallback (bits of enum bw_lsm_op). */
 #define FEATURES_LSM_CORE                                                              \

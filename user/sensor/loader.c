@@ -58,6 +58,59 @@ static bool prog__enforce_only(const struct bpf_program *prog)
 	return strncmp(bpf_program__name(prog), "bw_guard_", 9) == 0;
 }
 
+/* The sensor's own maps, programs and links by kernel id, for bpf/selfguard.bpf.c:
+ * refused to any other process once enforce is on, where BPF LSM runs. Entered again
+ * whenever links are added (idempotent); one that cannot be entered only narrows the
+ * guard, and the map holds far more than the sensor has. */
+static void own_objects_fill(struct sensor *s)
+{
+	const struct bpf_object_skeleton *sk = s->skel->skeleton;
+	int fd = bpf_map__fd(s->skel->maps.own_objects);
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	uint8_t one = 1;
+
+	if (!(s->lsm_ops & (1u << BW_LSM_RENAME)))
+		return; /* no BPF LSM here: nothing would read it */
+	bpf_object__for_each_map(map, s->skel->obj) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_MAP };
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_map__fd(map) < 0 || bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_PROG };
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+	for (int i = 0; i < sk->prog_cnt + 4; i++) {
+		struct bpf_link *link =
+			i < sk->prog_cnt ? *sk->progs[i].link : s->cg_links[i - sk->prog_cnt];
+		struct bpf_link_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_LINK };
+
+		memset(&info, 0, sizeof(info));
+		if (!link || bpf_link__fd(link) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+}
+
 static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 {
 	const struct bpf_object_skeleton *sk = s->skel->skeleton;
@@ -81,6 +134,7 @@ static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 		*sk->progs[i].link = link;
 	}
 	s->guards_attached = true;
+	own_objects_fill(s);
 	return 0;
 }
 
@@ -463,6 +517,7 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
 		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
 		{ "file_permission", BW_LSM_WRITE },
+		{ "bpf_map", FEATURES_LSM_SELF_BIT },
 	};
 	struct bpf_program *prog;
 	unsigned ops = 0;
@@ -624,6 +679,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	e = attach_cgroup(s, feat, err, errlen);
 	if (e)
 		goto fail;
+	own_objects_fill(s); /* the links exist now */
 	/* After attach, so a process forked during the scan is entered by the fork hook
 	 * or by the scan, never by neither. */
 	procscan__each(seed_proc, s);
