@@ -10,47 +10,6 @@
 
 #define SIGKILL 9
 
-/* Filled by the agent from fanwatch's marks (user/agent/write_guard.c). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BW_MAX_PROTECTED_INODES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct bw_inode_key);
-	__type(value, __u32);
-} protected_inodes SEC(".maps");
-
-/* Entries in protected_inodes: 0 spares every write on the host the descriptor walk. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} protected_count SEC(".maps");
-
-/* A listed writer: by the table (set at exec, inherited at fork), or for a process
- * whose start the sensor did not see (no fork, no exec: it predates the sensor), by its
- * executable and the entry's conditions, as the agent does for events
- * (pipeline/event_build.c writer_by_exe). */
-static __always_inline bool may_write(const struct bw_config *cfg, struct task_struct *task,
-				      const struct bw_proc *p, __u32 tree)
-{
-	struct bw_inode_key exe = {};
-	struct bw_writer *w;
-
-	if (tree >= 64)
-		return false;
-	if (p && (p->writer_mask & (1ull << tree)))
-		return true;
-	if ((p && (p->flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC))) ||
-	    !(cfg->flags & BW_CFG_HAVE_WRITERS))
-		return false;
-	exe.ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
-	exe.dev = BPF_CORE_READ(task, mm, exe_file, f_inode, i_sb, s_dev);
-	exe.gen = cfg->gen;
-	w = bpf_map_lookup_elem(&writer_exes, &exe);
-	return w && (w->mask & (1ull << tree)) && writer_conditions_hold(w, task);
-}
-
 /* Is enforce on and the protected set non-empty? Everything else is skipped when not. */
 static __always_inline const struct bw_config *guard_on(void)
 {

@@ -18,6 +18,7 @@ enum bw_event_type {
 	BW_EV_PROC_ACCESS = 3,
 	BW_EV_LINK_NAME = 4,
 	BW_EV_WRITE_KILL = 5,
+	BW_EV_LSM_DENY = 6,
 };
 
 /* proc_entry.flags */
@@ -231,6 +232,8 @@ struct bw_dns_orig {
 /* enforce mode with fanotify permission events: record each outsider's open intent
  * (bpf/intent.bpf.c) for the agent's answer to FAN_OPEN_PERM */
 #define BW_CFG_ENFORCE_OPEN (1u << 10)
+/* the policy protects some trees (protected_dirs holds their roots, this generation) */
+#define BW_CFG_HAVE_PROTECT (1u << 11)
 struct bw_config {
 	__u32 flags;
 	__u32 gen;
@@ -321,6 +324,61 @@ struct bw_write_kill_event {
 	char comm[BW_COMM_LEN];
 };
 
+/* protected_dirs: the root directory of each protected tree, keyed by bw_inode_key
+ * under the policy generation; value: the tree index. The BPF LSM hooks (bpf/lsm.bpf.c)
+ * walk a dentry's parents against it, so a directory made a moment ago is inside its
+ * tree before any mark reaches it. */
+#define BW_MAX_PROTECT_TREES 64
+/* bw_lsm_deny_event.op: the hook that refused */
+enum bw_lsm_op {
+	BW_LSM_RENAME = 1, /* path_rename: from or to a protected tree, or over a protected file */
+	BW_LSM_UNLINK = 2, /* path_unlink */
+	BW_LSM_RMDIR = 3, /* path_rmdir */
+	BW_LSM_LINK = 4, /* path_link: a protected file linked anywhere, or any file into a tree */
+	BW_LSM_CREATE = 5, /* path_mknod (O_CREAT opens too), path_symlink */
+	BW_LSM_MKDIR = 6, /* path_mkdir */
+	BW_LSM_TRUNCATE = 7, /* path_truncate, file_truncate */
+	BW_LSM_CHMOD = 8, /* path_chmod */
+	BW_LSM_CHOWN = 9, /* path_chown */
+	BW_LSM_XATTR = 10, /* inode_setxattr, inode_removexattr, inode_set_acl, inode_remove_acl */
+	BW_LSM_WRITE = 11, /* file_permission: a write-like call on a descriptor (write family,
+			    * fallocate, copy_file_range, splice, sendfile) */
+	BW_LSM_OP_MAX = 12,
+};
+/* Enforce mode where the kernel runs BPF LSM programs: an operation on a protected tree
+ * by a process outside the build, not a listed writer, was refused with EPERM before it
+ * changed anything. ino/dev: the object the operation names when it exists (else 0);
+ * dir_ino/dir_dev: the directory whose entry it changes (0 for chmod, chown, xattr,
+ * truncate); name: the entry's last component (the new name for rename and link). */
+#define BW_LSM_NAME_LEN 256
+struct bw_lsm_deny_event {
+	struct bw_event_hdr hdr;
+	__u64 ino;
+	__u64 dir_ino;
+	__u32 dev; /* kernel encoding (BW_KDEV) */
+	__u32 dir_dev;
+	__u32 pid;
+	__u32 tree;
+	__u32 op; /* enum bw_lsm_op */
+	__u32 pad;
+	char comm[BW_COMM_LEN];
+	char name[BW_LSM_NAME_LEN];
+};
+
+/* own_objects: the sensor's own maps, programs and links by their kernel ids, entered
+ * by the agent once enforce is first on (value unused). Where BPF LSM runs, an fd to
+ * one of them is refused to every process but the agent (bpf/selfguard.bpf.c). */
+enum bw_own_kind {
+	BW_OWN_MAP = 1,
+	BW_OWN_PROG = 2,
+	BW_OWN_LINK = 3,
+};
+struct bw_own_key {
+	__u32 kind; /* enum bw_own_kind */
+	__u32 id;
+};
+#define BW_MAX_OWN_OBJECTS 1024
+
 /* open_intent: what a thread outside the build asked for in the open it is in now,
  * keyed by __u32 tid, written at sys_enter_open* and deleted at sys_exit_open*. The
  * fanotify listener's descriptor does not carry the opener's flags; this does. An open
@@ -354,5 +412,7 @@ BW_STATIC_ASSERT(sizeof(struct bw_proc_access_event) % 8 == 0, "bw_proc_access_e
 BW_STATIC_ASSERT(sizeof(struct bw_link_name_event) % 8 == 0, "bw_link_name_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_write_kill_event) % 8 == 0, "bw_write_kill_event layout");
 BW_STATIC_ASSERT(sizeof(struct bw_open_intent) == 24, "bw_open_intent layout");
+BW_STATIC_ASSERT(sizeof(struct bw_lsm_deny_event) % 8 == 0, "bw_lsm_deny_event layout");
+BW_STATIC_ASSERT(sizeof(struct bw_own_key) == 8, "bw_own_key layout");
 
 #endif

@@ -118,6 +118,33 @@ struct {
 	__type(value, struct bw_dns_orig);
 } dns_orig SEC(".maps") __weak;
 
+/* Every marked regular file of the protected trees, filled by the agent from fanwatch's
+ * marks (user/agent/write_guard.c): the write guards (write.bpf.c) and the BPF LSM hooks
+ * (lsm.bpf.c) compare a file's identity with it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BW_MAX_PROTECTED_INODES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bw_inode_key);
+	__type(value, __u32);
+} protected_inodes SEC(".maps") __weak;
+
+/* Entries in protected_inodes: 0 spares every write on the host the descriptor walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} protected_count SEC(".maps") __weak;
+
+/* The protected trees' roots (sensor_abi.h, BW_MAX_PROTECT_TREES). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * BW_MAX_PROTECT_TREES); /* two generations during a reload */
+	__type(key, struct bw_inode_key);
+	__type(value, __u32);
+} protected_dirs SEC(".maps") __weak;
+
 #define RINGBUF_BYTES (4u << 20)
 /* Past this much unread data, a record wakes the agent at once (lib/common.bpf.h). */
 #define RINGBUF_WAKE_BYTES (512u << 10)

@@ -22,4 +22,29 @@ static __always_inline bool writer_conditions_hold(const struct bw_writer *w,
 	return true;
 }
 
+/* A listed writer: by the table (set at exec, inherited at fork), or for a process
+ * whose start the sensor did not see (no fork, no exec: it predates the sensor), by its
+ * executable and the entry's conditions, as the agent does for events
+ * (pipeline/event_build.c writer_by_exe). Shared by the write guards (write.bpf.c) and
+ * the BPF LSM hooks (lsm.bpf.c). */
+static __always_inline bool may_write(const struct bw_config *cfg, struct task_struct *task,
+				      const struct bw_proc *p, __u32 tree)
+{
+	struct bw_inode_key exe = {};
+	struct bw_writer *w;
+
+	if (tree >= 64)
+		return false;
+	if (p && (p->writer_mask & (1ull << tree)))
+		return true;
+	if ((p && (p->flags & (BW_PROC_FROM_FORK | BW_PROC_FROM_EXEC))) ||
+	    !(cfg->flags & BW_CFG_HAVE_WRITERS))
+		return false;
+	exe.ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
+	exe.dev = BPF_CORE_READ(task, mm, exe_file, f_inode, i_sb, s_dev);
+	exe.gen = cfg->gen;
+	w = bpf_map_lookup_elem(&writer_exes, &exe);
+	return w && (w->mask & (1ull << tree)) && writer_conditions_hold(w, task);
+}
+
 #endif

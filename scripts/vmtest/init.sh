@@ -37,9 +37,24 @@ BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run -- /bin/true >/tmp/probe.out 2>&1
 echo "VMTEST-PROBE-EXIT $?"
 sed 's/^/VMTEST-PROBE /' /tmp/probe.out
 export BW_BIN=$BW
+# What the guest's kernel runs, known from its LSM list, not from the sensor: the
+# suites that assert the BPF LSM layer's refusals check the sensor's own claim with it.
+case ",$(cat /sys/kernel/security/lsm 2>/dev/null)," in
+*,bpf,*) export BW_EXPECT_BPF_LSM=1 ;;
+*) export BW_EXPECT_BPF_LSM=0 ;;
+esac
 for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
+	filter=
+	for f in $(echo "${VMTEST_FILTERS:-}" | tr ',' ' '); do
+		[ "${f%%=*}" = "$(basename "$t")" ] && filter=${f#*=}
+	done
 	echo "VMTEST-BEGIN $t"
-	timeout -s KILL "${VMTEST_TEST_TIMEOUT:-900}" "$VMTEST_ROOT/$t" 2>&1
+	# unset, not empty: an empty cmocka filter matches no test
+	if [ -n "$filter" ]; then
+		BW_TEST_FILTER=$filter timeout -s KILL "${VMTEST_TEST_TIMEOUT:-900}" "$VMTEST_ROOT/$t" 2>&1
+	else
+		timeout -s KILL "${VMTEST_TEST_TIMEOUT:-900}" "$VMTEST_ROOT/$t" 2>&1
+	fi
 	echo "VMTEST-END $t $?"
 done
 echo "VMTEST-DONE"

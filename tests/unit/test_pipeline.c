@@ -137,6 +137,24 @@ static void test_records__check(void **state)
 	assert_int_equal(records__check(&c, sizeof(c)), BW_EV_CONNECT);
 	c.family = 7;
 	assert_int_equal(records__check(&c, sizeof(c)), -EINVAL);
+
+	/* a BPF LSM refusal: a known op, the exact size */
+	{
+		struct bw_lsm_deny_event d;
+
+		memset(&d, 0, sizeof(d));
+		d.hdr = (struct bw_event_hdr){ .type = BW_EV_LSM_DENY, .version = BW_ABI_VERSION,
+					       .size = sizeof(d) };
+		d.op = BW_LSM_RENAME;
+		assert_int_equal(records__check(&d, sizeof(d)), BW_EV_LSM_DENY);
+		d.op = BW_LSM_OP_MAX;
+		assert_int_equal(records__check(&d, sizeof(d)), -EINVAL);
+		d.op = 0;
+		assert_int_equal(records__check(&d, sizeof(d)), -EINVAL);
+		d.op = BW_LSM_WRITE;
+		d.hdr.size = sizeof(d) - 8;
+		assert_int_equal(records__check(&d, sizeof(d) - 8), -EINVAL);
+	}
 }
 
 static void test_exec_denied_is_a_violation(void **state)

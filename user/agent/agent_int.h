@@ -76,6 +76,9 @@ void write_guard__detach(struct fanwatch *fw);
 /* A BW_EV_WRITE_KILL record -> a File event, verdict KILLED. */
 void write_guard__record(struct agent *a, const struct bw_write_kill_event *r);
 
+/* lsm_deny.c: a BW_EV_LSM_DENY record -> a File event, verdict DENIED. */
+void lsm_deny__record(struct agent *a, const struct bw_lsm_deny_event *r);
+
 /* exec_guard.c: the #! script guard follows the policy and mode (started when first
  * needed, in the loop; threads inherit the loop's blocked signals): 0 or -errno */
 int exec_guard__apply(struct agent *a, const struct bw_policy *p, bool enforce);

@@ -48,6 +48,10 @@ int dispatch__record(void *ctx, const void *data, size_t size)
 		write_guard__record(a, data);
 		return 0;
 	}
+	if (type == BW_EV_LSM_DENY) {
+		lsm_deny__record(a, data);
+		return 0;
+	}
 	buildwarden__v1__event__init(&ev);
 	c = dispatch__ctx(a);
 	switch (type) {

@@ -32,6 +32,13 @@ int records__check(const void *data, size_t size)
 		return size == sizeof(struct bw_link_name_event) ? BW_EV_LINK_NAME : -EINVAL;
 	case BW_EV_WRITE_KILL:
 		return size == sizeof(struct bw_write_kill_event) ? BW_EV_WRITE_KILL : -EINVAL;
+	case BW_EV_LSM_DENY: {
+		const struct bw_lsm_deny_event *e = data;
+
+		if (size != sizeof(*e) || e->op == 0 || e->op >= BW_LSM_OP_MAX)
+			return -EINVAL;
+		return BW_EV_LSM_DENY;
+	}
 	case BW_EV_PROC_ACCESS:
 		return size == sizeof(struct bw_proc_access_event) ? BW_EV_PROC_ACCESS : -EINVAL;
 	default:

@@ -126,8 +126,9 @@ typedef int (*fw_inode_cb)(void *ctx, bool present, unsigned tree, uint64_t dev,
 /* Sets the callback and reports every file marked so far to it, then every change as
  * it is handled (files the build creates, renames, deletions, rescans). NULL stops it. */
 void fanwatch__set_inode_cb(struct fanwatch *fw, fw_inode_cb cb, void *ctx);
-/* The in-tree path of the marked file (st_dev, ino), known only while an inode callback
- * is set; returns its tree index, or -ENOENT. Linear: for rare events only. */
+/* The in-tree path of the marked object (st_dev, ino): a directory, or a file while an
+ * inode callback is set; returns its tree index, or -ENOENT. Linear: for rare events
+ * only. */
 int fanwatch__path_of_inode(const struct fanwatch *fw, uint64_t dev, uint64_t ino, char *out,
 			    size_t sz);
 

@@ -98,11 +98,11 @@ static int bpf_lsm_active(void)
 	return 0;
 }
 
-static void describe_load(char *out, size_t len, const char *what, int err, const char *extra)
+static void describe_load(char *out, size_t len, const char *what, int err, const char *extra,
+			  const char *use)
 {
 	if (err == 0)
-		snprintf(out, len, "host offers: %s (programs load%s; not used by this version)",
-			 what, extra);
+		snprintf(out, len, "host offers: %s (programs load%s; %s)", what, extra, use);
 	else
 		snprintf(out, len, "host lacks: %s (the kernel refuses to load them: %s)", what,
 			 strerror(-err));
@@ -114,14 +114,22 @@ static void probe_lsm_fentry(struct features *f)
 	int fentry = prog_type_loads(BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY);
 	int active = lsm == 0 ? bpf_lsm_active() : -1;
 
+	/* Loaded and attached where bpf is not an active LSM, a program never runs: only
+	 * a list that names bpf counts. */
+	f->bpf_lsm = lsm == 0 && active == 1;
 	if (lsm == 0 && active == 0)
 		snprintf(f->lsm_layer, sizeof(f->lsm_layer),
 			 "host lacks: BPF LSM (programs load, but bpf is not in "
 			 "/sys/kernel/security/lsm)");
+	else if (lsm == 0 && active < 0)
+		snprintf(f->lsm_layer, sizeof(f->lsm_layer),
+			 "host lacks: BPF LSM (programs load, but securityfs is not mounted: "
+			 "whether bpf is an active LSM is unknown, so it is not used)");
 	else
-		describe_load(f->lsm_layer, sizeof(f->lsm_layer), "BPF LSM", lsm,
-			      active < 0 ? ", active LSMs unknown: securityfs not mounted" : "");
-	describe_load(f->fentry_layer, sizeof(f->fentry_layer), "fentry", fentry, "");
+		describe_load(f->lsm_layer, sizeof(f->lsm_layer), "BPF LSM", lsm, "",
+			      "used in enforce mode");
+	describe_load(f->fentry_layer, sizeof(f->fentry_layer), "fentry", fentry, "",
+		      "not used by this version");
 }
 
 void features__probe(struct features *f)
@@ -203,16 +211,32 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"outsider: refused with EPERM (fanotify pre-content events)"
 			      : "enforce truncate of a protected file: the actor is killed at entry; "
 				"the truncate may land (no pre-content events)");
-		LAYER(f->send_signal
-			      ? "enforce writes to a protected file through a descriptor opened "
-				"before the run (write family, shared writable mmap, io_uring): the "
-				"outsider is killed before a byte lands (mtime may change; fallocate "
-				"may allocate)"
-			      : "enforce writes to a protected file: not stopped (no "
-				"bpf_send_signal)");
-		LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
-		      "detected after the fact (no hook here refuses them): the outsider is "
-		      "killed, the files are TAINTED, the run fails");
+		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
+			LAYER("enforce writes to a protected file through a descriptor opened "
+			      "before the run (write family, fallocate, copy_file_range, splice, "
+			      "sendfile): refused in the kernel (BPF LSM file_permission), and the "
+			      "outsider killed at entry: nothing lands, mtime unchanged; shared "
+			      "writable mmap, io_uring: the outsider is killed before a byte lands");
+		else
+			LAYER(f->send_signal
+				      ? "enforce writes to a protected file through a descriptor opened "
+					"before the run (write family, shared writable mmap, io_uring): the "
+					"outsider is killed before a byte lands (mtime may change; fallocate "
+					"may allocate)"
+				      : "enforce writes to a protected file: not stopped (no "
+					"bpf_send_signal)");
+		if (f->lsm_ops & (1u << FEATURES_LSM_SELF_BIT))
+			LAYER("enforce the sensor's own maps, programs and links: no other process, "
+			      "root included, gets a descriptor to them (BPF LSM bpf_map, bpf_prog, "
+			      "bpf hooks)");
+		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
+			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
+			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "
+			      "kernel (BPF LSM): EPERM, nothing changes");
+		else
+			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
+			      "detected after the fact (no hook here refuses them): the outsider is "
+			      "killed, the files are TAINTED, the run fails");
 	}
 	LAYER(f->fanotify_perm ? "host offers: fanotify permission events (block opens)"
 			       : "host lacks: fanotify permission events");

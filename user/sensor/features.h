@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* fentry and BPF LSM are not used by this version; the probe says whether the kernel
- * would load them (on our 6.18 hosts it refuses both with EPERM), so that the run
- * summary reports what this host offers, not a fixed sentence. */
+#include <linux/types.h>
+
+#include "sensor_abi.h"
+
+/* fentry is not used by this version, BPF LSM in enforce mode only; the probe says
+ * whether the kernel would load them (on our 6.18 hosts it refuses both with EPERM), so
+ * that the run summary reports what this host offers, not a fixed sentence. */
 struct features {
 	bool root;
 	bool btf; /* /sys/kernel/btf/vmlinux */
@@ -16,12 +20,28 @@ struct features {
 	bool send_signal; /* bpf_send_signal from a tracing program: enforce kills an exec */
 	bool fanotify_perm; /* FAN_OPEN_PERM: block opens */
 	bool fanotify_pre_content; /* FAN_PRE_ACCESS: block writes before they happen */
+	/* BPF LSM programs load and bpf is an active LSM: enforce mode refuses rename,
+	 * unlink, link, chmod, chown, setxattr and truncate in the kernel (bpf/lsm.bpf.c) */
+	bool bpf_lsm;
+	/* set by the agent once the sensor is loaded: bit BW_LSM_* (sensor_abi.h) for each
+	 * op a BPF LSM program refuses (sensor__lsm_ops) */
+	unsigned lsm_ops;
 	char cgroup2_path[256]; /* empty when no cgroup v2 mount */
 	char lsm_layer[160]; /* "host offers/lacks: BPF LSM ..." for features__layers */
 	char fentry_layer[160];
 };
 
 void features__probe(struct features *f);
+
+/* lsm_ops bit of the self-protection (bpf/selfguard.bpf.c), past every bw_lsm_op */
+#define FEATURES_LSM_SELF_BIT 31
+
+/* The ops that the README's BPF LSM column says are refused: with all of them the run
+ * summary says so, else it names the fallback (bits of enum bw_lsm_op). */
+#define FEATURES_LSM_CORE                                                              \
+	((1u << BW_LSM_RENAME) | (1u << BW_LSM_UNLINK) | (1u << BW_LSM_LINK) |            \
+	 (1u << BW_LSM_TRUNCATE) | (1u << BW_LSM_CHMOD) | (1u << BW_LSM_CHOWN) |          \
+	 (1u << BW_LSM_XATTR))
 
 /* Writes "guard: layer" lines (one per guarded operation) for the run summary. */
 size_t features__layers(const struct features *f, bool enforce, const char **lines, size_t max);

@@ -15,7 +15,7 @@ struct fw_obj {
 	uint64_t serial;	/* unique for the index's lifetime */
 	uint64_t gen;		/* last full scan that saw it */
 	nlink_t nlink;		/* 0: not known yet */
-	uint64_t dev, ino;	/* stat() identity of a file, kept only with an inode callback (0: unknown) */
+	uint64_t dev, ino;	/* stat() identity: of a directory always, of a file only with an inode callback (0: unknown) */
 	uint32_t id;		/* slot in the index */
 	int32_t htype;
 	uint32_t hlen;

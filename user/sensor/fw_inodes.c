@@ -78,7 +78,7 @@ int fanwatch__path_of_inode(const struct fanwatch *fw, uint64_t dev, uint64_t in
 	for (size_t i = 0; i < fw->ix.n_objs; i++) {
 		const struct fw_obj *o = fw->ix.objs[i];
 
-		if (o && !o->is_dir && o->ino == ino && o->dev == dev) {
+		if (o && o->ino == ino && o->dev == dev) {
 			if ((size_t)snprintf(out, sz, "%s", o->path) >= sz)
 				return -ENAMETOOLONG;
 			return (int)o->tree;

@@ -95,6 +95,12 @@ static int mark_dir(struct fanwatch *fw, int dfd, const char *path, bool root, u
 	err = upsert(fw, fsid, &h, path, true, st.st_nlink, &o);
 	if (err >= 0 && o && root)
 		o->root = true;
+	/* its identity comes free with the stat: the BPF LSM's refusals name a directory
+	 * by it (fanwatch__path_of_inode) */
+	if (err >= 0 && o) {
+		o->dev = st.st_dev;
+		o->ino = st.st_ino;
+	}
 	*fsid_out = fsid;
 	return err;
 }

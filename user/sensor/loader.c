@@ -48,6 +48,7 @@ struct sensor {
 	uint32_t n_protected;	/* entries in protected_inodes */
 	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
 	bool perm;		/* fanotify permission events: record open intents in enforce */
+	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM program refusing that op is loaded */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -57,6 +58,59 @@ struct sensor {
 static bool prog__enforce_only(const struct bpf_program *prog)
 {
 	return strncmp(bpf_program__name(prog), "bw_guard_", 9) == 0;
+}
+
+/* The sensor's own maps, programs and links by kernel id, for bpf/selfguard.bpf.c:
+ * refused to any other process once enforce is on, where BPF LSM runs. Entered again
+ * whenever links are added (idempotent); one that cannot be entered only narrows the
+ * guard, and the map holds far more than the sensor has. */
+static void own_objects_fill(struct sensor *s)
+{
+	const struct bpf_object_skeleton *sk = s->skel->skeleton;
+	int fd = bpf_map__fd(s->skel->maps.own_objects);
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	uint8_t one = 1;
+
+	if (!(s->lsm_ops & (1u << BW_LSM_RENAME)))
+		return; /* no BPF LSM here: nothing would read it */
+	bpf_object__for_each_map(map, s->skel->obj) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_MAP };
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_map__fd(map) < 0 || bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_PROG };
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+	for (int i = 0; i < sk->prog_cnt + 4; i++) {
+		struct bpf_link *link =
+			i < sk->prog_cnt ? *sk->progs[i].link : s->cg_links[i - sk->prog_cnt];
+		struct bpf_link_info info;
+		__u32 len = sizeof(info);
+		struct bw_own_key key = { .kind = BW_OWN_LINK };
+
+		memset(&info, 0, sizeof(info));
+		if (!link || bpf_link__fd(link) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len))
+			continue;
+		key.id = info.id;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
 }
 
 static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
@@ -82,6 +136,7 @@ static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 		*sk->progs[i].link = link;
 	}
 	s->guards_attached = true;
+	own_objects_fill(s);
 	return 0;
 }
 
@@ -157,6 +212,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	int writers_fd = bpf_map__fd(s->skel->maps.writer_exes);
 	int net_fd = bpf_map__fd(s->skel->maps.net_rules);
 	int cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
+	int pdirs_fd = bpf_map__fd(s->skel->maps.protected_dirs);
 	uint32_t gen = (s->gen + 1) & 0xff, zero = 0;
 	struct bw_inode_key key;
 	struct bw_config cfg;
@@ -193,6 +249,17 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 		goto net_fail;
 	if (rootcg__sync(rc, rootcg_fd, s->cgroup_fd))
 		goto map_fail;
+	for (i = 0; i < p->n_protect && i < BW_MAX_PROTECT_TREES; i++) {
+		uint32_t idx = (uint32_t)i;
+
+		/* no identity (a tree the policy did not find on disk): nothing to walk to */
+		if (!p->protect[i].ino)
+			continue;
+		fill_inode_key(&key, p->protect[i].dev, p->protect[i].ino, gen);
+		if (bpf_map_update_elem(pdirs_fd, &key, &idx, BPF_ANY))
+			goto map_fail;
+		cfg.flags |= BW_CFG_HAVE_PROTECT;
+	}
 	for (i = 0; i < p->n_protect; i++) {
 		for (j = 0; j < p->protect[i].n_writers; j++) {
 			const struct bw_exe_match *w = &p->protect[i].writers[j];
@@ -243,6 +310,7 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 	purge_inode_map(roots_fd, gen);
 	rootcg__purge(rootcg_fd, gen);
 	purge_inode_map(writers_fd, gen);
+	purge_inode_map(pdirs_fd, gen);
 	netrules__purge(net_fd, gen);
 	return 0;
 
@@ -256,6 +324,7 @@ net_fail:
 	rootcg__purge(rootcg_fd, s->gen);
 	rootcg__free(rc);
 	purge_inode_map(writers_fd, s->gen);
+	purge_inode_map(pdirs_fd, s->gen);
 	netrules__purge(net_fd, s->gen);
 	return err_no;
 }
@@ -439,6 +508,15 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 		const char *sec = bpf_program__section_name(prog);
 		char type[160];
 
+		/* A BPF LSM hook the kernel lacks (file_truncate, inode_set_acl before 6.2):
+		 * its program is enforce-only, and the op it refuses is guarded as where
+		 * there is no BPF LSM. */
+		if (strncmp(sec, "lsm/", 4) == 0) {
+			snprintf(type, sizeof(type), "bpf_lsm_%s", sec + 4);
+			if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_FUNC) < 0)
+				bpf_program__set_autoload(prog, false);
+			continue;
+		}
 		if (strncmp(sec, "tp_btf/", 7) != 0)
 			continue;
 		snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
@@ -455,6 +533,54 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 	}
 	btf__free(vmlinux);
 	return e;
+}
+
+/* Where the kernel runs no BPF LSM program (refused at load, as on our 6.18 hosts, or
+ * bpf not among the active LSMs, where they would load, attach and never run), none is
+ * loaded: trying them one by one would cost a load attempt each. */
+static void drop_lsm(struct sensor *s, const struct features *feat)
+{
+	struct bpf_program *prog;
+
+	s->skel->rodata->cfg_agent_tgid = (uint32_t)getpid();
+	bpf_object__for_each_program(prog, s->skel->obj)
+		if (!feat->bpf_lsm && !strncmp(bpf_program__section_name(prog), "lsm/", 4))
+			bpf_program__set_autoload(prog, false);
+}
+
+/* The ops the loaded LSM programs refuse (sensor_abi.h, enum bw_lsm_op). */
+static unsigned lsm_ops_loaded(struct sensor *s)
+{
+	static const struct {
+		const char *hook;
+		unsigned op;
+	} hooks[] = {
+		{ "path_rename", BW_LSM_RENAME },    { "path_unlink", BW_LSM_UNLINK },
+		{ "path_rmdir", BW_LSM_RMDIR },      { "path_link", BW_LSM_LINK },
+		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
+		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
+		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
+		{ "file_permission", BW_LSM_WRITE },
+		{ "bpf_map", FEATURES_LSM_SELF_BIT },
+	};
+	struct bpf_program *prog;
+	unsigned ops = 0;
+
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if (strncmp(sec, "lsm/", 4) || !bpf_program__autoload(prog))
+			continue;
+		for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+			if (!strcmp(sec + 4, hooks[i].hook))
+				ops |= 1u << hooks[i].op;
+	}
+	return ops;
+}
+
+unsigned sensor__lsm_ops(const struct sensor *s)
+{
+	return s->guards_attached ? s->lsm_ops : 0;
 }
 
 /* The dynamic loaders never change while we run: entered once, with gen 0. */
@@ -535,6 +661,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			}
 			drop_missing_tracepoints(s, tracefs);
 		}
+		drop_lsm(s, feat);
 		e = drop_missing_btf_tracepoints(s, err, errlen);
 		if (e)
 			goto fail;
@@ -572,6 +699,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	bpf_object__for_each_program(prog, s->skel->obj)
 		if (prog__enforce_only(prog))
 			bpf_program__set_autoattach(prog, false);
+	s->lsm_ops = lsm_ops_loaded(s);
 	/* Before the policy: build roots' cgroups are resolved under it. */
 	s->cgroup_fd = open(feat->cgroup2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->cgroup_fd < 0) {
@@ -595,6 +723,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	e = attach_cgroup(s, feat, err, errlen);
 	if (e)
 		goto fail;
+	own_objects_fill(s); /* the links exist now */
 	/* After attach, so a process forked during the scan is entered by the fork hook
 	 * or by the scan, never by neither. */
 	procscan__each(seed_proc, s);

@@ -1,0 +1,73 @@
+/* The run summary's layer lines (sensor/features.h) follow what the kernel took: the
+ * BPF LSM lines only when the programs for every op the README's column names are
+ * loaded, and the fallback (detect, kill, taint) otherwise. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "sensor/features.h"
+
+static bool says(const struct features *f, bool enforce, const char *text)
+{
+	const char *lines[64];
+	size_t n = features__layers(f, enforce, lines, 64);
+
+	for (size_t i = 0; i < n; i++)
+		if (strstr(lines[i], text))
+			return true;
+	return false;
+}
+
+static void base(struct features *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->root = f->btf = f->tp_btf = f->cgroup_sock_addr = f->send_signal = true;
+	f->fanotify_perm = true;
+}
+
+static void test_lsm_core_refused(void **state)
+{
+	struct features f;
+
+	(void)state;
+	base(&f);
+	f.bpf_lsm = true;
+	f.lsm_ops = FEATURES_LSM_CORE;
+	assert_true(says(&f, true, "refused in the kernel (BPF LSM): EPERM"));
+	assert_false(says(&f, true, "detected after the fact"));
+	/* no file_permission program: writes keep the kill-only line */
+	assert_false(says(&f, true, "BPF LSM file_permission"));
+	f.lsm_ops |= 1u << BW_LSM_WRITE;
+	assert_true(says(&f, true, "refused in the kernel (BPF LSM file_permission)"));
+	/* audit mode names no enforce layer */
+	assert_false(says(&f, false, "refused in the kernel (BPF LSM)"));
+}
+
+static void test_lsm_partial_falls_back(void **state)
+{
+	struct features f;
+
+	(void)state;
+	base(&f);
+	f.bpf_lsm = true;
+	/* the kernel took all but the xattr program: the fallback line, not "refused" */
+	f.lsm_ops = FEATURES_LSM_CORE & ~(1u << BW_LSM_XATTR);
+	assert_false(says(&f, true, "refused in the kernel (BPF LSM): EPERM"));
+	assert_true(says(&f, true, "detected after the fact"));
+	f.lsm_ops = 0;
+	assert_true(says(&f, true, "detected after the fact"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lsm_core_refused),
+		cmocka_unit_test(test_lsm_partial_falls_back),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
