@@ -11,7 +11,10 @@ export CMOCKA_MESSAGE_OUTPUT=stdout
 # made 0700. The suites that test that default set these themselves.
 unset SUDO_UID SUDO_GID
 passed=0 failed=0 skipped=0
+failed_names=()
 log=$(mktemp -d)
+# Each suite's wall time, so a slow CI run says where its minutes went.
+timings=$log/timings
 trap 'rm -rf "$log"' EXIT
 
 count() { # name, output file, exit status
@@ -23,6 +26,7 @@ count() { # name, output file, exit status
 		echo "FAIL: $name exited with status $rc (crash or timeout)"
 		f=1
 	fi
+	[ "$f" -gt 0 ] && failed_names+=("$name")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
@@ -32,8 +36,10 @@ run_bin() { # timeout, binary[, command to run it under...]
 	name=$(basename "$bin")
 	out="$log/$name.out"
 	echo "=== $name${1:+ (as: $*)}"
+	local start=$SECONDS
 	timeout -k 10 "$t" "$@" "$bin" >"$out" 2>&1
 	rc=$?
+	echo "$((SECONDS - start)) $name" >>"$timings"
 	cat "$out"
 	count "$name" "$out" "$rc"
 }
@@ -44,13 +50,15 @@ run_script() { # name, timeout, command...
 	shift 2
 	out="$log/$name.out"
 	echo "=== $name"
+	local start=$SECONDS
 	timeout -k 10 "$t" "$@" >"$out" 2>&1
 	rc=$?
+	echo "$((SECONDS - start)) $name" >>"$timings"
 	cat "$out"
 	case $rc in
 	0) echo "[  PASSED  ] 1 test(s)."; passed=$((passed + 1)) ;;
 	77) echo "[  SKIPPED ] 1 test(s)."; skipped=$((skipped + 1)) ;;
-	*) echo "FAIL: $name exited with status $rc"; failed=$((failed + 1)) ;;
+	*) echo "FAIL: $name exited with status $rc"; failed=$((failed + 1)); failed_names+=("$name") ;;
 	esac
 }
 
@@ -96,18 +104,22 @@ elif [ "${VMTEST:-1}" = 0 ]; then
 	skipped=$((skipped + 1))
 else
 	echo "=== vmtest"
+	start=$SECONDS
 	VMTEST_ROWS=${VMTEST_ROWS:-2 3 4 5} OUT=$OUT timeout -k 10 "${VMTEST_TIMEOUT_ALL:-3000}" \
 		scripts/vmtest/run.sh >"$log/vmtest.out" 2>&1
 	rc=$?
+	echo "$((SECONDS - start)) vmtest" >>"$timings"
 	cat "$log/vmtest.out"
 	line=$(tail -1 "$log/vmtest.out")
 	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
 		passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
 		skipped=$((skipped + BASH_REMATCH[3]))
 		[ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ] && { echo "FAIL: vmtest exited $rc"; failed=$((failed + 1)); }
+		[ "${BASH_REMATCH[2]}" -gt 0 ] || [ "$rc" -ne 0 ] && failed_names+=("vmtest")
 	else
 		echo "FAIL: vmtest exited $rc without its summary line"
 		failed=$((failed + 1))
+		failed_names+=("vmtest")
 	fi
 fi
 
@@ -139,8 +151,12 @@ for bin in "$OUT"/fuzz/fuzz_*; do
 		tail -40 "$log/$name.out"
 		echo "FAIL: $name found a crash"
 		failed=$((failed + 1))
+		failed_names+=("$name")
 	fi
 done
 
+# Repeated just above the summary, because a CI log is often read from its tail.
+echo "slowest suites (seconds):" $(sort -rn "$timings" 2>/dev/null | head -8 | tr '\n' ' ')
+[ "${#failed_names[@]}" -gt 0 ] && echo "failed suites: ${failed_names[*]}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
