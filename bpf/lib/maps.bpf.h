@@ -86,7 +86,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 65536 /* 2 x BW_POLICY_MAX_NET_ENTRIES: port ranges are one entry per port */);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_net_key);
 	__type(value, struct bw_net_value);

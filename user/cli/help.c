@@ -241,15 +241,27 @@ static const char query_text[] =
 	"  66      no database\n";
 
 static const char policy_text[] =
-	"usage: buildwarden policy check FILE\n"
+	"usage: buildwarden policy check [--offline] [--strict] [--set VAR=VALUE]... FILE\n"
 	"\n"
-	"Loads FILE as the agent would and says what it holds, or lists every error with its\n"
-	"line and column. The format is in docs/policy.md.\n"
+	"Loads FILE as the agent would and says what it holds, or lists every problem as\n"
+	"FILE:LINE:COL: error: ... or FILE:LINE:COL: warning: ... A warning is a rule that\n"
+	"loads but is dangerous or dead (IPv6 left open by a deny of 0.0.0.0/0, a shell as a\n"
+	"writer, the same destination allowed and denied, duplicates, nested trees). The\n"
+	"format is in docs/policy.md.\n"
+	"\n"
+	"options:\n"
+	"  --offline               no file-system lookups: syntax, types and semantics only\n"
+	"                          (paths need not exist; a variable that is not set stands\n"
+	"                          for itself), so a policy can be checked in a pull request\n"
+	"  --strict                warnings are errors (exit 78)\n"
+	"  --set VAR=VALUE         the value of ${VAR} (and $VAR; HOME for ~) in the policy's\n"
+	"                          paths, before the environment; may be repeated\n"
+	"  --help                  this text\n"
 	"\n"
 	"exit status:\n"
 	"  0       the policy loads\n"
 	"  64      bad arguments\n"
-	"  78      the policy does not load\n";
+	"  78      the policy does not load (or has warnings, with --strict)\n";
 
 static const char decode_text[] =
 	"usage: buildwarden decode [FILE|-]\n"
