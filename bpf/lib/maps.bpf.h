@@ -34,7 +34,8 @@ struct {
 	__type(value, struct bw_config);
 } sensor_config SEC(".maps") __weak;
 
-/* Directories nothing may be executed from; value = index in the policy's list. */
+/* Directories nothing may be executed from; value = index in the policy's list, or
+ * BW_EXEC_TREE_ALLOW | index in exec.allow for an exception inside one. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);

@@ -81,6 +81,10 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 		*(slash == path ? slash + 1 : slash) = '\0';
 		if (stat(path, &st) != 0)
 			return -1;
+		/* the nearest tree decides: an exec.allow subtree of a denied tree allows */
+		for (size_t i = 0; i < p->n_exec_allow; i++)
+			if (p->exec_allow[i].dev == st.st_dev && p->exec_allow[i].ino == st.st_ino)
+				return -1;
 		for (size_t i = 0; i < p->n_exec_deny; i++)
 			if (p->exec_deny[i].dev == st.st_dev && p->exec_deny[i].ino == st.st_ino)
 				return (int)i;

@@ -285,7 +285,7 @@ int policy__net_verdict(const struct bw_policy *policy, const uint8_t addr[16], 
 		for (size_t i = 0; i < n; i++) {
 			const struct bw_net_rule *r = &rules[i];
 
-			if (r->port && (port < r->port || port > r->port_hi))
+			if (r->port && (port < r->port || port > (r->port_hi > r->port ? r->port_hi : r->port)))
 				continue;
 			if (!netrule__prefix_match(r->addr, addr, r->prefix_len))
 				continue;
