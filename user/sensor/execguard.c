@@ -278,7 +278,8 @@ int execguard__set_policy(struct execguard *g, const struct bw_policy *p, bool a
 	if (n > GUARD_MAX_TREES)
 		return -E2BIG;
 	pthread_mutex_lock(&g->mu);
-	for (size_t i = 0; i < n && !e; i++)
+	/* the deny trees' file systems: what lies in an allow tree is never refused */
+	for (size_t i = 0; i < p->n_exec_deny && !e; i++)
 		e = mark_fs(g, p->exec_deny[i].path, (dev_t)p->exec_deny[i].dev);
 	if (!e) {
 		g->n_trees = guard_trees(p, g->trees, GUARD_MAX_TREES);
