@@ -130,8 +130,11 @@ bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 	if (denied >= 0) {
 		size_t i = (size_t)denied;
 
-		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
-			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
+		if (i < c->policy->n_exec_deny && c->policy->exec_deny[i].name)
+			snprintf(rule, sizeof(rule), "%s", c->policy->exec_deny[i].name);
+		else
+			snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
+				 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
 	} else if (evasion) {
 		snprintf(rule, sizeof(rule), "%s", evasion);
 	}
@@ -167,16 +170,26 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (r->matched == BW_MATCH_NAME && r->rule_index < c->policy->n_net_allow_names)
-		snprintf(rule, sizeof(rule), "network.allow: %s",
-			 c->policy->net_allow_names[r->rule_index].text);
-	else if ((r->matched == BW_MATCH_ALLOW || r->matched == BW_MATCH_DENY) && r->rule_index < n)
-		snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
-			 list[r->rule_index].text);
-	else
+	/* the rule that decided, allowed connects included; its `name:` when it has one */
+	if (r->matched == BW_MATCH_NAME && r->rule_index < c->policy->n_net_allow_names) {
+		const struct bw_host_rule *h = &c->policy->net_allow_names[r->rule_index];
+
+		if (h->rule_name)
+			snprintf(rule, sizeof(rule), "%s", h->rule_name);
+		else
+			snprintf(rule, sizeof(rule), "network.allow: %s", h->text);
+	} else if ((r->matched == BW_MATCH_ALLOW || r->matched == BW_MATCH_DENY) &&
+		   r->rule_index < n) {
+		if (list[r->rule_index].name)
+			snprintf(rule, sizeof(rule), "%s", list[r->rule_index].name);
+		else
+			snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
+				 list[r->rule_index].text);
+	} else {
 		snprintf(rule, sizeof(rule), "network.default: %s",
 			 c->policy->net_default_deny ? "deny" : "allow");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
+	}
+	ev->verdict = verdict_new(c, violation, rule,
 				  r->enforced ? EVENT_STOP_REFUSED : EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__connect_body__init(body);
@@ -303,8 +316,12 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	if (ev->process)
 		ev->process->authorized_writer = writer;
 	violation = !(raw.flags & BW_PROC_IN_BUILD) && !writer;
-	snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, f->stop);
+	if (tree && tree->name)
+		snprintf(rule, sizeof(rule), "%s", tree->name);
+	else
+		snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
+	/* allowed changes name the tree too: the rule that let the build (or a writer) in */
+	ev->verdict = verdict_new(c, violation, rule, f->stop);
 	if (body) {
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;

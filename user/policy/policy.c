@@ -52,7 +52,7 @@ struct node {
 
 /* A rule's `name:`, kept to refuse a second rule of the same name. */
 struct seen_name {
-	const char *name;
+	char *name; /* the ctx's own copy */
 	unsigned line;
 };
 
@@ -744,11 +744,12 @@ static void name__check(struct ctx *c, const struct node *n, char **out)
 		return;
 	}
 	*out = strdup(s);
-	if (!*out) {
+	c->names[c->n_names].name = strdup(s);
+	if (!*out || !c->names[c->n_names].name) {
+		free(c->names[c->n_names].name);
 		ctx__nomem(c);
 		return;
 	}
-	c->names[c->n_names].name = *out;
 	c->names[c->n_names++].line = n->line;
 }
 
@@ -1291,24 +1292,24 @@ static void net__entry(struct ctx *c, const struct node *e, struct bw_net_rule *
 			name__check(c, f[1].val, &name);
 		if (!f[0].val) {
 			node_diag(c, e, "missing required key 'to'");
-			return;
+			goto out;
 		}
 		e = f[0].val;
 	}
 	s = scalar__get(c, e);
 	if (!s)
-		return;
+		goto out;
 	comma = strchr(s, ',');
 	if (!comma) {
 		net__add(c, e, s, s, name, rules, count, cap, names, n_names, cap_names);
-		return;
+		goto out;
 	}
 	for (const char *q = s; q < comma; q++)
 		if (*q == ':')
 			colon = q;
 	if (!colon) {
 		node_diag(c, e, "'%s': a port list follows the address: ADDRESS:80,443", s);
-		return;
+		goto out;
 	}
 	base = (size_t)(colon - s) + 1;
 	for (const char *q = colon + 1;;) {
@@ -1317,11 +1318,11 @@ static void net__entry(struct ctx *c, const struct node *e, struct bw_net_rule *
 
 		if (!n) {
 			node_diag(c, e, "'%s': empty element in the port list", s);
-			return;
+			break;
 		}
 		if (++n_elems > POLICY_MAX_PORT_LIST) {
 			node_diag(c, e, "'%s': more than %d ports in one list", s, POLICY_MAX_PORT_LIST);
-			return;
+			break;
 		}
 		memcpy(elem, s, base);
 		memcpy(elem + base, q, n);
@@ -1331,6 +1332,8 @@ static void net__entry(struct ctx *c, const struct node *e, struct bw_net_rule *
 			break;
 		q = end + 1;
 	}
+out:
+	free(name); /* each element holds its own copy */
 }
 
 static void net__check_list(struct ctx *c, const struct node *n, const char *what,
@@ -1559,6 +1562,8 @@ int policy__parse_opts(const char *buf, size_t len, const char *name, const char
 	if (parsed && !c.err)
 		policy__check(&c, root, p);
 	node__free(root);
+	for (size_t i = 0; i < c.n_names; i++)
+		free(c.names[i].name);
 	free(c.names);
 	/* warnings about how rules combine mean something only for rules that all hold */
 	if (!c.err && !diags->n_errors)
