@@ -192,8 +192,8 @@ static void test_bad_policy(void **state)
 	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(strstr(S.res.err, "policy.yaml:5:5: unknown key"),
-	      "stderr does not contain \"policy.yaml:5:5: unknown key\"");
+	CHECK(strstr(S.res.err, "policy.yaml:5:5: error: unknown key"),
+	      "stderr does not contain \"policy.yaml:5:5: error: unknown key\"");
 	CHECK(access(wsp("marker"), F_OK) != 0, "the command ran despite the bad policy");
 }
 
@@ -208,8 +208,8 @@ static void test_policy_check(void **state)
 	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:5:5: unknown key"),
-	      "output does not contain \"policy.yaml:5:5: unknown key\"");
+	CHECK(out_and_err_contains("policy.yaml:5:5: error: unknown key"),
+	      "output does not contain \"policy.yaml:5:5: error: unknown key\"");
 
 	/* a bad CIDR: error on its line */
 	CHECK(bw_write_policy(&S.ws, NULL,
@@ -248,7 +248,7 @@ static void test_policy_check(void **state)
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "name in deny: exit code %d, expected %d", S.res.exit_code,
 	      EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:3:10: 'evil.example': a name is allowed only in network.allow"),
+	CHECK(out_and_err_contains("policy.yaml:3:10: error: 'evil.example': a name is allowed only in network.allow"),
 	      "name in deny: output does not say where and why");
 
 	/* no such file: its name */

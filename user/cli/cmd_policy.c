@@ -16,5 +16,5 @@ int cmd_policy(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return policy_check__main(argc - 1, argv + 1);
-	return usage__error("buildwarden policy", help__text("policy"), "expected: check FILE");
+	return usage__error("buildwarden policy", help__text("policy"), "expected: policy check FILE (options: --offline, --strict, --set VAR=VALUE)");
 }

@@ -62,7 +62,7 @@ int policy_check__main(int argc, char **argv)
 		}
 	}
 	if (!file)
-		return usage__error("buildwarden policy check", usage, "expected: check FILE");
+		return usage__error("buildwarden policy check", usage, "expected: policy check FILE (options: --offline, --strict, --set VAR=VALUE)");
 
 	memset(&diags, 0, sizeof(diags));
 	err = policy__load_file_opts(file, &opts, &p, &diags, NULL, NULL);
