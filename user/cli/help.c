@@ -264,14 +264,25 @@ static const char policy_text[] =
 	"  78      the policy does not load (or has warnings, with --strict)\n";
 
 static const char decode_text[] =
-	"usage: buildwarden decode [FILE|-]\n"
+	"usage: buildwarden decode [--emit-defaults] [--format json|text] [FILE|-]\n"
 	"\n"
 	"Prints an events file (plain or gzip, however it is named; - or nothing: standard\n"
-	"input) as JSON lines, one event per line. A damaged file: every good event before\n"
-	"the damage is printed, then where the damage is.\n"
+	"input) as JSON lines, one event per line, each starting with \"kind\" (exec, file,\n"
+	"connect, run_start, run_end, stats, process_access, enroll) for filters such as\n"
+	"jq 'select(.kind == \"connect\")'. A damaged file: every good event before the\n"
+	"damage is printed, then where the damage is.\n"
+	"\n"
+	"options:\n"
+	"  --emit-defaults         print fields that hold their default value too (proto3\n"
+	"                          JSON leaves them out), so .verdict.violation == false and\n"
+	"                          .runEnd.drops == 0 can be tested\n"
+	"  --format json|text      json (default), or one readable line per event: time,\n"
+	"                          run, what, who, and the verdict with its rule\n"
+	"  --help                  this text\n"
 	"\n"
 	"exit status:\n"
 	"  0       the whole file decoded\n"
+	"  64      bad arguments\n"
 	"  65      the file is damaged\n"
 	"  66      it cannot be opened\n"
 	"  74      a read failed\n";
