@@ -218,6 +218,7 @@ static void test_port_range_and_list(void **state)
 {
 	const char *me = bw_self_exe();
 	uint16_t p_in = 0, p_out = 0, p_list = 0;
+	long i;
 	int l_in, l_out, l_list;
 	char script[PATH_MAX * 4];
 
@@ -251,6 +252,11 @@ static void test_port_range_and_list(void **state)
 	CHECK(saw("list", "ok"), "the connect to port %u of the list failed", p_list);
 	CHECK(saw("out", "EPERM"), "the connect to port %u (outside the range and list) was not refused with EPERM", p_out);
 	CHECK(accepted(l_in) == 1, "the allowed connect did not arrive (range)");
+	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_CONNECT,
+						    .address = "127.0.0.1", .port = p_in,
+						    .violation = BW_NO }, 0);
+	CHECK(i >= 0 && !strcmp(S.evs.ev[i]->verdict->rule, "range"),
+	      "the allowed connect does not name the allow rule 'range'");
 	CHECK(accepted(l_list) == 1, "the allowed connect did not arrive (list)");
 	CHECK(accepted(l_out) == 0, "a refused connect arrived");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
@@ -267,6 +273,7 @@ static void test_exec_allow_subtree(void **state)
 	char cmd[PATH_MAX * 4], script[PATH_MAX * 6];
 	const char *me = bw_self_exe();
 	struct stat st;
+	long i;
 	FILE *f;
 
 	(void)state;
@@ -299,6 +306,17 @@ static void test_exec_allow_subtree(void **state)
 	      "the #! script in the exec.allow subtree did not run");
 	CHECK(saw("denied", "signal 9") && stat(wsp("marker_no"), &st) != 0,
 	      "the binary beside the subtree, in the denied tree, was not killed");
+	/* the events name the rules by their names: the exception that allowed, the deny */
+	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_EXEC,
+						    .filename = wsp("deny/go-build1/touch"),
+						    .violation = BW_NO }, 0);
+	CHECK(i >= 0 && !strcmp(S.evs.ev[i]->verdict->rule, "go-build"),
+	      "the allowed exec does not name the exec.allow rule 'go-build'");
+	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_EXEC,
+						    .filename = wsp("deny/touch"),
+						    .violation = BW_YES }, 0);
+	CHECK(i >= 0 && !strcmp(S.evs.ev[i]->verdict->rule, "drop-zone"),
+	      "the denied exec does not name the exec.deny rule 'drop-zone'");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
 }
