@@ -11,7 +11,7 @@
 int cmd_decode(int argc, char **argv)
 {
 	const char *usage = help__text("decode"), *file = NULL;
-	unsigned flags = 0;
+	unsigned flags = DECODE_KIND;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

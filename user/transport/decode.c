@@ -120,7 +120,8 @@ static int decode__print(void *ctx, const Buildwarden__V1__Event *ev, const char
 		return 0;
 	}
 	ret = pbjson__print_opts(p->out, &ev->base,
-				 PBJSON_KIND | (p->flags & DECODE_EMIT_DEFAULTS ? PBJSON_EMIT_DEFAULTS : 0));
+				 (p->flags & DECODE_KIND ? PBJSON_KIND : 0) |
+					 (p->flags & DECODE_EMIT_DEFAULTS ? PBJSON_EMIT_DEFAULTS : 0));
 	if (ret == -EIO || fputc('\n', p->out) == EOF) {
 		log__line(p->err, "decode: ", "%s", strerror(errno ? errno : EIO));
 		return DECODE_IO_ERROR;
