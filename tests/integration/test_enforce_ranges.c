@@ -266,6 +266,89 @@ static void test_port_range_and_list(void **state)
 	close(l_list);
 }
 
+/* An outsider under `network.scope: host`: a deny by port range applies to it too. Only
+ * 127.0.0.2 and three ports around this test's listener are denied, so nothing else on
+ * the host is touched. */
+struct outside_connect {
+	const char *ws;
+	uint16_t p_in, p_out;
+};
+
+static int outsider_connect_ports(void *arg)
+{
+	const struct outside_connect *o = arg;
+	uint16_t ports[2] = { o->p_in, o->p_out };
+	int res[2] = { -1, -1 }, fd;
+	char p[PATH_MAX], buf[16];
+
+	snprintf(p, sizeof(p), "%s/ctl/go", o->ws);
+	fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return 100;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int s;
+
+		if (loopback_addr("127.0.0.2", ports[i], &ss, &sl))
+			return 103;
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		res[i] = s >= 0 && connect(s, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
+		if (s >= 0)
+			close(s);
+	}
+	snprintf(p, sizeof(p), "%s/ctl/done", o->ws);
+	fd = open(p, O_WRONLY);
+	if (fd < 0 || write(fd, "done\n", 5) != 5)
+		return 101;
+	close(fd);
+	/* 0: inside the range refused with EPERM, outside it connected */
+	return (res[0] == EPERM ? 0 : 1) | (res[1] == 0 ? 0 : 2);
+}
+
+static void test_port_range_outsider_host_scope(void **state)
+{
+	struct outside_connect oc = { .ws = S.ws.path };
+	int l_in, l_out = -1, st;
+	char script[1024];
+	pid_t pid;
+
+	(void)state;
+	alarm(run_timeout() + 20);
+	l_in = bind_on("127.0.0.2", SOCK_STREAM, &oc.p_in);
+	for (int tries = 0; tries < 50; tries++) {
+		l_out = bind_on("127.0.0.2", SOCK_STREAM, &oc.p_out);
+		if (l_out < 0 || oc.p_out + 1 < oc.p_in || oc.p_out > oc.p_in + 1)
+			break;
+		close(l_out);
+		l_out = -1;
+	}
+	CHECK(l_in >= 0 && l_out >= 0 && oc.p_in > 1, "cannot listen on 127.0.0.2");
+	CHECK(bw_write_policy(&S.ws, NULL,
+			      "version: 1\nmode: enforce\nnetwork:\n  scope: host\n  default: allow\n"
+			      "  deny: [{to: \"127.0.0.2/32:%u-%u\", name: range}]\n",
+			      oc.p_in - 1, oc.p_in + 1) == 0, "write policy");
+	CHECK(bw_ws_mkfifo(&S.ws, "ctl/go") == 0 && bw_ws_mkfifo(&S.ws, "ctl/done") == 0, "mkfifo");
+	pid = bw_fork_outsider(outsider_connect_ports, &oc);
+	CHECK(pid > 0, "fork outsider");
+	snprintf(script, sizeof(script), "printf 'go\\n' > '%s'\nread ack < '%s'\n", wsp("ctl/go"),
+		 wsp("ctl/done"));
+	run_build("enforce", script);
+	st = bw_wait_bounded(pid, 5);
+	CHECK(st >= 0 && WIFEXITED(st) && !(WEXITSTATUS(st) & 1),
+	      "the outsider's connect to port %u (inside the denied range) was not refused with EPERM (status %d)",
+	      oc.p_in, st);
+	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "the outsider's connect to port %u (outside the range) failed (status %d)", oc.p_out, st);
+	CHECK(accepted(l_in) == 0, "a refused connect arrived");
+	CHECK(accepted(l_out) == 1, "the allowed connect did not arrive");
+	close(l_in);
+	close(l_out);
+}
+
 /* ---- exec.allow ---------------------------------------------------------------- */
 
 static void test_exec_allow_subtree(void **state)
@@ -325,6 +408,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_port_range_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_range_outsider_host_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_allow_subtree, setup, teardown),
 	};
 	int rc;
