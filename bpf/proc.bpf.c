@@ -293,7 +293,8 @@ int BPF_PROG(bw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		denied = tree_lookup(&exec_deny_dirs, file, cfg->gen);
 		if (denied == TREE_TOO_DEEP)
 			flags |= BW_EXEC_TOO_DEEP;
-		if (denied < 0)
+		/* the nearest tree was an exec.allow subtree of a denied one */
+		if (denied < 0 || (denied & BW_EXEC_TREE_ALLOW))
 			denied = -1;
 		if (exec_file_nameless(file))
 			flags |= BW_EXEC_NAMELESS;

@@ -216,6 +216,10 @@ struct bw_dns_orig {
 	__u32 pad;
 };
 
+/* exec_deny_dirs value bit: the tree is an exec.allow exception (index in exec.allow);
+ * kept below the sign bit, as tree_walk returns the value as an int */
+#define BW_EXEC_TREE_ALLOW (1u << 30)
+
 /* config map value (one element); written as a whole, so a reload is one update */
 #define BW_CFG_EXEC_SCOPE_HOST (1u << 0)
 #define BW_CFG_NET_SCOPE_HOST (1u << 1)

@@ -34,7 +34,8 @@ struct {
 	__type(value, struct bw_config);
 } sensor_config SEC(".maps") __weak;
 
-/* Directories nothing may be executed from; value = index in the policy's list. */
+/* Directories nothing may be executed from; value = index in the policy's list, or
+ * BW_EXEC_TREE_ALLOW | index in exec.allow for an exception inside one. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
@@ -86,7 +87,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 65536 /* 2 x BW_POLICY_MAX_NET_ENTRIES: port ranges are one entry per port */);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_net_key);
 	__type(value, struct bw_net_value);

@@ -142,7 +142,7 @@ static void test_usage_errors(void **state)
 		{ { "agent", "--policy", "p.yaml", "extra", NULL }, "'extra'" },
 		{ { "policy", NULL }, "policy check FILE" },
 		{ { "policy", "chek", "p.yaml", NULL }, "policy check FILE" },
-		{ { "decode", "a.pb", "b.pb", NULL }, "decode [FILE|-]" },
+		{ { "decode", "a.pb", "b.pb", NULL }, "decode [--emit-defaults] [--format json|text] [FILE|-]" },
 		{ { "collector", NULL }, "--listen" },
 		{ { "collector", "--listen", "127.0.0.1:1", NULL }, "--db" },
 		{ { "query", NULL }, "--db" },
@@ -192,8 +192,8 @@ static void test_bad_policy(void **state)
 	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(strstr(S.res.err, "policy.yaml:5:5: unknown key"),
-	      "stderr does not contain \"policy.yaml:5:5: unknown key\"");
+	CHECK(strstr(S.res.err, "policy.yaml:5:5: error: unknown key"),
+	      "stderr does not contain \"policy.yaml:5:5: error: unknown key\"");
 	CHECK(access(wsp("marker"), F_OK) != 0, "the command ran despite the bad policy");
 }
 
@@ -208,8 +208,8 @@ static void test_policy_check(void **state)
 	CHECK(bw_write_policy(&S.ws, NULL, "%s", bad_policy) == 0, "write policy");
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "exit code %d, expected %d", S.res.exit_code, EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:5:5: unknown key"),
-	      "output does not contain \"policy.yaml:5:5: unknown key\"");
+	CHECK(out_and_err_contains("policy.yaml:5:5: error: unknown key"),
+	      "output does not contain \"policy.yaml:5:5: error: unknown key\"");
 
 	/* a bad CIDR: error on its line */
 	CHECK(bw_write_policy(&S.ws, NULL,
@@ -248,7 +248,7 @@ static void test_policy_check(void **state)
 	run_bw(args);
 	CHECK(S.res.exit_code == EXIT_BAD_POLICY, "name in deny: exit code %d, expected %d", S.res.exit_code,
 	      EXIT_BAD_POLICY);
-	CHECK(out_and_err_contains("policy.yaml:3:10: 'evil.example': a name is allowed only in network.allow"),
+	CHECK(out_and_err_contains("policy.yaml:3:10: error: 'evil.example': a name is allowed only in network.allow"),
 	      "name in deny: output does not say where and why");
 
 	/* no such file: its name */
@@ -310,6 +310,35 @@ static void test_decode(void **state)
 	CHECK(S.res.exit_code == 0, "exit code %d, expected 0", S.res.exit_code);
 	CHECK(count_lines(S.res.out) == 2, "%zu JSON lines, expected 2", count_lines(S.res.out));
 	CHECK(strstr(S.res.out, "\"runEnd\"") && strstr(S.res.out, "\"bwtest\""), "the events are not in the JSON");
+}
+
+/* For pipelines and people (issue 10): a "kind" to select on, default values on
+ * request (runEnd.drops == 0 is otherwise absent), and one readable line per event. */
+static void test_decode_forms(void **state)
+{
+	const char *json[] = { "decode", wsp("ev.pb"), NULL };
+	const char *defaults[] = { "decode", "--emit-defaults", wsp("ev.pb"), NULL };
+	const char *text[] = { "decode", "--format", "text", wsp("ev.pb"), NULL };
+	const char *bad[] = { "decode", "--format", "yaml", wsp("ev.pb"), NULL };
+	uint8_t buf[512];
+	size_t off = 0;
+
+	(void)state;
+	alarm(4 * RUN_TIMEOUT + 10);
+	off += put_frame(buf + off, 1);
+	write_bytes(wsp("ev.pb"), buf, off);
+	run_bw(json);
+	CHECK(S.res.exit_code == 0 && !strncmp(S.res.out, "{\"kind\":\"run_end\",", 18),
+	      "JSON does not start with the kind");
+	CHECK(!strstr(S.res.out, "\"drops\""), "a default value printed without --emit-defaults");
+	run_bw(defaults);
+	CHECK(S.res.exit_code == 0 && strstr(S.res.out, "\"drops\":\"0\"") &&
+	      strstr(S.res.out, "\"exitStatus\":0"), "--emit-defaults: runEnd.drops == 0 not printed");
+	run_bw(text);
+	CHECK(S.res.exit_code == 0 && strstr(S.res.out, " run bwtest #1 run_end exit 0, 0 events, 0 violations, 0 drops\n") &&
+	      count_lines(S.res.out) == 1, "--format text: not one readable line");
+	run_bw(bad);
+	CHECK(S.res.exit_code == EXIT_USAGE && strstr(S.res.err, "'yaml'"), "--format yaml: not a usage error");
 }
 
 static void test_decode_corrupt(void **state)
@@ -384,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decode_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_not_root, setup, teardown),
 	};

@@ -174,7 +174,7 @@ static void test_cli_exitcodes__enroll(void **state)
 				     false),
 			 0);
 	expect((const char *const[]){ "policy", "check", pol, NULL }, 78,
-	       "roots.yaml:3:5: build root '/bin/sh' needs a 'cgroup'");
+	       "roots.yaml:3:5: error: build root '/bin/sh' needs a 'cgroup'");
 }
 
 static int setup(void **state)

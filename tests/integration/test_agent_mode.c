@@ -314,7 +314,7 @@ static void test_sighup_reload(void **state)
 	assert_int_equal(bw_write_policy(&ws, NULL, "version: 1\nnetwork:\n  defualt: allow\n"), 0);
 	kill(agent, SIGHUP);
 	assert_true(wait_for_text(p(2, "agent.log"), "keeping the old one", 10000));
-	assert_true(wait_for_text(p(2, "agent.log"), "policy.yaml:3:3: unknown key 'defualt'", 1000));
+	assert_true(wait_for_text(p(2, "agent.log"), "policy.yaml:3:3: error: unknown key 'defualt'", 1000));
 	assert_int_equal(run_sh_in_cg(p(3, "bin/buildpy"), connect_cmd), 0);
 	usleep(200000);
 

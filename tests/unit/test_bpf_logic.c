@@ -31,7 +31,7 @@
 static struct {
 	struct logic_test_bpf *skel;
 	char skip_why[160];
-	struct bw_policy *policies[4]; /* freed at teardown, also after a failed case */
+	struct bw_policy *policies[5]; /* freed at teardown, also after a failed case */
 } env;
 
 static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -123,6 +123,15 @@ static const char net_policy_c[] =
 	"  allow: [\"10.0.0.0/8\", \"::ffff:10.0.0.0/104\"]\n"
 	"  deny: [\"[::ffff:192.0.2.0/120]:22\", \"192.0.2.0/24:22\"]\n";
 
+/* Port ranges and lists (issue 10): one trie entry per port in the kernel, a range
+ * check in policy__net_verdict; the edges of each range decide alike. */
+static const char net_policy_d[] =
+	"version: 1\n"
+	"network:\n"
+	"  default: deny\n"
+	"  allow: [\"10.0.0.0/8:1000-2000\", \"10.0.0.0/8:80,443\", \"[2001:db8::/32]:8000-8002\"]\n"
+	"  deny: [\"10.1.0.0/16:1500-1600\", \"10.0.0.0/8:1999\"]\n";
+
 struct net_row {
 	const char *addr; /* IPv4 or IPv6 text: the family follows */
 	uint16_t port;
@@ -177,6 +186,23 @@ static const struct net_row rows_b[] = {
 static const struct net_row rows_c[] = {
 	{ "10.1.1.1", 80, BW_NET_ALLOW, "10.0.0.0/8" },
 	{ "192.0.2.1", 22, BW_NET_DENY, "[::ffff:192.0.2.0/120]:22" },
+};
+
+static const struct net_row rows_d[] = {
+	{ "10.9.9.9", 999, BW_NET_DENY, NULL },
+	{ "10.9.9.9", 1000, BW_NET_ALLOW, "10.0.0.0/8:1000-2000" },
+	{ "10.9.9.9", 2000, BW_NET_ALLOW, "10.0.0.0/8:1000-2000" },
+	{ "10.9.9.9", 2001, BW_NET_DENY, NULL },
+	/* equal prefix, both port-specific: the deny wins on its port */
+	{ "10.9.9.9", 1999, BW_NET_DENY, "10.0.0.0/8:1999" },
+	/* a longer prefix's range wins inside it, the shorter one's outside it */
+	{ "10.1.2.3", 1550, BW_NET_DENY, "10.1.0.0/16:1500-1600" },
+	{ "10.1.2.3", 1601, BW_NET_ALLOW, "10.0.0.0/8:1000-2000" },
+	{ "10.9.9.9", 80, BW_NET_ALLOW, "10.0.0.0/8:80,443" },
+	{ "10.9.9.9", 443, BW_NET_ALLOW, "10.0.0.0/8:80,443" },
+	{ "10.9.9.9", 81, BW_NET_DENY, NULL },
+	{ "2001:db8::1", 8002, BW_NET_ALLOW, "[2001:db8::/32]:8000-8002" },
+	{ "2001:db8::1", 8003, BW_NET_DENY, NULL },
 };
 
 static struct bw_policy *parse(const char *text)
@@ -262,7 +288,7 @@ static void check_rows(const struct bw_policy *p, const struct net_row *rows, si
 
 static void test_net_match(void **state)
 {
-	struct bw_policy *a, *b, *c;
+	struct bw_policy *a, *b, *c, *d;
 	int fd;
 
 	SKIP_UNLESS_READY();
@@ -290,7 +316,12 @@ static void test_net_match(void **state)
 	assert_int_equal(netrules__install(fd, c, 3), 0);
 	netrules__purge(fd, 3);
 	check_rows(c, rows_c, sizeof(rows_c) / sizeof(rows_c[0]), 3);
+
+	d = env.policies[4] = parse(net_policy_d);
+	assert_int_equal(netrules__install(fd, d, 4), 0);
 	netrules__purge(fd, 4);
+	check_rows(d, rows_d, sizeof(rows_d) / sizeof(rows_d[0]), 4);
+	netrules__purge(fd, 5);
 }
 
 /* ---- addresses allowed by name (dns_allow) ------------------------------- */

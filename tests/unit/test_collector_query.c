@@ -217,6 +217,15 @@ static void test_collector_query__violations(void **state)
 	out = q(&o, &n);
 	assert_int_equal(n, 3);
 	free(out);
+	/* a prefix picks the rules under it (issue 10): "network.default" is those three */
+	o.rule = "network.default";
+	out = q(&o, &n);
+	assert_int_equal(n, 3);
+	free(out);
+	o.rule = "network.default: deny and more";
+	out = q(&o, &n);
+	assert_int_equal(n, 0);
+	free(out);
 	o.rule = NULL;
 	o.run = "run-a";
 	o.limit = 2; /* the two most recent, oldest first */

@@ -156,6 +156,34 @@ static void test_pbjson__defaults_omitted(void **state)
 	assert_json_wire(&ev, "{\"process\":{},\"verdict\":{}}");
 }
 
+/* Issue 10: `decode --emit-defaults` and the "kind" key. */
+static void test_pbjson__emit_defaults_and_kind(void **state)
+{
+	Buildwarden__V1__Event ev = BUILDWARDEN__V1__EVENT__INIT;
+	Buildwarden__V1__Verdict v = BUILDWARDEN__V1__VERDICT__INIT;
+	Buildwarden__V1__RunEnd end = BUILDWARDEN__V1__RUN_END__INIT;
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	(void)state;
+	ev.verdict = &v;
+	ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
+	ev.run_end = &end;
+	f = open_memstream(&s, &n);
+	assert_non_null(f);
+	assert_int_equal(pbjson__print_opts(f, &ev.base, PBJSON_EMIT_DEFAULTS | PBJSON_KIND), 0);
+	assert_int_equal(fclose(f), 0);
+	/* every scalar with its default, an empty list as [], no unset message (process),
+	 * no unset oneof member; the kind first, and only at the top */
+	assert_string_equal(s, "{\"kind\":\"run_end\",\"seq\":\"0\",\"timeNs\":\"0\",\"host\":\"\","
+			       "\"runId\":\"\",\"verdict\":{\"violation\":false,\"rule\":\"\","
+			       "\"action\":\"ACTION_UNSPECIFIED\",\"actorKilled\":false},"
+			       "\"runEnd\":{\"exitStatus\":0,\"events\":\"0\",\"violations\":\"0\","
+			       "\"drops\":\"0\"},\"chain\":\"\"}");
+	free(s);
+}
+
 static void test_pbjson__oneof_set_but_empty(void **state)
 {
 	Buildwarden__V1__Event ev = BUILDWARDEN__V1__EVENT__INIT;
@@ -433,6 +461,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pbjson__full_event),
+		cmocka_unit_test(test_pbjson__emit_defaults_and_kind),
 		cmocka_unit_test(test_pbjson__empty_event),
 		cmocka_unit_test(test_pbjson__defaults_omitted),
 		cmocka_unit_test(test_pbjson__oneof_set_but_empty),

@@ -49,7 +49,7 @@ static int fake_lookup_exited(void *ctx, pid_t pid, struct bw_proc *out)
 static const char policy_text[] = "version: 1\n"
 				  "protect:\n  - path: /src\n  - path: /out\n"
 				  "exec:\n  deny: [/tmp, /dev/shm]\n"
-				  "network:\n  default: deny\n  allow: [\"127.0.0.0/8\"]\n"
+				  "network:\n  default: deny\n  allow: [{to: \"127.0.0.0/8\", name: loopback}]\n"
 				  "  deny: [\"127.0.0.2/32:9\"]\n";
 
 struct fixture {
@@ -302,6 +302,9 @@ static void test_connect_rules_are_named(void **state)
 	buildwarden__v1__event__init(&ev);
 	arena__reset(f->arena);
 	assert_false(event_build__connect(&f->ctx, &c, &ev));
+	/* an allowed connect names the allow rule that matched, by its `name:` (issue 10) */
+	assert_false(ev.verdict->violation);
+	assert_string_equal(ev.verdict->rule, "loopback");
 
 	/* a rule index from the kernel past the policy's list is not trusted */
 	c = connect_record("127.0.0.2", 9, BW_NET_DENY, BW_MATCH_DENY, 77);

@@ -37,8 +37,10 @@ int policy_load__file(const char *path, struct bw_policy **out, char sha256[65])
 		err = policy__load_file_bytes(path, 0, out, &diags, sha256 ? &bytes : NULL, &nbytes);
 	else
 		err = policy__parse(builtin, sizeof(builtin) - 1, name, "/", 0, out, &diags);
-	if (err) {
+	/* warnings too: a loaded policy with a hole in it says so where it is loaded */
+	if (err || diags.n)
 		policy__print_diags(&diags, name, stderr);
+	if (err) {
 		if (diags.n == 0)
 			log__line(stderr, NULL, "%s: cannot load the policy: %s", name, strerror(-err));
 		return err;

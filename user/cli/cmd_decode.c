@@ -10,13 +10,38 @@
 
 int cmd_decode(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help__text("decode"), stdout);
-		return 0;
+	const char *usage = help__text("decode"), *file = NULL;
+	unsigned flags = DECODE_KIND;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--emit-defaults")) {
+			flags |= DECODE_EMIT_DEFAULTS;
+		} else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+			const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (v && !strcmp(v, "text"))
+				flags |= DECODE_TEXT;
+			else if (v && !strcmp(v, "json"))
+				flags &= ~DECODE_TEXT;
+			else
+				return usage__error("buildwarden decode", usage,
+						    "--format must be json or text, not '%s'", v ? v : "");
+		} else if (a[0] == '-' && a[1]) {
+			return usage__error("buildwarden decode", usage, "unknown option '%s'", a);
+		} else if (file) {
+			return usage__error("buildwarden decode", usage, "one FILE at most");
+		} else {
+			file = a;
+		}
 	}
-	if (argc > 2)
-		return usage__error("buildwarden decode", help__text("decode"), "one FILE at most");
-	switch (decode__stream(argc == 2 ? argv[1] : "-", stdout, stderr)) {
+	if ((flags & DECODE_TEXT) && (flags & DECODE_EMIT_DEFAULTS))
+		return usage__error("buildwarden decode", usage, "--emit-defaults is for JSON, not --format text");
+	switch (decode__stream_opts(file ? file : "-", stdout, stderr, flags)) {
 	case DECODE_OK:
 		return 0;
 	case DECODE_BAD_DATA:

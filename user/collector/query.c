@@ -177,7 +177,8 @@ static void query__filters(struct query_sql *q, const struct query_opts *o, cons
 		query__add(q, buf);
 	}
 	if (o->rule && rule_col) {
-		snprintf(buf, sizeof(buf), " AND %s = :rule", rule_col);
+		/* a rule's name or any prefix of its text: "gh", "network.deny", "protect[1]" */
+		snprintf(buf, sizeof(buf), " AND substr(%s, 1, length(:rule)) = :rule", rule_col);
 		query__add(q, buf);
 	}
 }

@@ -55,16 +55,18 @@ static Buildwarden__V1__Process *process_new(struct event_ctx *c, pid_t pid, str
 	return p;
 }
 
-/* The kernel checks the binary it loads; for a #! script that is the interpreter, and
- * the script's own file is released before any tracepoint sees it. So the script is
- * checked here, on its resolved path: each parent's (dev, inode) against the deny trees.
- * Returns the index of the deny tree or -1. */
-static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_event *r)
+/* The exec tree nearest to the file an exec named, on its resolved path: each parent's
+ * (dev, inode) against the allow and deny trees. Returns the index of the deny tree or
+ * -1; *allow gets the index of the allow tree when that is the nearest (else -1).
+ * scripts_only: a binary (the file the kernel loaded) is left to the kernel. */
+static int exec_tree(const struct bw_policy *p, const struct bw_exec_event *r, bool scripts_only,
+		     int *allow)
 {
 	char path[PATH_MAX], raw[BW_FILENAME_LEN + 64];
 	struct stat st;
 	char *slash;
 
+	*allow = -1;
 	if (!p->n_exec_deny || r->filename_len == 0)
 		return -1;
 	if (r->filename[0] == '/')
@@ -74,13 +76,20 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 			 r->filename);
 	if (!realpath(raw, path) || stat(path, &st) != 0)
 		return -1;
-	if (st.st_ino == r->exe_ino && major(st.st_dev) == BW_KDEV_MAJOR(r->exe_dev) &&
+	if (scripts_only && st.st_ino == r->exe_ino &&
+	    major(st.st_dev) == BW_KDEV_MAJOR(r->exe_dev) &&
 	    minor(st.st_dev) == BW_KDEV_MINOR(r->exe_dev))
 		return -1; /* a binary: the kernel already decided */
 	while ((slash = strrchr(path, '/'))) {
 		*(slash == path ? slash + 1 : slash) = '\0';
 		if (stat(path, &st) != 0)
 			return -1;
+		/* the nearest tree decides: an exec.allow subtree of a denied tree allows */
+		for (size_t i = 0; i < p->n_exec_allow; i++)
+			if (p->exec_allow[i].dev == st.st_dev && p->exec_allow[i].ino == st.st_ino) {
+				*allow = (int)i;
+				return -1;
+			}
 		for (size_t i = 0; i < p->n_exec_deny; i++)
 			if (p->exec_deny[i].dev == st.st_dev && p->exec_deny[i].ino == st.st_ino)
 				return (int)i;
@@ -88,6 +97,16 @@ static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_even
 			break;
 	}
 	return -1;
+}
+
+/* The kernel checks the binary it loads; for a #! script that is the interpreter, and
+ * the script's own file is released before any tracepoint sees it. So the script is
+ * checked here. Returns the index of the deny tree or -1. */
+static int script_deny_tree(const struct bw_policy *p, const struct bw_exec_event *r)
+{
+	int allow;
+
+	return exec_tree(p, r, true, &allow);
 }
 
 /* The rule a way around exec.deny broke (include/sensor_abi.h, BW_EXEC_EVASIONS). */
@@ -126,14 +145,27 @@ bool event_build__exec(struct event_ctx *c, const struct bw_exec_event *r,
 	if (denied >= 0) {
 		size_t i = (size_t)denied;
 
-		snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
-			 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
+		if (i < c->policy->n_exec_deny && c->policy->exec_deny[i].name)
+			snprintf(rule, sizeof(rule), "%s", c->policy->exec_deny[i].name);
+		else
+			snprintf(rule, sizeof(rule), "exec.deny[%zu]: %s", i,
+				 i < c->policy->n_exec_deny ? c->policy->exec_deny[i].path : "?");
 	} else if (evasion) {
 		snprintf(rule, sizeof(rule), "%s", evasion);
+	} else if (c->policy->n_exec_allow) {
+		/* allowed by an exception: the event names the exec.allow tree that let it run */
+		int allow;
+
+		exec_tree(c->policy, r, false, &allow);
+		if (allow >= 0 && c->policy->exec_allow[allow].name)
+			snprintf(rule, sizeof(rule), "%s", c->policy->exec_allow[allow].name);
+		else if (allow >= 0)
+			snprintf(rule, sizeof(rule), "exec.allow[%d]: %s", allow,
+				 c->policy->exec_allow[allow].path);
 	}
 	/* A #! script found here (not by the kernel) in audit mode ran; in enforce mode the
 	 * agent refused its exec (BW_EXEC_REFUSED, sensor/execguard.c). */
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, exec_stop(r->flags));
+	ev->verdict = verdict_new(c, violation, rule[0] ? rule : NULL, exec_stop(r->flags));
 	if (body) {
 		buildwarden__v1__exec_body__init(body);
 		body->filename = arena__strndup(c->arena, r->filename, sizeof(r->filename));
@@ -163,16 +195,26 @@ bool event_build__connect(struct event_ctx *c, const struct bw_connect_event *r,
 	struct bw_proc raw;
 
 	ev->process = process_new(c, (pid_t)r->pid, &raw);
-	if (r->matched == BW_MATCH_NAME && r->rule_index < c->policy->n_net_allow_names)
-		snprintf(rule, sizeof(rule), "network.allow: %s",
-			 c->policy->net_allow_names[r->rule_index].text);
-	else if ((r->matched == BW_MATCH_ALLOW || r->matched == BW_MATCH_DENY) && r->rule_index < n)
-		snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
-			 list[r->rule_index].text);
-	else
+	/* the rule that decided, allowed connects included; its `name:` when it has one */
+	if (r->matched == BW_MATCH_NAME && r->rule_index < c->policy->n_net_allow_names) {
+		const struct bw_host_rule *h = &c->policy->net_allow_names[r->rule_index];
+
+		if (h->rule_name)
+			snprintf(rule, sizeof(rule), "%s", h->rule_name);
+		else
+			snprintf(rule, sizeof(rule), "network.allow: %s", h->text);
+	} else if ((r->matched == BW_MATCH_ALLOW || r->matched == BW_MATCH_DENY) &&
+		   r->rule_index < n) {
+		if (list[r->rule_index].name)
+			snprintf(rule, sizeof(rule), "%s", list[r->rule_index].name);
+		else
+			snprintf(rule, sizeof(rule), "network.%s: %s", deny_rule ? "deny" : "allow",
+				 list[r->rule_index].text);
+	} else {
 		snprintf(rule, sizeof(rule), "network.default: %s",
 			 c->policy->net_default_deny ? "deny" : "allow");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL,
+	}
+	ev->verdict = verdict_new(c, violation, rule,
 				  r->enforced ? EVENT_STOP_REFUSED : EVENT_STOP_NONE);
 	if (body) {
 		buildwarden__v1__connect_body__init(body);
@@ -299,8 +341,12 @@ bool event_build__file(struct event_ctx *c, const struct file_change *f,
 	if (ev->process)
 		ev->process->authorized_writer = writer;
 	violation = !(raw.flags & BW_PROC_IN_BUILD) && !writer;
-	snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
-	ev->verdict = verdict_new(c, violation, violation ? rule : NULL, f->stop);
+	if (tree && tree->name)
+		snprintf(rule, sizeof(rule), "%s", tree->name);
+	else
+		snprintf(rule, sizeof(rule), "protect[%u]: %s", f->tree, tree ? tree->path : "?");
+	/* allowed changes name the tree too: the rule that let the build (or a writer) in */
+	ev->verdict = verdict_new(c, violation, rule, f->stop);
 	if (body) {
 		buildwarden__v1__file_body__init(body);
 		body->op = f->op;

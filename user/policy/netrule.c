@@ -58,18 +58,78 @@ static void netrule__suggest(const struct bw_net_rule *r, unsigned user_prefix, 
 			     char *out, size_t outlen)
 {
 	char a[INET6_ADDRSTRLEN];
-	char port[8] = "";
+	char port[16] = "";
 
 	if (r->is_v4)
 		inet_ntop(AF_INET, r->addr + 12, a, sizeof(a));
 	else
 		inet_ntop(AF_INET6, r->addr, a, sizeof(a));
-	if (r->port)
+	if (r->port && r->port_hi != r->port)
+		snprintf(port, sizeof(port), ":%u-%u", r->port, r->port_hi);
+	else if (r->port)
 		snprintf(port, sizeof(port), ":%u", r->port);
 	if (bracket)
 		snprintf(out, outlen, "[%s/%u]%s", a, user_prefix, port);
 	else
 		snprintf(out, outlen, "%s/%u%s", a, user_prefix, port);
+}
+
+/* "2001:db8::1:443" is a legal address, but whoever wrote it likely meant port 443 of
+ * 2001:db8::1: an unbracketed IPv6 rule with "::" whose last group is decimal and whose
+ * text without that group is an address too is refused, with both readings spelled out. */
+static bool netrule__v6_ambiguous(const char *addr, char *base, size_t baselen,
+				  const char **last)
+{
+	const char *colon = strrchr(addr, ':');
+	uint8_t tmp[16];
+	size_t n;
+
+	if (!strstr(addr, "::") || !colon || !colon[1] || colon == addr || colon[-1] == ':')
+		return false;
+	for (const char *q = colon + 1; *q; q++)
+		if (*q < '0' || *q > '9')
+			return false;
+	n = (size_t)(colon - addr);
+	if (n >= baselen)
+		return false;
+	memcpy(base, addr, n);
+	base[n] = '\0';
+	*last = colon + 1;
+	return inet_pton(AF_INET6, base, tmp) == 1;
+}
+
+/* "443" or "1000-2000": digits only, 1..65535, lo <= hi. */
+static int netrule__ports(const char *text, const char *port, struct bw_net_rule *r, char *err,
+			  size_t errlen)
+{
+	char lo_s[8], *dash = strchr(port, '-');
+	unsigned long lo, hi;
+	size_t n = dash ? (size_t)(dash - port) : strlen(port);
+
+	if (n < sizeof(lo_s)) {
+		memcpy(lo_s, port, n);
+		lo_s[n] = '\0';
+	}
+	if (n >= sizeof(lo_s) || netrule__number(lo_s, 5, &lo) || lo > 65535 ||
+	    (dash && (netrule__number(dash + 1, 5, &hi) || hi > 65535))) {
+		snprintf(err, errlen, "bad port in '%s': must be 1..65535, a range 1000-2000 or a list 80,443", text);
+		return -EINVAL;
+	}
+	if (!dash)
+		hi = lo;
+	if (lo == 0) {
+		snprintf(err, errlen,
+			 "bad port in '%s': port 0 is not allowed; omit the port to match any port",
+			 text);
+		return -EINVAL;
+	}
+	if (hi < lo) {
+		snprintf(err, errlen, "bad port range in '%s': %lu is above %lu", text, lo, hi);
+		return -EINVAL;
+	}
+	r->port = (uint16_t)lo;
+	r->port_hi = (uint16_t)hi;
+	return 0;
 }
 
 int policy__parse_net_rule(const char *text, struct bw_net_rule *r, char *err, size_t errlen)
@@ -146,6 +206,17 @@ int policy__parse_net_rule(const char *text, struct bw_net_rule *r, char *err, s
 		}
 	}
 
+	if (v6 && !bracket && !pfx) {
+		char base[NET_RULE_MAX + 1];
+		const char *last;
+
+		if (netrule__v6_ambiguous(addr, base, sizeof(base), &last)) {
+			snprintf(err, errlen,
+				 "ambiguous network rule '%s': it reads as the address %s (any port), but may mean port %s of %s; write '[%s]:%s' for the port, or '[%s]' for the address",
+				 text, addr, last, base, base, last, addr);
+			return -EINVAL;
+		}
+	}
 	if (v6) {
 		if (inet_pton(AF_INET6, addr, r->addr) != 1) {
 			snprintf(err, errlen, "bad network rule '%s': '%s' is not an IPv6 address",
@@ -175,19 +246,8 @@ int policy__parse_net_rule(const char *text, struct bw_net_rule *r, char *err, s
 	}
 	r->prefix_len = (unsigned)(r->is_v4 ? 96 + user_prefix : user_prefix);
 
-	if (port) {
-		if (netrule__number(port, 5, &n) || n > 65535) {
-			snprintf(err, errlen, "bad port in '%s': must be 1..65535", text);
-			return -EINVAL;
-		}
-		if (n == 0) {
-			snprintf(err, errlen,
-				 "bad port in '%s': port 0 is not allowed; omit the port to match any port",
-				 text);
-			return -EINVAL;
-		}
-		r->port = (uint16_t)n;
-	}
+	if (port && netrule__ports(text, port, r, err, errlen))
+		return -EINVAL;
 
 	memcpy(orig, r->addr, sizeof(orig));
 	netrule__mask(r->addr, r->prefix_len);
@@ -225,7 +285,7 @@ int policy__net_verdict(const struct bw_policy *policy, const uint8_t addr[16], 
 		for (size_t i = 0; i < n; i++) {
 			const struct bw_net_rule *r = &rules[i];
 
-			if (r->port && r->port != port)
+			if (r->port && (port < r->port || port > (r->port_hi > r->port ? r->port_hi : r->port)))
 				continue;
 			if (!netrule__prefix_match(r->addr, addr, r->prefix_len))
 				continue;

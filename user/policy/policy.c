@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "base/grow.h"
+#include "policy/lint.h"
 #include "policy/policy.h"
 
 /* Bounds, documented in docs/policy.md. They keep a hostile policy from costing more
@@ -49,20 +50,30 @@ struct node {
 	size_t total; /* child nodes seen, including those not kept past the bound */
 };
 
+/* A rule's `name:`, kept to refuse a second rule of the same name. */
+struct seen_name {
+	char *name; /* the ctx's own copy */
+	unsigned line;
+};
+
 struct ctx {
 	const char *base_dir;
 	unsigned flags;
+	const struct bw_policy_opts *opts;
 	struct bw_diags *d;
 	int err; /* a failure that is not the policy's fault, e.g. -ENOMEM */
 	size_t n_nodes;
+	struct seen_name *names;
+	size_t n_names, cap_names;
 };
 
-static void __attribute__((format(printf, 4, 5)))
-ctx__diag(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...)
+static void ctx__vdiag(struct ctx *c, bool warning, unsigned line, unsigned col, const char *fmt,
+		       va_list ap)
 {
 	struct bw_diag *g;
-	va_list ap;
 
+	if (!warning)
+		c->d->n_errors++;
 	if (c->d->n >= BW_POLICY_MAX_DIAGS) {
 		c->d->dropped++;
 		return;
@@ -70,8 +81,17 @@ ctx__diag(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...)
 	g = &c->d->items[c->d->n++];
 	g->line = line;
 	g->col = col;
-	va_start(ap, fmt);
+	g->warning = warning;
 	vsnprintf(g->msg, sizeof(g->msg), fmt, ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+ctx__diag(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctx__vdiag(c, false, line, col, fmt, ap);
 	va_end(ap);
 }
 
@@ -461,12 +481,135 @@ static void path__tidy(char *s)
 		strcpy(s, "/");
 }
 
+/* ${VAR} / $VAR values: --set first (the last one given wins), then the environment. */
+static const char *var__lookup(const struct ctx *c, const char *name, size_t n)
+{
+	char key[128];
+
+	for (size_t i = c->opts->n_vars; i-- > 0;) {
+		const char *v = c->opts->vars[i], *eq = strchr(v, '=');
+
+		if (eq && (size_t)(eq - v) == n && !strncmp(v, name, n))
+			return eq + 1;
+	}
+	if (!c->opts->use_env || n >= sizeof(key))
+		return NULL;
+	memcpy(key, name, n);
+	key[n] = '\0';
+	return getenv(key);
+}
+
+static bool var__char(char ch, bool first)
+{
+	return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	       (!first && ch >= '0' && ch <= '9');
+}
+
+static bool out__put(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+	if (*o + n >= cap)
+		return false;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+	return true;
+}
+
+/* Expands a path the policy names: a leading "~" or "~/" (HOME), ${NAME} and $NAME,
+ * "$$" for a '$'. A variable that is not set is an error, except with --offline (no
+ * file-system lookups), where it stands for itself ("${NAME}") so that a policy for
+ * $GITHUB_WORKSPACE can be checked where that is not set. Returns a new string, or
+ * NULL after reporting. */
+static char *path__expand(struct ctx *c, const struct node *n, const char *s)
+{
+	static const char home_unset[] = "${HOME}";
+	char out[PATH_MAX];
+	size_t o = 0;
+	const char *p = s;
+	bool offline = c->flags & BW_POLICY_NO_FS;
+	char *dup;
+
+	out[0] = '\0';
+	if (s[0] == '~') {
+		const char *home = var__lookup(c, "HOME", 4);
+
+		if (s[1] && s[1] != '/') {
+			node_diag(c, n, "'%s': '~user' is not supported; write the path, or use ${VAR}", s);
+			return NULL;
+		}
+		if (!home && !offline) {
+			node_diag(c, n, "'%s': '~' needs HOME set (in the environment or with --set HOME=DIR)", s);
+			return NULL;
+		}
+		if (!home)
+			home = home_unset;
+		if (!out__put(out, sizeof(out), &o, home, strlen(home)))
+			goto too_long;
+		p = s + 1;
+	}
+	while (*p) {
+		const char *name, *v;
+		bool braced = p[1] == '{';
+		size_t len = 0;
+
+		if (*p != '$') {
+			if (!out__put(out, sizeof(out), &o, p, 1))
+				goto too_long;
+			p++;
+			continue;
+		}
+		if (p[1] == '$') {
+			if (!out__put(out, sizeof(out), &o, "$", 1))
+				goto too_long;
+			p += 2;
+			continue;
+		}
+		name = p + 1 + braced;
+		while (var__char(name[len], len == 0))
+			len++;
+		if (!len || (braced && name[len] != '}')) {
+			node_diag(c, n, "'%s': a '$' must start a variable (${NAME} or $NAME) or be written '$$'", s);
+			return NULL;
+		}
+		v = var__lookup(c, name, len);
+		if (!v && !offline) {
+			node_diag(c, n, "'%s': variable '%.*s' is not set; set it in the environment or with --set %.*s=VALUE",
+				  s, (int)len, name, (int)len, name);
+			return NULL;
+		}
+		if (v ? !out__put(out, sizeof(out), &o, v, strlen(v))
+		      : (!out__put(out, sizeof(out), &o, "${", 2) ||
+			 !out__put(out, sizeof(out), &o, name, len) ||
+			 !out__put(out, sizeof(out), &o, "}", 1)))
+			goto too_long;
+		p = name + len + braced;
+	}
+	if (!o) {
+		node_diag(c, n, "'%s' is empty once expanded", s);
+		return NULL;
+	}
+	dup = strdup(out);
+	if (!dup)
+		ctx__nomem(c);
+	return dup;
+too_long:
+	node_diag(c, n, "'%s' is longer than %d bytes once expanded", s, PATH_MAX - 1);
+	return NULL;
+}
+
+/* Absolute, or (offline) starting with a variable that is not set: its value is not
+ * known, and a workspace variable holds an absolute path. */
+static bool path__is_abs(const struct ctx *c, const char *s)
+{
+	return s[0] == '/' || ((c->flags & BW_POLICY_NO_FS) && !strncmp(s, "${", 2));
+}
+
 static char *path__join(struct ctx *c, const char *p)
 {
 	char *out;
 	int r;
 
-	if (p[0] == '/' || !c->base_dir || !*c->base_dir)
+	if (path__is_abs(c, p) || !c->base_dir || !*c->base_dir)
 		r = asprintf(&out, "%s", p);
 	else
 		r = asprintf(&out, "%s/%s", c->base_dir, p);
@@ -484,11 +627,15 @@ static char *path__join(struct ctx *c, const char *p)
 static int path__resolve(struct ctx *c, const struct node *n, const char *what, const char *s,
 			 mode_t want, char **out, uint64_t *dev, uint64_t *ino)
 {
-	char *joined, *real;
+	char *joined, *real, *expanded;
 	struct stat st;
 	int e;
 
-	joined = path__join(c, s);
+	expanded = path__expand(c, n, s);
+	if (!expanded)
+		return -1;
+	joined = path__join(c, expanded);
+	free(expanded);
 	if (!joined)
 		return -1;
 	if (c->flags & BW_POLICY_NO_FS) {
@@ -525,6 +672,27 @@ static int path__resolve(struct ctx *c, const struct node *n, const char *what, 
 	return 0;
 }
 
+/* Whether s names an absolute path once expanded ("~/bin/x", "${TOOLS}/x"); a failed
+ * expansion counts as absolute, its error comes from path__resolve. */
+static bool path__abs_expanded(struct ctx *c, const struct node *n, const char *s)
+{
+	struct bw_diags quiet, *d = c->d;
+	char *x;
+	bool abs;
+
+	if (s[0] == '/')
+		return true;
+	if (s[0] != '~' && s[0] != '$')
+		return false;
+	memset(&quiet, 0, sizeof(quiet));
+	c->d = &quiet;
+	x = path__expand(c, n, s);
+	c->d = d;
+	abs = !x || path__is_abs(c, x);
+	free(x);
+	return abs;
+}
+
 static void dir__check(struct ctx *c, const struct node *n, const char *what, char **path,
 		       uint64_t *dev, uint64_t *ino)
 {
@@ -537,6 +705,52 @@ static void dir__check(struct ctx *c, const struct node *n, const char *what, ch
 		return;
 	}
 	path__resolve(c, n, what, s, S_IFDIR, path, dev, ino);
+}
+
+/* `name:` on a rule: what events' verdict.rule and `query --rule` show. One name picks
+ * one rule, so a name used twice is an error. */
+#define POLICY_NAME_MAX 64
+static void name__check(struct ctx *c, const struct node *n, char **out)
+{
+	const char *s = scalar__get(c, n);
+	size_t len;
+
+	if (!s)
+		return;
+	len = strlen(s);
+	if (!len || len > POLICY_NAME_MAX) {
+		node_diag(c, n, "a rule name must be 1..%d characters", POLICY_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!var__char(ch, false) && ch != '-' && ch != '.' && ch != '/' && ch != ':' &&
+		    ch != '@' && ch != '+') {
+			node_diag(c, n, "rule name '%s': letters, digits and _ - . / : @ + only", s);
+			return;
+		}
+	}
+	for (size_t i = 0; i < c->n_names; i++) {
+		if (!strcmp(c->names[i].name, s)) {
+			node_diag(c, n, "rule name '%s' is already used at line %u: a name picks one rule",
+				  s, c->names[i].line);
+			return;
+		}
+	}
+	if (grow__reserve((void **)&c->names, &c->cap_names, c->n_names + 1, sizeof(*c->names),
+			  16, 0)) {
+		ctx__nomem(c);
+		return;
+	}
+	*out = strdup(s);
+	c->names[c->n_names].name = strdup(s);
+	if (!*out || !c->names[c->n_names].name) {
+		free(c->names[c->n_names].name);
+		ctx__nomem(c);
+		return;
+	}
+	c->names[c->n_names++].line = n->line;
 }
 
 /* `uid: N` (a number) or `user: NAME` (resolved in the passwd database when the file
@@ -594,15 +808,17 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 		       struct bw_exe_match *e)
 {
 	struct field f[] = { { "exe", NULL }, { "descendants", NULL }, { "uid", NULL },
-			     { "user", NULL }, { "parent", NULL } };
+			     { "user", NULL }, { "parent", NULL }, { "name", NULL } };
 	const char *s;
 
 	e->line = n->line;
 	e->col = n->col;
 	e->descendants = is_root;
 	/* build roots know only exe and descendants: the unknown-key message says so */
-	if (!map__fields(c, n, f, is_root ? 2 : 5))
+	if (!map__fields(c, n, f, is_root ? 2 : 6))
 		return;
+	if (f[5].val)
+		name__check(c, f[5].val, &e->name);
 	if (f[1].val) {
 		e->descendants = !scalar__choice(c, f[1].val, "descendants", "true", "false",
 						 !is_root);
@@ -612,7 +828,7 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 	}
 	exe__check_uid(c, f[2].val, f[3].val, e);
 	if (f[4].val && (s = scalar__get(c, f[4].val))) {
-		if (s[0] != '/')
+		if (!path__abs_expanded(c, f[4].val, s))
 			node_diag(c, f[4].val, "writer parent '%s' must be an absolute path", s);
 		else
 			path__resolve(c, f[4].val, "writer parent", s, S_IFREG, &e->parent,
@@ -629,7 +845,7 @@ static void exe__check(struct ctx *c, const struct node *n, const char *what, bo
 	e->col = f[0].val->col;
 	/* Relative names would be resolved against whatever directory the agent runs
 	 * in, or guessed from $PATH: neither names one file. */
-	if (s[0] != '/') {
+	if (!path__abs_expanded(c, f[0].val, s)) {
 		node_diag(c, f[0].val, "%s '%s' must be an absolute path", what, s);
 		return;
 	}
@@ -723,13 +939,15 @@ static void protect__check_pseudo(struct ctx *c, const struct node *n, const cha
 static void protect__check_entry(struct ctx *c, const struct node *n, struct bw_protect *t,
 				 const struct node **path_node)
 {
-	struct field f[] = { { "path", NULL }, { "writers", NULL } };
+	struct field f[] = { { "path", NULL }, { "writers", NULL }, { "name", NULL } };
 	size_t nw;
 
 	t->line = n->line;
 	t->col = n->col;
-	if (!map__fields(c, n, f, 2))
+	if (!map__fields(c, n, f, 3))
 		return;
+	if (f[2].val)
+		name__check(c, f[2].val, &t->name);
 	if (!f[0].val) {
 		node_diag(c, n, "missing required key 'path'");
 	} else {
@@ -860,13 +1078,16 @@ static void root__check_cgroup(struct ctx *c, const struct node *n, struct bw_bu
  * another service's cgroup takes write access to that cgroup's files. */
 static void root__check(struct ctx *c, const struct node *n, struct bw_build_root *r)
 {
-	struct field f[] = { { "exe", NULL }, { "cgroup", NULL }, { "descendants", NULL } };
+	struct field f[] = { { "exe", NULL }, { "cgroup", NULL }, { "descendants", NULL },
+			     { "name", NULL } };
 	const char *s;
 
 	r->line = n->line;
 	r->col = n->col;
-	if (!map__fields(c, n, f, 3))
+	if (!map__fields(c, n, f, 4))
 		return;
+	if (f[3].val)
+		name__check(c, f[3].val, &r->name);
 	if (f[2].val && scalar__choice(c, f[2].val, "descendants", "true", "false", 0) != 0)
 		node_diag(c, f[2].val,
 			  "'descendants' must be true for a build root: its descendants are the build");
@@ -886,7 +1107,7 @@ static void root__check(struct ctx *c, const struct node *n, struct bw_build_roo
 			  "build root '%s' needs a 'cgroup': any local process can exec it and would "
 			  "become the build (docs/runners.md)",
 			  s);
-	if (s[0] != '/') {
+	if (!path__abs_expanded(c, f[0].val, s)) {
 		node_diag(c, f[0].val, "build root exe '%s' must be an absolute path", s);
 		return;
 	}
@@ -905,84 +1126,245 @@ static void roots__check(struct ctx *c, const struct node *n, struct bw_policy *
 		root__check(c, n->items[i], &p->build_roots[i]);
 }
 
-static void exec__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+/* An exec.deny or exec.allow entry: a path, or {path, name}. */
+static void tree__check(struct ctx *c, const struct node *e, const char *what, struct bw_tree *t)
 {
-	struct field f[] = { { "scope", NULL }, { "deny", NULL } };
-	size_t nd;
+	struct field f[] = { { "path", NULL }, { "name", NULL } };
 
-	if (!map__fields(c, n, f, 2))
-		return;
-	p->exec_scope = scalar__choice(c, f[0].val, "scope", "build", "host", BW_SCOPE_BUILD);
-	nd = seq__count(c, f[1].val, "exec deny trees", POLICY_MAX_DENY);
-	p->exec_deny = ctx__calloc(c, nd, sizeof(*p->exec_deny));
-	if (!p->exec_deny)
-		return;
-	p->n_exec_deny = nd;
-	for (size_t i = 0; i < nd; i++) {
-		const struct node *e = f[1].val->items[i];
-		struct bw_tree *t = &p->exec_deny[i];
-
+	t->line = e->line;
+	t->col = e->col;
+	if (e->kind == NODE_MAP) {
+		if (!map__fields(c, e, f, 2))
+			return;
+		if (f[1].val)
+			name__check(c, f[1].val, &t->name);
+		if (!f[0].val) {
+			node_diag(c, e, "missing required key 'path'");
+			return;
+		}
+		e = f[0].val;
 		t->line = e->line;
 		t->col = e->col;
-		dir__check(c, e, "exec deny path", &t->path, &t->dev, &t->ino);
 	}
+	dir__check(c, e, what, &t->path, &t->dev, &t->ino);
+}
+
+static void trees__check(struct ctx *c, const struct node *n, const char *what,
+			 const char *entry, struct bw_tree **out, size_t *count)
+{
+	size_t nd = seq__count(c, n, what, POLICY_MAX_DENY);
+
+	*out = ctx__calloc(c, nd, sizeof(**out));
+	if (!*out)
+		return;
+	*count = nd;
+	for (size_t i = 0; i < nd; i++)
+		tree__check(c, n->items[i], entry, &(*out)[i]);
+}
+
+/* exec.allow trees lie inside a deny tree: an exception to it. One outside every deny
+ * tree would allow what is allowed anyway, which says the policy is not what its author
+ * thinks: an error. */
+static void exec__check_allow(struct ctx *c, const struct bw_policy *p)
+{
+	for (size_t i = 0; i < p->n_exec_allow; i++) {
+		const struct bw_tree *a = &p->exec_allow[i];
+		bool inside = false;
+
+		/* offline, a variable that is not set hides where the tree lies */
+		if (!a->path || ((c->flags & BW_POLICY_NO_FS) && strstr(a->path, "${")))
+			continue;
+		for (size_t j = 0; j < p->n_exec_deny && !inside; j++) {
+			const struct bw_tree *d = &p->exec_deny[j];
+
+			if (!d->path)
+				continue;
+			if (!strcmp(a->path, d->path) || (a->ino && a->dev == d->dev && a->ino == d->ino)) {
+				ctx__diag(c, a->line, a->col,
+					  "exec allow path '%s' is exec deny path '%s' (line %u): drop both, or allow a subtree",
+					  a->path, d->path, d->line);
+				inside = true;
+			} else if (path__inside(a->path, d->path)) {
+				inside = true;
+			}
+		}
+		if (!inside)
+			ctx__diag(c, a->line, a->col,
+				  "exec allow path '%s' is inside no exec deny path: an exec.allow tree is an exception to a denied tree",
+				  a->path);
+	}
+}
+
+static void exec__check(struct ctx *c, const struct node *n, struct bw_policy *p)
+{
+	struct field f[] = { { "scope", NULL }, { "deny", NULL }, { "allow", NULL } };
+
+	if (!map__fields(c, n, f, 3))
+		return;
+	p->exec_scope = scalar__choice(c, f[0].val, "scope", "build", "host", BW_SCOPE_BUILD);
+	trees__check(c, f[1].val, "exec deny trees", "exec deny path", &p->exec_deny,
+		     &p->n_exec_deny);
+	trees__check(c, f[2].val, "exec allow trees", "exec allow path", &p->exec_allow,
+		     &p->n_exec_allow);
+	exec__check_allow(c, p);
+}
+
+/* One element of a network entry (a port list is split into elements beforehand),
+ * appended to the address rules or, for a name in network.allow, to the name rules. */
+static void net__add(struct ctx *c, const struct node *e, const char *elem, const char *text,
+		     const char *name, struct bw_net_rule **rules, size_t *count, size_t *cap,
+		     struct bw_host_rule **names, size_t *n_names, size_t *cap_names)
+{
+	char err[sizeof(((struct bw_diag *)0)->msg)];
+
+	if (policy__is_host_rule(elem)) {
+		const char *colon = strrchr(elem, ':');
+		struct bw_host_rule *h;
+
+		if (!names) {
+			node_diag(c, e,
+				  "'%s': a name is allowed only in network.allow (a deny by name is undone by an address); deny addresses, or use default: deny",
+				  text);
+			return;
+		}
+		if (colon && strchr(colon, '-')) {
+			node_diag(c, e,
+				  "'%s': a name rule takes single ports, not a range: the agent allows each answered address port by port; list the ports (443,8443)",
+				  text);
+			return;
+		}
+		if (grow__reserve((void **)names, cap_names, *n_names + 1, sizeof(**names), 8, 0)) {
+			ctx__nomem(c);
+			return;
+		}
+		h = &(*names)[*n_names];
+		if (policy__parse_host_rule(elem, h, err, sizeof(err))) {
+			node_diag(c, e, "%s", err);
+			return;
+		}
+		(*n_names)++;
+		h->line = e->line;
+		h->col = e->col;
+		h->text = strdup(text);
+		if (name && !(h->rule_name = strdup(name)))
+			ctx__nomem(c);
+		if (!h->text)
+			ctx__nomem(c);
+		return;
+	}
+	if (grow__reserve((void **)rules, cap, *count + 1, sizeof(**rules), 8, 0)) {
+		ctx__nomem(c);
+		return;
+	}
+	struct bw_net_rule *r = &(*rules)[*count];
+
+	if (policy__parse_net_rule(elem, r, err, sizeof(err))) {
+		node_diag(c, e, "%s", err);
+		return;
+	}
+	(*count)++;
+	r->line = e->line;
+	r->col = e->col;
+	r->text = strdup(text);
+	if (!r->text || (name && !(r->name = strdup(name))))
+		ctx__nomem(c);
+}
+
+/* Most elements of one port list ("80,443,8080"): each is a kernel entry of its own. */
+#define POLICY_MAX_PORT_LIST 32
+
+/* A network entry: "ADDR[:PORTS]" or {to: "ADDR[:PORTS]", name: NAME}, where PORTS is a
+ * port, a range "1000-2000" or a list "80,443,8000-8100". */
+static void net__entry(struct ctx *c, const struct node *e, struct bw_net_rule **rules,
+		       size_t *count, size_t *cap, struct bw_host_rule **names, size_t *n_names,
+		       size_t *cap_names)
+{
+	struct field f[] = { { "to", NULL }, { "name", NULL } };
+	char *name = NULL, elem[POLICY_MAX_SCALAR + 8];
+	const char *s, *comma, *colon = NULL;
+	size_t base;
+	unsigned n_elems = 0;
+
+	if (e->kind == NODE_MAP) {
+		if (!map__fields(c, e, f, 2))
+			return;
+		if (f[1].val)
+			name__check(c, f[1].val, &name);
+		if (!f[0].val) {
+			node_diag(c, e, "missing required key 'to'");
+			goto out;
+		}
+		e = f[0].val;
+	}
+	s = scalar__get(c, e);
+	if (!s)
+		goto out;
+	comma = strchr(s, ',');
+	if (!comma) {
+		net__add(c, e, s, s, name, rules, count, cap, names, n_names, cap_names);
+		goto out;
+	}
+	for (const char *q = s; q < comma; q++)
+		if (*q == ':')
+			colon = q;
+	if (!colon) {
+		node_diag(c, e, "'%s': a port list follows the address: ADDRESS:80,443", s);
+		goto out;
+	}
+	base = (size_t)(colon - s) + 1;
+	for (const char *q = colon + 1;;) {
+		const char *end = strchr(q, ',');
+		size_t n = end ? (size_t)(end - q) : strlen(q);
+
+		if (!n) {
+			node_diag(c, e, "'%s': empty element in the port list", s);
+			break;
+		}
+		if (++n_elems > POLICY_MAX_PORT_LIST) {
+			node_diag(c, e, "'%s': more than %d ports in one list", s, POLICY_MAX_PORT_LIST);
+			break;
+		}
+		memcpy(elem, s, base);
+		memcpy(elem + base, q, n);
+		elem[base + n] = '\0';
+		net__add(c, e, elem, s, name, rules, count, cap, names, n_names, cap_names);
+		if (!end)
+			break;
+		q = end + 1;
+	}
+out:
+	free(name); /* each element holds its own copy */
 }
 
 static void net__check_list(struct ctx *c, const struct node *n, const char *what,
 			    struct bw_net_rule **rules, size_t *count,
 			    struct bw_host_rule **names, size_t *n_names)
 {
-	size_t nr = seq__count(c, n, what, POLICY_MAX_ITEMS);
-	char err[sizeof(((struct bw_diag *)0)->msg)];
+	size_t nr = seq__count(c, n, what, POLICY_MAX_ITEMS), cap = 0, cap_names = 0;
 
-	*rules = ctx__calloc(c, nr, sizeof(**rules));
-	if (!*rules)
-		return;
-	if (names) {
-		*names = ctx__calloc(c, nr, sizeof(**names));
-		if (!*names)
-			return;
-	}
-	for (size_t i = 0; i < nr; i++) {
-		const struct node *e = n->items[i];
-		const char *s = scalar__get(c, e);
+	for (size_t i = 0; i < nr; i++)
+		net__entry(c, n->items[i], rules, count, &cap, names, n_names, &cap_names);
+}
 
-		if (!s)
-			continue;
-		if (policy__is_host_rule(s)) {
-			struct bw_host_rule *h;
+/* The kernel holds one entry per port of a range (bpf: an LPM trie keyed by port, then
+ * address), two policies' worth during a reload: bounded here, with the reason. */
+static void net__check_entries(struct ctx *c, const struct bw_policy *p)
+{
+	size_t total = 0;
 
-			if (!names) {
-				node_diag(c, e,
-					  "'%s': a name is allowed only in network.allow (a deny by name is undone by an address); deny addresses, or use default: deny",
-					  s);
-				continue;
+	for (int deny = 0; deny < 2; deny++) {
+		const struct bw_net_rule *r = deny ? p->net_deny : p->net_allow;
+		size_t n = deny ? p->n_net_deny : p->n_net_allow;
+
+		for (size_t i = 0; i < n; i++) {
+			total += r[i].port ? (size_t)(r[i].port_hi - r[i].port) + 1 : 1;
+			if (total > BW_POLICY_MAX_NET_ENTRIES) {
+				ctx__diag(c, r[i].line, r[i].col,
+					  "'%s': the network rules come to more than %d kernel entries (one per port of a range); narrow the range, or omit the port to match any port",
+					  r[i].text, BW_POLICY_MAX_NET_ENTRIES);
+				return;
 			}
-			h = &(*names)[*n_names];
-			if (policy__parse_host_rule(s, h, err, sizeof(err))) {
-				node_diag(c, e, "%s", err);
-				continue;
-			}
-			(*n_names)++;
-			h->line = e->line;
-			h->col = e->col;
-			h->text = strdup(s);
-			if (!h->text)
-				ctx__nomem(c);
-			continue;
 		}
-		struct bw_net_rule *r = &(*rules)[*count];
-
-		if (policy__parse_net_rule(s, r, err, sizeof(err))) {
-			node_diag(c, e, "%s", err);
-			continue;
-		}
-		(*count)++;
-		r->line = e->line;
-		r->col = e->col;
-		r->text = strdup(s);
-		if (!r->text)
-			ctx__nomem(c);
 	}
 }
 
@@ -999,6 +1381,7 @@ static void net__check(struct ctx *c, const struct node *n, struct bw_policy *p)
 	net__check_list(c, f[2].val, "allow rules", &p->net_allow, &p->n_net_allow,
 			&p->net_allow_names, &p->n_net_allow_names);
 	net__check_list(c, f[3].val, "deny rules", &p->net_deny, &p->n_net_deny, NULL, NULL);
+	net__check_entries(c, p);
 }
 
 static void version__check(struct ctx *c, const struct node *n, struct bw_policy *p)
@@ -1065,14 +1448,17 @@ static void exe__free(struct bw_exe_match *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].exe);
 		free(e[i].parent);
+		free(e[i].name);
 	}
 	free(e);
 }
 
 static void net__free(struct bw_net_rule *r, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(r[i].text);
+		free(r[i].name);
+	}
 	free(r);
 }
 
@@ -1082,22 +1468,32 @@ void policy__free(struct bw_policy *p)
 		return;
 	for (size_t i = 0; i < p->n_protect; i++) {
 		free(p->protect[i].path);
+		free(p->protect[i].name);
 		exe__free(p->protect[i].writers, p->protect[i].n_writers);
 	}
 	free(p->protect);
 	for (size_t i = 0; i < p->n_build_roots; i++) {
 		free(p->build_roots[i].exe);
 		free(p->build_roots[i].cgroup);
+		free(p->build_roots[i].name);
 	}
 	free(p->build_roots);
-	for (size_t i = 0; i < p->n_exec_deny; i++)
+	for (size_t i = 0; i < p->n_exec_deny; i++) {
 		free(p->exec_deny[i].path);
+		free(p->exec_deny[i].name);
+	}
 	free(p->exec_deny);
+	for (size_t i = 0; i < p->n_exec_allow; i++) {
+		free(p->exec_allow[i].path);
+		free(p->exec_allow[i].name);
+	}
+	free(p->exec_allow);
 	net__free(p->net_allow, p->n_net_allow);
 	net__free(p->net_deny, p->n_net_deny);
 	for (size_t i = 0; i < p->n_net_allow_names; i++) {
 		free(p->net_allow_names[i].name);
 		free(p->net_allow_names[i].text);
+		free(p->net_allow_names[i].rule_name);
 	}
 	free(p->net_allow_names);
 	free(p->source);
@@ -1125,8 +1521,17 @@ static void diags__sort(struct bw_diags *d)
 int policy__parse(const char *buf, size_t len, const char *name, const char *base_dir,
 		  unsigned flags, struct bw_policy **out, struct bw_diags *diags)
 {
+	struct bw_policy_opts opts = { .flags = flags };
+
+	return policy__parse_opts(buf, len, name, base_dir, &opts, out, diags);
+}
+
+int policy__parse_opts(const char *buf, size_t len, const char *name, const char *base_dir,
+		       const struct bw_policy_opts *opts, struct bw_policy **out,
+		       struct bw_diags *diags)
+{
 	struct bw_diags local;
-	struct ctx c = { .base_dir = base_dir, .flags = flags };
+	struct ctx c = { .base_dir = base_dir, .flags = opts->flags, .opts = opts };
 	struct bw_policy *p;
 	struct node *root = NULL;
 	bool parsed;
@@ -1157,9 +1562,15 @@ int policy__parse(const char *buf, size_t len, const char *name, const char *bas
 	if (parsed && !c.err)
 		policy__check(&c, root, p);
 	node__free(root);
+	for (size_t i = 0; i < c.n_names; i++)
+		free(c.names[i].name);
+	free(c.names);
+	/* warnings about how rules combine mean something only for rules that all hold */
+	if (!c.err && !diags->n_errors)
+		policy_lint__run(p, diags);
 	diags__sort(diags);
 
-	if (c.err || diags->n || diags->dropped) {
+	if (c.err || diags->n_errors) {
 		policy__free(p);
 		return c.err ? c.err : -EINVAL;
 	}

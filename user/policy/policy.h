@@ -9,6 +9,9 @@
 
 #define BW_POLICY_MAX_DIAGS 64
 #define BW_POLICY_MAX_TREES 64 /* protected trees: one bit each in the kernel's masks */
+/* network rules as kernel entries, one per port of a range: half of net_rules, whose
+ * other half holds the previous policy during a reload */
+#define BW_POLICY_MAX_NET_ENTRIES 32768
 
 enum bw_mode { BW_MODE_AUDIT = 0, BW_MODE_ENFORCE = 1 };
 enum bw_scope { BW_SCOPE_BUILD = 0, BW_SCOPE_HOST = 1 };
@@ -24,6 +27,7 @@ struct bw_exe_match {
 	uint32_t uid;
 	char *parent;       /* `parent: /abs/exe`: the parent process must run this file */
 	uint64_t parent_dev, parent_ino; /* as dev/ino */
+	char *name; /* `name:` as written, or NULL: what events and `query --rule` show */
 };
 
 /* A build root (agent mode): a process in cgroup (or below it) that execs exe becomes
@@ -37,6 +41,7 @@ struct bw_build_root {
 	char *cgroup;
 	unsigned line, col; /* of exe */
 	unsigned cg_line, cg_col;
+	char *name; /* optional `name:` */
 };
 
 struct bw_protect {
@@ -45,20 +50,27 @@ struct bw_protect {
 	size_t n_writers;
 	uint64_t dev, ino;
 	unsigned line, col;
+	char *name; /* optional `name:` */
 };
 
+/* An exec.deny or exec.allow tree: written as a path, or as {path, name}. */
 struct bw_tree {
 	char *path; /* absolute, resolved */
 	uint64_t dev, ino;
 	unsigned line, col;
+	char *name; /* optional `name:` */
 };
 
 struct bw_net_rule {
 	uint8_t addr[16]; /* IPv4 mapped into ::ffff:a.b.c.d */
 	unsigned prefix_len; /* in the 128-bit space: an IPv4 /8 is 96 + 8 = 104 */
-	uint16_t port; /* 0 = any port */
+	/* ports port..port_hi; port 0 = any port. A list ("80,443") is one entry of
+	 * bw_policy per element, all with the same text, name and position. */
+	uint16_t port;
+	uint16_t port_hi;
 	bool is_v4;
 	char *text; /* the rule as written, for events and summaries */
+	char *name; /* optional `name:` ({to: ..., name: ...}) */
 	unsigned line, col;
 };
 
@@ -70,6 +82,7 @@ struct bw_host_rule {
 	bool wildcard; /* matches names below name, at any depth, not name itself */
 	uint16_t port; /* 0 = any port */
 	char *text; /* the rule as written, for events and summaries */
+	char *rule_name; /* optional `name:` ({to: ..., name: ...}); `name` is the host's */
 	unsigned line, col;
 };
 
@@ -83,6 +96,9 @@ struct bw_policy {
 	enum bw_scope exec_scope;
 	struct bw_tree *exec_deny;
 	size_t n_exec_deny;
+	/* exec.allow: subtrees of deny trees from which execs are allowed again */
+	struct bw_tree *exec_allow;
+	size_t n_exec_allow;
 	enum bw_scope net_scope;
 	bool net_default_deny;
 	struct bw_net_rule *net_allow;
@@ -97,6 +113,7 @@ struct bw_policy {
 
 struct bw_diag {
 	unsigned line, col; /* 1-based; 0 when the problem has no position */
+	bool warning; /* legal but dangerous or dead: the policy still loads */
 	char msg[240];
 };
 
@@ -104,17 +121,34 @@ struct bw_diags {
 	struct bw_diag items[BW_POLICY_MAX_DIAGS];
 	size_t n;
 	size_t dropped; /* problems past BW_POLICY_MAX_DIAGS */
+	size_t n_errors; /* errors among all problems found, dropped ones included */
 };
 
 /* Don't touch the file system: no realpath, no stat, no existence checks. For the
  * fuzzer and unit tests of pure syntax. */
 #define BW_POLICY_NO_FS (1u << 0)
 
+/* What a parse may use besides the text: flags, and the values of ${VAR} (and ~, from
+ * HOME) in paths. vars ("NAME=VALUE", `--set`) are looked up first, then the
+ * environment when use_env is set. */
+struct bw_policy_opts {
+	unsigned flags;
+	const char *const *vars;
+	size_t n_vars;
+	bool use_env;
+};
+
 /* Parses and checks a policy held in memory. name is used in diagnostics, base_dir
  * resolves relative paths. Returns 0 and sets *out, or -EINVAL with every problem
  * found in diags (or another -errno on allocation failure). */
 int policy__parse(const char *buf, size_t len, const char *name, const char *base_dir,
 		  unsigned flags, struct bw_policy **out, struct bw_diags *diags);
+
+/* policy__parse with options (variables); warnings (diags items with .warning) do not
+ * make it fail. policy__parse is this with { flags } alone. */
+int policy__parse_opts(const char *buf, size_t len, const char *name, const char *base_dir,
+		       const struct bw_policy_opts *opts, struct bw_policy **out,
+		       struct bw_diags *diags);
 
 /* Reads path and parses it with base_dir = its directory. */
 int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
@@ -124,8 +158,12 @@ int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
  * is the hash of the policy loaded, whatever replaces the file afterwards. */
 int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy **out,
 			    struct bw_diags *diags, char **bytes, size_t *nbytes);
+/* The same with options; opts NULL is { flags 0, the environment }. */
+int policy__load_file_opts(const char *path, const struct bw_policy_opts *opts,
+			   struct bw_policy **out, struct bw_diags *diags, char **bytes,
+			   size_t *nbytes);
 
-/* Writes one "name:line:col: message" line per diagnostic. */
+/* Writes one "name:line:col: error: message" (or "warning: ") line per diagnostic. */
 void policy__print_diags(const struct bw_diags *diags, const char *name, void *stdio_file);
 
 void policy__free(struct bw_policy *policy);

@@ -20,6 +20,7 @@ static void file__diag(struct bw_diags *d, const char *what, const char *path, i
 {
 	memset(d, 0, sizeof(*d));
 	d->n = 1;
+	d->n_errors = 1;
 	snprintf(d->items[0].msg, sizeof(d->items[0].msg), "%s '%s': %s", what, path,
 		 strerror(err));
 }
@@ -33,6 +34,16 @@ int policy__load_file(const char *path, unsigned flags, struct bw_policy **out,
 int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy **out,
 			    struct bw_diags *diags, char **bytes, size_t *nbytes)
 {
+	struct bw_policy_opts opts = { .flags = flags, .use_env = true };
+
+	return policy__load_file_opts(path, &opts, out, diags, bytes, nbytes);
+}
+
+int policy__load_file_opts(const char *path, const struct bw_policy_opts *opts,
+			   struct bw_policy **out, struct bw_diags *diags, char **bytes,
+			   size_t *nbytes)
+{
+	struct bw_policy_opts env_only = { .use_env = true };
 	struct bw_diags local;
 	char *buf = NULL, *real = NULL, *dir;
 	size_t len = 0;
@@ -59,6 +70,7 @@ int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy *
 		err = -EINVAL;
 		memset(diags, 0, sizeof(*diags));
 		diags->n = 1;
+		diags->n_errors = 1;
 		snprintf(diags->items[0].msg, sizeof(diags->items[0].msg),
 			 "cannot read '%s': not a regular file", path);
 		goto cleanup;
@@ -83,7 +95,7 @@ int policy__load_file_bytes(const char *path, unsigned flags, struct bw_policy *
 		goto cleanup;
 	}
 	dir = dirname(real);
-	err = policy__parse(buf, len, path, dir, flags, out, diags);
+	err = policy__parse_opts(buf, len, path, dir, opts ? opts : &env_only, out, diags);
 	if (!err && bytes) {
 		/* the very buffer parsed: what a hash of it vouches for is what was loaded */
 		*bytes = buf;
@@ -106,10 +118,12 @@ void policy__print_diags(const struct bw_diags *diags, const char *name, void *s
 	for (size_t i = 0; i < diags->n && i < BW_POLICY_MAX_DIAGS; i++) {
 		const struct bw_diag *g = &diags->items[i];
 
+		const char *sev = g->warning ? "warning" : "error";
+
 		if (g->line)
-			fprintf(f, "%s:%u:%u: %s\n", name, g->line, g->col, g->msg);
+			fprintf(f, "%s:%u:%u: %s: %s\n", name, g->line, g->col, sev, g->msg);
 		else
-			fprintf(f, "%s: %s\n", name, g->msg);
+			fprintf(f, "%s: %s: %s\n", name, sev, g->msg);
 	}
 	if (diags->dropped)
 		fprintf(f, "%s: %zu more problem%s not shown\n", name, diags->dropped,

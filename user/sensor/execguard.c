@@ -28,7 +28,22 @@
 struct guard_tree {
 	dev_t dev;
 	ino_t ino;
+	bool allow; /* an exec.allow tree: after the deny trees, so an index is a deny's */
 };
+
+/* The deny trees of p, then its allow trees; the count of both (at most max). */
+static size_t guard_trees(const struct bw_policy *p, struct guard_tree *t, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_exec_deny && n < max; i++, n++)
+		t[n] = (struct guard_tree){ (dev_t)p->exec_deny[i].dev, (ino_t)p->exec_deny[i].ino,
+					    false };
+	for (size_t i = 0; i < p->n_exec_allow && n < max; i++, n++)
+		t[n] = (struct guard_tree){ (dev_t)p->exec_allow[i].dev,
+					    (ino_t)p->exec_allow[i].ino, true };
+	return n;
+}
 
 struct execguard {
 	int fan_fd;
@@ -80,8 +95,9 @@ static int tree_of_path(const struct guard_tree *t, size_t n, const char *path)
 		*(slash == buf ? slash + 1 : slash) = '\0';
 		if (stat(buf, &st) != 0)
 			return -1;
+		/* the nearest tree decides: an exec.allow subtree of a denied tree allows */
 		if ((i = tree_of_dir(t, n, &st)) >= 0)
-			return i;
+			return t[i].allow ? -1 : i;
 		if (slash == buf)
 			break;
 	}
@@ -120,12 +136,8 @@ static int script_tree(const struct guard_tree *t, size_t n, int fd, const char 
 int execguard__script_tree(const struct bw_policy *p, int fd, const char *path)
 {
 	struct guard_tree t[GUARD_MAX_TREES];
-	size_t n = p->n_exec_deny < GUARD_MAX_TREES ? p->n_exec_deny : GUARD_MAX_TREES;
+	size_t n = guard_trees(p, t, GUARD_MAX_TREES);
 
-	for (size_t i = 0; i < n; i++) {
-		t[i].dev = (dev_t)p->exec_deny[i].dev;
-		t[i].ino = (ino_t)p->exec_deny[i].ino;
-	}
 	return script_tree(t, n, fd, path);
 }
 
@@ -260,22 +272,19 @@ static int mark_fs(struct execguard *g, const char *path, dev_t dev)
 
 int execguard__set_policy(struct execguard *g, const struct bw_policy *p, bool active)
 {
-	size_t n = p->n_exec_deny;
+	size_t n = p->n_exec_deny + p->n_exec_allow;
 	int e = 0;
 
 	if (n > GUARD_MAX_TREES)
 		return -E2BIG;
 	pthread_mutex_lock(&g->mu);
-	for (size_t i = 0; i < n && !e; i++)
+	/* the deny trees' file systems: what lies in an allow tree is never refused */
+	for (size_t i = 0; i < p->n_exec_deny && !e; i++)
 		e = mark_fs(g, p->exec_deny[i].path, (dev_t)p->exec_deny[i].dev);
 	if (!e) {
-		for (size_t i = 0; i < n; i++) {
-			g->trees[i].dev = (dev_t)p->exec_deny[i].dev;
-			g->trees[i].ino = (ino_t)p->exec_deny[i].ino;
-		}
-		g->n_trees = n;
+		g->n_trees = guard_trees(p, g->trees, GUARD_MAX_TREES);
 		g->host_scope = p->exec_scope == BW_SCOPE_HOST;
-		g->active = active && n > 0;
+		g->active = active && p->n_exec_deny > 0;
 	}
 	pthread_mutex_unlock(&g->mu);
 	return e;

@@ -233,6 +233,14 @@ int sensor__apply_policy(struct sensor *s, const struct bw_policy *p, bool enfor
 			goto map_fail;
 		cfg.flags |= BW_CFG_HAVE_EXEC_DENY;
 	}
+	/* exec.allow trees in the same map, marked: the nearest tree of a walk decides */
+	for (i = 0; i < p->n_exec_allow; i++) {
+		uint32_t val = (uint32_t)i | BW_EXEC_TREE_ALLOW;
+
+		fill_inode_key(&key, p->exec_allow[i].dev, p->exec_allow[i].ino, gen);
+		if (bpf_map_update_elem(deny_fd, &key, &val, BPF_ANY))
+			goto map_fail;
+	}
 	/* Each exe maps to the entries naming it, each cgroup too: a root needs both to
 	 * share an entry (bpf/proc.bpf.c, build_root_in_cgroup). */
 	for (i = 0; i < p->n_build_roots && i < 64; i++) {

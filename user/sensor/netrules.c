@@ -6,8 +6,8 @@
 
 #include "sensor_abi.h"
 
-static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, uint32_t action,
-			 uint32_t gen)
+static int netrules__put_port(int fd, const struct bw_net_rule *r, uint16_t port, uint32_t index,
+			      uint32_t action, uint32_t gen)
 {
 	struct bw_net_key key;
 	struct bw_net_value val;
@@ -15,8 +15,8 @@ static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, ui
 	memset(&key, 0, sizeof(key));
 	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
 	key.gen = (uint8_t)gen;
-	key.port_be[0] = r->port >> 8;
-	key.port_be[1] = r->port & 0xff;
+	key.port_be[0] = port >> 8;
+	key.port_be[1] = port & 0xff;
 	memcpy(key.addr, r->addr, 16);
 	memset(&val, 0, sizeof(val));
 	val.action = action;
@@ -27,6 +27,22 @@ static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, ui
 	 * as policy__net_verdict says. */
 	if (bpf_map_update_elem(fd, &key, &val, BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* A port range is one trie entry per port: the key holds the port before the address,
+ * so the kernel's lookup stays two exact-port LPM lookups (bpf/lib/netmatch.bpf.h), and
+ * the policy bounds the total (BW_POLICY_MAX_NET_ENTRIES). */
+static int netrules__put(int fd, const struct bw_net_rule *r, uint32_t index, uint32_t action,
+			 uint32_t gen)
+{
+	/* port_hi 0: a rule built by hand with one port */
+	uint32_t hi = r->port_hi > r->port ? r->port_hi : r->port;
+	int err;
+
+	for (uint32_t port = r->port; port <= hi; port++)
+		if ((err = netrules__put_port(fd, r, (uint16_t)port, index, action, gen)))
+			return err;
 	return 0;
 }
 

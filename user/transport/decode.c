@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "transport/decode.h"
 #include "transport/frame.h"
+#include "transport/event_text.h"
 #include "transport/pbjson.h"
 
 #define DECODE_CHUNK (128 * 1024)
@@ -100,6 +101,7 @@ static int decode__event(const uint8_t *payload, size_t plen, const struct decod
 struct decode_print {
 	FILE *out;
 	FILE *err;
+	unsigned flags; /* DECODE_* */
 };
 
 /* decode__stream's visitor: one proto3-JSON line per event. */
@@ -108,7 +110,18 @@ static int decode__print(void *ctx, const Buildwarden__V1__Event *ev, const char
 	struct decode_print *p = ctx;
 	int ret;
 
-	ret = pbjson__print(p->out, &ev->base);
+	if (p->flags & DECODE_TEXT) {
+		event_text__print(p->out, ev);
+		ret = ferror(p->out) ? -EIO : 0;
+		if (ret == -EIO) {
+			log__line(p->err, "decode: ", "%s", strerror(errno ? errno : EIO));
+			return DECODE_IO_ERROR;
+		}
+		return 0;
+	}
+	ret = pbjson__print_opts(p->out, &ev->base,
+				 (p->flags & DECODE_KIND ? PBJSON_KIND : 0) |
+					 (p->flags & DECODE_EMIT_DEFAULTS ? PBJSON_EMIT_DEFAULTS : 0));
 	if (ret == -EIO || fputc('\n', p->out) == EOF) {
 		log__line(p->err, "decode: ", "%s", strerror(errno ? errno : EIO));
 		return DECODE_IO_ERROR;
@@ -123,7 +136,12 @@ static int decode__print(void *ctx, const Buildwarden__V1__Event *ev, const char
 
 int decode__stream(const char *path, FILE *out, FILE *err)
 {
-	struct decode_print p = { .out = out, .err = err };
+	return decode__stream_opts(path, out, err, 0);
+}
+
+int decode__stream_opts(const char *path, FILE *out, FILE *err, unsigned flags)
+{
+	struct decode_print p = { .out = out, .err = err, .flags = flags };
 	struct decode_visitor v = { .event = decode__print, .ctx = &p };
 	int ret;
 

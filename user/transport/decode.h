@@ -25,6 +25,13 @@ enum decode_result {
  * Returns an enum decode_result. */
 int decode__stream(const char *path, FILE *out, FILE *err);
 
+/* decode__stream's output forms (0: decode__stream's JSON). */
+#define DECODE_EMIT_DEFAULTS (1u << 0) /* JSON with default values: "violation":false */
+#define DECODE_TEXT (1u << 1)          /* one readable line per event, not JSON */
+#define DECODE_KIND (1u << 2) /* JSON starts with "kind" (the body's proto name: "exec",
+				* "run_end"), for filters; `buildwarden decode` sets it */
+int decode__stream_opts(const char *path, FILE *out, FILE *err, unsigned flags);
+
 /* What decode__each hands each event to. event returns 0 to go on, or a DECODE_*
  * result to stop with: with *why set, decode__each reports "corrupt frame at byte
  * offset N: <why>"; with *why NULL the visitor has written its own message. ev is

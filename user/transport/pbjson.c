@@ -139,11 +139,11 @@ static void pbjson__print_double(FILE *out, double d, int digits)
 		fprintf(out, "%.*g", digits, d);
 }
 
-static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth);
+static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth, unsigned flags);
 
 /* Prints one value of field f stored at p (a struct member or a repeated element). */
 static int pbjson__print_value(FILE *out, const ProtobufCFieldDescriptor *f,
-			       const void *p, int depth)
+			       const void *p, int depth, unsigned flags)
 {
 	const ProtobufCEnumValue *ev;
 	const ProtobufCBinaryData *bd;
@@ -201,7 +201,7 @@ static int pbjson__print_value(FILE *out, const ProtobufCFieldDescriptor *f,
 		break;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return pbjson__print_msg(out, *(const ProtobufCMessage *const *)p,
-					 depth + 1);
+					 depth + 1, flags & ~PBJSON_KIND);
 	default:
 		return -EINVAL;
 	}
@@ -271,7 +271,7 @@ static bool pbjson__is_default(const ProtobufCFieldDescriptor *f, const void *p)
 
 /* Whether field f of msg is printed at all. */
 static bool pbjson__is_present(const ProtobufCMessage *msg,
-			       const ProtobufCFieldDescriptor *f)
+			       const ProtobufCFieldDescriptor *f, unsigned flags)
 {
 	const char *base = (const char *)msg;
 	const void *p = base + f->offset;
@@ -292,14 +292,34 @@ static bool pbjson__is_present(const ProtobufCMessage *msg,
 			return true;
 		return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
 	case PROTOBUF_C_LABEL_REPEATED:
-		return *(const size_t *)(base + f->quantifier_offset) > 0;
+		return (flags & PBJSON_EMIT_DEFAULTS) ||
+		       *(const size_t *)(base + f->quantifier_offset) > 0;
 	case PROTOBUF_C_LABEL_NONE:
 	default:
+		/* with EMIT_DEFAULTS: every scalar, but not a message that is not there */
+		if ((flags & PBJSON_EMIT_DEFAULTS) && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			return true;
 		return !pbjson__is_default(f, p);
 	}
 }
 
-static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth)
+/* The proto name of msg's set oneof member ("exec", "run_end"), or NULL. */
+static const char *pbjson__kind(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	const char *base = (const char *)msg;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + f->quantifier_offset) == f->id)
+			return f->name;
+	}
+	return NULL;
+}
+
+static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth, unsigned flags)
 {
 	const ProtobufCMessageDescriptor *d;
 	const char *base = (const char *)msg;
@@ -315,10 +335,15 @@ static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth)
 	d = msg->descriptor;
 
 	fputc('{', out);
+	if ((flags & PBJSON_KIND) && pbjson__kind(msg)) {
+		fputs("\"kind\":", out);
+		pbjson__print_str(out, (const uint8_t *)pbjson__kind(msg), strlen(pbjson__kind(msg)));
+		first = false;
+	}
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 
-		if (!pbjson__is_present(msg, f))
+		if (!pbjson__is_present(msg, f, flags))
 			continue;
 		if (!first)
 			fputc(',', out);
@@ -332,21 +357,21 @@ static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth)
 			const char *arr = *(const char *const *)(base + f->offset);
 			size_t j;
 
-			if (!arr || !sz)
+			if ((!arr && n) || !sz)
 				return -EINVAL;
 			fputc('[', out);
 			for (j = 0; j < n; j++) {
 				if (j)
 					fputc(',', out);
 				err = pbjson__print_value(out, f, arr + j * sz,
-							  depth);
+							  depth, flags & ~PBJSON_KIND);
 				if (err)
 					return err;
 			}
 			fputc(']', out);
 			continue;
 		}
-		err = pbjson__print_value(out, f, base + f->offset, depth);
+		err = pbjson__print_value(out, f, base + f->offset, depth, flags);
 		if (err)
 			return err;
 	}
@@ -356,9 +381,14 @@ static int pbjson__print_msg(FILE *out, const ProtobufCMessage *msg, int depth)
 
 int pbjson__print(FILE *out, const ProtobufCMessage *msg)
 {
+	return pbjson__print_opts(out, msg, 0);
+}
+
+int pbjson__print_opts(FILE *out, const ProtobufCMessage *msg, unsigned flags)
+{
 	int err;
 
-	err = pbjson__print_msg(out, msg, 0);
+	err = pbjson__print_msg(out, msg, 0, flags);
 	if (err)
 		return err;
 	/* Individual stdio calls are unchecked; the stream's sticky error flag is not. */

@@ -18,4 +18,13 @@
  * out reports an error. On error a partial object may have been written. */
 int pbjson__print(FILE *out, const ProtobufCMessage *msg);
 
+/* proto3 JSON's "emit defaults" option: scalars (and empty lists) are printed with
+ * their default values, so `.verdict.violation == false` can be asked of every event;
+ * unset messages and oneof members stay out. */
+#define PBJSON_EMIT_DEFAULTS (1u << 0)
+/* A first key "kind": the proto name of the top message's set oneof member ("exec",
+ * "run_end"), what a filter selects on (the collector's `query --kind` names). */
+#define PBJSON_KIND (1u << 1)
+int pbjson__print_opts(FILE *out, const ProtobufCMessage *msg, unsigned flags);
+
 #endif /* BUILDWARDEN_TRANSPORT_PBJSON_H */
