@@ -12,13 +12,16 @@
 int cmd_policy(int argc, char **argv)
 {
 	struct bw_policy *p = NULL;
+	int rc = cmd_policy_draft(argc, argv);
 
+	if (rc >= 0)
+		return rc;
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		fputs(help__text("policy"), stdout);
 		return 0;
 	}
 	if (argc != 3 || strcmp(argv[1], "check") != 0)
-		return usage__error("buildwarden policy", help__text("policy"), "expected: check FILE");
+		return usage__error("buildwarden policy", help__text("policy"), "expected: check FILE, learn EVENTS... or test --policy FILE EVENTS...");
 	if (policy_load__file(argv[2], &p, NULL))
 		return EXIT_POLICY;
 	printf("%s: ok (%zu protected trees, %zu exec deny trees, %zu allow, %zu allow by name "

@@ -1,0 +1,228 @@
+/* include/netmatch.h on tables in memory. The tables are filled as the kernel's maps
+ * are: net_rules with the deny rules first, then the allow rules, a key already there
+ * staying (BPF_NOEXIST, sensor/netrules.c); dns_allow with every name rule matching the
+ * answered name, a later rule replacing an earlier one for the same address and port
+ * (BPF_ANY, agent/resolver.c). The lookups are the maps' semantics: longest prefix for
+ * the trie, exact key for the hash. Proven against the kernel by tests/unit/test_draft.c
+ * and tests/integration/test_netmatch_kernel.c, one table of cases for both. */
+#include "draft/netdraft.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/types.h>
+
+#include "sensor_abi.h"
+
+/* ---- the maps, in memory -------------------------------------------------- */
+
+struct net_entry {
+	struct bw_net_key key;
+	struct bw_net_value val;
+};
+
+/* dns_allow for one replayed connect: at most one entry per name rule */
+struct dns_entry {
+	struct bw_dns_key key;
+	struct bw_dns_value val;
+};
+
+struct draft_net {
+	const struct bw_policy *p;
+	struct net_entry *rules;
+	size_t n_rules;
+};
+
+struct netmatch_env {
+	const struct draft_net *n;
+	const struct dns_entry *dns;
+	size_t n_dns;
+};
+
+#define NETMATCH_GEN 1
+
+/* The data an LPM trie key compares, after its prefixlen (the kernel's
+ * longest_prefix_match: bytes in order, each from its most significant bit). */
+static const uint8_t *lpm_data(const struct bw_net_key *k)
+{
+	return &k->gen;
+}
+
+static bool lpm_covers(const struct bw_net_key *entry, const struct bw_net_key *key)
+{
+	const uint8_t *a = lpm_data(entry), *b = lpm_data(key);
+	__u32 bits = entry->prefixlen, bytes = bits / 8, rest = bits % 8;
+
+	if (entry->prefixlen > key->prefixlen)
+		return false;
+	if (memcmp(a, b, bytes))
+		return false;
+	return !rest || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff00u >> rest)) == 0;
+}
+
+static const struct bw_net_value *rule_lookup(struct netmatch_env *env, const struct bw_net_key *key)
+{
+	const struct net_entry *best = NULL;
+
+	for (size_t i = 0; i < env->n->n_rules; i++) {
+		const struct net_entry *e = &env->n->rules[i];
+
+		if (lpm_covers(&e->key, key) && (!best || e->key.prefixlen > best->key.prefixlen))
+			best = e;
+	}
+	return best ? &best->val : NULL;
+}
+
+static const struct bw_dns_value *dns_lookup(struct netmatch_env *env, const struct bw_dns_key *key)
+{
+	for (size_t i = 0; i < env->n_dns; i++)
+		if (memcmp(&env->dns[i].key, key, sizeof(*key)) == 0)
+			return &env->dns[i].val;
+	return NULL;
+}
+
+#define NETMATCH_FN static inline
+#define NETMATCH_RULE_LOOKUP(env, key) rule_lookup((struct netmatch_env *)(env), (key))
+#define NETMATCH_DNS_LOOKUP(env, key) dns_lookup((struct netmatch_env *)(env), (key))
+/* a recorded name was answered before its connect and is replayed as still valid */
+#define NETMATCH_NOW(env) ((void)(env), (__u64)0)
+#include "netmatch.h"
+
+/* ---- the table ---------------------------------------------------------------- */
+
+static void put_rule(struct draft_net *n, const struct bw_net_rule *r, uint32_t index,
+		     uint32_t action)
+{
+	struct net_entry e;
+
+	net_rule_entry(&e.key, &e.val, r->addr, r->prefix_len, r->port, action, index,
+		       NETMATCH_GEN);
+	for (size_t i = 0; i < n->n_rules; i++)
+		if (n->rules[i].key.prefixlen == e.key.prefixlen && lpm_covers(&n->rules[i].key, &e.key))
+			return; /* BPF_NOEXIST: the key is there (the same bits up to prefixlen) */
+	n->rules[n->n_rules++] = e;
+}
+
+int draft_net__new(const struct bw_policy *p, struct draft_net **out)
+{
+	struct draft_net *n = calloc(1, sizeof(*n));
+
+	*out = NULL;
+	if (!n)
+		return -ENOMEM;
+	n->p = p;
+	n->rules = calloc(p->n_net_deny + p->n_net_allow + 1, sizeof(*n->rules));
+	if (!n->rules) {
+		free(n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_net_deny; i++)
+		put_rule(n, &p->net_deny[i], (uint32_t)i, BW_NET_DENY);
+	for (size_t i = 0; i < p->n_net_allow; i++)
+		put_rule(n, &p->net_allow[i], (uint32_t)i, BW_NET_ALLOW);
+	*out = n;
+	return 0;
+}
+
+void draft_net__free(struct draft_net *n)
+{
+	if (!n)
+		return;
+	free(n->rules);
+	free(n);
+}
+
+/* What the resolver would have let through for name's answer addr. */
+static size_t dns_entries(const struct bw_policy *p, const char *name, const uint8_t addr[16],
+			  struct dns_entry *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; name && *name && k < p->n_net_allow_names; k++) {
+		const struct bw_host_rule *r = &p->net_allow_names[k];
+		struct bw_dns_key key;
+		size_t i;
+
+		if (!policy__host_match(r, name))
+			continue;
+		net_dns_key(&key, addr, r->port);
+		for (i = 0; i < n && memcmp(&out[i].key, &key, sizeof(key)); i++)
+			;
+		if (i == n) {
+			if (n == max)
+				continue;
+			n++;
+		}
+		out[i].key = key;
+		memset(&out[i].val, 0, sizeof(out[i].val));
+		out[i].val.expires_ns = UINT64_MAX;
+		out[i].val.rule_index = (uint32_t)k;
+	}
+	return n;
+}
+
+#define DNS_PORT 53
+#define DNS_ENTRIES_MAX 64
+
+void draft_net__decide(const struct draft_net *n, const uint8_t addr[16], uint16_t port,
+		       const char *name, bool in_build, struct draft_verdict *v)
+{
+	struct dns_entry dns[DNS_ENTRIES_MAX];
+	struct netmatch_env env = { .n = n, .dns = dns };
+	struct bw_net_key key;
+	struct net_verdict nv;
+	uint32_t flags = n->p->net_default_deny ? BW_CFG_NET_DEFAULT_DENY : 0;
+	uint16_t port_be = htons(port);
+
+	memset(v, 0, sizeof(*v));
+	/* bpf/net.bpf.c, net_check: scope first, then the redirect, then the rules */
+	if (!in_build && n->p->net_scope != BW_SCOPE_HOST) {
+		v->out_of_scope = true;
+		v->action = BW_NET_ALLOW;
+		return;
+	}
+	if (n->p->n_net_allow_names && port == DNS_PORT) {
+		v->redirected = true;
+		v->action = BW_NET_ALLOW;
+		return;
+	}
+	env.n_dns = dns_entries(n->p, name, addr, dns, DNS_ENTRIES_MAX);
+	memset(&key, 0, sizeof(key));
+	memcpy(key.addr, addr, 16);
+	net_decide(&env, &key, port_be, flags, NETMATCH_GEN, &nv);
+	v->action = nv.action;
+	v->matched = nv.matched;
+	v->rule_index = nv.rule_index;
+}
+
+const char *draft_net__rule(const struct draft_net *n, const struct draft_verdict *v)
+{
+	const struct bw_policy *p = n->p;
+
+	if (v->redirected || v->out_of_scope)
+		return NULL;
+	switch (v->matched) {
+	case BW_MATCH_DENY:
+		return v->rule_index < p->n_net_deny ? p->net_deny[v->rule_index].text : NULL;
+	case BW_MATCH_ALLOW:
+		return v->rule_index < p->n_net_allow ? p->net_allow[v->rule_index].text : NULL;
+	case BW_MATCH_NAME:
+		return v->rule_index < p->n_net_allow_names ? p->net_allow_names[v->rule_index].text
+							     : NULL;
+	default:
+		return NULL;
+	}
+}
+
+int draft_net__addr(const char *text, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	addr[10] = addr[11] = 0xff;
+	if (inet_pton(AF_INET, text, addr + 12) == 1)
+		return 0;
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return 0;
+	return -EINVAL;
+}
