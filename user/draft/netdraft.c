@@ -21,6 +21,7 @@
 struct net_entry {
 	struct bw_net_key key;
 	struct bw_net_value val;
+	size_t seq; /* order of insertion: of two equal keys the first stays */
 };
 
 /* dns_allow for one replayed connect: at most one entry per name rule */
@@ -62,17 +63,31 @@ static bool lpm_covers(const struct bw_net_key *entry, const struct bw_net_key *
 	return !rest || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
+static unsigned key_port(const struct bw_net_key *k)
+{
+	return (unsigned)k->port_be[0] << 8 | k->port_be[1];
+}
+
+/* The table is sorted by port, then longest prefix first (net_entry_cmp): a lookup
+ * is a binary search to its port's entries, then the first that covers the key. */
 static const struct bw_net_value *rule_lookup(struct netmatch_env *env, const struct bw_net_key *key)
 {
-	const struct net_entry *best = NULL;
+	const struct net_entry *rules = env->n->rules;
+	size_t lo = 0, hi = env->n->n_rules;
+	unsigned port = key_port(key);
 
-	for (size_t i = 0; i < env->n->n_rules; i++) {
-		const struct net_entry *e = &env->n->rules[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (lpm_covers(&e->key, key) && (!best || e->key.prefixlen > best->key.prefixlen))
-			best = e;
+		if (key_port(&rules[mid].key) < port)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return best ? &best->val : NULL;
+	for (size_t i = lo; i < env->n->n_rules && key_port(&rules[i].key) == port; i++)
+		if (rules[i].key.gen == key->gen && lpm_covers(&rules[i].key, key))
+			return &rules[i].val;
+	return NULL;
 }
 
 static const struct bw_dns_value *dns_lookup(struct netmatch_env *env, const struct bw_dns_key *key)
@@ -95,14 +110,43 @@ static const struct bw_dns_value *dns_lookup(struct netmatch_env *env, const str
 static void put_rule(struct draft_net *n, const struct bw_net_rule *r, uint32_t index,
 		     uint32_t action)
 {
-	struct net_entry e;
+	struct net_entry *e = &n->rules[n->n_rules];
 
-	net_rule_entry(&e.key, &e.val, r->addr, r->prefix_len, r->port, action, index,
+	net_rule_entry(&e->key, &e->val, r->addr, r->prefix_len, r->port, action, index,
 		       NETMATCH_GEN);
-	for (size_t i = 0; i < n->n_rules; i++)
-		if (n->rules[i].key.prefixlen == e.key.prefixlen && lpm_covers(&n->rules[i].key, &e.key))
-			return; /* BPF_NOEXIST: the key is there (the same bits up to prefixlen) */
-	n->rules[n->n_rules++] = e;
+	e->seq = n->n_rules++;
+}
+
+/* port, then the longer prefix, then the key's bits, then the order of insertion */
+static int net_entry_cmp(const void *a, const void *b)
+{
+	const struct net_entry *x = a, *y = b;
+	int c;
+
+	if (key_port(&x->key) != key_port(&y->key))
+		return key_port(&x->key) < key_port(&y->key) ? -1 : 1;
+	if (x->key.prefixlen != y->key.prefixlen)
+		return x->key.prefixlen > y->key.prefixlen ? -1 : 1;
+	if ((c = memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr))))
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* BPF_NOEXIST, as the loader inserts: of entries with one key (the same bits up to the
+ * same prefix length) the first inserted stays. Sorted, they are neighbours. */
+static void net_table_settle(struct draft_net *n)
+{
+	size_t k = 0;
+
+	qsort(n->rules, n->n_rules, sizeof(*n->rules), net_entry_cmp);
+	for (size_t i = 0; i < n->n_rules; i++) {
+		if (k && n->rules[k - 1].key.prefixlen == n->rules[i].key.prefixlen &&
+		    key_port(&n->rules[k - 1].key) == key_port(&n->rules[i].key) &&
+		    lpm_covers(&n->rules[k - 1].key, &n->rules[i].key))
+			continue;
+		n->rules[k++] = n->rules[i];
+	}
+	n->n_rules = k;
 }
 
 int draft_net__new(const struct bw_policy *p, struct draft_net **out)
@@ -122,6 +166,7 @@ int draft_net__new(const struct bw_policy *p, struct draft_net **out)
 		put_rule(n, &p->net_deny[i], (uint32_t)i, BW_NET_DENY);
 	for (size_t i = 0; i < p->n_net_allow; i++)
 		put_rule(n, &p->net_allow[i], (uint32_t)i, BW_NET_ALLOW);
+	net_table_settle(n);
 	*out = n;
 	return 0;
 }
