@@ -112,7 +112,7 @@ static void fixture_start(struct fixture *f)
 	CHECK(access("/usr/bin/cc", X_OK) == 0, "no cc here");
 	snprintf(f->proj, sizeof(f->proj), "%s/proj", S.ws.path);
 	CHECK(bw_ws_mkdir(&S.ws, "proj") == 0, "mkdir proj");
-	f->dns = loopnet_dns_start(zone, &f->dns_port);
+	f->dns = loopnet_dns_start(zone, NULL, &f->dns_port);
 	CHECK(f->dns > 0, "cannot start the test's DNS server: %s", strerror((int)-f->dns));
 	f->l_reg = loopnet_bind("127.0.0.2", SOCK_STREAM, &f->reg_port);
 	f->l_bad = loopnet_bind("127.0.0.4", SOCK_STREAM, &f->bad_port);

@@ -1,5 +1,4 @@
-/* See loopnet.h. The DNS server answers from its zone only (NXDOMAIN otherwise), the
- * CNAME chain not followed: the suites using it need A records. */
+/* See loopnet.h. */
 #include "lib/loopnet.h"
 
 #include <arpa/inet.h>
@@ -68,11 +67,27 @@ int loopnet_bind(const char *addr, int type, uint16_t *port)
 
 /* ---- DNS ------------------------------------------------------------------ */
 
+/* Does zone say never to answer want ("!NAME.")? */
+static bool dns_silent(const char *const *zone, const ldns_rdf *want)
+{
+	bool drop = false;
+
+	for (size_t i = 0; zone[i] && !drop; i++) {
+		ldns_rdf *silent;
+
+		if (zone[i][0] != '!' || !(silent = ldns_dname_new_frm_str(zone[i] + 1)))
+			continue;
+		drop = ldns_dname_compare(want, silent) == 0;
+		ldns_rdf_deep_free(silent);
+	}
+	return drop;
+}
+
 static int dns_reply(const char *const *zone, const uint8_t *q, size_t len, uint8_t **out,
 		     size_t *outlen)
 {
 	ldns_pkt *pkt = NULL;
-	ldns_rdf *want;
+	ldns_rdf *want, *owner;
 	ldns_rr_type qtype;
 	bool known = false;
 	int rc = -1;
@@ -82,25 +97,44 @@ static int dns_reply(const char *const *zone, const uint8_t *q, size_t len, uint
 	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1)
 		goto out;
 	want = ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
+	if (dns_silent(zone, want)) /* never answered: the asker times out */
+		goto out;
 	qtype = ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
 	ldns_pkt_set_qr(pkt, true);
 	ldns_pkt_set_aa(pkt, true);
 	ldns_pkt_set_ra(pkt, true);
-	for (size_t i = 0; zone[i]; i++) {
-		ldns_rr *rr = NULL;
+	owner = ldns_rdf_clone(want);
+	/* the CNAME, then its target's records, as a server gives them */
+	for (int pass = 0; pass < 2 && owner; pass++) {
+		ldns_rdf *next = NULL;
 
-		if (ldns_rr_new_frm_str(&rr, zone[i], 0, NULL, NULL) != LDNS_STATUS_OK)
-			continue;
-		if (ldns_dname_compare(ldns_rr_owner(rr), want) != 0) {
-			ldns_rr_free(rr);
-			continue;
+		for (size_t i = 0; zone[i]; i++) {
+			ldns_rr *rr = NULL;
+
+			if (zone[i][0] == '!' ||
+			    ldns_rr_new_frm_str(&rr, zone[i], 0, NULL, NULL) != LDNS_STATUS_OK)
+				continue;
+			if (ldns_dname_compare(ldns_rr_owner(rr), owner) != 0) {
+				ldns_rr_free(rr);
+				continue;
+			}
+			known = true;
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME) {
+				if (next)
+					ldns_rdf_deep_free(next);
+				next = ldns_rdf_clone(ldns_rr_rdf(rr, 0));
+				ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
+			} else if (ldns_rr_get_type(rr) == qtype) {
+				ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
+			} else {
+				ldns_rr_free(rr);
+			}
 		}
-		known = true;
-		if (ldns_rr_get_type(rr) == qtype)
-			ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
-		else
-			ldns_rr_free(rr);
+		ldns_rdf_deep_free(owner);
+		owner = next;
 	}
+	if (owner)
+		ldns_rdf_deep_free(owner);
 	if (!known)
 		ldns_pkt_set_rcode(pkt, LDNS_RCODE_NXDOMAIN);
 	rc = ldns_pkt2wire(out, pkt, outlen) == LDNS_STATUS_OK ? 0 : -1;
@@ -151,7 +185,7 @@ static void dns_serve_tcp(const char *const *zone, int lfd)
 	close(fd);
 }
 
-pid_t loopnet_dns_start(const char *const *zone, uint16_t *port)
+pid_t loopnet_dns_start(const char *const *zone, const char *count_path, uint16_t *port)
 {
 	uint16_t p = 0;
 	int udp = loopnet_bind("127.0.0.1", SOCK_DGRAM, &p), tcp;
@@ -171,12 +205,15 @@ pid_t loopnet_dns_start(const char *const *zone, uint16_t *port)
 		return pid;
 	}
 	if (pid == 0) {
+		unsigned queries = 0;
+
 		for (;;) {
 			struct pollfd pf[2] = { { .fd = udp, .events = POLLIN },
 						{ .fd = tcp, .events = POLLIN } };
 
 			if (poll(pf, 2, -1) < 0)
 				continue;
+			queries += !!(pf[0].revents & POLLIN) + !!(pf[1].revents & POLLIN);
 			if (pf[0].revents & POLLIN) {
 				uint8_t buf[4096], *out;
 				struct sockaddr_storage from;
@@ -191,6 +228,14 @@ pid_t loopnet_dns_start(const char *const *zone, uint16_t *port)
 			}
 			if (pf[1].revents & POLLIN)
 				dns_serve_tcp(zone, tcp);
+			if (count_path) {
+				FILE *f = fopen(count_path, "we");
+
+				if (f) {
+					fprintf(f, "%u\n", queries);
+					fclose(f);
+				}
+			}
 		}
 	}
 	bw_track_pid(pid);

@@ -16,10 +16,12 @@ int loopnet_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, s
  * 0 asks the kernel for one. The fd or -1. */
 int loopnet_bind(const char *addr, int type, uint16_t *port);
 
-/* The DNS server on 127.0.0.1 (UDP and TCP, one port into *port) answering zone, lines
- * "NAME. TTL IN A|AAAA|CNAME DATA", NULL-terminated (kept by reference: static). Its
- * pid (tracked by bwtest), or -errno. */
-pid_t loopnet_dns_start(const char *const *zone, uint16_t *port);
+/* The DNS server on 127.0.0.1 (UDP and TCP, one port into *port) answering from zone,
+ * lines "NAME. TTL IN A|AAAA|CNAME DATA" (a CNAME followed one step, as a server gives
+ * it), or "!NAME." for a name never answered; NULL-terminated, kept by reference
+ * (static). Other names: NXDOMAIN. count_path (may be NULL): a file that holds the
+ * number of queries so far. Its pid (tracked by bwtest), or -errno. */
+pid_t loopnet_dns_start(const char *const *zone, const char *count_path, uint16_t *port);
 
 /* The registry: serves "HTTP/1.0 200 OK" with body on every listener of lfds (n of
  * them) until killed. Its pid (tracked), or -errno. */
