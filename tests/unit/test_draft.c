@@ -136,12 +136,12 @@ static void test_draft__by_name(void **state)
 /* ---- made-up events ------------------------------------------------------------- */
 
 struct evs {
-	Buildwarden__V1__Event ev[8];
-	Buildwarden__V1__Process proc[8];
-	Buildwarden__V1__Verdict verdict[8];
-	Buildwarden__V1__ConnectBody conn[8];
-	Buildwarden__V1__FileBody file[8];
-	Buildwarden__V1__ExecBody exec[8];
+	Buildwarden__V1__Event ev[16];
+	Buildwarden__V1__Process proc[16];
+	Buildwarden__V1__Verdict verdict[16];
+	Buildwarden__V1__ConnectBody conn[16];
+	Buildwarden__V1__FileBody file[16];
+	Buildwarden__V1__ExecBody exec[16];
 	size_t n;
 };
 
@@ -268,6 +268,14 @@ static void test_draft__replay(void **state)
 
 	(void)state;
 	made_up(&e);
+	/* a way around exec.deny the sensor flagged: still flagged while there is a deny
+	 * tree, whatever the exe's path */
+	ev_exec(&e, "r2", "/lib64/ld-linux-x86-64.so.2");
+	e.verdict[e.n - 1].violation = true;
+	e.verdict[e.n - 1].rule = (char *)"exec.deny: the dynamic loader run directly on a program";
+	/* a #! script from a deny tree: its exe is the interpreter */
+	ev_exec(&e, "r2", "/bin/sh");
+	e.exec[e.n - 1].filename = (char *)"/tmp/x.sh";
 	assert_int_equal(draft_replay__new(p, &r), 0);
 	for (size_t i = 0; i < e.n; i++)
 		assert_int_equal(draft_replay__event(r, &e.ev[i]), 0);
@@ -275,12 +283,13 @@ static void test_draft__replay(void **state)
 	assert_int_equal(draft_replay__write(r, out), 0);
 	fclose(out);
 	draft_replay__counts(r, &c);
-	/* newly: the v6 connect (default deny), the exec from /tmp; the rsync write was
-	 * flagged and still is */
-	assert_int_equal(c.replayed, 8);
-	assert_int_equal(c.newly, 2);
+	/* newly: the v6 connect (default deny), the exec from /tmp, the script from /tmp;
+	 * the rsync write and the loader were flagged and still are */
+	assert_int_equal(c.replayed, 10);
+	assert_int_equal(c.newly, 3);
 	assert_int_equal(c.no_longer, 0);
-	assert_int_equal(c.flagged, 3);
+	assert_int_equal(c.flagged, 5);
+	assert_non_null(strstr(buf, "newly flagged: exec /tmp/x.sh (in exec.deny tree '/tmp'): 1 time"));
 	assert_non_null(strstr(buf, "newly flagged: connect [2001:db8::1]:8443 (network.default: deny): 1 time"));
 	assert_non_null(strstr(buf, "newly flagged: exec /tmp/go-build1/x (in exec.deny tree '/tmp'): 1 time"));
 	draft_replay__free(r);

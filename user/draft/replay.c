@@ -164,17 +164,29 @@ static int replay__connect(struct draft_replay *r, const Buildwarden__V1__Event 
 	return replay__note(r, was, now, what, why, ev);
 }
 
+#define EVASION_PREFIX "exec.deny: " /* event_build.c: a way around exec.deny */
+
 static int replay__exec(struct draft_replay *r, const Buildwarden__V1__Event *ev, bool was)
 {
 	const Buildwarden__V1__Process *proc = ev->process;
-	const char *exe = proc ? proc->exe : NULL;
+	const char *exe = proc ? proc->exe : NULL, *rule = ev->verdict ? ev->verdict->rule : NULL;
+	/* a #! script: the exe is its interpreter, the file name the script */
+	const char *script = ev->exec->filename && ev->exec->filename[0] == '/' ? ev->exec->filename
+										 : NULL;
 	char what[600], why[400];
 
+	snprintf(what, sizeof(what), "exec %.500s", s_or(script ? script : exe, "?"));
 	if (!proc || (!proc->in_build && r->p->exec_scope != BW_SCOPE_HOST))
-		return replay__note(r, was, false, "exec", "not a build process, and exec.scope is build", ev);
-	snprintf(what, sizeof(what), "exec %.500s", s_or(exe, "?"));
+		return replay__note(r, was, false, what, "not a build process, and exec.scope is build",
+				    ev);
+	/* the loader run on a program, a nameless file, a walk too deep: the sensor flags
+	 * them whenever there is a deny tree at all */
+	if (was && rule && strncmp(rule, EVASION_PREFIX, strlen(EVASION_PREFIX)) == 0) {
+		snprintf(why, sizeof(why), "%.300s", rule);
+		return replay__note(r, was, r->p->n_exec_deny > 0, what, why, ev);
+	}
 	for (size_t i = 0; i < r->p->n_exec_deny; i++) {
-		if (under(exe, r->p->exec_deny[i].path)) {
+		if (under(exe, r->p->exec_deny[i].path) || under(script, r->p->exec_deny[i].path)) {
 			snprintf(why, sizeof(why), "in exec.deny tree '%.300s'", r->p->exec_deny[i].path);
 			return replay__note(r, was, true, what, why, ev);
 		}
