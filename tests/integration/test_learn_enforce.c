@@ -184,6 +184,8 @@ static void test_learn_test_enforce(void **state)
 	/* 2. learn: a proposal naming the registry by name and port, the tree written */
 	bw((const char *const[]){ "policy", "learn", ev1, NULL }, 60);
 	CHECK(S.res.exit_code == 0, "policy learn exited %d", S.res.exit_code);
+	/* not on a terminal: no progress, nothing on stderr */
+	CHECK(S.res.err_len == 0, "policy learn wrote to stderr off a terminal: %s", S.res.err);
 	snprintf(want, sizeof(want), "\"registry.test:%u\"  # 1 of 1 run, 1 connect, e.g. ", f.reg_port);
 	CHECK(strstr(S.res.out, want), "the proposal does not allow %s with its evidence", want);
 	CHECK(strstr(S.res.out, "  - path: \"") && strstr(S.res.out, "/proj\"  # written by the build: 1 of 1 run"),

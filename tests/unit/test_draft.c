@@ -225,6 +225,9 @@ static void test_draft__learn(void **state)
 
 	(void)state;
 	made_up(&e);
+	/* refused in enforce mode: not learned */
+	ev_connect(&e, "r2", "10.6.6.6", 4444, "evil.test", true);
+	e.verdict[e.n - 1].action = BUILDWARDEN__V1__ACTION__DENIED;
 	assert_int_equal(draft_learn__new(&l), 0);
 	for (size_t i = 0; i < e.n; i++)
 		assert_int_equal(draft_learn__event(l, &e.ev[i]), 0);
@@ -242,6 +245,8 @@ static void test_draft__learn(void **state)
 	assert_non_null(strstr(buf, "      - exe: \"/usr/bin/rsync\"  # outside the build, wrote here: 1 of 2 runs"));
 	/* /tmp was executed from: not proposed for exec.deny; /dev/shm was not */
 	assert_null(strstr(buf, "    - \"/tmp\""));
+	assert_null(strstr(buf, "evil.test"));
+	assert_non_null(strstr(buf, "# Not learned: 1 events an enforcing policy refused or killed"));
 	assert_non_null(strstr(buf, "    - \"/dev/shm\"  # no build process executed from it in 2 runs\n"));
 	/* and the proposal is a policy (file checks off: /w/out does not exist here) */
 	p = parse(buf);

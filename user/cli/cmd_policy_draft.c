@@ -154,6 +154,21 @@ static int cmd_policy_learn(int argc, char **argv)
 		return EXIT_SOFTWARE;
 	}
 	draft_learn__free(r.learn);
+	/* learn leaves out what no policy holds; a proposal that still does not parse is
+	 * our bug, and is not printed as if it were a policy */
+	{
+		struct bw_policy *check = NULL;
+		struct bw_diags d;
+
+		memset(&d, 0, sizeof(d));
+		if (policy__parse(buf, len, "<proposal>", "/", BW_POLICY_NO_FS, &check, &d)) {
+			fprintf(stderr, "policy learn: internal error: the proposal does not parse:\n");
+			policy__print_diags(&d, "<proposal>", stderr);
+			free(buf);
+			return EXIT_SOFTWARE;
+		}
+		policy__free(check);
+	}
 	rc = fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : EXIT_IOERR;
 	free(buf);
 	return rc;

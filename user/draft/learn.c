@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/utf8.h"
 #include "policy/policy.h"
 
 enum learn_kind {
@@ -31,6 +32,7 @@ struct learn_item {
 	size_t runs;
 	size_t last_run; /* index + 1 of the run it was last counted in */
 	char *example; /* "exe (pid N)" */
+	bool drop; /* no policy can hold it (drop_bad_items) */
 };
 
 struct learn_list {
@@ -44,7 +46,25 @@ struct draft_learn {
 	size_t n_runs, cap_runs;
 	size_t cur_run; /* index + 1 */
 	uint64_t events;
+	uint64_t refused; /* stopped by an enforcing policy: not learned */
+	uint64_t not_utf8; /* a path or name no YAML file can hold: not learned */
 };
+
+/* YAML is text: a path that is not UTF-8 cannot be written as the bytes it is (a
+ * \x escape is a code point, another path), so it cannot become a rule. */
+static bool utf8_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8__len((const uint8_t *)s + i, n - i);
+
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
 
 int draft_learn__new(struct draft_learn **out)
 {
@@ -110,6 +130,10 @@ static int learn__count(struct draft_learn *l, enum learn_kind kind, const char 
 	struct learn_item *it = NULL;
 	char example[320];
 
+	if (!utf8_ok(key) || !utf8_ok(sub)) {
+		l->not_utf8++;
+		return 0;
+	}
 	for (size_t i = 0; i < list->n && !it; i++)
 		if (strcmp(list->items[i].key, key) == 0 &&
 		    (!sub || strcmp(list->items[i].sub, sub) == 0))
@@ -208,6 +232,13 @@ int draft_learn__event(struct draft_learn *l, const Buildwarden__V1__Event *ev)
 	if ((err = learn__run(l, ev->run_id ? ev->run_id : "")))
 		return err;
 	l->events++;
+	/* What an enforcing policy stopped did not happen, and is what a policy is for: a
+	 * refused connect learned would allow the very thing it refused. */
+	if (ev->verdict && (ev->verdict->action == BUILDWARDEN__V1__ACTION__DENIED ||
+			    ev->verdict->action == BUILDWARDEN__V1__ACTION__KILLED)) {
+		l->refused++;
+		return 0;
+	}
 	switch (ev->body_case) {
 	case BUILDWARDEN__V1__EVENT__BODY_CONNECT:
 		return in_build ? learn__connect(l, ev) : 0;
@@ -257,11 +288,15 @@ static void yaml_quoted(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* A comment is one line: what a process named itself cannot start another one. */
+/* A comment is one line of plain text: what a process named itself cannot start
+ * another line, nor make the file something a YAML reader refuses. */
 static void comment_text(FILE *out, const char *s)
 {
-	for (; *s; s++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		fputc(c < 0x20 || c >= 0x7f ? '?' : c, out);
+	}
 }
 
 static void evidence(FILE *out, const struct draft_learn *l, const struct learn_item *it,
@@ -272,6 +307,119 @@ static void evidence(FILE *out, const struct draft_learn *l, const struct learn_
 		it->count == 1 ? "" : "s");
 	comment_text(out, it->example);
 	fputc('\n', out);
+}
+
+/* Would a policy take this item as the proposal writes it? Events are not trusted to
+ * hold only what a policy can say (a tree in /proc, a relative exe): an item a policy
+ * would refuse is left out and counted, so the proposal always loads. */
+static bool item_ok(enum learn_kind kind, const struct learn_item *it)
+{
+	struct bw_policy *p = NULL;
+	struct bw_diags d;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool ok;
+
+	if (!f)
+		return false;
+	fputs("version: 1\n", f);
+	if (kind == LEARN_NET) {
+		fputs("network:\n  allow: [", f);
+		yaml_quoted(f, it->key);
+		fputs("]\n", f);
+	} else if (kind == LEARN_EXEC) {
+		fputs("exec:\n  deny: [", f);
+		yaml_quoted(f, it->key);
+		fputs("]\n", f);
+	} else {
+		fputs("protect:\n  - path: ", f);
+		yaml_quoted(f, it->key);
+		if (kind == LEARN_WRITER) {
+			fputs("\n    writers:\n      - exe: ", f);
+			yaml_quoted(f, it->sub);
+		}
+		fputc('\n', f);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return false;
+	}
+	memset(&d, 0, sizeof(d));
+	ok = policy__parse(buf, len, "item", "/", BW_POLICY_NO_FS, &p, &d) == 0;
+	policy__free(p);
+	free(buf);
+	return ok;
+}
+
+/* a's length without trailing slashes (but "/" stays "/") */
+static size_t trimmed(const char *a)
+{
+	size_t n = strlen(a);
+
+	while (n > 1 && a[n - 1] == '/')
+		n--;
+	return n;
+}
+
+/* Is tree x inside tree y (or y the same tree spelled otherwise, and first)? A policy
+ * refuses nested protected trees; honest events never hold any (the trees come from a
+ * policy), so this is for hostile files: the outer or first one stays. */
+static bool tree_inside(const char *x, const char *y)
+{
+	size_t nx = trimmed(x), ny = trimmed(y);
+
+	if (strcmp(x, y) == 0)
+		return false;
+	if (ny == 1 && y[0] == '/')
+		return true;
+	if (nx < ny || strncmp(x, y, ny))
+		return false;
+	if (nx == ny)
+		return strcmp(y, x) < 0;
+	return x[ny] == '/';
+}
+
+static bool tree_nested(const struct draft_learn *l, const char *tree)
+{
+	for (int k = LEARN_TREE; k <= LEARN_WRITER; k++)
+		for (size_t i = 0; i < l->lists[k].n; i++)
+			if (tree_inside(tree, l->lists[k].items[i].key))
+				return true;
+	return false;
+}
+
+/* Leaves out (and counts) the items item_ok refuses, and trees inside others: all
+ * decided first, on the lists as they are, then removed. */
+static size_t drop_bad_items(struct draft_learn *l)
+{
+	size_t dropped = 0;
+
+	for (int k = 0; k < LEARN_KINDS; k++) {
+		for (size_t i = 0; i < l->lists[k].n; i++) {
+			struct learn_item *it = &l->lists[k].items[i];
+			bool tree = k == LEARN_TREE || k == LEARN_WRITER;
+
+			it->drop = !item_ok((enum learn_kind)k, it) || (tree && tree_nested(l, it->key));
+		}
+	}
+	for (int k = 0; k < LEARN_KINDS; k++) {
+		struct learn_list *list = &l->lists[k];
+		size_t n = 0;
+
+		for (size_t i = 0; i < list->n; i++) {
+			if (!list->items[i].drop) {
+				list->items[n++] = list->items[i];
+				continue;
+			}
+			free(list->items[i].key);
+			free(list->items[i].sub);
+			free(list->items[i].example);
+			dropped++;
+		}
+		list->n = n;
+	}
+	return dropped;
 }
 
 static bool under(const char *path, const char *tree)
@@ -319,12 +467,11 @@ static void protect_writers(FILE *out, const struct draft_learn *l, const char *
 	}
 }
 
-int draft_learn__write(const struct draft_learn *l, const char *const *exec_deny_candidates,
-		       FILE *out)
+int draft_learn__write(struct draft_learn *l, const char *const *exec_deny_candidates, FILE *out)
 {
 	const struct learn_list *trees = &l->lists[LEARN_TREE], *writers = &l->lists[LEARN_WRITER],
 				*execs = &l->lists[LEARN_EXEC], *net = &l->lists[LEARN_NET];
-	size_t n_deny = 0;
+	size_t n_deny = 0, dropped = drop_bad_items(l);
 
 	for (int k = 0; k < LEARN_KINDS; k++)
 		if (l->lists[k].n)
@@ -335,6 +482,16 @@ int draft_learn__write(const struct draft_learn *l, const char *const *exec_deny
 		     "# process that did it. Review each line, then `buildwarden policy test --policy\n"
 		     "# THIS-FILE EVENTS...` on new runs before you switch mode to enforce.\n",
 		l->n_runs, l->n_runs == 1 ? "" : "s", (unsigned long long)l->events);
+	if (l->refused)
+		fprintf(out, "# Not learned: %llu events an enforcing policy refused or killed (what\n"
+			     "# was stopped did not happen; learn from audit runs).\n",
+			(unsigned long long)l->refused);
+	if (dropped)
+		fprintf(out, "# Not learned: %zu items no policy can hold (a tree in /proc, /sys or\n"
+			     "# /dev, a relative executable, ...).\n", dropped);
+	if (l->not_utf8)
+		fprintf(out, "# Not learned: %llu events whose path or name is not UTF-8 (no YAML\n"
+			     "# file can name it).\n", (unsigned long long)l->not_utf8);
 	fputs("version: 1\nmode: audit\n", out);
 
 	if (trees->n || writers->n) {

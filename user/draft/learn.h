@@ -19,9 +19,9 @@ int draft_learn__event(struct draft_learn *l, const Buildwarden__V1__Event *ev);
 
 /* The proposal as a policy file (YAML) to out. exec_deny_candidates: trees proposed for
  * exec.deny when no build process executed from them and they exist on this host
- * (NULL-terminated). 0 or -errno of the write. */
-int draft_learn__write(const struct draft_learn *l, const char *const *exec_deny_candidates,
-		       FILE *out);
+ * (NULL-terminated). Items no policy can hold are left out first (and said so): the
+ * proposal always parses. 0 or -errno of the write. */
+int draft_learn__write(struct draft_learn *l, const char *const *exec_deny_candidates, FILE *out);
 
 /* How many runs it has seen. */
 size_t draft_learn__runs(const struct draft_learn *l);
