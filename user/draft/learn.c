@@ -554,6 +554,17 @@ int draft_learn__write(struct draft_learn *l, const char *const *exec_deny_candi
 	if (!n_deny)
 		fputs("  deny: []\n", out);
 
+	{
+		bool any_name = false;
+
+		for (size_t i = 0; i < net->n; i++)
+			any_name |= !net->items[i].by_address;
+		if (net->n && !any_name)
+			fputs("# No connect carried a name: the agent's resolver runs only when the\n"
+			      "# policy names a host. Record with one name rule (any name, default: allow)\n"
+			      "# to learn destinations by name (docs/policy.md, \"Learn, test, enforce\").\n",
+			      out);
+	}
 	fputs("network:\n  scope: build\n  default: deny\n", out);
 	if (!net->n)
 		fputs("  allow: []  # the build connected nowhere in these runs\n", out);
