@@ -108,8 +108,11 @@ static void fixture_start(struct fixture *f)
 	memset(f, 0, sizeof(*f));
 	f->l_reg = f->l_bad = -1;
 	/* an absolute, resolved make: the build's exe paths must not depend on our cwd */
-	CHECK(realpath("/usr/bin/make", f->make) || realpath("/bin/make", f->make), "no make here");
-	CHECK(access("/usr/bin/cc", X_OK) == 0, "no cc here");
+	if ((!realpath("/usr/bin/make", f->make) && !realpath("/bin/make", f->make)) ||
+	    access("/usr/bin/cc", X_OK) != 0) {
+		print_message("[   SKIP   ] no make or cc here: the build this suite runs compiles C\n");
+		skip();
+	}
 	snprintf(f->proj, sizeof(f->proj), "%s/proj", S.ws.path);
 	CHECK(bw_ws_mkdir(&S.ws, "proj") == 0, "mkdir proj");
 	f->dns = loopnet_dns_start(zone, NULL, &f->dns_port);
