@@ -34,16 +34,26 @@ struct draft_progress {
 	int64_t last_ns;
 };
 
+static void draft__size(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes < 1048576)
+		snprintf(buf, len, "%.1f KiB", (double)bytes / 1024.0);
+	else
+		snprintf(buf, len, "%.1f MiB", (double)bytes / 1048576.0);
+}
+
 static void draft__show(void *ctx, uint64_t in_bytes)
 {
 	struct draft_progress *p = ctx;
 	int64_t now = clock__mono_ns();
+	char done[32], total[32];
 
 	if (!p->on || now - p->last_ns < 200 * 1000 * 1000LL)
 		return;
 	p->last_ns = now;
-	fprintf(stderr, "\r%s: file %zu of %zu, %.1f of %.1f MiB ", p->who, p->file, p->files,
-		(double)in_bytes / 1048576.0, (double)p->size / 1048576.0);
+	draft__size(done, sizeof(done), in_bytes);
+	draft__size(total, sizeof(total), p->size);
+	fprintf(stderr, "\r%sfile %zu of %zu, %s of %s   ", p->who, p->file, p->files, done, total);
 }
 
 struct draft_reader {
@@ -113,8 +123,8 @@ static int draft__read_all(char **files, int n, struct draft_reader *r)
 			draft__show(prog, 0);
 		rc = decode__each(files[i], &v, r->who, stderr);
 	}
-	if (prog->on && n > 1)
-		fprintf(stderr, "\r%s: read %d files%30s\n", r->who, n, "");
+	if (prog->on && prog->last_ns) /* a progress line was shown: end it */
+		fprintf(stderr, "\r%sread %d files%40s\n", r->who, n, "");
 	return rc;
 }
 
