@@ -3,8 +3,10 @@
  * agent's copy is unit-tested with (tests/lib/netcases.c, tests/unit/test_draft.c): per
  * policy of the table, one `run --mode enforce` whose build connects to every row's
  * loopback listener; each connect's outcome (EPERM or connected) must be what the row
- * says and what draft_net__decide (what `policy test` uses) says. Build steps re-exec
- * this binary with --bw-helper. Loopback only. */
+ * says and what draft_net__decide (what `policy test` uses) says. Rows by name are
+ * looked up through the agent's resolver (this test's DNS server, tests/lib/loopnet.c,
+ * its upstream) and replayed with that name. Build steps re-exec this binary with
+ * --bw-helper. Loopback only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -56,13 +58,30 @@ static int helper_connect(char **a)
 	return 0;
 }
 
+/* --bw-helper named ROW NAME ADDR PORT: looks NAME up (at 127.0.0.1:53, which the agent
+ * redirects to its resolver), checks the answer is ADDR, connects: as connect, or
+ * "CONN ROW <what failed>" */
+static int helper_named(char **a)
+{
+	char addr[64];
+	const char *e = loopnet_resolve(a[1], addr, sizeof(addr));
+
+	if (!e && strcmp(addr, a[2]))
+		e = "wronganswer";
+	printf("CONN %s %s\n", a[0], e ? e : loopnet_connect(addr, (uint16_t)atoi(a[3])));
+	fflush(stdout);
+	return 0;
+}
+
 #define LISTENERS_MAX 64
 
 static void test_kernel_agrees(void **state)
 {
 	int fds[LISTENERS_MAX], nfds = 0;
-	uint16_t ports[NETCASE_PORTS];
+	uint16_t ports[NETCASE_PORTS], dns_port = 0;
+	char upstream[64];
 	bool v6 = true;
+	pid_t dns;
 
 	(void)state;
 	alarm(netcase_n_policies * (bw_run_timeout() + 20) + 30);
@@ -90,6 +109,10 @@ static void test_kernel_agrees(void **state)
 	}
 	if (!v6)
 		printf("no IPv6 loopback here: the ::1 rows are skipped\n");
+	/* the upstream of the agent's resolver, for the rows by name */
+	dns = loopnet_dns_start(netcase_zone, NULL, &dns_port);
+	CHECK(dns > 0, "cannot start the test's DNS server: %s", strerror((int)-dns));
+	snprintf(upstream, sizeof(upstream), "127.0.0.1:%u", dns_port);
 
 	for (unsigned k = 0; k < netcase_n_policies; k++) {
 		char net[1024], yaml[1400], pol[PATH_MAX], script[8192];
@@ -112,14 +135,20 @@ static void test_kernel_agrees(void **state)
 
 			if (r->policy != k || (!v6 && strchr(r->addr, ':')))
 				continue;
-			used += (size_t)snprintf(script + used, sizeof(script) - used,
-						 "'%s' --bw-helper connect %zu %s %u\n", me, i, r->addr,
-						 ports[r->port]);
+			if (r->name)
+				used += (size_t)snprintf(script + used, sizeof(script) - used,
+							 "'%s' --bw-helper named %zu %s %s %u\n", me, i,
+							 r->name, r->addr, ports[r->port]);
+			else
+				used += (size_t)snprintf(script + used, sizeof(script) - used,
+							 "'%s' --bw-helper connect %zu %s %u\n", me, i,
+							 r->addr, ports[r->port]);
 			CHECK(used < sizeof(script), "script too long");
 		}
 		{
 			const char *args[] = { "run", "--policy", bw_ws_path(&S.ws, "net.yaml", pol, sizeof(pol)),
-					       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
+					       "--dns-upstream", upstream, "--events", S.events, "--",
+					       "/bin/sh", "-c", script, NULL };
 
 			snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
 			S.ran = bw_run_logged(args, bw_run_timeout() + 20, 0, &S.res, S.cmdline,
@@ -145,7 +174,7 @@ static void test_kernel_agrees(void **state)
 			      r->addr, ports[r->port], refused ? "refused" : "allowed",
 			      r->action == BW_NET_DENY ? "deny" : "allow");
 			CHECK(draft_net__addr(r->addr, addr) == 0, "address");
-			draft_net__decide(dn, addr, ports[r->port], NULL, true, &v);
+			draft_net__decide(dn, addr, ports[r->port], r->name, true, &v);
 			CHECK(refused == (v.action == BW_NET_DENY),
 			      "row %zu (%s port %u): the kernel %s, draft_net__decide says %s", i, r->addr,
 			      ports[r->port], refused ? "refused" : "allowed",
@@ -156,6 +185,7 @@ static void test_kernel_agrees(void **state)
 	}
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
+	loopnet_stop(dns);
 }
 
 int main(int argc, char **argv)
@@ -167,6 +197,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 6 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "connect"))
 		return helper_connect(argv + 3);
+	if (argc >= 7 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "named"))
+		return helper_named(argv + 3);
 	if (argc >= 2 && !strcmp(argv[1], "--bw-helper"))
 		return 2;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);

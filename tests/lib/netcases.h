@@ -21,6 +21,9 @@ struct netcase_policy {
 struct netcase_row {
 	unsigned policy; /* index in netcase_policies */
 	const char *addr; /* loopback: 127/8 or ::1 */
+	/* NULL: connect to addr. Else the build looks this name up first (the agent's
+	 * resolver answers it from netcase_zone, with addr) and connects to the answer. */
+	const char *name;
 	unsigned port; /* index in the ports, 0..NETCASE_PORTS-1 */
 	uint8_t action; /* enum bw_net_action */
 	uint8_t matched; /* enum bw_net_match */
@@ -30,6 +33,8 @@ struct netcase_row {
 extern const struct netcase_policy netcase_policies[];
 extern const size_t netcase_n_policies;
 extern const struct netcase_row netcase_rows[];
+/* The DNS zone the name rows are answered from (tests/lib/loopnet.h), NULL-terminated */
+extern const char *const netcase_zone[];
 extern const size_t netcase_n_rows;
 
 /* The policy's network section with ports in, into buf (size len). */

@@ -60,7 +60,7 @@ static void test_draft__netcases(void **state)
 			if (r->policy != k)
 				continue;
 			assert_int_equal(draft_net__addr(r->addr, addr), 0);
-			draft_net__decide(n, addr, ports[r->port], NULL, true, &v);
+			draft_net__decide(n, addr, ports[r->port], r->name, true, &v);
 			got = draft_net__rule(n, &v);
 			netcase_rule_text(r, ports, want, sizeof(want));
 			if (v.action != r->action || v.matched != r->matched ||
@@ -69,7 +69,7 @@ static void test_draft__netcases(void **state)
 					 k, r->addr, ports[r->port], v.action, v.matched, got ? got : "",
 					 r->action, r->matched, want);
 			/* a process outside the build is not decided under scope: build */
-			draft_net__decide(n, addr, ports[r->port], NULL, false, &v);
+			draft_net__decide(n, addr, ports[r->port], r->name, false, &v);
 			assert_true(v.out_of_scope);
 			assert_int_equal(v.action, BW_NET_ALLOW);
 		}
