@@ -2,7 +2,9 @@
  * network match (bpf/lib/netmatch.bpf.h) and tree walk (bpf/lib/treewalk.bpf.h) in raw_tp
  * programs, and BPF_PROG_TEST_RUN runs them on the cases below. The rules reach the trie
  * through the loader's own code (sensor/netrules.c), and every network answer is checked
- * against policy__net_verdict as well: kernel and userspace must never disagree.
+ * against policy__net_verdict and against draft_net__decide (the same include/netmatch.h
+ * on the agent's tables, what `policy test` uses) as well: kernel and userspace must
+ * never disagree.
  * Needs root (it loads BPF programs): skipped, saying why, without it. */
 #include <stdarg.h>
 #include <stddef.h>
