@@ -67,7 +67,7 @@ $(SKEL_H): $(OUT)/bpf/sensor.bpf.o
 	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name sensor_bpf > $@
 
 # ---- user space: one static library per part (see docs/architecture.md) ----
-PARTS := base policy transport pipeline sensor collector agent report
+PARTS := base policy transport pipeline sensor collector agent report draft
 define part_rules
 $(1)_SRCS := $$(wildcard user/$(1)/*.c)
 $(1)_OBJS := $$(patsubst user/%.c,$(OUT)/obj/%.o,$$($(1)_SRCS))
@@ -100,7 +100,7 @@ $(OUT)/asan/gen/%.o: $(OUT)/gen/%.c $(PROTO_H)
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(SANFLAGS) -c $< -o $@
 
 # Link order: a part only uses the parts after it (docs/architecture.md).
-LINK_ORDER := agent collector report sensor pipeline transport policy base
+LINK_ORDER := agent collector report draft sensor pipeline transport policy base
 PART_LIBS  := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p).a) $(patsubst %,$(OUT)/obj/gen/%.pb-c.o,$(PROTOS))
 SAN_LIBS   := $(foreach p,$(LINK_ORDER),$(OUT)/lib/libbw_$(p)_asan.a) $(patsubst %,$(OUT)/asan/gen/%.pb-c.o,$(PROTOS))
 
@@ -156,7 +156,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(OUT)/fuzz/%: tests/fuzz/%.c $(wildcard user/*/*.c) $(PROTO_C) $(GEN_DEPS)
 	$(call msg,FUZZ,$<)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(CPPFLAGS) -Itests $(FUZZ_FLAGS) -o $@ $< \
-		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c user/report/*.c) \
+		$(wildcard user/base/*.c user/policy/*.c user/transport/*.c user/pipeline/*.c user/collector/*.c user/report/*.c user/draft/*.c) \
 		user/sensor/fanotify_parse.c $(PROTO_C) $(LIBS)
 
 # ---- man pages: made from the --help texts (user/cli/help.c), never written by hand ----

@@ -122,7 +122,7 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, __u16 family, bo
 		w[3] = ctx->user_ip6[3];
 		net_key_addr6(&key, w);
 	}
-	net_decide(&key, port_be, cfg, &v);
+	net_decide(NULL, &key, port_be, cfg->flags, cfg->gen, &v);
 	violation = v.action == BW_NET_DENY;
 	enforce = violation && (cfg->flags & BW_CFG_ENFORCE_NET);
 

@@ -31,15 +31,20 @@ RULES = {
     "sensor": {"policy", "ABI", "skeleton", "libbpf", "base"},
     "collector": {"transport", "schema", "base"},
     "report": {"transport", "schema", "base"},
+    # draft policies: learn one from events files, replay events against one
+    "draft": {"policy", "ABI", "transport", "schema", "base"},
     "agent": {"sensor", "pipeline", "transport", "policy", "ABI", "schema", "base"},
     # everything but the skeleton and libbpf: only the sensor builds against them
-    "cli": {"agent", "collector", "report", "sensor", "pipeline", "transport", "policy",
+    "cli": {"agent", "collector", "report", "draft", "sensor", "pipeline", "transport", "policy",
             "base", "ABI", "schema"},
 }
 
 # A part allowed these may include them from its .c files only: its headers are
 # included by other parts, which would then need them to build.
 C_ONLY = {"skeleton", "libbpf"}
+
+# include/: the structs and the network decision shared by kernel and agent
+ABI_HEADERS = ("sensor_abi.h", "netmatch.h")
 
 PRIVATE_SUFFIXES = ("_priv.h", "_int.h", "_internal.h")
 
@@ -63,7 +68,7 @@ def part_of(path, user):
 def classify(name, quoted, src_dir, user):
     """What a normalised include names: a layer, a part, None (not ours) or "?"."""
     base = os.path.basename(name)
-    if base == "sensor_abi.h":
+    if base in ABI_HEADERS:
         return "ABI"
     if base.endswith(".pb-c.h"):
         return "schema"

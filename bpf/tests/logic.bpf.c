@@ -15,7 +15,6 @@ int tree_out;
 SEC("raw_tp")
 int bw_test_net(void *ctx)
 {
-	struct bw_config cfg = { .flags = net_in.cfg_flags, .gen = net_in.gen };
 	struct bw_net_key key = {};
 	struct net_verdict v;
 
@@ -23,7 +22,7 @@ int bw_test_net(void *ctx)
 		net_key_addr4(&key, net_in.ip4);
 	else
 		net_key_addr6(&key, net_in.ip6);
-	net_decide(&key, __builtin_bswap16(net_in.port), &cfg, &v);
+	net_decide(NULL, &key, __builtin_bswap16(net_in.port), net_in.cfg_flags, net_in.gen, &v);
 	net_out.action = v.action;
 	net_out.matched = v.matched;
 	net_out.rule_index = v.rule_index;

@@ -17,8 +17,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +29,7 @@
 
 #include "lib/bwcase.h"
 #include "lib/bwtest.h"
+#include "lib/loopnet.h"
 
 #define EXIT_VIOLATION 77
 
@@ -57,54 +56,6 @@ static int teardown(void **state)
 
 /* ---- loopback only ---------------------------------------------------------- */
 
-/* Fills ss from a loopback address only (127/8, ::1): anything else is refused here,
- * before a socket exists. */
-static int loopback_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (!strchr(addr, ':')) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1 || (ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			return -1;
-		*sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
-			return -1;
-		*sl = sizeof(*s6);
-	}
-	return 0;
-}
-
-static int bind_on(const char *addr, int type, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1, fd;
-
-	if (loopback_addr(addr, 0, &ss, &sl))
-		return -1;
-	fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || (type == SOCK_STREAM && listen(fd, 16)) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
 static unsigned accepted(int lfd)
 {
 	unsigned n = 0;
@@ -117,7 +68,7 @@ static unsigned accepted(int lfd)
 	return n;
 }
 
-/* ---- the test's DNS server (a child process) -------------------------------- */
+/* ---- the test's DNS server (tests/lib/loopnet.c: a child process) ------------- */
 
 /* Its zone: every address is loopback. */
 static const char *const zone[] = {
@@ -131,70 +82,9 @@ static const char *const zone[] = {
 	"target.cdn.test. 300 IN A 127.0.0.6",
 	"v6.test. 300 IN AAAA ::1",
 	"bad6.test. 300 IN AAAA ::1",
+	"!silent.test.", /* never answered: the agent's upstream times out */
+	NULL,
 };
-
-/* The reply to a query, in wire form (*out malloc'd), or -1. */
-static int dns_reply(const uint8_t *q, size_t len, uint8_t **out, size_t *outlen)
-{
-	ldns_pkt *pkt = NULL;
-	ldns_rdf *want, *owner;
-	ldns_rr_type qtype;
-	bool known = false;
-	int rc = -1;
-
-	if (ldns_wire2pkt(&pkt, q, len) != LDNS_STATUS_OK)
-		return -1;
-	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1)
-		goto out;
-	want = ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
-	{
-		ldns_rdf *silent = ldns_dname_new_frm_str("silent.test.");
-		bool drop = silent && ldns_dname_compare(want, silent) == 0;
-
-		ldns_rdf_deep_free(silent);
-		if (drop) /* never answered: the agent's upstream times out */
-			goto out;
-	}
-	qtype = ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(pkt), 0));
-	ldns_pkt_set_qr(pkt, true);
-	ldns_pkt_set_aa(pkt, true);
-	ldns_pkt_set_ra(pkt, true);
-	owner = ldns_rdf_clone(want);
-	/* the CNAME, then its target's records, as a server gives them */
-	for (int pass = 0; pass < 2 && owner; pass++) {
-		ldns_rdf *next = NULL;
-
-		for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]); i++) {
-			ldns_rr *rr = NULL;
-
-			if (ldns_rr_new_frm_str(&rr, zone[i], 0, NULL, NULL) != LDNS_STATUS_OK)
-				continue;
-			if (ldns_dname_compare(ldns_rr_owner(rr), owner) != 0) {
-				ldns_rr_free(rr);
-				continue;
-			}
-			known = true;
-			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME) {
-				next = ldns_rdf_clone(ldns_rr_rdf(rr, 0));
-				ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
-			} else if (ldns_rr_get_type(rr) == qtype) {
-				ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
-			} else {
-				ldns_rr_free(rr);
-			}
-		}
-		ldns_rdf_deep_free(owner);
-		owner = next;
-	}
-	if (owner)
-		ldns_rdf_deep_free(owner);
-	if (!known)
-		ldns_pkt_set_rcode(pkt, LDNS_RCODE_NXDOMAIN);
-	rc = ldns_pkt2wire(out, pkt, outlen) == LDNS_STATUS_OK ? 0 : -1;
-out:
-	ldns_pkt_free(pkt);
-	return rc;
-}
 
 static int read_full(int fd, uint8_t *buf, size_t len)
 {
@@ -210,69 +100,6 @@ static int read_full(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void dns_serve_tcp(int lfd)
-{
-	struct timeval tv = { .tv_sec = 5 };
-	uint8_t buf[65536], hdr[2];
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (read_full(fd, hdr, 2) == 0) {
-		size_t len = (size_t)hdr[0] << 8 | hdr[1];
-		uint8_t *out;
-		size_t outlen;
-
-		if (read_full(fd, buf, len) || dns_reply(buf, len, &out, &outlen))
-			break;
-		hdr[0] = (uint8_t)(outlen >> 8);
-		hdr[1] = (uint8_t)outlen;
-		if (write(fd, hdr, 2) != 2 || write(fd, out, outlen) != (ssize_t)outlen) {
-			free(out);
-			break;
-		}
-		free(out);
-	}
-	close(fd);
-}
-
-/* Serves both sockets until killed; counts queries in the file count_path. */
-static void dns_server(int udp, int tcp, const char *count_path)
-{
-	unsigned queries = 0;
-
-	for (;;) {
-		struct pollfd p[2] = { { .fd = udp, .events = POLLIN }, { .fd = tcp, .events = POLLIN } };
-		FILE *f;
-
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[0].revents & POLLIN) {
-			uint8_t buf[4096], *out;
-			struct sockaddr_storage from;
-			socklen_t fl = sizeof(from);
-			size_t outlen;
-			ssize_t n = recvfrom(udp, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-
-			if (n > 0 && dns_reply(buf, (size_t)n, &out, &outlen) == 0) {
-				sendto(udp, out, outlen, 0, (struct sockaddr *)&from, fl);
-				free(out);
-			}
-			queries++;
-		}
-		if (p[1].revents & POLLIN) {
-			dns_serve_tcp(tcp);
-			queries++;
-		}
-		f = fopen(count_path, "we");
-		if (f) {
-			fprintf(f, "%u\n", queries);
-			fclose(f);
-		}
-	}
-}
-
 struct dns_fixture {
 	uint16_t dns_port;
 	pid_t server;
@@ -284,42 +111,22 @@ struct dns_fixture {
 
 static void dns_setup(struct dns_fixture *d, const char *mode)
 {
-	int udp, tcp;
-
 	memset(d, 0, sizeof(*d));
 	/* the server's UDP and TCP sockets share a port: the agent asks both on one */
-	udp = bind_on("127.0.0.1", SOCK_DGRAM, &d->dns_port);
-	CHECK(udp >= 0, "cannot bind the test's DNS server: %s", strerror(errno));
-	{
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(d->dns_port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		CHECK(tcp >= 0 && bind(tcp, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(tcp, 16) == 0,
-		      "cannot bind the test's DNS server on TCP port %u: %s", d->dns_port, strerror(errno));
-	}
-	d->server = bw_fork();
-	CHECK(d->server >= 0, "fork: %s", strerror(errno));
-	if (d->server == 0) {
-		dns_server(udp, tcp, bw_ws_tmp(&S.ws, "dns-queries"));
-		_exit(0);
-	}
-	bw_track_pid(d->server);
-	close(udp);
-	close(tcp);
-
-	d->l_ok = bind_on("127.0.0.2", SOCK_STREAM, &d->p_ok);
-	d->l_ok_other = bind_on("127.0.0.2", SOCK_STREAM, &d->p_ok_other);
-	d->l_wild = bind_on("127.0.0.3", SOCK_STREAM, &d->p_wild);
-	d->l_wroot = bind_on("127.0.0.7", SOCK_STREAM, &d->p_wroot);
-	d->l_bad = bind_on("127.0.0.4", SOCK_STREAM, &d->p_bad);
-	d->l_short = bind_on("127.0.0.5", SOCK_STREAM, &d->p_short);
-	d->l_alias = bind_on("127.0.0.6", SOCK_STREAM, &d->p_alias);
+	d->server = loopnet_dns_start(zone, bw_ws_tmp(&S.ws, "dns-queries"), &d->dns_port);
+	CHECK(d->server > 0, "cannot start the test's DNS server: %s", strerror((int)-d->server));
+	d->l_ok = loopnet_bind("127.0.0.2", SOCK_STREAM, &d->p_ok);
+	d->l_ok_other = loopnet_bind("127.0.0.2", SOCK_STREAM, &d->p_ok_other);
+	d->l_wild = loopnet_bind("127.0.0.3", SOCK_STREAM, &d->p_wild);
+	d->l_wroot = loopnet_bind("127.0.0.7", SOCK_STREAM, &d->p_wroot);
+	d->l_bad = loopnet_bind("127.0.0.4", SOCK_STREAM, &d->p_bad);
+	d->l_short = loopnet_bind("127.0.0.5", SOCK_STREAM, &d->p_short);
+	d->l_alias = loopnet_bind("127.0.0.6", SOCK_STREAM, &d->p_alias);
 	CHECK(d->l_ok >= 0 && d->l_ok_other >= 0 && d->l_wild >= 0 && d->l_wroot >= 0 &&
 	      d->l_bad >= 0 && d->l_short >= 0 && d->l_alias >= 0,
 	      "cannot bind loopback listeners: %s", strerror(errno));
-	d->l_v6 = bind_on("::1", SOCK_STREAM, &d->p_v6);
-	d->l_bad6 = bind_on("::1", SOCK_STREAM, &d->p_bad6);
+	d->l_v6 = loopnet_bind("::1", SOCK_STREAM, &d->p_v6);
+	d->l_bad6 = loopnet_bind("::1", SOCK_STREAM, &d->p_bad6);
 	d->v6 = d->l_v6 >= 0 && d->l_bad6 >= 0;
 	if (!d->v6)
 		printf("no IPv6 loopback here: the ::1 cases are skipped\n");
@@ -344,11 +151,7 @@ static void dns_close(struct dns_fixture *d)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
-	if (d->server > 0) {
-		kill(d->server, SIGKILL);
-		bw_wait_bounded(d->server, 10);
-		bw_untrack_pid(d->server);
-	}
+	loopnet_stop(d->server);
 }
 
 static void run_build(const struct dns_fixture *d, const char *script)
@@ -433,7 +236,7 @@ static const char *resolve(const char *server, const char *proto, const char *na
 	const char *res = "noanswer";
 	int fd;
 
-	if (loopback_addr(server, 53, &ss, &sl))
+	if (loopnet_addr(server, 53, &ss, &sl))
 		return "notloopback";
 	if (ldns_pkt_query_new_frm_str(&q, name, v6 ? LDNS_RR_TYPE_AAAA : LDNS_RR_TYPE_A,
 				       LDNS_RR_CLASS_IN, LDNS_RD) != LDNS_STATUS_OK)
@@ -511,7 +314,7 @@ static const char *connect_to(const char *addr, uint16_t port)
 	socklen_t sl;
 	int fd, rc;
 
-	if (loopback_addr(addr, port, &ss, &sl))
+	if (loopnet_addr(addr, port, &ss, &sl))
 		return "notloopback";
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

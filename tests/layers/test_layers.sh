@@ -94,10 +94,17 @@ plant user/report/model.c '#include "sensor/loader.h"' \
 	'report must not include "sensor/loader.h" (sensor): rule report -> base, schema, transport'
 plant user/report/html.c '#include "agent/agent.h"' \
 	'report must not include "agent/agent.h" (agent): rule report -> base, schema, transport'
+# draft judges policies with the kernel's decision (include/netmatch.h), never the sensor
+plant user/draft/replay.c '#include "sensor/loader.h"' \
+	'draft must not include "sensor/loader.h" (sensor): rule draft -> ABI, base, policy, schema, transport'
+plant user/policy/netrule.c '#include "netmatch.h"' \
+	'policy must not include "netmatch.h" (ABI): rule policy -> base'
+plant user/draft/learn.c '#include "agent/agent.h"' \
+	'draft must not include "agent/agent.h" (agent): rule draft -> ABI, base, policy, schema, transport'
 plant user/cli/main.c '#include "sensor.skel.h"' \
-	'cli must not include "sensor.skel.h" (skeleton): rule cli -> ABI, agent, base, collector, pipeline, policy, report, schema, sensor, transport'
+	'cli must not include "sensor.skel.h" (skeleton): rule cli -> ABI, agent, base, collector, draft, pipeline, policy, report, schema, sensor, transport'
 plant user/cli/cmd_agent.c '#include <bpf/libbpf.h>' \
-	'cli must not include <bpf/libbpf.h> (libbpf): rule cli -> ABI, agent, base, collector, pipeline, policy, report, schema, sensor, transport'
+	'cli must not include <bpf/libbpf.h> (libbpf): rule cli -> ABI, agent, base, collector, draft, pipeline, policy, report, schema, sensor, transport'
 plant user/policy/policy.c '#include "nowhere.h"' \
 	'"nowhere.h" is not a part, the ABI, the schema or the skeleton (write part/file.h)'
 
@@ -126,6 +133,7 @@ plant user/sensor/loader.h '#include "sensor.skel.h"' \
 plant user/sensor/features.h '#include <bpf/libbpf.h>' \
 	'sensor header must not include <bpf/libbpf.h> (libbpf): only user/sensor/*.c may, as agent and cli include sensor headers (declare the struct instead)'
 allowed user/sensor/procscan.c '#include <bpf/libbpf.h>'
+allowed user/draft/netdraft.c '#include "netmatch.h"'
 
 # ---- private headers: their own part only ------------------------------------------
 plant user/cli/cmd_collector.c '#include "collector/server_priv.h"' \

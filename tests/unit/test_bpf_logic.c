@@ -2,7 +2,9 @@
  * network match (bpf/lib/netmatch.bpf.h) and tree walk (bpf/lib/treewalk.bpf.h) in raw_tp
  * programs, and BPF_PROG_TEST_RUN runs them on the cases below. The rules reach the trie
  * through the loader's own code (sensor/netrules.c), and every network answer is checked
- * against policy__net_verdict as well: kernel and userspace must never disagree.
+ * against policy__net_verdict and against draft_net__decide (the same include/netmatch.h
+ * on the agent's tables, what `policy test` uses) as well: kernel and userspace must
+ * never disagree.
  * Needs root (it loads BPF programs): skipped, saying why, without it. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@
 #include "sensor_abi.h"
 #include "tests/logic_test.h"
 #include "logic_test.skel.h"
+#include "draft/netdraft.h"
 #include "policy/policy.h"
 #include "sensor/netrules.h"
 
@@ -272,6 +275,23 @@ static void check_rows(const struct bw_policy *p, const struct net_row *rows, si
 		if (inet_pton(AF_INET, r->addr, addr16 + 12) != 1)
 			assert_int_equal(inet_pton(AF_INET6, r->addr, addr16), 1);
 		user = policy__net_verdict(p, addr16, r->port, &user_rule);
+		{
+			/* the agent's copy of the kernel's own code (include/netmatch.h) */
+			struct draft_net *dn;
+			struct draft_verdict dv;
+			const char *drule;
+
+			assert_int_equal(draft_net__new(p, &dn), 0);
+			draft_net__decide(dn, addr16, r->port, NULL, true, &dv);
+			drule = draft_net__rule(dn, &dv);
+			draft_net__free(dn);
+			if (dv.action != a.action || dv.matched != a.matched ||
+			    (dv.matched != BW_MATCH_DEFAULT && dv.rule_index != a.rule_index) ||
+			    (drule == NULL) != (got == NULL) || (drule && strcmp(drule, got)))
+				fail_msg("%s port %u: draft_net__decide says %u/%u by %s, the kernel %u/%u",
+					 r->addr, r->port, dv.action, dv.matched, drule ? drule : "default",
+					 a.action, a.matched);
+		}
 		if (a.action != r->action || (got == NULL) != (r->rule == NULL) ||
 		    (got && strcmp(got, r->rule)))
 			fail_msg("%s port %u: the kernel says %s by %s, expected %s by %s", r->addr,

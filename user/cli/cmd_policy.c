@@ -10,11 +10,17 @@
 
 int cmd_policy(int argc, char **argv)
 {
+	int rc = cmd_policy_draft(argc, argv);
+
+	if (rc >= 0)
+		return rc;
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		fputs(help__text("policy"), stdout);
 		return 0;
 	}
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return policy_check__main(argc - 1, argv + 1);
-	return usage__error("buildwarden policy", help__text("policy"), "expected: policy check FILE (options: --offline, --strict, --set VAR=VALUE)");
+	return usage__error("buildwarden policy", help__text("policy"),
+			    "expected: check FILE (options: --offline, --strict, --set VAR=VALUE), "
+			    "learn EVENTS... or test --policy FILE EVENTS...");
 }

@@ -10,6 +10,8 @@ extern const char usage_text[];
 int cmd_run(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+/* policy learn / policy test (cmd_policy_draft.c); -1 when argv[1] is neither */
+int cmd_policy_draft(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_collector(int argc, char **argv);

@@ -243,26 +243,44 @@ static const char query_text[] =
 
 static const char policy_text[] =
 	"usage: buildwarden policy check [--offline] [--strict] [--set VAR=VALUE]... FILE\n"
+	"       buildwarden policy learn EVENTS...\n"
+	"       buildwarden policy test --policy FILE EVENTS...\n"
 	"\n"
-	"Loads FILE as the agent would and says what it holds, or lists every problem as\n"
-	"FILE:LINE:COL: error: ... or FILE:LINE:COL: warning: ... A warning is a rule that\n"
+	"check loads FILE as the agent would and says what it holds, or lists every problem\n"
+	"as FILE:LINE:COL: error: ... or FILE:LINE:COL: warning: ... A warning is a rule that\n"
 	"loads but is dangerous or dead (IPv6 left open by a deny of 0.0.0.0/0, a shell as a\n"
 	"writer, the same destination allowed and denied, duplicates, nested trees). The\n"
 	"format is in docs/policy.md.\n"
 	"\n"
+	"learn reads the events files of one or more audit runs and prints a proposed policy:\n"
+	"the destinations the build connected to (by name and port when it looked the name up\n"
+	"through the agent, else by address), the protected trees it wrote and the writers\n"
+	"outside it, the trees it executed from; each line with its evidence (runs, counts,\n"
+	"an example process). Progress on a terminal only.\n"
+	"\n"
+	"test replays the events files against the draft policy FILE with the decisions the\n"
+	"sensor would make (connects by the kernel's own match code, names by the name each\n"
+	"connect recorded) and prints what would change: newly flagged, no longer flagged.\n"
+	"\n"
 	"options:\n"
-	"  --offline               no file-system lookups: syntax, types and semantics only\n"
-	"                          (paths need not exist; a variable that is not set stands\n"
-	"                          for itself), so a policy can be checked in a pull request\n"
-	"  --strict                warnings are errors (exit 78)\n"
-	"  --set VAR=VALUE         the value of ${VAR} (and $VAR; HOME for ~) in the policy's\n"
-	"                          paths, before the environment; may be repeated\n"
+	"  --offline               check: no file-system lookups: syntax, types and semantics\n"
+	"                          only (paths need not exist; a variable that is not set\n"
+	"                          stands for itself), so a policy can be checked in a pull\n"
+	"                          request\n"
+	"  --strict                check: warnings are errors (exit 78)\n"
+	"  --set VAR=VALUE         check: the value of ${VAR} (and $VAR; HOME for ~) in the\n"
+	"                          policy's paths, before the environment; may be repeated\n"
+	"  --policy FILE           test: the draft policy\n"
 	"  --help                  this text\n"
 	"\n"
 	"exit status:\n"
-	"  0       the policy loads\n"
+	"  0       check: the policy loads; learn: proposed; test: nothing would be flagged\n"
 	"  64      bad arguments\n"
-	"  78      the policy does not load (or has warnings, with --strict)\n";
+	"  65      an events file is damaged\n"
+	"  66      an events file cannot be opened\n"
+	"  74      a read or write failed\n"
+	"  77      test: the draft would flag an event\n"
+	"  78      the policy does not load (or has warnings, with check --strict)\n";
 
 static const char decode_text[] =
 	"usage: buildwarden decode [--emit-defaults] [--format json|text] [FILE|-]\n"
@@ -352,6 +370,8 @@ const char usage_text[] =
 	"       buildwarden collector --listen ADDR:PORT --db FILE (--tls-cert F --tls-key F --tls-client-ca F | --insecure)\n"
 	"       buildwarden query --db FILE [--violations | --findings | --run ID] [--agent A] [--since 1h]\n"
 	"       buildwarden policy check FILE\n"
+	"       buildwarden policy learn EVENTS...\n"
+	"       buildwarden policy test --policy FILE EVENTS...\n"
 	"       buildwarden decode [FILE|-]\n"
 	"       buildwarden report [--format html|markdown|sarif] [-o FILE]\n"
 	"                          [--fail-on violations|incomplete|never] [--source-root DIR] EVENTS\n"
@@ -368,7 +388,7 @@ const struct help_page help_pages[] = {
 	{ "agent", "the host-wide sensor of a CI runner", agent_text },
 	{ "collector", "receive and store the fleet's events", collector_text },
 	{ "query", "read what a collector stored", query_text },
-	{ "policy", "check a policy file", policy_text },
+	{ "policy", "check, learn and test a policy", policy_text },
 	{ "decode", "print an events file as JSON lines", decode_text },
 	{ "report", "an HTML, markdown or SARIF report of an events file", report_text },
 	{ "enroll", "make a running process a build root of the agent", enroll_text },

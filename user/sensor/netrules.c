@@ -4,7 +4,16 @@
 #include <errno.h>
 #include <string.h>
 
+#include <linux/types.h>
+
 #include "sensor_abi.h"
+
+/* only net_rule_entry is used here: the lookups are the kernel's */
+#define NETMATCH_FN static inline __attribute__((unused))
+#define NETMATCH_RULE_LOOKUP(env, key) ((void)(env), (void)(key), (const struct bw_net_value *)0)
+#define NETMATCH_DNS_LOOKUP(env, key) ((void)(env), (void)(key), (const struct bw_dns_value *)0)
+#define NETMATCH_NOW(env) ((void)(env), 0)
+#include "netmatch.h"
 
 static int netrules__put_port(int fd, const struct bw_net_rule *r, uint16_t port, uint32_t index,
 			      uint32_t action, uint32_t gen)
@@ -12,16 +21,7 @@ static int netrules__put_port(int fd, const struct bw_net_rule *r, uint16_t port
 	struct bw_net_key key;
 	struct bw_net_value val;
 
-	memset(&key, 0, sizeof(key));
-	key.prefixlen = BW_NET_KEY_FIXED_BITS + r->prefix_len;
-	key.gen = (uint8_t)gen;
-	key.port_be[0] = port >> 8;
-	key.port_be[1] = port & 0xff;
-	memcpy(key.addr, r->addr, 16);
-	memset(&val, 0, sizeof(val));
-	val.action = action;
-	val.rule_index = index;
-	val.prefixlen = key.prefixlen;
+	net_rule_entry(&key, &val, r->addr, r->prefix_len, port, action, index, gen);
 	/* A key already there stays: denies go in first, so the same prefix in both lists
 	 * is denied, and of two equal rules in one list the first names the decision; both
 	 * as policy__net_verdict says. */
