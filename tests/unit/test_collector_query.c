@@ -184,7 +184,7 @@ static char *q(const struct query_opts *o, int *lines)
 
 	assert_int_equal(store__open(dbpath, STORE_READ, &st, err, sizeof(err)), 0);
 	f = open_memstream(&out, &len);
-	assert_int_equal(query__run(store__db(st), o, f, err, sizeof(err)), 0);
+	assert_int_equal(query__run(st, o, f, err, sizeof(err)), 0);
 	fclose(f);
 	store__close(st);
 	*lines = 0;

@@ -139,7 +139,7 @@ int cmd_query(int argc, char **argv)
 		log__line(stderr, "buildwarden query: ", "%s", err);
 		return rc == -EINVAL ? EXIT_DATAERR : EXIT_NOINPUT;
 	}
-	rc = query__run(store__db(st), &o, stdout, err, sizeof(err));
+	rc = query__run(st, &o, stdout, err, sizeof(err));
 	store__close(st);
 	if (rc) {
 		log__line(stderr, "buildwarden query: ", "%s", err);

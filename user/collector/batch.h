@@ -85,6 +85,8 @@ struct bop {
 
 struct batch_run {
 	struct run_rec rec;   /* state after the last op of this batch */
+	uint64_t base_seq;    /* rec.last_seq before this batch: a store shared by several
+			       * collectors applies the batch only if the run is still there */
 	void *owner;          /* ingest's run, held until the batch is done */
 };
 

@@ -309,6 +309,7 @@ static bool ingest__dirty(struct ingest *ig, struct ingest_run *r)
 	if (!br)
 		return false;
 	br->owner = r;
+	br->base_seq = r->rec.last_seq;
 	r->refs++;
 	r->dirty_gen = ig->fill_gen;
 	if (!ig->cur->first_ns)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
+#include "collector/store.h"
 
 enum query_format { QUERY_JSON, QUERY_TEXT };
 
@@ -39,9 +39,9 @@ int query__duration(const char *s, int64_t *ns);
 /* Prints what o selects, one JSON object per line. 0, -EIO with err set, or -EEXIST
  * (err says which agents) for --run alone when more than one agent has that run id and
  * no agent was named: runs are (agent, run id), and two agents' events never mix. */
-int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+int query__run(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 /* --runs (query_runs.c): one line per run, most recently active last. 0 or -EIO. */
-int query__runs(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 #endif /* BUILDWARDEN_COLLECTOR_QUERY_H */
