@@ -243,31 +243,24 @@ static int pg__ensure_days(struct store_pg *s, char *err, size_t errlen)
 static int pg__version(struct store_pg *s, int *ver, char *err, size_t errlen)
 {
 	PGresult *res;
+	bool exists;
 
 	*ver = 0;
-	res = PQexec(s->c, "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0"
-			   " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END");
-	/* (the subquery is planned even when not run: fall back below if it fails) */
+	res = PQexec(s->c, "SELECT to_regclass('schema_version') IS NOT NULL");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg__err(s, err, errlen, "cannot read the schema version", res);
 		PQclear(res);
-		res = PQexec(s->c, "SELECT to_regclass('schema_version') IS NOT NULL");
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			pg__err(s, err, errlen, "cannot read the schema version", res);
-			PQclear(res);
-			return -EIO;
-		}
-		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-			PQclear(res);
-			res = PQexec(s->c, "SELECT coalesce(max(version), 0) FROM schema_version");
-			if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-				pg__err(s, err, errlen, "cannot read the schema version", res);
-				PQclear(res);
-				return -EIO;
-			}
-		} else {
-			PQclear(res);
-			return 0;
-		}
+		return -EIO;
+	}
+	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!exists)
+		return 0;
+	res = PQexec(s->c, "SELECT coalesce(max(version), 0) FROM schema_version");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg__err(s, err, errlen, "cannot read the schema version", res);
+		PQclear(res);
+		return -EIO;
 	}
 	*ver = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
