@@ -455,13 +455,17 @@ static void test_collector_pg__dedupe_resend(void **state)
 	      "events stored: %lld, want 400", bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
 	CHECK(bwpg_scalar(db, "SELECT count(DISTINCT seq) FROM events", NULL, 0) == 400,
 	      "distinct seqs");
-	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0),
-	      "collector 0 did not report the race it lost");
+	/* the run's state is the newest: a collector that lost the race must not set it
+	 * back to what it had (seq 200, no runEnd) */
+	CHECK(bwpg_scalar(db, "SELECT last_seq FROM runs", NULL, 0) == 400,
+	      "the run's last_seq went back to %lld", bwpg_scalar(db, "SELECT last_seq FROM runs", NULL, 0));
+	CHECK(bwpg_scalar(db, "SELECT min(chain_ok * complete * has_run_end) FROM runs", NULL, 0) == 1,
+	      "the run is not complete and intact");
 	CHECK(cf_query_findings(db, NULL, &f) == 0, "query --findings: %s", f.err);
 	CHECK(f.n == 0, "findings after re-sends: %zu (%s)", f.n, f.raw ? f.raw : "");
 	cf_findings_free(&f);
-	CHECK(bwpg_scalar(db, "SELECT min(chain_ok * complete) FROM runs", NULL, 0) == 1,
-	      "the run is not complete and intact");
+	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0),
+	      "collector 0 did not report the race it lost");
 }
 
 static void test_collector_pg__migrations(void **state)
