@@ -156,6 +156,9 @@ start_collector() {
 	fi
 	[ -z "$SYNC" ] || args+=(--sync "$SYNC")
 	args+=("${COL_ARGS[@]+"${COL_ARGS[@]}"}")
+	# created before the fork: the loop below reads it at once (with pipefail, a sed of
+	# a file the child has not opened yet ended the script)
+	: > "$3"
 	"$BW" "${args[@]}" 2>"$3" &
 	COL_PID=$!
 	PIDS+=("$COL_PID")

@@ -8,8 +8,9 @@
  *   run is stale (another one advanced it meanwhile) gets no row back, rolls the whole
  *   batch back and returns -ESTALE. Its agents then re-send from what is durable.
  * - (run, seq) is the events table's primary key (with the partition key, day, which
- *   is a function of the run): INSERT ... ON CONFLICT DO NOTHING never stores a seq
- *   twice, whoever sends it.
+ *   is a function of the run): events go by binary COPY into a staging table, then
+ *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq twice,
+ *   whoever sends it.
  * - events are partitioned by the day the run started (UTC): a run's rows stay in one
  *   partition, and retention drops whole partitions (no vacuum debt, no long delete).
  * - new runs get ids from a bigserial: ingest numbers runs above PG_LOCAL_BASE and
@@ -38,8 +39,7 @@
 /* Local run ids (ingest's, for runs not in the database yet) start here: far above
  * any id a bigserial hands out, so that they never collide with a looked-up one. */
 #define PG_LOCAL_BASE (1LL << 56)
-/* Events per multi-row INSERT; 17 parameters each. */
-#define PG_ROWS 64
+/* Columns of the events table. */
 #define PG_EVENT_COLS 17
 #define PG_DAYS_MAX 64
 #define NS_PER_DAY (86400LL * 1000000000LL)
@@ -126,6 +126,8 @@ struct store_pg {
 	bool prepared;
 	int32_t days[PG_DAYS_MAX]; /* days whose events partition is known to exist */
 	size_t n_days;
+	uint8_t *copy;             /* a binary COPY stream being built */
+	size_t copy_len, copy_cap;
 };
 
 /* One run of a batch: its local id (what the ops carry) and where it is stored. */
@@ -328,45 +330,6 @@ static int pg__prepare(struct store_pg *s, const char *name, const char *sql, in
 	return rc;
 }
 
-static const Oid pg__event_types[PG_EVENT_COLS] = {
-	PG_INT8, PG_INT8, PG_DATE, PG_INT8, PG_INT8, PG_TEXT, PG_INT4, PG_TEXT, PG_TEXT,
-	PG_INT8, PG_TEXT, PG_TEXT, PG_TEXT, PG_INT4, PG_INT4, PG_BYTEA, PG_BYTEA,
-};
-
-static int pg__prepare_insert(struct store_pg *s, const char *name, int rows, char *err,
-			      size_t errlen)
-{
-	static const char head[] = "INSERT INTO events (run, seq, day, time_ns, received_ns, kind,"
-				   " violation, rule, action, pid, exe, path, address, port, flags,"
-				   " chain, event) VALUES ";
-	size_t cap = sizeof(head) + (size_t)rows * PG_EVENT_COLS * 8 + 64, len;
-	Oid *types = calloc((size_t)rows * PG_EVENT_COLS, sizeof(*types));
-	char *sql = malloc(cap);
-	int rc;
-
-	if (!sql || !types) {
-		free(sql);
-		free(types);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	len = (size_t)snprintf(sql, cap, "%s", head);
-	for (int r = 0; r < rows; r++) {
-		len += (size_t)snprintf(sql + len, cap - len, "%s(", r ? "," : "");
-		for (int c = 0; c < PG_EVENT_COLS; c++) {
-			len += (size_t)snprintf(sql + len, cap - len, "%s$%d", c ? "," : "",
-						r * PG_EVENT_COLS + c + 1);
-			types[r * PG_EVENT_COLS + c] = pg__event_types[c];
-		}
-		len += (size_t)snprintf(sql + len, cap - len, ")");
-	}
-	snprintf(sql + len, cap - len, " ON CONFLICT DO NOTHING");
-	rc = pg__prepare(s, name, sql, rows * PG_EVENT_COLS, types, err, errlen);
-	free(sql);
-	free(types);
-	return rc;
-}
-
 static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 {
 	static const Oid upsert_t[] = { PG_TEXT, PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
@@ -379,9 +342,7 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 	int rc = 0;
 
 	if (s->mode == STORE_WRITE) {
-		rc = pg__prepare_insert(s, "ins1", 1, err, errlen);
-		rc = rc ?: pg__prepare_insert(s, "insn", PG_ROWS, err, errlen);
-		rc = rc ?: pg__prepare(s, "upsert",
+		rc = pg__prepare(s, "upsert",
 			"INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
 			" last_chain, has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok,"
 			" complete, day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
@@ -434,6 +395,13 @@ static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 				  err, errlen, "cannot set synchronous_commit");
 
 		rc = rc ?: pg__prepare_all(s, err, errlen);
+		/* events arrive by binary COPY into this session's staging table, then one
+		 * INSERT ... SELECT ... ON CONFLICT DO NOTHING moves them (COPY itself
+		 * cannot skip a duplicate) */
+		if (!rc && s->mode == STORE_WRITE)
+			rc = pg__exec(s, "CREATE TEMP TABLE IF NOT EXISTS bw_events_in (LIKE events)"
+					 " ON COMMIT DELETE ROWS",
+				      err, errlen, "cannot create the staging table");
 		if (rc)
 			return rc;
 	}
@@ -495,6 +463,7 @@ static void pg__close(struct store *bs)
 	struct store_pg *s = (struct store_pg *)bs;
 
 	PQfinish(s->c);
+	free(s->copy);
 	free(s);
 }
 
@@ -797,60 +766,145 @@ static int pg__dupcheck(struct pg_apply *a, const struct bop_event *e, char *err
 	return rc;
 }
 
-/* Inserts n (1 or PG_ROWS) consecutive event ops; rows that were there already are
- * compared with what is stored. */
-static int pg__events(struct pg_apply *a, const struct bop *ops, int n, char *err,
-		      size_t errlen)
+/* ---- binary COPY ---------------------------------------------------------- */
+
+static bool pg__put(struct store_pg *s, const void *p, size_t n)
 {
+	if (s->copy_len + n > s->copy_cap) {
+		size_t cap = s->copy_cap ? s->copy_cap : 1 << 20;
+		uint8_t *nb;
+
+		while (cap < s->copy_len + n)
+			cap *= 2;
+		nb = realloc(s->copy, cap);
+		if (!nb)
+			return false;
+		s->copy = nb;
+		s->copy_cap = cap;
+	}
+	memcpy(s->copy + s->copy_len, p, n);
+	s->copy_len += n;
+	return true;
+}
+
+static bool pg__put_field(struct store_pg *s, const void *p, int32_t len)
+{
+	uint32_t be = htobe32((uint32_t)len);
+
+	return pg__put(s, &be, 4) && (len <= 0 || pg__put(s, p, (size_t)len));
+}
+
+static bool pg__put_i64(struct store_pg *s, int64_t v)
+{
+	uint64_t be = htobe64((uint64_t)v);
+
+	return pg__put_field(s, &be, 8);
+}
+
+static bool pg__put_i32(struct store_pg *s, int32_t v)
+{
+	uint32_t be = htobe32((uint32_t)v);
+
+	return pg__put_field(s, &be, 4);
+}
+
+static bool pg__put_text(struct store_pg *s, const char *t)
+{
+	return t ? pg__put_field(s, t, (int32_t)strlen(t)) : pg__put_field(s, NULL, -1);
+}
+
+/* One events row in COPY's binary tuple format (columns in table order). */
+static bool pg__put_event(struct store_pg *s, const struct pg_map *m, const struct bop_event *e)
+{
+	uint16_t ncols = htobe16(PG_EVENT_COLS);
+
+	return pg__put(s, &ncols, 2) && pg__put_i64(s, m->to) &&
+	       pg__put_i64(s, pg__clamp(e->seq)) &&
+	       /* date: days since 2000-01-01 */
+	       pg__put_i32(s, m->day - 10957) &&
+	       (e->time_ns ? pg__put_i64(s, pg__clamp(e->time_ns)) : pg__put_field(s, NULL, -1)) &&
+	       pg__put_i64(s, e->received_ns) && pg__put_text(s, e->kind) &&
+	       pg__put_i32(s, e->violation) && pg__put_text(s, e->rule) &&
+	       pg__put_text(s, e->action) &&
+	       (e->pid ? pg__put_i64(s, e->pid) : pg__put_field(s, NULL, -1)) &&
+	       pg__put_text(s, e->exe) && pg__put_text(s, e->path) && pg__put_text(s, e->address) &&
+	       (e->port ? pg__put_i32(s, (int32_t)e->port) : pg__put_field(s, NULL, -1)) &&
+	       pg__put_i32(s, (int32_t)e->flags) &&
+	       pg__put_field(s, e->chain, (int32_t)e->chain_len) &&
+	       pg__put_field(s, e->event, (int32_t)e->event_len);
+}
+
+/* n consecutive event ops: COPY into the staging table, then into events, skipping
+ * (run, seq) already stored; those are compared with what is stored. */
+static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, char *err,
+			   size_t errlen)
+{
+	static const uint8_t head[19] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
+	struct store_pg *s = a->s;
+	uint16_t trailer = 0xffff;
 	PGresult *res;
 	long inserted;
 	int rc = 0;
 
-	a->p.n = 0;
-	for (int r = 0; r < n; r++) {
-		const struct bop_event *e = &ops[r].ev;
-		const struct pg_map *m = pg__map_find(a, e->run);
+	s->copy_len = 0;
+	if (!pg__put(s, head, sizeof(head)))
+		goto oom;
+	for (size_t r = 0; r < n; r++) {
+		const struct pg_map *m = pg__map_find(a, ops[r].ev.run);
 
 		if (!m) {
 			snprintf(err, errlen, "store an event: run %lld is not in the batch",
-				 (long long)e->run);
+				 (long long)ops[r].ev.run);
 			return -EIO;
 		}
-		pg__p_i64(&a->p, m->to);
-		pg__p_i64(&a->p, pg__clamp(e->seq));
-		pg__p_text(&a->p, m->daystr);
-		pg__p_i64_or_null(&a->p, e->time_ns);
-		pg__p_i64(&a->p, e->received_ns);
-		pg__p_text(&a->p, e->kind);
-		pg__p_i32(&a->p, e->violation);
-		pg__p_text(&a->p, e->rule);
-		pg__p_text(&a->p, e->action);
-		pg__p_i64_or_null(&a->p, e->pid);
-		pg__p_text(&a->p, e->exe);
-		pg__p_text(&a->p, e->path);
-		pg__p_text(&a->p, e->address);
-		if (e->port)
-			pg__p_i32(&a->p, (int32_t)e->port);
-		else
-			pg__p_null(&a->p);
-		pg__p_i32(&a->p, (int32_t)e->flags);
-		pg__p_bytes(&a->p, e->chain, e->chain_len);
-		pg__p_bytes(&a->p, e->event, e->event_len);
+		if (!pg__put_event(s, m, &ops[r].ev))
+			goto oom;
 	}
-	res = pg__run(a->s, n == 1 ? "ins1" : "insn", &a->p, 0);
+	if (!pg__put(s, &trailer, 2))
+		goto oom;
+	res = PQexec(s->c, "COPY bw_events_in FROM STDIN (FORMAT binary)");
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		pg__err(s, err, errlen, "store events (COPY)", res);
+		PQclear(res);
+		return -EIO;
+	}
+	PQclear(res);
+	if (PQputCopyData(s->c, (const char *)s->copy, (int)s->copy_len) != 1 ||
+	    PQputCopyEnd(s->c, NULL) != 1) {
+		pg__err(s, err, errlen, "store events (COPY)", NULL);
+		while ((res = PQgetResult(s->c)))
+			PQclear(res);
+		return -EIO;
+	}
+	while ((res = PQgetResult(s->c))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+			pg__err(s, err, errlen, "store events (COPY)", res);
+			rc = -EIO;
+		}
+		PQclear(res);
+	}
+	if (rc)
+		return rc;
+	res = PQexec(s->c, "INSERT INTO events SELECT * FROM bw_events_in ON CONFLICT DO NOTHING");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg__err(a->s, err, errlen, "store events", res);
+		pg__err(s, err, errlen, "store events", res);
 		PQclear(res);
 		return -EIO;
 	}
 	inserted = strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
-	a->s->base.st.events += (uint64_t)inserted;
-	if (inserted == n)
+	rc = pg__exec(s, "TRUNCATE bw_events_in", err, errlen, "store events");
+	if (rc)
+		return rc;
+	s->base.st.events += (uint64_t)inserted;
+	if ((size_t)inserted == n)
 		return 0;
-	for (int r = 0; r < n && !rc; r++)
+	for (size_t r = 0; r < n && !rc; r++)
 		rc = pg__dupcheck(a, &ops[r].ev, err, errlen);
 	return rc;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, size_t errlen)
@@ -874,17 +928,16 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 		const struct bop *op = &b->ops[i];
 		size_t k;
 
-		for (k = 0; k < PG_ROWS && i + k < b->n_ops; k++)
-			if (b->ops[i + k].kind != BOP_EVENT)
-				break;
-		if (k == PG_ROWS) {
-			rc = pg__events(a, op, PG_ROWS, err, errlen);
-			i += PG_ROWS - 1;
+		/* consecutive events (nearly the whole batch): one COPY */
+		for (k = 0; i + k < b->n_ops && b->ops[i + k].kind == BOP_EVENT; k++)
+			;
+		if (k) {
+			rc = pg__copy_events(a, op, k, err, errlen);
+			i += k - 1;
 			continue;
 		}
 		switch (op->kind) {
 		case BOP_EVENT:
-			rc = pg__events(a, op, 1, err, errlen);
 			break;
 		case BOP_DUPCHECK:
 			rc = pg__dupcheck(a, &op->ev, err, errlen);
@@ -917,7 +970,7 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 	if (rc)
 		return rc;
 	a.map = calloc(b->n_runs ? b->n_runs : 1, sizeof(*a.map));
-	if (!a.map || pg__params_init(&a.p, PG_ROWS * PG_EVENT_COLS)) {
+	if (!a.map || pg__params_init(&a.p, 16)) {
 		free(a.map);
 		pg__params_free(&a.p);
 		snprintf(err, errlen, "out of memory");
