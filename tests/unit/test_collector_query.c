@@ -428,6 +428,54 @@ static void test_collector_query__not_a_collector_db(void **state)
 	assert_int_equal(store__open("/nonexistent/x.db", STORE_READ, &st, err, sizeof(err)), -ENOENT);
 }
 
+static long long count(struct store *st, const char *sql)
+{
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store__db(st), sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/* --retention on SQLite: runs last active before the cutoff go, in steps of at most
+ * max_rows events (so a commit never waits long), then their findings and run rows;
+ * newer runs stay whole. */
+static void test_collector_query__retention_sqlite(void **state)
+{
+	struct store *st;
+	char err[256];
+	bool more = true;
+	int steps = 0;
+
+	assert_int_equal(store__open(":memory:", STORE_WRITE, &st, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(store__db(st),
+		"INSERT INTO runs VALUES (1, 'a', 'h', 'old', 10, 100, 2500, x'00', 1, 1, 2500, 0, 1, 1);"
+		"INSERT INTO runs VALUES (2, 'a', 'h', 'new', 10, 5000, 30, x'00', 1, 1, 30, 0, 1, 1);"
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+		" INSERT INTO events (run, seq, violation, flags, chain, event) SELECT 1, i, 0, 0, x'', x'' FROM n;"
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)"
+		" INSERT INTO events (run, seq, violation, flags, chain, event) SELECT 2, i, 0, 0, x'', x'' FROM n;"
+		"INSERT INTO findings (run, time, kind) VALUES (1, 50, 'gap'), (2, 50, 'gap');",
+		NULL, NULL, NULL), SQLITE_OK);
+	while (more) {
+		long long before = count(st, "SELECT count(*) FROM events");
+
+		assert_int_equal(store__retain(st, 1000, 1000, &more, err, sizeof(err)), 0);
+		/* bounded: never more than max_rows events in one step */
+		assert_true(before - count(st, "SELECT count(*) FROM events") <= 1000);
+		assert_true(++steps < 10);
+	}
+	assert_int_equal(steps, 3);
+	assert_int_equal(count(st, "SELECT count(*) FROM events"), 30);
+	assert_int_equal(count(st, "SELECT count(*) FROM runs"), 1);
+	assert_int_equal(count(st, "SELECT count(*) FROM runs WHERE run_id = 'new'"), 1);
+	assert_int_equal(count(st, "SELECT count(*) FROM findings"), 1);
+	store__close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_collector_query__event_filters),
 		cmocka_unit_test(test_collector_query__duration),
 		cmocka_unit_test(test_collector_query__not_a_collector_db),
+		cmocka_unit_test(test_collector_query__retention_sqlite),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
