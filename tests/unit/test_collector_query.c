@@ -476,6 +476,22 @@ static void test_collector_query__retention_sqlite(void **state)
 	store__close(st);
 }
 
+/* --db picks the engine: URIs and conninfo strings are PostgreSQL, anything else a path */
+static void test_collector_query__engine_of(void **state)
+{
+	assert_int_equal(store__engine_of("postgresql://bw@db/x"), STORE_PG);
+	assert_int_equal(store__engine_of("postgres://db/x?sslmode=require"), STORE_PG);
+	assert_int_equal(store__engine_of("host=/run/pg dbname=bw"), STORE_PG);
+	assert_int_equal(store__engine_of("dbname=bw"), STORE_PG);
+	assert_int_equal(store__engine_of("events.db"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("/var/lib/bw/events.db"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("./host=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("Host=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of(":memory:"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("postgresql:/x"), STORE_SQLITE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_collector_query__duration),
 		cmocka_unit_test(test_collector_query__not_a_collector_db),
 		cmocka_unit_test(test_collector_query__retention_sqlite),
+		cmocka_unit_test(test_collector_query__engine_of),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
