@@ -121,7 +121,9 @@ static uint8_t *mk_event(uint64_t s, uint64_t last, const char *host, const char
 	Buildwarden__V1__ExecBody ex = BUILDWARDEN__V1__EXEC_BODY__INIT;
 	Buildwarden__V1__Verdict vd = BUILDWARDEN__V1__VERDICT__INIT;
 	Buildwarden__V1__Process pr = BUILDWARDEN__V1__PROCESS__INIT;
+	Buildwarden__V1__CiContext ci = BUILDWARDEN__V1__CI_CONTEXT__INIT;
 	char *rs_argv[] = { (char *)"make", (char *)"release" };
+	char repo[64], commit[64];
 	uint8_t *buf;
 
 	ev.seq = s;
@@ -133,6 +135,14 @@ static uint8_t *mk_event(uint64_t s, uint64_t last, const char *host, const char
 		rs.argv = rs_argv;
 		rs.n_argv = 2;
 		rs.mode = (char *)"audit";
+		/* issue 11: the CI context becomes run columns that query filters on */
+		snprintf(repo, sizeof(repo), "acme/%s", host);
+		snprintf(commit, sizeof(commit), "c0ffee-%s", host);
+		ci.provider = (char *)"github";
+		ci.repository = repo;
+		ci.commit_sha = commit;
+		ci.job = (char *)(strcmp(host, "host-0") ? "build" : "test");
+		rs.ci = &ci;
 		ev.run_start = &rs;
 	} else if (s == last) {
 		ev.body_case = BUILDWARDEN__V1__EVENT__BODY_RUN_END;
@@ -391,6 +401,10 @@ static void test_collector_pg__parity(void **state)
 		{ "--runs", "--outside-writes", NULL },
 		{ "--runs", "--outside-writes", "--path", "/out", "--format", "text", NULL },
 		{ "--run", "par-run-0", "--kind", "exec", "--format", "text", NULL },
+		{ "--runs", "--repo", "acme/host-1", NULL },
+		{ "--runs", "--job", "build", "--format", "text", NULL },
+		{ "--violations", "--commit", "c0ffee-host-2", "--limit", "3", NULL },
+		{ "--kind", "connect", "--repo", "acme/host-0", "--job", "test", NULL },
 	};
 
 	NEED_PG();
@@ -419,6 +433,28 @@ static void test_collector_pg__parity(void **state)
 		      queries[q][0], queries[q][1] ? queries[q][1] : "");
 		free(a);
 		free(b);
+	}
+	/* the CI filters select: one run of repo acme/host-1, two of job "build", none of
+	 * a repo nobody sent */
+	{
+		static const char *const one[] = { "--runs", "--repo", "acme/host-1", NULL };
+		static const char *const two[] = { "--runs", "--job", "build", NULL };
+		static const char *const none[] = { "--runs", "--commit", "nope", NULL };
+		int c;
+		char *o1 = query_norm(db, one, &c), *o2 = query_norm(db, two, &c),
+		     *o3 = query_norm(db, none, &c);
+		size_t n1 = 0, n2 = 0;
+
+		for (char *p = o1; (p = strchr(p, '\n')); p++)
+			n1++;
+		for (char *p = o2; (p = strchr(p, '\n')); p++)
+			n2++;
+		CHECK(n1 == 1 && strstr(o1, "par-run-1"), "--repo selected %zu runs:\n%s", n1, o1);
+		CHECK(n2 == 2 && !strstr(o2, "par-run-0"), "--job selected %zu runs:\n%s", n2, o2);
+		CHECK(!*o3, "--commit nope selected:\n%s", o3);
+		free(o1);
+		free(o2);
+		free(o3);
 	}
 }
 
@@ -479,12 +515,12 @@ static void test_collector_pg__migrations(void **state)
 	/* fresh: version 1 */
 	col_start(0, db, NULL, NULL);
 	cf_collector_stop(&T.col[0]);
-	CHECK(bwpg_scalar(db, "SELECT max(version) FROM schema_version", err, sizeof(err)) == 1,
+	CHECK(bwpg_scalar(db, "SELECT max(version) FROM schema_version", err, sizeof(err)) == 2,
 	      "schema_version after a fresh start: %s", err);
 	/* again: nothing to do, nothing recorded twice */
 	col_start(0, db, NULL, NULL);
 	cf_collector_stop(&T.col[0]);
-	CHECK(bwpg_scalar(db, "SELECT count(*) FROM schema_version", NULL, 0) == 1,
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM schema_version", NULL, 0) == 2,
 	      "a second start recorded a migration again");
 	/* a newer schema: refused, nothing changed */
 	CHECK(bwpg_exec(db, "INSERT INTO schema_version (version, applied_by) VALUES (99, 'future');"

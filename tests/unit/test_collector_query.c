@@ -452,8 +452,10 @@ static void test_collector_query__retention_sqlite(void **state)
 
 	assert_int_equal(store__open(":memory:", STORE_WRITE, &st, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_exec(store__db(st),
-		"INSERT INTO runs VALUES (1, 'a', 'h', 'old', 10, 100, 2500, x'00', 1, 1, 2500, 0, 1, 1);"
-		"INSERT INTO runs VALUES (2, 'a', 'h', 'new', 10, 5000, 30, x'00', 1, 1, 30, 0, 1, 1);"
+		"INSERT INTO runs (id, agent, host, run_id, first_seen, last_seen, last_seq, last_chain,"
+		" has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok, complete) VALUES"
+		" (1, 'a', 'h', 'old', 10, 100, 2500, x'00', 1, 1, 2500, 0, 1, 1),"
+		" (2, 'a', 'h', 'new', 10, 5000, 30, x'00', 1, 1, 30, 0, 1, 1);"
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
 		" INSERT INTO events (run, seq, violation, flags, chain, event) SELECT 1, i, 0, 0, x'', x'' FROM n;"
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)"

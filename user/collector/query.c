@@ -180,6 +180,17 @@ static void query__filters(struct query_sql *q, const struct query_opts *o, cons
 	}
 }
 
+/* The CI context filters, on the runs table aliased r. */
+static void query__ci_filters(struct query_sql *q, const struct query_opts *o)
+{
+	if (o->repo)
+		query__add(q, " AND r.ci_repo = :repo");
+	if (o->commit)
+		query__add(q, " AND r.ci_commit = :commit");
+	if (o->job)
+		query__add(q, " AND r.ci_job = :job");
+}
+
 /* The part of the event filters SQL can do: the kind column (and, for outside
  * writes, only file events get decoded). */
 static void query__event_filters(struct query_sql *q, const struct query_opts *o)
@@ -207,6 +218,12 @@ static size_t query__params(struct store_param *p, const struct query_opts *o, l
 		p[n++] = (struct store_param){ .name = ":rule", .text = o->rule };
 	if (o->kind)
 		p[n++] = (struct store_param){ .name = ":kind", .text = o->kind };
+	if (o->repo)
+		p[n++] = (struct store_param){ .name = ":repo", .text = o->repo };
+	if (o->commit)
+		p[n++] = (struct store_param){ .name = ":commit", .text = o->commit };
+	if (o->job)
+		p[n++] = (struct store_param){ .name = ":job", .text = o->job };
 	return n;
 }
 
@@ -235,7 +252,7 @@ static int query__exec(struct store *db, const struct query_sql *q, const struct
 		       FILE *out, bool events, bool newest, char *err, size_t errlen)
 {
 	struct query_exec x = { .o = o, .dst = out, .events = events, .newest = newest };
-	struct store_param p[8];
+	struct store_param p[12];
 	char *buf = NULL;
 	size_t blen = 0, np;
 	int rc;
@@ -324,6 +341,7 @@ int query__run(struct store *db, const struct query_opts *o, FILE *out, char *er
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
+		query__ci_filters(&q, o);
 		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
 			       " ORDER BY rx, run, seq");
 		rc = query__exec(db, &q, o, out, true, true, err, errlen);
@@ -371,6 +389,7 @@ int query__run(struct store *db, const struct query_opts *o, FILE *out, char *er
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
+		query__ci_filters(&q, o);
 		query__add(&q, " ORDER BY r.agent, e.seq LIMIT :limit");
 		rc = query__exec(db, &q, o, out, true, false, err, errlen);
 		if (rc)
@@ -385,6 +404,7 @@ int query__run(struct store *db, const struct query_opts *o, FILE *out, char *er
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
+		query__ci_filters(&q, o);
 		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
 			       " ORDER BY rx, run, seq");
 		rc = query__exec(db, &q, o, out, true, true, err, errlen);

@@ -28,6 +28,10 @@ struct query_opts {
 	bool outside_writes; /* file changes by a process outside the build (or unattributed);
 			      * with runs: only runs that have one, and how many */
 	enum query_format format;
+	/* the run's CI context (runStart.ci): filters on runs and their events */
+	const char *repo;  /* CiContext.repository, exactly */
+	const char *commit; /* CiContext.commit_sha, exactly */
+	const char *job;   /* CiContext.job, exactly */
 };
 
 /* The kinds events.kind holds, NULL-terminated (for --kind's check). */

@@ -210,7 +210,7 @@ int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *e
 		size_t errlen)
 {
 	struct runs_print x = { .db = db, .o = o, .err = err, .errlen = errlen };
-	struct store_param p[5];
+	struct store_param p[8];
 	size_t np = 0, blen = 0;
 	char sql[2048], *buf = NULL;
 	int rc;
@@ -225,10 +225,12 @@ int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *e
 		 " (SELECT event FROM events e WHERE e.run = r.id AND e.seq = 1 AND e.kind = 'run_start'),"
 		 " (SELECT event FROM events e WHERE e.run = r.id AND e.seq = r.run_end_seq"
 		 "  AND e.kind = 'run_end')"
-		 " FROM runs r WHERE 1 = 1%s%s%s%s ORDER BY r.last_seen DESC, r.id DESC%s) AS q"
+		 " FROM runs r WHERE 1 = 1%s%s%s%s%s%s%s ORDER BY r.last_seen DESC, r.id DESC%s) AS q"
 		 " ORDER BY last_seen, id",
 		 o->since_ns ? " AND r.last_seen >= :since" : "", o->run ? " AND r.run_id = :run" : "",
 		 o->host ? " AND r.host = :host" : "", o->agent ? " AND r.agent = :agent" : "",
+		 o->repo ? " AND r.ci_repo = :repo" : "", o->commit ? " AND r.ci_commit = :commit" : "",
+		 o->job ? " AND r.ci_job = :job" : "",
 		 /* with --outside-writes the limit counts runs that pass, below */
 		 o->outside_writes ? "" : " LIMIT :limit");
 	p[np++] = (struct store_param){ .name = ":since", .num = o->since_ns };
@@ -239,6 +241,12 @@ int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *e
 		p[np++] = (struct store_param){ .name = ":host", .text = o->host };
 	if (o->agent)
 		p[np++] = (struct store_param){ .name = ":agent", .text = o->agent };
+	if (o->repo)
+		p[np++] = (struct store_param){ .name = ":repo", .text = o->repo };
+	if (o->commit)
+		p[np++] = (struct store_param){ .name = ":commit", .text = o->commit };
+	if (o->job)
+		p[np++] = (struct store_param){ .name = ":job", .text = o->job };
 	/* --outside-writes with --limit: the last N runs that have one, so the output is
 	 * buffered and cut from the front */
 	x.mem = open_memstream(&buf, &blen);

@@ -32,7 +32,7 @@
 #include "collector/store_priv.h"
 
 /* The newest schema this build knows: the length of pg__migrations. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* pg_advisory_lock keys: schema migrations, partition DDL and retention. */
 #define PG_LOCK_MIGRATE 0x6277636f6c6c01LL
 #define PG_LOCK_DDL 0x6277636f6c6c02LL
@@ -116,6 +116,11 @@ static const char *const pg__migrations[PG_SCHEMA_VERSION] = {
 	" FROM events e JOIN runs r ON r.id = e.run;"
 	"CREATE VIEW findings_v AS SELECT r.agent, r.host, r.run_id, f.time,"
 	" f.kind, f.first_seq, f.last_seq, f.detail FROM findings f JOIN runs r ON r.id = f.run;",
+	/* 2: runStart.ci as run columns (issue 11), for query --repo/--commit/--job */
+	"ALTER TABLE runs ADD COLUMN ci_repo text, ADD COLUMN ci_commit text,"
+	" ADD COLUMN ci_job text;"
+	"CREATE INDEX runs_ci_repo ON runs (ci_repo);"
+	"CREATE INDEX runs_ci_commit ON runs (ci_commit);",
 };
 
 struct store_pg {
@@ -334,7 +339,7 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 {
 	static const Oid upsert_t[] = { PG_TEXT, PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
 					PG_BYTEA, PG_INT4, PG_INT4, PG_INT8, PG_INT8, PG_INT4,
-					PG_INT4, PG_DATE, PG_INT8 };
+					PG_INT4, PG_DATE, PG_INT8, PG_TEXT, PG_TEXT, PG_TEXT };
 	static const Oid finding_t[] = { PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_TEXT };
 	static const Oid dup_t[] = { PG_INT8, PG_INT8, PG_DATE };
 	static const Oid id_t[] = { PG_INT8 };
@@ -345,8 +350,12 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 		rc = pg__prepare(s, "upsert",
 			"INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
 			" last_chain, has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok,"
-			" complete, day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-			" $13, $14) ON CONFLICT (agent, run_id) DO UPDATE SET"
+			" complete, day, ci_repo, ci_commit, ci_job) VALUES ($1, $2, $3, $4, $5, $6,"
+			" $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18)"
+			" ON CONFLICT (agent, run_id) DO UPDATE SET"
+			" ci_repo = coalesce(excluded.ci_repo, r.ci_repo),"
+			" ci_commit = coalesce(excluded.ci_commit, r.ci_commit),"
+			" ci_job = coalesce(excluded.ci_job, r.ci_job),"
 			" last_seen = greatest(r.last_seen, excluded.last_seen),"
 			" last_seq = excluded.last_seq, last_chain = excluded.last_chain,"
 			" has_run_start = excluded.has_run_start,"
@@ -357,7 +366,7 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 			" complete = least(r.chain_ok, excluded.chain_ok, excluded.complete)"
 			" WHERE r.last_seq = $15"
 			" RETURNING id, (day - date '1970-01-01')::bigint",
-			15, upsert_t, err, errlen);
+			18, upsert_t, err, errlen);
 		rc = rc ?: pg__prepare(s, "finding",
 			"INSERT INTO findings (run, time, kind, first_seq, last_seq, detail)"
 			" VALUES ($1, $2, $3, $4, $5, $6)", 6, finding_t, err, errlen);
@@ -485,6 +494,7 @@ struct pg_params {
 	int *len, *fmt;
 	uint64_t *num; /* storage of the binary integers, one slot per parameter */
 	int n, cap;
+	bool overflow; /* more parameters than cap: the statement is not run */
 };
 
 static int pg__params_init(struct pg_params *p, int cap)
@@ -508,6 +518,10 @@ static void pg__params_free(struct pg_params *p)
 
 static void pg__p_null(struct pg_params *p)
 {
+	if (p->n >= p->cap) {
+		p->overflow = true;
+		return;
+	}
 	p->v[p->n] = NULL;
 	p->len[p->n] = 0;
 	p->fmt[p->n] = 0;
@@ -516,6 +530,10 @@ static void pg__p_null(struct pg_params *p)
 
 static void pg__p_i64(struct pg_params *p, int64_t v)
 {
+	if (p->n >= p->cap) {
+		p->overflow = true;
+		return;
+	}
 	p->num[p->n] = htobe64((uint64_t)v);
 	p->v[p->n] = (const char *)&p->num[p->n];
 	p->len[p->n] = 8;
@@ -527,6 +545,10 @@ static void pg__p_i32(struct pg_params *p, int32_t v)
 {
 	uint32_t be = htobe32((uint32_t)v);
 
+	if (p->n >= p->cap) {
+		p->overflow = true;
+		return;
+	}
 	memcpy(&p->num[p->n], &be, sizeof(be));
 	p->v[p->n] = (const char *)&p->num[p->n];
 	p->len[p->n] = 4;
@@ -550,6 +572,10 @@ static void pg__p_i64_or_null(struct pg_params *p, uint64_t v)
 
 static void pg__p_text(struct pg_params *p, const char *s)
 {
+	if (p->n >= p->cap) {
+		p->overflow = true;
+		return;
+	}
 	if (!s) {
 		pg__p_null(p);
 		return;
@@ -562,6 +588,10 @@ static void pg__p_text(struct pg_params *p, const char *s)
 
 static void pg__p_bytes(struct pg_params *p, const void *b, size_t len)
 {
+	if (p->n >= p->cap) {
+		p->overflow = true;
+		return;
+	}
 	p->v[p->n] = b ? (const char *)b : "";
 	p->len[p->n] = (int)len;
 	p->fmt[p->n] = 1;
@@ -571,6 +601,10 @@ static void pg__p_bytes(struct pg_params *p, const void *b, size_t len)
 static PGresult *pg__run(struct store_pg *s, const char *stmt, const struct pg_params *p,
 			 int result_fmt)
 {
+	/* a statement given more values than the arrays hold is a bug here: never run it
+	 * with some of them missing (NULL: the caller reports the failure) */
+	if (p->overflow)
+		return NULL;
 	return PQexecPrepared(s->c, stmt, p->n, p->v, p->len, p->fmt, result_fmt);
 }
 
@@ -650,6 +684,9 @@ static int pg__upsert_run(struct pg_apply *a, const struct batch_run *br, struct
 	pg__p_i32(&a->p, run_rec__complete(r));
 	pg__p_text(&a->p, day);
 	pg__p_i64(&a->p, pg__clamp(br->base_seq));
+	pg__p_text(&a->p, r->ci_repo[0] ? r->ci_repo : NULL);
+	pg__p_text(&a->p, r->ci_commit[0] ? r->ci_commit : NULL);
+	pg__p_text(&a->p, r->ci_job[0] ? r->ci_job : NULL);
 	res = pg__run(a->s, "upsert", &a->p, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg__err(a->s, err, errlen, "store a run", res);
@@ -970,7 +1007,7 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 	if (rc)
 		return rc;
 	a.map = calloc(b->n_runs ? b->n_runs : 1, sizeof(*a.map));
-	if (!a.map || pg__params_init(&a.p, 16)) {
+	if (!a.map || pg__params_init(&a.p, 32)) {
 		free(a.map);
 		pg__params_free(&a.p);
 		snprintf(err, errlen, "out of memory");

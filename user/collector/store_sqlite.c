@@ -20,7 +20,7 @@
 #include "base/clock.h"
 #include "collector/store_priv.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* Events per multi-row INSERT: one statement step per STORE_ROWS rows instead of one per
  * row (VDBE set-up, reset and the statement journal dominate single-row inserts). */
 #define STORE_ROWS 32
@@ -52,9 +52,14 @@ static const char sq__schema[] =
 	" kernel_drops INTEGER NOT NULL,"
 	" chain_ok INTEGER NOT NULL,"
 	" complete INTEGER NOT NULL,"
+	" ci_repo TEXT,"
+	" ci_commit TEXT,"
+	" ci_job TEXT,"
 	" UNIQUE (agent, run_id));"
 	"CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);"
 	"CREATE INDEX IF NOT EXISTS runs_host ON runs (host);"
+	"CREATE INDEX IF NOT EXISTS runs_ci_repo ON runs (ci_repo);"
+	"CREATE INDEX IF NOT EXISTS runs_ci_commit ON runs (ci_commit);"
 	"CREATE TABLE IF NOT EXISTS events ("
 	" run INTEGER NOT NULL,"
 	" seq INTEGER NOT NULL,"
@@ -339,8 +344,15 @@ int store_sqlite__open(const char *path, enum store_mode mode, struct store **ou
 					      "ALTER TABLE events ADD COLUMN received_ns INTEGER;"
 					      "DROP VIEW IF EXISTS events_v;",
 					      NULL, NULL, NULL) != SQLITE_OK) ||
+		    /* version 3: runStart.ci as run columns */
+		    (ver >= 1 && ver < 3 &&
+		     sqlite3_exec(s->db,
+				  "ALTER TABLE runs ADD COLUMN ci_repo TEXT;"
+				  "ALTER TABLE runs ADD COLUMN ci_commit TEXT;"
+				  "ALTER TABLE runs ADD COLUMN ci_job TEXT;",
+				  NULL, NULL, NULL) != SQLITE_OK) ||
 		    sqlite3_exec(s->db, sq__schema, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(s->db, "PRAGMA user_version = 2; COMMIT", NULL, NULL, NULL) !=
+		    sqlite3_exec(s->db, "PRAGMA user_version = 3; COMMIT", NULL, NULL, NULL) !=
 			    SQLITE_OK) {
 			rc = sq__fail(s, err, errlen, "cannot create the schema");
 			goto fail;
@@ -354,8 +366,12 @@ int store_sqlite__open(const char *path, enum store_mode mode, struct store **ou
 		rc = rc ?: sq__prepare(s, &s->upsert_run,
 			"INSERT INTO runs (id, agent, host, run_id, first_seen, last_seen,"
 			" last_seq, last_chain, has_run_start, has_run_end, run_end_seq,"
-			" kernel_drops, chain_ok, complete) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-			" ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (id) DO UPDATE SET"
+			" kernel_drops, chain_ok, complete, ci_repo, ci_commit, ci_job) VALUES (?1,"
+			" ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+			" ON CONFLICT (id) DO UPDATE SET"
+			" ci_repo = coalesce(excluded.ci_repo, runs.ci_repo),"
+			" ci_commit = coalesce(excluded.ci_commit, runs.ci_commit),"
+			" ci_job = coalesce(excluded.ci_job, runs.ci_job),"
 			" last_seen = excluded.last_seen, last_seq = excluded.last_seq,"
 			" last_chain = excluded.last_chain,"
 			" has_run_start = excluded.has_run_start,"
@@ -495,6 +511,9 @@ static int sq__upsert_run(struct store_sqlite *s, const struct run_rec *r)
 	sqlite3_bind_int64(st, 12, sq__i64(r->kernel_drops));
 	sqlite3_bind_int(st, 13, r->chain_ok);
 	sqlite3_bind_int(st, 14, run_rec__complete(r));
+	sq__text(st, 15, r->ci_repo[0] ? r->ci_repo : NULL);
+	sq__text(st, 16, r->ci_commit[0] ? r->ci_commit : NULL);
+	sq__text(st, 17, r->ci_job[0] ? r->ci_job : NULL);
 	return sq__step_done(st) ? -EIO : 0;
 }
 
