@@ -302,8 +302,9 @@ int cmd_collector(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	store__describe(cfg.db, err, sizeof(err));
 	log__line(stderr, "collector: ", "listening on %s (port %d)%s, database %s", cfg.listen,
-		  server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", cfg.db);
+		  server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", err);
 	rc = server__run(collector_srv);
 	server__free(collector_srv);
 	collector_srv = NULL;

@@ -21,6 +21,14 @@ enum store_engine store__engine_of(const char *db)
 	return p != db && *p == '=' ? STORE_PG : STORE_SQLITE;
 }
 
+void store__describe(const char *db, char *out, size_t len)
+{
+	if (store__engine_of(db) == STORE_PG)
+		store_pg__describe(db, out, len);
+	else
+		snprintf(out, len, "%s", db);
+}
+
 enum store_engine store__engine(const struct store *s)
 {
 	return s->ops->engine;

@@ -35,6 +35,9 @@ struct store;
  * conninfo string (it starts with "keyword="), is PostgreSQL; anything else is a path. */
 enum store_engine store__engine_of(const char *db);
 enum store_engine store__engine(const struct store *s);
+/* db as a log line may show it: a path as it is; for PostgreSQL only the user, host,
+ * port and database (a conninfo or URI can hold a password). */
+void store__describe(const char *db, char *out, size_t len);
 
 /* Opens db (":memory:" works for SQLite STORE_WRITE: tests and fuzzing). On failure
  * returns -errno-like codes and writes a message into err: -ENOENT (no database,

@@ -467,6 +467,32 @@ fail:
 	return rc;
 }
 
+void store_pg__describe(const char *conninfo, char *out, size_t len)
+{
+	const char *user = "", *host = "", *port = "", *db = "";
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+
+	if (!opts) {
+		snprintf(out, len, "PostgreSQL (a conninfo libpq cannot parse)");
+		return;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (!strcmp(o->keyword, "user"))
+			user = o->val;
+		else if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "dbname"))
+			db = o->val;
+	}
+	snprintf(out, len, "PostgreSQL %s%s%s%s%s%s%s", *user ? user : "", *user ? "@" : "",
+		 *host ? host : "(default host)", *port ? ":" : "", port, *db ? "/" : "", db);
+	PQconninfoFree(opts);
+}
+
 static void pg__close(struct store *bs)
 {
 	struct store_pg *s = (struct store_pg *)bs;

@@ -49,6 +49,7 @@ sqlite3 *store_sqlite__db(struct store *s);
 int store_sqlite__tail(struct store *s, int64_t after, size_t max,
 		       int (*fn)(void *arg, const struct store_row *r), void *arg);
 int store_sqlite__tail_max(struct store *s, int64_t *out);
+void store_pg__describe(const char *conninfo, char *out, size_t len);
 int store_pg__open(const char *conninfo, enum store_mode mode, struct store **out, char *err,
 		   size_t errlen);
 
