@@ -500,8 +500,11 @@ static void test_collector_pg__dedupe_resend(void **state)
 	CHECK(cf_query_findings(db, NULL, &f) == 0, "query --findings: %s", f.err);
 	CHECK(f.n == 0, "findings after re-sends: %zu (%s)", f.n, f.raw ? f.raw : "");
 	cf_findings_free(&f);
-	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0),
-	      "collector 0 did not report the race it lost");
+	/* collector 0 commits last unless the machine is slow enough for collector 1 to
+	 * lose instead: either way one of them saw the run advanced and said so */
+	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0) ||
+		      cf_log_has_line(T.col[1].log, 0, needle, NULL, NULL, 0),
+	      "neither collector reported the race it lost");
 }
 
 static void test_collector_pg__migrations(void **state)
