@@ -507,6 +507,40 @@ static void test_collector_pg__dedupe_resend(void **state)
 	      "neither collector reported the race it lost");
 }
 
+/* A seq above the run's resume point that is in the table already (written behind the
+ * collectors' back): the COPY fails on the key, the batch goes through the staging table,
+ * every other row is stored and the odd one is a duplicate_mismatch that taints the run. */
+static void test_collector_pg__stored_behind_our_back(void **state)
+{
+	char db[512], err[1024];
+	struct cf_findings f;
+	struct sender s;
+
+	NEED_PG();
+	new_db(db, sizeof(db));
+	col_start(0, db, NULL, NULL);
+	send_run(0, 7, 100, "mm", true);
+	CHECK(bwpg_exec(db,
+			"INSERT INTO events (run, seq, day, violation, flags, chain, event)"
+			" SELECT id, 101, day, 0, 0, '\\x00', '\\x0102' FROM runs"
+			" WHERE run_id = 'mm-run-7'",
+			err, sizeof(err)) == 0, "planting seq 101: %s", err);
+	sender_init(&s, 7, 150, "mm");
+	s.last = 151;
+	sender_main(&s);
+	free(s.chains);
+	CHECK(s.done, "%s", s.err);
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == 150, "events: %lld",
+	      bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
+	CHECK(bwpg_scalar(db, "SELECT length(event) FROM events WHERE seq = 101", NULL, 0) == 2,
+	      "the planted row was replaced");
+	CHECK(cf_query_findings(db, "mm-run-7", &f) == 0, "query --findings: %s", f.err);
+	CHECK(cf_findings_count(&f, "duplicate_mismatch") == 1, "findings:\n%s",
+	      f.raw ? f.raw : "");
+	cf_findings_free(&f);
+	CHECK(bwpg_scalar(db, "SELECT chain_ok FROM runs", NULL, 0) == 0, "the run is not tainted");
+}
+
 static void test_collector_pg__migrations(void **state)
 {
 	char db[512], err[2048], bad[PATH_MAX + 64];
@@ -702,6 +736,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_collector_pg__parity, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__dedupe_resend, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__stored_behind_our_back, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__migrations, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__retention, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__faults, case_teardown),

@@ -897,14 +897,49 @@ static bool pg__put_event(struct store_pg *s, const struct pg_map *m, const stru
 	       pg__put_field(s, e->event, (int32_t)e->event_len);
 }
 
-/* n consecutive event ops: COPY into the staging table, then into events, skipping
- * (run, seq) already stored; those are compared with what is stored. */
+/* Sends the COPY stream built in s->copy with the COPY statement sql. 0, or -EIO with
+ * err set and state the SQLSTATE of the failure ("" if none). */
+static int pg__copy_in(struct store_pg *s, const char *sql, char state[8], char *err,
+		       size_t errlen)
+{
+	PGresult *res = PQexec(s->c, sql);
+	int rc = 0;
+
+	state[0] = 0;
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		pg__err(s, err, errlen, "store events (COPY)", res);
+		PQclear(res);
+		return -EIO;
+	}
+	PQclear(res);
+	if (PQputCopyData(s->c, (const char *)s->copy, (int)s->copy_len) != 1 ||
+	    PQputCopyEnd(s->c, NULL) != 1) {
+		pg__err(s, err, errlen, "store events (COPY)", NULL);
+		rc = -EIO;
+	}
+	while ((res = PQgetResult(s->c))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+			snprintf(state, 8, "%s", st ? st : "");
+			pg__err(s, err, errlen, "store events (COPY)", res);
+			rc = -EIO;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* n consecutive event ops: COPY into events; if some (run, seq) is stored already, COPY
+ * into the staging table and from there into events, skipping those, which are then
+ * compared with what is stored. */
 static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, char *err,
 			   size_t errlen)
 {
 	static const uint8_t head[19] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
 	struct store_pg *s = a->s;
 	uint16_t trailer = 0xffff;
+	char state[8];
 	PGresult *res;
 	long inserted;
 	int rc = 0;
@@ -925,27 +960,25 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	}
 	if (!pg__put(s, &trailer, 2))
 		goto oom;
-	res = PQexec(s->c, "COPY bw_events_in FROM STDIN (FORMAT binary)");
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		pg__err(s, err, errlen, "store events (COPY)", res);
-		PQclear(res);
-		return -EIO;
+	/* The usual case, no (run, seq) stored yet: COPY straight into events, inside a
+	 * savepoint. A duplicate (a race between collectors, a re-send) fails the COPY with
+	 * a unique violation: back to the savepoint and through the staging table, which
+	 * can skip it. */
+	rc = pg__exec(s, "SAVEPOINT bw_copy", err, errlen, "store events");
+	if (rc)
+		return rc;
+	rc = pg__copy_in(s, "COPY events FROM STDIN (FORMAT binary)", state, err, errlen);
+	if (!rc) {
+		rc = pg__exec(s, "RELEASE SAVEPOINT bw_copy", err, errlen, "store events");
+		if (!rc)
+			s->base.st.events += n;
+		return rc;
 	}
-	PQclear(res);
-	if (PQputCopyData(s->c, (const char *)s->copy, (int)s->copy_len) != 1 ||
-	    PQputCopyEnd(s->c, NULL) != 1) {
-		pg__err(s, err, errlen, "store events (COPY)", NULL);
-		while ((res = PQgetResult(s->c)))
-			PQclear(res);
-		return -EIO;
-	}
-	while ((res = PQgetResult(s->c))) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
-			pg__err(s, err, errlen, "store events (COPY)", res);
-			rc = -EIO;
-		}
-		PQclear(res);
-	}
+	if (strcmp(state, "23505"))
+		return rc;
+	rc = pg__exec(s, "ROLLBACK TO SAVEPOINT bw_copy", err, errlen, "store events");
+	rc = rc ?: pg__copy_in(s, "COPY bw_events_in FROM STDIN (FORMAT binary)", state, err,
+			       errlen);
 	if (rc)
 		return rc;
 	res = PQexec(s->c, "INSERT INTO events SELECT * FROM bw_events_in ON CONFLICT DO NOTHING");
