@@ -5,13 +5,18 @@
  *
  * - parity: the same runs sent to a SQLite collector and a PostgreSQL one; every query
  *   (history, --runs, --findings, --violations, --kind, --exe, --path, --outside-writes,
- *   --rule, --format text) prints the same lines from both, times aside;
- * - a re-send after a reconnect is stored once, with no finding;
+ *   --rule, --format text) prints the same lines from both, times aside,
+ *   and the CI context filters (--repo, --commit, --job, issue 11) select the same runs;
+ * - two collectors racing for one run (an agent that moved before its frames were
+ *   committed): every seq once, the run's state not set back, the loser says so;
+ * - a seq stored behind the collectors' back: the COPY falls back to the staging table,
+ *   the rest is stored and the odd row is a duplicate_mismatch;
  * - migrations: a fresh database gets schema_version 1; a second start changes nothing;
  *   a database of a newer schema is refused (non-zero exit, clear message) and left as
  *   it was; a bad conninfo or a server that is not there: clear error, exit non-zero;
  * - retention: a run whose day partition is older than --retention is dropped with its
- *   partition, findings and run row; today's is kept;
+ *   partition, findings and run row; today's is kept; the same on SQLite (by last
+ *   activity), and a bad --retention is a usage error;
  * - faults: three collectors on one database, 8 agents spread over them (switching
  *   collectors now and then, re-sending a few frames each time), one collector killed
  *   with SIGKILL mid-run and PostgreSQL restarted mid-run: every seq of every run is
@@ -31,6 +36,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "lib/bwpg.h"
 #include "lib/bwtest.h"
@@ -655,6 +662,63 @@ static void test_collector_pg__retention(void **state)
 	      "today's run lost rows: %lld", bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
 }
 
+static long long sqlite_count(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		int rc = sqlite3_step(st);
+
+		if (rc == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		else if (rc == SQLITE_DONE)
+			n = 0;
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+/* --retention on the SQLite store, end to end: a run last active 40 days ago is deleted
+ * (events, findings, run row) by a collector started with --retention 30d; a new one is
+ * kept. A bad duration is a usage error. */
+static void test_collector_pg__retention_sqlite(void **state)
+{
+	char path[PATH_MAX];
+	struct bw_result r;
+
+	snprintf(path, sizeof(path), "%s", wsp("retention.db"));
+	col_start(0, path, NULL, NULL);
+	send_run(0, 1, 150, "sqold", false);
+	send_run(0, 2, 50, "sqnew", false);
+	cf_collector_stop(&T.col[0]);
+	CHECK(sqlite_count(path, "UPDATE runs SET last_seen = 946684800000000000 WHERE run_id ="
+				 " 'sqold-run-1' RETURNING 1") == 1, "backdating");
+	CHECK(sqlite_count(path, "INSERT INTO findings (run, time, kind) SELECT id, 0, 'test'"
+				 " FROM runs WHERE run_id = 'sqold-run-1' RETURNING 1") == 1, "finding");
+	col_start(0, path, "--retention", "30d");
+	for (long long end = cf_now_ms() + 15000;
+	     cf_now_ms() < end && sqlite_count(path, "SELECT count(*) FROM runs") != 1;)
+		cf_sleep_ms(100);
+	cf_collector_stop(&T.col[0]);
+	CHECK(sqlite_count(path, "SELECT count(*) FROM runs WHERE run_id = 'sqnew-run-2'") == 1 &&
+		      sqlite_count(path, "SELECT count(*) FROM runs") == 1,
+	      "runs after retention: %lld", sqlite_count(path, "SELECT count(*) FROM runs"));
+	CHECK(sqlite_count(path, "SELECT count(*) FROM events") == 50, "events after retention: %lld",
+	      sqlite_count(path, "SELECT count(*) FROM events"));
+	CHECK(sqlite_count(path, "SELECT count(*) FROM findings") == 0, "findings after retention");
+	CHECK(bw_run((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", path,
+					    "--insecure", "--retention", "30 days", NULL }, 30, &r) == 0,
+	      "run");
+	CHECK(r.exit_code == 64 && r.err && strstr(r.err, "--retention"),
+	      "--retention '30 days': exit %d: %s", r.exit_code, r.err ? r.err : "");
+	bw_result_free(&r);
+}
+
 static void test_collector_pg__faults(void **state)
 {
 	enum { AGENTS = 8, EVENTS = 3000 };
@@ -739,6 +803,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_collector_pg__stored_behind_our_back, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__migrations, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__retention, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__retention_sqlite, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__faults, case_teardown),
 	};
 
