@@ -11,14 +11,17 @@
  *   committed): every seq once, the run's state not set back, the loser says so;
  * - a seq stored behind the collectors' back: the COPY falls back to the staging table,
  *   the rest is stored and the odd row is a duplicate_mismatch;
- * - migrations: a fresh database gets schema_version 1; a second start changes nothing;
+ * - migrations: a fresh database gets schema versions 1 and 2; a second start changes
+ *   nothing; a password in the conninfo never reaches the log;
  *   a database of a newer schema is refused (non-zero exit, clear message) and left as
  *   it was; a bad conninfo or a server that is not there: clear error, exit non-zero;
+ *   --export with PostgreSQL: exit 64;
  * - retention: a run whose day partition is older than --retention is dropped with its
  *   partition, findings and run row; today's is kept; the same on SQLite (by last
  *   activity), and a bad --retention is a usage error;
  * - faults: three collectors on one database, 8 agents spread over them (switching
- *   collectors now and then, re-sending a few frames each time), one collector killed
+ *   collectors now and then without waiting for Acks, resuming where Welcome says), one
+ *   collector killed
  *   with SIGKILL mid-run and PostgreSQL restarted mid-run: every seq of every run is
  *   stored exactly once, no finding, every run's chain intact. */
 #include <stdarg.h>
