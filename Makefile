@@ -25,11 +25,11 @@ WARN := -Wall -Wextra -Werror -Werror=undef -Wmissing-prototypes -Wstrict-protot
 	-Wvla -Wwrite-strings -Wformat-security -Wmissing-field-initializers -fno-common \
 	-Wno-unused-parameter
 # a packager's CPPFLAGS/CFLAGS/LDFLAGS (dpkg-buildflags: fortify, relro) are kept
-CPPFLAGS := $(CPPFLAGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
+CPPFLAGS := $(CPPFLAGS) -D_GNU_SOURCE -Iinclude -Iuser -I/usr/include/postgresql -I$(OUT)/gen -DBW_VERSION='"$(VERSION)"'
 CFLAGS   ?= -g -O2
 CFLAGS   += $(WARN) -std=gnu11
 SANFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lldns -lpthread
+LIBS     := -lbpf -lelf -lz -lprotobuf-c -lyaml -lssl -lcrypto -lsqlite3 -lpq -lldns -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Werror=undef \
 	-Wimplicit-fallthrough -Ibpf/include -Ibpf -Iinclude
@@ -224,12 +224,12 @@ deb:
 .PHONY: deb
 
 DEB_PKGS := build-essential openssl clang llvm libclang-rt-dev bpftool libbpf-dev libelf-dev zlib1g-dev \
-	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev libldns-dev \
+	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libssl-dev libsqlite3-dev libpq-dev libldns-dev \
 	libcmocka-dev pkg-config iproute2 procps python3 coreutils util-linux sqlite3
 # only the tests need these: the report tests open the HTML in headless Chromium and
 # validate SARIF against its schema; the export tests send to a real rsyslog (its
 # OpenSSL driver for syslog over TLS)
-DEB_TEST_PKGS := chromium python3-jsonschema rsyslog rsyslog-openssl
+DEB_TEST_PKGS := chromium python3-jsonschema rsyslog rsyslog-openssl postgresql-15
 # only `make deb` and tests/packaging/ need these (building and linting the package, the
 # clean Debian 12 root, rendering the man pages, systemd-analyze); not a CI runner that
 # only builds the binary (deps-build)

@@ -9,6 +9,11 @@
 #  2. Spool: the agent-side cost of spooling one event: loadgen times N
 #     sink_collector__write() calls (pack, chain, spool append) while the sender thread
 #     streams them to a TLS collector.
+#  4. PostgreSQL (root: it runs initdb/postgres as the postgres user): the ingest of 1,
+#     with TLS, into a PostgreSQL 15 cluster started in a temp dir (Unix socket, default
+#     durability: fsync on, synchronous_commit on), through 1 collector and through 3
+#     collectors on the same database, the agents split over them; events/s = all events
+#     / the slowest loadgen's time. SQLite's figure is part 1's.
 #  3. Latency (root: it runs the sensor): `buildwarden run --collector` (TLS) of a loop
 #     that execs a binary from an exec.deny tree every 20 ms; loadgen polls the database
 #     every 1 ms and reports (row seen - Event.timeNs, the kernel's exec time), p50/p99.
@@ -26,7 +31,8 @@
 #   BENCH_COLLECTOR_ARGS=            more collector flags (e.g. "--batch 16384")
 #   BENCH_COLLECTOR_SPOOL_EVENTS=200000
 #   BENCH_COLLECTOR_LATENCY_EVENTS=200   violations in the latency run (20 ms apart)
-#   BENCH_COLLECTOR_PARTS="ingest spool latency"
+#   BENCH_COLLECTOR_PARTS="ingest spool latency pg"
+#   BENCH_COLLECTOR_PG_ROUNDS=$BENCH_COLLECTOR_ROUNDS
 #   BENCH_KEEP=0
 set -eu
 set -o pipefail
@@ -44,7 +50,9 @@ SYNC=${BENCH_COLLECTOR_SYNC:-}
 read -r -a COL_ARGS <<< "${BENCH_COLLECTOR_ARGS:-}"
 SPOOL_EVENTS=${BENCH_COLLECTOR_SPOOL_EVENTS:-200000}
 LAT_EVENTS=${BENCH_COLLECTOR_LATENCY_EVENTS:-200}
-PARTS=${BENCH_COLLECTOR_PARTS:-ingest spool latency}
+PARTS=${BENCH_COLLECTOR_PARTS:-ingest spool latency pg}
+PGBIN=/usr/lib/postgresql/15/bin
+PGDIR=
 T_ROUND=180     # one ingest round, one spool run
 T_START=15      # a collector start
 
@@ -61,6 +69,10 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	if [ -n "$PGDIR" ]; then
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+		rm -rf "$PGDIR"
+	fi
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "kept $WORK"
 	else
@@ -144,6 +156,9 @@ start_collector() {
 	fi
 	[ -z "$SYNC" ] || args+=(--sync "$SYNC")
 	args+=("${COL_ARGS[@]+"${COL_ARGS[@]}"}")
+	# created before the fork: the loop below reads it at once (with pipefail, a sed of
+	# a file the child has not opened yet ended the script)
+	: > "$3"
 	"$BW" "${args[@]}" 2>"$3" &
 	COL_PID=$!
 	PIDS+=("$COL_PID")
@@ -249,5 +264,57 @@ if [[ " $PARTS " == *" latency "* ]]; then
 		else
 			echo "latency: no result; run: $(tail -3 "$WORK/run.err")"
 		fi
+	fi
+fi
+
+# ---- 4. PostgreSQL: 1 and 3 collectors on one database -------------------------------
+if [[ " $PARTS " == *" pg "* ]]; then
+	if [ "$(id -u)" != 0 ] || [ ! -x "$PGBIN/initdb" ] || ! id postgres >/dev/null 2>&1; then
+		echo "pg: skipped (needs root, a postgres user and $PGBIN)"
+	else
+		PG_ROUNDS=${BENCH_COLLECTOR_PG_ROUNDS:-$ROUNDS}
+		PGDIR=$(mktemp -d /tmp/bw-pg-bench.XXXXXX)
+		chown postgres: "$PGDIR"
+		chmod 700 "$PGDIR"
+		runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U bw --no-sync \
+			> "$PGDIR/initdb.log" 2>&1 || { say "initdb failed: $(tail -3 "$PGDIR/initdb.log")"; exit 1; }
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" \
+			-o "-k $PGDIR -c listen_addresses='' -c shared_buffers=256MB -c max_wal_size=4GB" \
+			-w start > /dev/null || { say "pg_ctl start failed: $(tail -3 "$PGDIR/server.log")"; exit 1; }
+		pgq() { psql -XAtq "host=$PGDIR user=bw dbname=$1" -c "$2"; }
+		for ncol in 1 3; do
+			: > "$WORK/rates.pg$ncol"
+			for r in $(seq "$PG_ROUNDS"); do
+				dbname=bench_${ncol}_$r
+				pgq postgres "CREATE DATABASE $dbname"
+				conninfo="host=$PGDIR user=bw dbname=$dbname"
+				ports=() cols=()
+				for c in $(seq "$ncol"); do
+					start_collector tls "$conninfo" "$WORK/collector-pg$ncol-$r-$c.log"
+					ports+=("$COL_PORT")
+					cols+=("$COL_PID")
+				done
+				# the agents split over the collectors, as behind a TCP load balancer
+				lgpids=()
+				for c in $(seq "$ncol"); do
+					a=$(( AGENTS / ncol + (c <= AGENTS % ncol ? 1 : 0) ))
+					# shellcheck disable=SC2046
+					timeout "$T_ROUND" "$LG" ingest "127.0.0.1:${ports[$((c - 1))]}" $(tls_args tls) \
+						--agents "$a" --events "$EVENTS" > "$WORK/lg-pg$ncol-$r-$c.out" &
+					lgpids+=($!)
+				done
+				for p in "${lgpids[@]}"; do wait "$p"; done
+				for p in "${cols[@]}"; do COL_PID=$p; stop_collector; done
+				total=$(cat "$WORK"/lg-pg$ncol-$r-*.out | field events | awk '{ s += $1 } END { print s }')
+				secs=$(cat "$WORK"/lg-pg$ncol-$r-*.out | field seconds | sort -g | tail -1)
+				rate=$(awk -v n="$total" -v s="$secs" 'BEGIN { printf "%d", n / s }')
+				stored=$(pgq "$dbname" 'SELECT count(*) FROM events')
+				echo "ingest pg collectors=$ncol round $r: events=$total seconds=$secs events_per_s=$rate stored=$stored load=$(cut -d' ' -f1-3 /proc/loadavg)"
+				[ "$stored" = "$total" ] || { say "round stored $stored of $total events"; exit 1; }
+				echo "$rate" >> "$WORK/rates.pg$ncol"
+				pgq postgres "DROP DATABASE $dbname"
+			done
+			echo "ingest pg collectors=$ncol: median events_per_s=$(median < "$WORK/rates.pg$ncol") (rounds: $(tr '\n' ' ' < "$WORK/rates.pg$ncol"))"
+		done
 	fi
 fi

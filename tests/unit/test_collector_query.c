@@ -184,7 +184,7 @@ static char *q(const struct query_opts *o, int *lines)
 
 	assert_int_equal(store__open(dbpath, STORE_READ, &st, err, sizeof(err)), 0);
 	f = open_memstream(&out, &len);
-	assert_int_equal(query__run(store__db(st), o, f, err, sizeof(err)), 0);
+	assert_int_equal(query__run(st, o, f, err, sizeof(err)), 0);
 	fclose(f);
 	store__close(st);
 	*lines = 0;
@@ -437,6 +437,72 @@ static void test_collector_query__not_a_collector_db(void **state)
 	assert_int_equal(store__open("/nonexistent/x.db", STORE_READ, &st, err, sizeof(err)), -ENOENT);
 }
 
+static long long count(struct store *st, const char *sql)
+{
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store__db(st), sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/* --retention on SQLite: runs last active before the cutoff go, in steps of at most
+ * max_rows events (so a commit never waits long), then their findings and run rows;
+ * newer runs stay whole. */
+static void test_collector_query__retention_sqlite(void **state)
+{
+	struct store *st;
+	char err[256];
+	bool more = true;
+	int steps = 0;
+
+	assert_int_equal(store__open(":memory:", STORE_WRITE, &st, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(store__db(st),
+		"INSERT INTO runs (id, agent, host, run_id, first_seen, last_seen, last_seq, last_chain,"
+		" has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok, complete) VALUES"
+		" (1, 'a', 'h', 'old', 10, 100, 2500, x'00', 1, 1, 2500, 0, 1, 1),"
+		" (2, 'a', 'h', 'new', 10, 5000, 30, x'00', 1, 1, 30, 0, 1, 1);"
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+		" INSERT INTO events (run, seq, violation, flags, chain, event) SELECT 1, i, 0, 0, x'', x'' FROM n;"
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)"
+		" INSERT INTO events (run, seq, violation, flags, chain, event) SELECT 2, i, 0, 0, x'', x'' FROM n;"
+		"INSERT INTO findings (run, time, kind) VALUES (1, 50, 'gap'), (2, 50, 'gap');",
+		NULL, NULL, NULL), SQLITE_OK);
+	while (more) {
+		long long before = count(st, "SELECT count(*) FROM events");
+
+		assert_int_equal(store__retain(st, 1000, 1000, &more, err, sizeof(err)), 0);
+		/* bounded: never more than max_rows events in one step */
+		assert_true(before - count(st, "SELECT count(*) FROM events") <= 1000);
+		assert_true(++steps < 10);
+	}
+	assert_int_equal(steps, 3);
+	assert_int_equal(count(st, "SELECT count(*) FROM events"), 30);
+	assert_int_equal(count(st, "SELECT count(*) FROM runs"), 1);
+	assert_int_equal(count(st, "SELECT count(*) FROM runs WHERE run_id = 'new'"), 1);
+	assert_int_equal(count(st, "SELECT count(*) FROM findings"), 1);
+	store__close(st);
+}
+
+/* --db picks the engine: URIs and conninfo strings are PostgreSQL, anything else a path */
+static void test_collector_query__engine_of(void **state)
+{
+	assert_int_equal(store__engine_of("postgresql://bw@db/x"), STORE_PG);
+	assert_int_equal(store__engine_of("postgres://db/x?sslmode=require"), STORE_PG);
+	assert_int_equal(store__engine_of("host=/run/pg dbname=bw"), STORE_PG);
+	assert_int_equal(store__engine_of("dbname=bw"), STORE_PG);
+	assert_int_equal(store__engine_of("events.db"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("/var/lib/bw/events.db"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("./host=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("Host=x"), STORE_SQLITE);
+	assert_int_equal(store__engine_of(":memory:"), STORE_SQLITE);
+	assert_int_equal(store__engine_of("postgresql:/x"), STORE_SQLITE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +514,8 @@ int main(void)
 		cmocka_unit_test(test_collector_query__event_filters),
 		cmocka_unit_test(test_collector_query__duration),
 		cmocka_unit_test(test_collector_query__not_a_collector_db),
+		cmocka_unit_test(test_collector_query__retention_sqlite),
+		cmocka_unit_test(test_collector_query__engine_of),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

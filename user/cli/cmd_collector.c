@@ -15,7 +15,9 @@
 #include "cli/usage.h"
 #include "collector/export.h"
 #include "collector/redact.h"
+#include "collector/query.h"
 #include "collector/server.h"
+#include "collector/store.h"
 
 #define collector_usage help__text("collector")
 
@@ -83,6 +85,7 @@ int cmd_collector(int argc, char **argv)
 		{ "sync", required_argument, NULL, 's' },
 		{ "commit-ms", required_argument, NULL, 'm' },
 		{ "export", required_argument, NULL, 'x' },
+		{ "retention", required_argument, NULL, 'D' },
 		{ "export-rotate", required_argument, NULL, 'X' },
 		{ "export-settle", required_argument, NULL, 'T' },
 		{ "export-tls-ca", required_argument, NULL, 'C' },
@@ -235,6 +238,10 @@ int cmd_collector(int argc, char **argv)
 			    cfg.export_settle > 600)
 				return usage__error("buildwarden collector", collector_usage, "--export-settle must be 0..600 seconds, not '%s'", optarg);
 			break;
+		case 'D':
+			if (query__duration(optarg, &cfg.retention_ns) || cfg.retention_ns < 3600LL * 1000000000)
+				return usage__error("buildwarden collector", collector_usage, "--retention must be a duration of at least 1h (30d, 36h), not '%s'", optarg);
+			break;
 		case 'C':
 			cfg.export_tls_ca = optarg;
 			break;
@@ -264,6 +271,10 @@ int cmd_collector(int argc, char **argv)
 					      "--tls-client-ca, or --insecure for plaintext testing");
 	if (cfg.require_keys && !cfg.agent_keys)
 		return usage__error("buildwarden collector", collector_usage, "--require-keys needs --agent-keys DIR");
+	/* several collectors commit into PostgreSQL at once: row ids are not in commit
+	 * order, so an export cursor could skip a row committed late (docs/collector.md) */
+	if (cfg.n_exports && store__engine_of(cfg.db) == STORE_PG)
+		return usage__error("buildwarden collector", collector_usage, "--export needs the SQLite store: with PostgreSQL, rows carry no commit-ordered position (read the database, or run the export beside a SQLite collector)");
 	if (!cfg.export_tls_cert != !cfg.export_tls_key)
 		return usage__error("buildwarden collector", collector_usage, "--export-tls-cert and --export-tls-key go together");
 	{
@@ -291,8 +302,9 @@ int cmd_collector(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	store__describe(cfg.db, err, sizeof(err));
 	log__line(stderr, "collector: ", "listening on %s (port %d)%s, database %s", cfg.listen,
-		  server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", cfg.db);
+		  server__port(collector_srv), cfg.insecure ? ", INSECURE plaintext" : ", TLS", err);
 	rc = server__run(collector_srv);
 	server__free(collector_srv);
 	collector_srv = NULL;

@@ -35,6 +35,9 @@ int cmd_query(int argc, char **argv)
 		{ "path", required_argument, NULL, 'p' },
 		{ "outside-writes", no_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "repo", required_argument, NULL, 'P' },
+		{ "commit", required_argument, NULL, 'C' },
+		{ "job", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -69,6 +72,15 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 'R':
 			o.rule = optarg;
+			break;
+		case 'P':
+			o.repo = optarg;
+			break;
+		case 'C':
+			o.commit = optarg;
+			break;
+		case 'J':
+			o.job = optarg;
 			break;
 		case 's':
 			if (query__duration(optarg, &d))
@@ -131,6 +143,8 @@ int cmd_query(int argc, char **argv)
 		return usage__error("buildwarden query", query_usage, "with --runs, --kind, --exe and --path only narrow --outside-writes");
 	if (o.findings && !o.violations && (o.kind || o.exe || o.path || o.outside_writes))
 		return usage__error("buildwarden query", query_usage, "--kind, --exe, --path and --outside-writes filter events, not --findings");
+	if ((o.repo || o.commit || o.job) && o.findings)
+		return usage__error("buildwarden query", query_usage, "--repo, --commit and --job filter runs and events, not --findings");
 	if (o.rule && !o.violations)
 		return usage__error("buildwarden query", query_usage, "--rule filters --violations");
 
@@ -139,7 +153,7 @@ int cmd_query(int argc, char **argv)
 		log__line(stderr, "buildwarden query: ", "%s", err);
 		return rc == -EINVAL ? EXIT_DATAERR : EXIT_NOINPUT;
 	}
-	rc = query__run(store__db(st), &o, stdout, err, sizeof(err));
+	rc = query__run(st, &o, stdout, err, sizeof(err));
 	store__close(st);
 	if (rc) {
 		log__line(stderr, "buildwarden query: ", "%s", err);

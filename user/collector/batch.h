@@ -14,6 +14,7 @@
 /* Agent ids and run ids: see ingest__valid_id(). */
 #define BW_ID_MAX 128
 #define BW_HOST_MAX 255
+#define BW_CI_MAX 256
 
 /* events.flags */
 #define EVF_CHAIN_BREAK 0x1      /* the frame's chain did not verify */
@@ -35,6 +36,9 @@ struct run_rec {
 	uint8_t last_chain[BW_CHAIN_LEN];
 	bool has_run_start, has_run_end;
 	bool chain_ok;                 /* no break, gap, skip or other finding so far */
+	/* runStart.ci (CiContext), cut to 256 bytes; "" when the agent sent none. A
+	 * store keeps what it has when these are empty (a resumed run). */
+	char ci_repo[BW_CI_MAX + 1], ci_commit[BW_CI_MAX + 1], ci_job[BW_CI_MAX + 1];
 };
 
 /* A run is complete when its chain is unbroken from runStart (seq 1) to runEnd and the
@@ -85,6 +89,8 @@ struct bop {
 
 struct batch_run {
 	struct run_rec rec;   /* state after the last op of this batch */
+	uint64_t base_seq;    /* rec.last_seq before this batch: a store shared by several
+			       * collectors applies the batch only if the run is still there */
 	void *owner;          /* ingest's run, held until the batch is done */
 };
 

@@ -309,6 +309,7 @@ static bool ingest__dirty(struct ingest *ig, struct ingest_run *r)
 	if (!br)
 		return false;
 	br->owner = r;
+	br->base_seq = r->rec.last_seq;
 	r->refs++;
 	r->dirty_gen = ig->fill_gen;
 	if (!ig->cur->first_ns)
@@ -1018,8 +1019,19 @@ static void ingest__frame(struct ingest *ig, struct ingest_conn *ic,
 		if (!ingest__columns(ig->cur, &op->ev, ev))
 			goto nomem;
 		if (!(flags & EVF_BAD_EVENT)) {
-			if (ev->body_case == BUILDWARDEN__V1__EVENT__BODY_RUN_START && seq == 1)
+			if (ev->body_case == BUILDWARDEN__V1__EVENT__BODY_RUN_START && seq == 1) {
+				const Buildwarden__V1__CiContext *ci = ev->run_start->ci;
+
 				r->rec.has_run_start = true;
+				if (ci) {
+					snprintf(r->rec.ci_repo, sizeof(r->rec.ci_repo), "%s",
+						 ci->repository ? ci->repository : "");
+					snprintf(r->rec.ci_commit, sizeof(r->rec.ci_commit), "%s",
+						 ci->commit_sha ? ci->commit_sha : "");
+					snprintf(r->rec.ci_job, sizeof(r->rec.ci_job), "%s",
+						 ci->job ? ci->job : "");
+				}
+			}
 			if (ev->body_case == BUILDWARDEN__V1__EVENT__BODY_RUN_END) {
 				r->rec.has_run_end = true;
 				r->rec.run_end_seq = seq;

@@ -68,20 +68,18 @@ const char *const query_kinds[] = { "exec", "file", "connect", "run_start", "run
 
 /* One stored event row (agent, flags, event, seq, host, run_id, rx): decoded, filtered
  * on its own fields, printed. 1 printed, 0 filtered out. */
-static int query__print_event(FILE *out, sqlite3_stmt *st, const struct query_opts *o)
+static int query__print_event(FILE *out, const struct store_res *st, const struct query_opts *o)
 {
-	const uint8_t *bytes = sqlite3_column_blob(st, 2);
-	size_t len = (size_t)sqlite3_column_bytes(st, 2);
+	size_t len;
+	const uint8_t *bytes = store_res__blob(st, 2, &len);
 	Buildwarden__V1__Event *ev;
 	int printed = 0;
 
 	ev = buildwarden__v1__event__unpack(NULL, len, bytes ? bytes : (const uint8_t *)"");
 	if (query_event__match(o, ev)) {
-		query_event__print(out, o, (const char *)sqlite3_column_text(st, 0),
-				   (const char *)sqlite3_column_text(st, 4),
-				   (const char *)sqlite3_column_text(st, 5),
-				   (uint64_t)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 6),
-				   sqlite3_column_int(st, 1), ev);
+		query_event__print(out, o, store_res__text(st, 0), store_res__text(st, 4),
+				   store_res__text(st, 5), (uint64_t)store_res__int(st, 3),
+				   store_res__int(st, 6), (int)store_res__int(st, 1), ev);
 		printed = 1;
 	}
 	if (ev)
@@ -89,21 +87,21 @@ static int query__print_event(FILE *out, sqlite3_stmt *st, const struct query_op
 	return printed;
 }
 
-static void query__print_finding(FILE *out, sqlite3_stmt *st, const struct query_opts *o)
+static void query__print_finding(FILE *out, const struct store_res *st, const struct query_opts *o)
 {
 	if (o->format == QUERY_TEXT) {
 		char t[40];
 
-		query_event__time(t, sizeof(t), sqlite3_column_int64(st, 3));
-		fprintf(out, "%s %s/%s run %s: %s", t, (const char *)sqlite3_column_text(st, 0),
-			(const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-			(const char *)sqlite3_column_text(st, 4));
-		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-			fprintf(out, " seq %lld", (long long)sqlite3_column_int64(st, 5));
-		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-			fprintf(out, "..%lld", (long long)sqlite3_column_int64(st, 6));
-		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
-			const unsigned char *d = sqlite3_column_text(st, 7);
+		query_event__time(t, sizeof(t), store_res__int(st, 3));
+		fprintf(out, "%s %s/%s run %s: %s", t, store_res__text(st, 0),
+			store_res__text(st, 1), store_res__text(st, 2),
+			store_res__text(st, 4));
+		if (!store_res__null(st, 5))
+			fprintf(out, " seq %lld", (long long)store_res__int(st, 5));
+		if (!store_res__null(st, 6))
+			fprintf(out, "..%lld", (long long)store_res__int(st, 6));
+		if (!store_res__null(st, 7)) {
+			const unsigned char *d = (const unsigned char *)store_res__text(st, 7);
 
 			fputs(": ", out);
 			for (; d && *d; d++)
@@ -113,26 +111,26 @@ static void query__print_finding(FILE *out, sqlite3_stmt *st, const struct query
 		return;
 	}
 	fputs("{\"kind\":", out);
-	query__json_str(out, (const char *)sqlite3_column_text(st, 4));
+	query__json_str(out, store_res__text(st, 4));
 	fputs(",\"agent\":", out);
-	query__json_str(out, (const char *)sqlite3_column_text(st, 0));
+	query__json_str(out, store_res__text(st, 0));
 	fputs(",\"host\":", out);
-	query__json_str(out, (const char *)sqlite3_column_text(st, 1));
+	query__json_str(out, store_res__text(st, 1));
 	fputs(",\"runId\":", out);
-	query__json_str(out, (const char *)sqlite3_column_text(st, 2));
+	query__json_str(out, store_res__text(st, 2));
 	{
 		char t[40];
 
-		query_event__time(t, sizeof(t), sqlite3_column_int64(st, 3));
+		query_event__time(t, sizeof(t), store_res__int(st, 3));
 		fprintf(out, ",\"time\":\"%s\"", t);
 	}
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-		fprintf(out, ",\"firstSeq\":\"%lld\"", (long long)sqlite3_column_int64(st, 5));
-	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-		fprintf(out, ",\"lastSeq\":\"%lld\"", (long long)sqlite3_column_int64(st, 6));
-	if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+	if (!store_res__null(st, 5))
+		fprintf(out, ",\"firstSeq\":\"%lld\"", (long long)store_res__int(st, 5));
+	if (!store_res__null(st, 6))
+		fprintf(out, ",\"lastSeq\":\"%lld\"", (long long)store_res__int(st, 6));
+	if (!store_res__null(st, 7)) {
 		fputs(",\"detail\":", out);
-		query__json_str(out, (const char *)sqlite3_column_text(st, 7));
+		query__json_str(out, store_res__text(st, 7));
 	}
 	fputs("}\n", out);
 }
@@ -183,6 +181,17 @@ static void query__filters(struct query_sql *q, const struct query_opts *o, cons
 	}
 }
 
+/* The CI context filters, on the runs table aliased r. */
+static void query__ci_filters(struct query_sql *q, const struct query_opts *o)
+{
+	if (o->repo)
+		query__add(q, " AND r.ci_repo = :repo");
+	if (o->commit)
+		query__add(q, " AND r.ci_commit = :commit");
+	if (o->job)
+		query__add(q, " AND r.ci_job = :job");
+}
+
 /* The part of the event filters SQL can do: the kind column (and, for outside
  * writes, only file events get decoded). */
 static void query__event_filters(struct query_sql *q, const struct query_opts *o)
@@ -193,112 +202,131 @@ static void query__event_filters(struct query_sql *q, const struct query_opts *o
 		query__add(q, " AND e.kind = 'file'");
 }
 
-static void query__bind(sqlite3_stmt *st, const char *name, const char *v)
+/* The parameters a query's SQL may name; each engine binds those it names. */
+static size_t query__params(struct store_param *p, const struct query_opts *o, long long limit)
 {
-	int i = sqlite3_bind_parameter_index(st, name);
+	size_t n = 0;
 
-	if (i)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	p[n++] = (struct store_param){ .name = ":since", .num = o->since_ns };
+	p[n++] = (struct store_param){ .name = ":limit", .num = limit };
+	if (o->run)
+		p[n++] = (struct store_param){ .name = ":run", .text = o->run };
+	if (o->host)
+		p[n++] = (struct store_param){ .name = ":host", .text = o->host };
+	if (o->agent)
+		p[n++] = (struct store_param){ .name = ":agent", .text = o->agent };
+	if (o->rule)
+		p[n++] = (struct store_param){ .name = ":rule", .text = o->rule };
+	if (o->kind)
+		p[n++] = (struct store_param){ .name = ":kind", .text = o->kind };
+	if (o->repo)
+		p[n++] = (struct store_param){ .name = ":repo", .text = o->repo };
+	if (o->commit)
+		p[n++] = (struct store_param){ .name = ":commit", .text = o->commit };
+	if (o->job)
+		p[n++] = (struct store_param){ .name = ":job", .text = o->job };
+	return n;
+}
+
+struct query_exec {
+	const struct query_opts *o;
+	FILE *dst;
+	bool events, cut, newest;
+	long long printed;
+};
+
+static int query__exec_row(void *arg, const struct store_res *r)
+{
+	struct query_exec *x = arg;
+
+	if (x->events)
+		x->printed += query__print_event(x->dst, r, x->o);
+	else
+		query__print_finding(x->dst, r, x->o);
+	return x->cut && !x->newest && x->printed >= x->o->limit;
 }
 
 /* Events are filtered on their own fields here, after SQL's LIMIT could apply: with
  * such a filter the limit is applied to what passes (newest: the last N lines of
  * the ascending output; else the first N). */
-static int query__exec(sqlite3 *db, const struct query_sql *q, const struct query_opts *o,
+static int query__exec(struct store *db, const struct query_sql *q, const struct query_opts *o,
 		       FILE *out, bool events, bool newest, char *err, size_t errlen)
 {
-	bool cut = events && o->limit && query_event__filters(o);
+	struct query_exec x = { .o = o, .dst = out, .events = events, .newest = newest };
+	struct store_param p[12];
 	char *buf = NULL;
-	size_t blen = 0;
-	long long printed = 0;
-	FILE *dst = out;
-	sqlite3_stmt *st;
-	int rc, i;
+	size_t blen = 0, np;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, q->text, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-		return -EIO;
-	}
-	if ((i = sqlite3_bind_parameter_index(st, ":since")))
-		sqlite3_bind_int64(st, i, o->since_ns);
-	if ((i = sqlite3_bind_parameter_index(st, ":limit")))
-		sqlite3_bind_int64(st, i, o->limit && !cut ? o->limit : -1);
-	query__bind(st, ":run", o->run);
-	query__bind(st, ":host", o->host);
-	query__bind(st, ":agent", o->agent);
-	query__bind(st, ":rule", o->rule);
-	query__bind(st, ":kind", o->kind);
-	if (cut && newest && !(dst = open_memstream(&buf, &blen))) {
-		sqlite3_finalize(st);
+	x.cut = events && o->limit && query_event__filters(o);
+	np = query__params(p, o, o->limit && !x.cut ? o->limit : -1);
+	if (x.cut && newest && !(x.dst = open_memstream(&buf, &blen))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (events)
-			printed += query__print_event(dst, st, o);
-		else
-			query__print_finding(dst, st, o);
-		if (cut && !newest && printed >= o->limit) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (dst != out) {
-		const char *p;
+	rc = store__query(db, q->text, p, np, query__exec_row, &x, err, errlen);
+	if (x.dst != out) {
+		const char *s;
 
-		fclose(dst);
-		p = buf ? buf : "";
-		for (long long skip = printed - o->limit; skip > 0 && rc == SQLITE_DONE; skip--)
-			p = strchr(p, '\n') + 1;
-		if (rc == SQLITE_DONE)
-			fputs(p, out);
+		fclose(x.dst);
+		s = buf ? buf : "";
+		for (long long skip = x.printed - o->limit; skip > 0 && !rc; skip--)
+			s = strchr(s, '\n') + 1;
+		if (!rc)
+			fputs(s, out);
 		free(buf);
 	}
-	if (rc != SQLITE_DONE)
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return rc;
+}
+
+struct query_agents {
+	char *err;
+	size_t errlen, len;
+	int n;
+};
+
+static int query__agent_row(void *arg, const struct store_res *r)
+{
+	struct query_agents *a = arg;
+	const char *agent = store_res__text(r, 0);
+
+	if (a->len < a->errlen)
+		a->len += (size_t)snprintf(a->err + a->len, a->errlen - a->len, "%s%s",
+					   a->n ? ", " : "", agent ? agent : "");
+	a->n++;
+	return 0;
 }
 
 /* A run is (agent, run id): the history of a run id that more than one agent used
  * would interleave two agents' events, so it needs --agent. */
-static int query__one_agent(sqlite3 *db, const struct query_opts *o, char *err, size_t errlen)
+static int query__one_agent(struct store *db, const struct query_opts *o, char *err,
+			    size_t errlen)
 {
-	sqlite3_stmt *st;
-	size_t len = 0;
-	int n = 0, rc;
+	struct store_param p = { .name = ":run", .text = o->run };
+	struct query_agents a = { .err = err, .errlen = errlen };
+	char qerr[256];
+	int rc;
 
 	if (o->agent)
 		return 0;
-	if (sqlite3_prepare_v2(db, "SELECT agent FROM runs WHERE run_id = ?1 ORDER BY agent", -1,
-			       &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-		return -EIO;
+	a.len = (size_t)snprintf(err, errlen, "run '%s' was sent by more than one agent (", o->run);
+	rc = store__query(db, "SELECT agent FROM runs WHERE run_id = :run ORDER BY agent", &p, 1,
+			  query__agent_row, &a, qerr, sizeof(qerr));
+	if (rc) {
+		snprintf(err, errlen, "%s", qerr);
+		return rc;
 	}
-	sqlite3_bind_text(st, 1, o->run, -1, SQLITE_STATIC);
-	len = (size_t)snprintf(err, errlen, "run '%s' was sent by more than one agent (", o->run);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len < errlen)
-			len += (size_t)snprintf(err + len, errlen - len, "%s%s", n ? ", " : "",
-						(const char *)sqlite3_column_text(st, 0));
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-		return -EIO;
-	}
-	if (n <= 1) {
+	if (a.n <= 1) {
 		if (errlen)
 			err[0] = 0;
 		return 0;
 	}
-	if (len < errlen)
-		snprintf(err + len, errlen - len, "): name one with --agent");
+	if (a.len < errlen)
+		snprintf(err + a.len, errlen - a.len, "): name one with --agent");
 	return -EEXIST;
 }
 
-int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen)
+int query__run(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen)
 {
 	struct query_sql q = { .len = 0 };
 	int rc;
@@ -314,7 +342,8 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
-		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit)"
+		query__ci_filters(&q, o);
+		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
 			       " ORDER BY rx, run, seq");
 		rc = query__exec(db, &q, o, out, true, true, err, errlen);
 		if (rc)
@@ -338,9 +367,9 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 			" UNION ALL SELECT agent, host, run_id, last_seen, 'kernel_drops', NULL, NULL,"
 			"  'the kernel dropped ' || kernel_drops || ' events (runEnd.drops)', 0"
 			"  FROM runs WHERE kernel_drops > 0"
-			") WHERE 1");
+			") AS f WHERE 1 = 1");
 		query__filters(&q, o, "time", "run_id", "host", NULL, "agent");
-		query__add(&q, " ORDER BY time DESC, ord DESC LIMIT :limit) ORDER BY time, ord");
+		query__add(&q, " ORDER BY time DESC, ord DESC LIMIT :limit) AS q ORDER BY time, ord");
 		rc = query__exec(db, &q, o, out, false, true, err, errlen);
 		if (rc)
 			return rc;
@@ -357,10 +386,11 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 		q.len = 0;
 		query__add(&q, "SELECT r.agent, e.flags, e.event, e.seq, r.host, r.run_id,"
 			       " coalesce(e.received_ns, e.time_ns) FROM events e"
-			       " JOIN runs r ON r.id = e.run WHERE 1");
+			       " JOIN runs r ON r.id = e.run WHERE 1 = 1");
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
+		query__ci_filters(&q, o);
 		query__add(&q, " ORDER BY r.agent, e.seq LIMIT :limit");
 		rc = query__exec(db, &q, o, out, true, false, err, errlen);
 		if (rc)
@@ -371,11 +401,12 @@ int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, si
 		q.len = 0;
 		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
 			       " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
-			       " JOIN runs r ON r.id = e.run WHERE 1");
+			       " JOIN runs r ON r.id = e.run WHERE 1 = 1");
 		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
 			       "e.rule", "r.agent");
 		query__event_filters(&q, o);
-		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit)"
+		query__ci_filters(&q, o);
+		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
 			       " ORDER BY rx, run, seq");
 		rc = query__exec(db, &q, o, out, true, true, err, errlen);
 		if (rc)

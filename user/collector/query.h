@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
+#include "collector/store.h"
 
 enum query_format { QUERY_JSON, QUERY_TEXT };
 
@@ -28,6 +28,10 @@ struct query_opts {
 	bool outside_writes; /* file changes by a process outside the build (or unattributed);
 			      * with runs: only runs that have one, and how many */
 	enum query_format format;
+	/* the run's CI context (runStart.ci): filters on runs and their events */
+	const char *repo;  /* CiContext.repository, exactly */
+	const char *commit; /* CiContext.commit_sha, exactly */
+	const char *job;   /* CiContext.job, exactly */
 };
 
 /* The kinds events.kind holds, NULL-terminated (for --kind's check). */
@@ -39,9 +43,9 @@ int query__duration(const char *s, int64_t *ns);
 /* Prints what o selects, one JSON object per line. 0, -EIO with err set, or -EEXIST
  * (err says which agents) for --run alone when more than one agent has that run id and
  * no agent was named: runs are (agent, run id), and two agents' events never mix. */
-int query__run(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+int query__run(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 /* --runs (query_runs.c): one line per run, most recently active last. 0 or -EIO. */
-int query__runs(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
+int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen);
 
 #endif /* BUILDWARDEN_COLLECTOR_QUERY_H */

@@ -26,41 +26,46 @@ static void runs__outside_free(struct runs_outside *w)
 	memset(w, 0, sizeof(*w));
 }
 
+struct runs_outside_q {
+	const struct query_opts *o;
+	struct runs_outside *w;
+};
+
+static int runs__outside_row(void *arg, const struct store_res *r)
+{
+	struct runs_outside_q *q = arg;
+	struct runs_outside *w = q->w;
+	size_t len;
+	const uint8_t *b = store_res__blob(r, 0, &len);
+	Buildwarden__V1__Event *ev =
+		buildwarden__v1__event__unpack(NULL, len, b ? b : (const uint8_t *)"");
+	bool known = false;
+	const char *exe;
+
+	if (!ev)
+		return 0;
+	if (query_event__match(q->o, ev)) {
+		w->n++;
+		exe = ev->process && ev->process->exe && *ev->process->exe ? ev->process->exe : "?";
+		for (size_t i = 0; i < w->n_writers && !known; i++)
+			known = !strcmp(w->writers[i], exe);
+		if (!known && w->n_writers < RUNS_WRITERS_MAX)
+			w->writers[w->n_writers++] = strdup(exe);
+	}
+	buildwarden__v1__event__free_unpacked(ev, NULL);
+	return 0;
+}
+
 /* Counts the run's outside writes (decoding its file events: the store keeps the
  * actor in columns only for violation rows). */
-static int runs__outside(sqlite3 *db, int64_t run, const struct query_opts *o,
-			 struct runs_outside *w)
+static int runs__outside(struct store *db, int64_t run, const struct query_opts *o,
+			 struct runs_outside *w, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int rc;
+	struct store_param p = { .name = ":id", .num = run };
+	struct runs_outside_q q = { .o = o, .w = w };
 
-	if (sqlite3_prepare_v2(db, "SELECT event FROM events WHERE run = ?1 AND kind = 'file'", -1,
-			       &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, run);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *b = sqlite3_column_blob(st, 0);
-		size_t len = (size_t)sqlite3_column_bytes(st, 0);
-		Buildwarden__V1__Event *ev =
-			buildwarden__v1__event__unpack(NULL, len, b ? b : (const uint8_t *)"");
-		bool known = false;
-		const char *exe;
-
-		if (!ev)
-			continue;
-		if (query_event__match(o, ev)) {
-			w->n++;
-			exe = ev->process && ev->process->exe && *ev->process->exe ?
-				      ev->process->exe : "?";
-			for (size_t i = 0; i < w->n_writers && !known; i++)
-				known = !strcmp(w->writers[i], exe);
-			if (!known && w->n_writers < RUNS_WRITERS_MAX)
-				w->writers[w->n_writers++] = strdup(exe);
-		}
-		buildwarden__v1__event__free_unpacked(ev, NULL);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return store__query(db, "SELECT event FROM events WHERE run = :id AND kind = 'file'", &p,
+			    1, runs__outside_row, &q, err, errlen);
 }
 
 static void runs__str(FILE *out, const char *s)
@@ -117,11 +122,98 @@ static void runs__text_start(FILE *out, const void *bytes, size_t len)
 		buildwarden__v1__event__free_unpacked(ev, NULL);
 }
 
-int query__runs(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, size_t errlen)
+struct runs_print {
+	struct store *db;
+	const struct query_opts *o;
+	FILE *mem;
+	long long printed;
+	int rc;
+	char *err;
+	size_t errlen;
+};
+
+static int runs__row(void *arg, const struct store_res *r)
 {
-	char sql[2048];
-	sqlite3_stmt *st;
-	int rc, i;
+	struct runs_print *x = arg;
+	const struct query_opts *o = x->o;
+	FILE *mem = x->mem;
+	struct runs_outside w = { 0 };
+	const char *agent = store_res__text(r, 1);
+	const char *host = store_res__text(r, 2);
+	const char *run_id = store_res__text(r, 3);
+	long long viol = store_res__int(r, 10);
+	long long fnd = store_res__int(r, 11);
+	bool complete = store_res__int(r, 7);
+	const void *start, *end;
+	size_t start_len, end_len;
+	char t1[40], t2[40];
+
+	if (o->outside_writes) {
+		x->rc = runs__outside(x->db, store_res__int(r, 0), o, &w, x->err, x->errlen);
+		if (x->rc)
+			return 1;
+		if (!w.n) {
+			runs__outside_free(&w);
+			return 0;
+		}
+	}
+	start = store_res__blob(r, 12, &start_len);
+	end = store_res__blob(r, 13, &end_len);
+	if (store_res__null(r, 12))
+		start = NULL;
+	if (store_res__null(r, 13))
+		end = NULL;
+	query_event__time(t1, sizeof(t1), store_res__int(r, 4));
+	query_event__time(t2, sizeof(t2), store_res__int(r, 5));
+	if (o->format == QUERY_TEXT) {
+		fprintf(mem, "%s .. %s %s/%s run %s: %s, %lld events, %lld violations, %lld findings",
+			t1, t2, agent, host, run_id,
+			complete ? "complete" : store_res__int(r, 8) ? "INCOMPLETE" : "no runEnd yet",
+			(long long)store_res__int(r, 6), viol, fnd);
+		if (w.n) {
+			fprintf(mem, ", %lld changes by processes outside the build (", w.n);
+			for (size_t k = 0; k < w.n_writers; k++)
+				fprintf(mem, "%s%s", k ? ", " : "", w.writers[k]);
+			fputc(')', mem);
+		}
+		runs__text_start(mem, start, start_len);
+		fputc('\n', mem);
+	} else {
+		fputs("{\"agent\":", mem);
+		runs__str(mem, agent);
+		fputs(",\"host\":", mem);
+		runs__str(mem, host);
+		fputs(",\"runId\":", mem);
+		runs__str(mem, run_id);
+		fprintf(mem, ",\"firstSeen\":\"%s\",\"lastSeen\":\"%s\",\"lastSeq\":\"%lld\","
+			     "\"complete\":%s,\"violations\":%lld,\"findings\":%lld",
+			t1, t2, (long long)store_res__int(r, 6), complete ? "true" : "false", viol, fnd);
+		if (w.n) {
+			fprintf(mem, ",\"outsideWrites\":%lld,\"outsideWriters\":[", w.n);
+			for (size_t k = 0; k < w.n_writers; k++) {
+				if (k)
+					fputc(',', mem);
+				runs__str(mem, w.writers[k]);
+			}
+			fputc(']', mem);
+		}
+		runs__body(mem, "runStart", start, start_len, true);
+		runs__body(mem, "runEnd", end, end_len, false);
+		fputs("}\n", mem);
+	}
+	runs__outside_free(&w);
+	x->printed++;
+	return 0;
+}
+
+int query__runs(struct store *db, const struct query_opts *o, FILE *out, char *err,
+		size_t errlen)
+{
+	struct runs_print x = { .db = db, .o = o, .err = err, .errlen = errlen };
+	struct store_param p[8];
+	size_t np = 0, blen = 0;
+	char sql[2048], *buf = NULL;
+	int rc;
 
 	/* the newest N by last activity, printed oldest first; runStart is seq 1 and
 	 * runEnd is at run_end_seq, so both are one index probe */
@@ -133,117 +225,44 @@ int query__runs(sqlite3 *db, const struct query_opts *o, FILE *out, char *err, s
 		 " (SELECT event FROM events e WHERE e.run = r.id AND e.seq = 1 AND e.kind = 'run_start'),"
 		 " (SELECT event FROM events e WHERE e.run = r.id AND e.seq = r.run_end_seq"
 		 "  AND e.kind = 'run_end')"
-		 " FROM runs r WHERE 1%s%s%s%s ORDER BY r.last_seen DESC, r.id DESC%s)"
+		 " FROM runs r WHERE 1 = 1%s%s%s%s%s%s%s ORDER BY r.last_seen DESC, r.id DESC%s) AS q"
 		 " ORDER BY last_seen, id",
 		 o->since_ns ? " AND r.last_seen >= :since" : "", o->run ? " AND r.run_id = :run" : "",
 		 o->host ? " AND r.host = :host" : "", o->agent ? " AND r.agent = :agent" : "",
+		 o->repo ? " AND r.ci_repo = :repo" : "", o->commit ? " AND r.ci_commit = :commit" : "",
+		 o->job ? " AND r.ci_job = :job" : "",
 		 /* with --outside-writes the limit counts runs that pass, below */
 		 o->outside_writes ? "" : " LIMIT :limit");
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-		return -EIO;
+	p[np++] = (struct store_param){ .name = ":since", .num = o->since_ns };
+	p[np++] = (struct store_param){ .name = ":limit", .num = o->limit ? o->limit : -1 };
+	if (o->run)
+		p[np++] = (struct store_param){ .name = ":run", .text = o->run };
+	if (o->host)
+		p[np++] = (struct store_param){ .name = ":host", .text = o->host };
+	if (o->agent)
+		p[np++] = (struct store_param){ .name = ":agent", .text = o->agent };
+	if (o->repo)
+		p[np++] = (struct store_param){ .name = ":repo", .text = o->repo };
+	if (o->commit)
+		p[np++] = (struct store_param){ .name = ":commit", .text = o->commit };
+	if (o->job)
+		p[np++] = (struct store_param){ .name = ":job", .text = o->job };
+	/* --outside-writes with --limit: the last N runs that have one, so the output is
+	 * buffered and cut from the front */
+	x.mem = open_memstream(&buf, &blen);
+	if (!x.mem)
+		return -ENOMEM;
+	rc = store__query(db, sql, p, np, runs__row, &x, err, errlen);
+	rc = rc ?: x.rc;
+	fclose(x.mem);
+	if (!rc && buf) {
+		const char *s = buf;
+
+		/* keep the last limit lines */
+		for (long long skip = o->limit ? x.printed - o->limit : 0; skip > 0; skip--)
+			s = strchr(s, '\n') + 1;
+		fputs(s, out);
 	}
-	if ((i = sqlite3_bind_parameter_index(st, ":since")))
-		sqlite3_bind_int64(st, i, o->since_ns);
-	if ((i = sqlite3_bind_parameter_index(st, ":limit")))
-		sqlite3_bind_int64(st, i, o->limit ? o->limit : -1);
-	if ((i = sqlite3_bind_parameter_index(st, ":run")))
-		sqlite3_bind_text(st, i, o->run, -1, SQLITE_STATIC);
-	if ((i = sqlite3_bind_parameter_index(st, ":host")))
-		sqlite3_bind_text(st, i, o->host, -1, SQLITE_STATIC);
-	if ((i = sqlite3_bind_parameter_index(st, ":agent")))
-		sqlite3_bind_text(st, i, o->agent, -1, SQLITE_STATIC);
-	{
-		/* --outside-writes with --limit: the last N runs that have one, so the
-		 * output is buffered and cut from the front */
-		char *buf = NULL;
-		size_t blen = 0;
-		FILE *mem = open_memstream(&buf, &blen);
-		long long printed = 0;
-
-		if (!mem) {
-			sqlite3_finalize(st);
-			return -ENOMEM;
-		}
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct runs_outside w = { 0 };
-			const char *agent = (const char *)sqlite3_column_text(st, 1);
-			const char *host = (const char *)sqlite3_column_text(st, 2);
-			const char *run_id = (const char *)sqlite3_column_text(st, 3);
-			long long viol = sqlite3_column_int64(st, 10);
-			long long fnd = sqlite3_column_int64(st, 11);
-			bool complete = sqlite3_column_int(st, 7);
-			char t1[40], t2[40];
-
-			if (o->outside_writes) {
-				rc = runs__outside(db, sqlite3_column_int64(st, 0), o, &w);
-				if (rc) {
-					rc = SQLITE_ERROR;
-					break;
-				}
-				if (!w.n) {
-					runs__outside_free(&w);
-					continue;
-				}
-			}
-			query_event__time(t1, sizeof(t1), sqlite3_column_int64(st, 4));
-			query_event__time(t2, sizeof(t2), sqlite3_column_int64(st, 5));
-			if (o->format == QUERY_TEXT) {
-				fprintf(mem, "%s .. %s %s/%s run %s: %s, %lld events, %lld violations, %lld findings",
-					t1, t2, agent, host, run_id,
-					complete ? "complete" : sqlite3_column_int(st, 8) ? "INCOMPLETE" : "no runEnd yet",
-					sqlite3_column_int64(st, 6), viol, fnd);
-				if (w.n) {
-					fprintf(mem, ", %lld changes by processes outside the build (", w.n);
-					for (size_t k = 0; k < w.n_writers; k++)
-						fprintf(mem, "%s%s", k ? ", " : "", w.writers[k]);
-					fputc(')', mem);
-				}
-				runs__text_start(mem, sqlite3_column_blob(st, 12),
-						 (size_t)sqlite3_column_bytes(st, 12));
-				fputc('\n', mem);
-			} else {
-				fputs("{\"agent\":", mem);
-				runs__str(mem, agent);
-				fputs(",\"host\":", mem);
-				runs__str(mem, host);
-				fputs(",\"runId\":", mem);
-				runs__str(mem, run_id);
-				fprintf(mem, ",\"firstSeen\":\"%s\",\"lastSeen\":\"%s\",\"lastSeq\":\"%lld\","
-					     "\"complete\":%s,\"violations\":%lld,\"findings\":%lld",
-					t1, t2, sqlite3_column_int64(st, 6), complete ? "true" : "false",
-					viol, fnd);
-				if (w.n) {
-					fprintf(mem, ",\"outsideWrites\":%lld,\"outsideWriters\":[", w.n);
-					for (size_t k = 0; k < w.n_writers; k++) {
-						if (k)
-							fputc(',', mem);
-						runs__str(mem, w.writers[k]);
-					}
-					fputc(']', mem);
-				}
-				runs__body(mem, "runStart", sqlite3_column_blob(st, 12),
-					   (size_t)sqlite3_column_bytes(st, 12), true);
-				runs__body(mem, "runEnd", sqlite3_column_blob(st, 13),
-					   (size_t)sqlite3_column_bytes(st, 13), false);
-				fputs("}\n", mem);
-			}
-			runs__outside_free(&w);
-			printed++;
-		}
-		fclose(mem);
-		if (rc == SQLITE_DONE && buf) {
-			const char *p = buf;
-
-			/* keep the last limit lines */
-			for (long long skip = o->limit ? printed - o->limit : 0; skip > 0; skip--)
-				p = strchr(p, '\n') + 1;
-			fputs(p, out);
-		}
-		free(buf);
-	}
-	if (rc != SQLITE_DONE)
-		snprintf(err, errlen, "query failed: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	free(buf);
+	return rc;
 }

@@ -323,6 +323,8 @@ int server__new(const struct server_cfg *cfg, struct server **out, char *err, si
 		rc = SERVER_ERR_INTERNAL;
 		goto fail;
 	}
+	s->w.retention_ns = cfg->retention_ns;
+	s->w.log = s->log;
 	if (writer__start(&s->w, s->wstore)) {
 		snprintf(err, errlen, "cannot start the writer thread");
 		rc = SERVER_ERR_INTERNAL;

@@ -10,7 +10,7 @@
 
 struct server_cfg {
 	const char *listen;        /* "IPv4:PORT" or "[IPv6]:PORT"; port 0 picks one */
-	const char *db;            /* SQLite file (":memory:" for tests) */
+	const char *db;            /* SQLite file, or PostgreSQL URI / conninfo (store.h) */
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	bool insecure;             /* plaintext; identity from Hello.agent_id */
 	size_t max_frame;          /* 0: 1 MiB */
@@ -35,6 +35,7 @@ struct server_cfg {
 	uint64_t export_rotate;    /* jsonl: bytes per file; 0: 64 MiB */
 	const char *export_tls_ca, *export_tls_cert, *export_tls_key;
 	double export_settle;      /* syslog: seconds; <0: 1 */
+	int64_t retention_ns;      /* keep this much history (store__retain); 0: all */
 	FILE *log;                 /* NULL: stderr */
 };
 

@@ -72,6 +72,9 @@ struct writer {
 	bool started;              /* loop only */
 	int efd;                   /* eventfd: the writer signals done, the loop reads */
 	struct store *st;          /* writer thread only, once started */
+	int64_t retention_ns;      /* set before start: --retention, 0 for none */
+	int64_t retain_next;       /* writer thread only: monotonic ns of the next step */
+	FILE *log;                 /* set before start: retention errors */
 };
 
 struct server {

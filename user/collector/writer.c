@@ -3,11 +3,59 @@
  * writer commits the previous one, so disk syncs never stall reading. See server.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "collector/server_priv.h"
+
+/* Retention steps: each deletes at most WRITER_RETAIN_ROWS events (SQLite) in its own
+ * transaction, between batches, so a commit waits for one bounded step at most. Steps
+ * follow each other while there is work left, else every WRITER_RETAIN_EVERY_NS. */
+#define WRITER_RETAIN_ROWS 5000
+#define WRITER_RETAIN_EVERY_NS (60LL * 1000000000)
+
+static void writer__retain(struct writer *w)
+{
+	int64_t now = clock__mono_ns();
+	char err[256] = "";
+	bool more = false;
+
+	if (!w->retention_ns || now < w->retain_next)
+		return;
+	if (store__retain(w->st, clock__real_ns() - w->retention_ns, WRITER_RETAIN_ROWS, &more,
+			  err, sizeof(err)))
+		log__line(w->log, SERVER_LOG, "retention: %s (tried again in a minute)", err);
+	w->retain_next = now + (more ? 0 : WRITER_RETAIN_EVERY_NS);
+}
+
+/* Waits for a job (mu held), running retention steps while there is none. */
+static void writer__wait(struct writer *w)
+{
+	while (!w->job && !w->quit) {
+		struct timespec ts;
+		int64_t wait;
+
+		if (!w->retention_ns) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		wait = w->retain_next - clock__mono_ns();
+		if (wait > 0) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			wait = wait > 1000000000 ? 1000000000 : wait;
+			ts.tv_nsec += (long)wait;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&w->mu);
+		writer__retain(w);
+		pthread_mutex_lock(&w->mu);
+	}
+}
 
 static void *writer__main(void *arg)
 {
@@ -20,8 +68,7 @@ static void *writer__main(void *arg)
 		char err[256] = "";
 		int rc;
 
-		while (!w->job && !w->quit)
-			pthread_cond_wait(&w->cv, &w->mu);
+		writer__wait(w);
 		if (!w->job)
 			break;
 		b = w->job;
@@ -35,6 +82,10 @@ static void *writer__main(void *arg)
 		if (write(w->efd, &one, sizeof(one)) < 0) {
 			/* an eventfd write only fails on counter overflow: cannot happen */
 		}
+		/* after the batch is handed back, so its Acks do not wait for this */
+		pthread_mutex_unlock(&w->mu);
+		writer__retain(w);
+		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;

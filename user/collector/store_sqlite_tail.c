@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* store__tail for the SQLite store: see store_tail.h. Kept out of store.c so that the
- * export needs one function of a store, whichever engine is behind it. */
+/* store__tail for the SQLite store: see store_tail.h. */
 #include <errno.h>
 
-#include "collector/store_tail.h"
+#include "collector/store_priv.h"
 
-int store__tail(struct store *s, int64_t after, size_t max,
+int store_sqlite__tail(struct store *s, int64_t after, size_t max,
 		int (*fn)(void *arg, const struct store_row *r), void *arg)
 {
-	sqlite3 *db = store__db(s);
+	sqlite3 *db = store_sqlite__db(s);
 	sqlite3_stmt *st;
 	int rc, stop = 0;
 
@@ -51,13 +50,13 @@ int store__tail(struct store *s, int64_t after, size_t max,
 	return stop;
 }
 
-int store__tail_max(struct store *s, int64_t *out)
+int store_sqlite__tail_max(struct store *s, int64_t *out)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	*out = 0;
-	if (sqlite3_prepare_v2(store__db(s), "SELECT max(rowid) FROM events", -1, &st, NULL) !=
+	if (sqlite3_prepare_v2(store_sqlite__db(s), "SELECT max(rowid) FROM events", -1, &st, NULL) !=
 	    SQLITE_OK)
 		return -EIO;
 	rc = sqlite3_step(st);
