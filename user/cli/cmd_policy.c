@@ -21,6 +21,6 @@ int cmd_policy(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return policy_check__main(argc - 1, argv + 1);
 	return usage__error("buildwarden policy", help__text("policy"),
-			    "expected: check FILE (options: --offline, --strict, --set VAR=VALUE), "
-			    "learn EVENTS... or test --policy FILE EVENTS...");
+			    "expected: policy check FILE (options: --offline, --strict, --set "
+			    "VAR=VALUE), policy learn EVENTS... or policy test --policy FILE EVENTS...");
 }
