@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -546,6 +547,31 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 /* Where the kernel runs no BPF LSM program (refused at load, as on our 6.18 hosts, or
  * bpf not among the active LSMs, where they would load, attach and never run), none is
  * loaded: trying them one by one would cost a load attempt each. */
+static bool kernel_older_than(unsigned major, unsigned minor)
+{
+	struct utsname u;
+	unsigned a, b;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &a, &b) != 2)
+		return false;
+	return a < major || (a == major && b < minor);
+}
+
+/* Before Linux 6.1 the verifier calls a hash map that allocates its elements at run time
+ * unsafe in a tracing program, and 5.10 says so with a kernel WARN ("trace type BPF
+ * program uses run-time allocation"), which taints the kernel: there the hash maps the
+ * tracepoint programs use are preallocated, for their memory (about 45 MiB) and tens of
+ * milliseconds at start. 6.1 allocates from per-CPU caches that are safe there. */
+static void prealloc_traced_maps(struct sensor *s)
+{
+	struct bpf_map *maps[] = { s->skel->maps.proc_table, s->skel->maps.protected_inodes };
+
+	if (!kernel_older_than(6, 1))
+		return;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		bpf_map__set_map_flags(maps[i], bpf_map__map_flags(maps[i]) & ~BPF_F_NO_PREALLOC);
+}
+
 static void drop_lsm(struct sensor *s, const struct features *feat)
 {
 	struct bpf_program *prog;
@@ -670,6 +696,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			drop_missing_tracepoints(s, tracefs);
 		}
 		drop_lsm(s, feat);
+		prealloc_traced_maps(s);
 		e = drop_missing_btf_tracepoints(s, err, errlen);
 		if (e)
 			goto fail;
