@@ -195,6 +195,12 @@ run_guest() { # row
 	local note=
 	[ "$probe_rc" = 0 ] || note="buildwarden run -- true exited ${probe_rc:-?}"
 	grep -q '^VMTEST-DONE' <(tr -d '\r' <"$log") || { note="${note:+$note; }the guest did not finish (qemu exit $rc)"; f=$((f + 1)); }
+	# A kernel WARN while the sensor runs there (loglevel 5 lets it through quiet) is a
+	# failure: 5.10 warned on every start until the traced maps were preallocated.
+	if tr -d '\r' <"$log" | grep -q -- '-\[ cut here \]-'; then
+		note="${note:+$note; }the kernel warned (console below)"
+		f=$((f + 1))
+	fi
 	report_row "$row" "${kver:-?}" "$guards" $p $f $s "$note"
 	if [ "$f" -gt 0 ]; then
 		echo "--- guest console of row $row ($log):"
