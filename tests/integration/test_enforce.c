@@ -32,11 +32,6 @@
 
 static struct bw_case S;
 
-static unsigned run_timeout(void)
-{
-	return bw_run_timeout();
-}
-
 static void diag(void)
 {
 	bw_case_diag(&S);
@@ -59,35 +54,6 @@ static int teardown(void **state)
 {
 	bw_case_end(&S);
 	return 0;
-}
-
-/* `buildwarden run --mode MODE --policy <ws>/policy.yaml --events ... -- sh -c script` */
-static void run_build(const char *mode, const char *script)
-{
-	char policy[PATH_MAX];
-	const char *args[] = { "run", "--mode", mode, "--policy",
-			       bw_ws_path(&S.ws, "policy.yaml", policy, sizeof(policy)),
-			       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
-
-	snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, run_timeout(), 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
-	CHECK(S.ran, "cannot start %s", S.cmdline);
-	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", run_timeout());
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = true;
-	CHECK(bw_events_read(S.events, &S.evs) == 0, "events file %s does not parse: %s", S.events,
-	      S.evs.err);
-}
-
-/* The helper's "RESULT tag value" line in the build's stdout. */
-static bool saw(const char *tag, const char *value)
-{
-	char want[128];
-
-	snprintf(want, sizeof(want), "RESULT %s %s\n", tag, value);
-	return S.res.out && strstr(S.res.out, want);
 }
 
 static long find_connect(const char *addr, uint16_t port, Buildwarden__V1__Protocol proto)
@@ -184,15 +150,15 @@ static void test_net_enforce(void **state)
 	char script[4096];
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	net_setup(&n);
 	net_script(&n, script, sizeof(script));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 
-	CHECK(saw("v4ok", "ok"), "the allowed connect to 127.0.0.1 failed");
-	CHECK(saw("u4ok", "ok"), "the allowed send to 127.0.0.1 failed");
-	CHECK(saw("v4no", "EPERM"), "the connect to 127.0.0.2 was not refused with EPERM");
-	CHECK(saw("u4no", "EPERM"), "the UDP send to 127.0.0.2 was not refused with EPERM");
+	CHECK(bw_case_saw(&S, "v4ok", "ok"), "the allowed connect to 127.0.0.1 failed");
+	CHECK(bw_case_saw(&S, "u4ok", "ok"), "the allowed send to 127.0.0.1 failed");
+	CHECK(bw_case_saw(&S, "v4no", "EPERM"), "the connect to 127.0.0.2 was not refused with EPERM");
+	CHECK(bw_case_saw(&S, "u4no", "EPERM"), "the UDP send to 127.0.0.2 was not refused with EPERM");
 	/* on the sockets: what was allowed arrived, nothing refused did */
 	CHECK(loopnet_accepted(n.tcp_ok) == 1, "the allowed connect did not reach 127.0.0.1");
 	CHECK(loopnet_received(n.udp_ok) == 1, "the allowed datagram did not reach 127.0.0.1");
@@ -203,9 +169,9 @@ static void test_net_enforce(void **state)
 	check_action(find_connect("127.0.0.2", n.p_udp_no, BUILDWARDEN__V1__PROTOCOL__UDP),
 		     BUILDWARDEN__V1__ACTION__DENIED, "the UDP send to 127.0.0.2");
 	if (n.v6) {
-		CHECK(saw("m4no", "EPERM"), "the connect to ::ffff:127.0.0.2 was not refused with EPERM");
-		CHECK(saw("mu4no", "EPERM"), "the send to ::ffff:127.0.0.2 was not refused with EPERM");
-		CHECK(saw("v6no", "EPERM"), "the connect to ::1 was not refused with EPERM");
+		CHECK(bw_case_saw(&S, "m4no", "EPERM"), "the connect to ::ffff:127.0.0.2 was not refused with EPERM");
+		CHECK(bw_case_saw(&S, "mu4no", "EPERM"), "the send to ::ffff:127.0.0.2 was not refused with EPERM");
+		CHECK(bw_case_saw(&S, "v6no", "EPERM"), "the connect to ::1 was not refused with EPERM");
 		CHECK(loopnet_accepted(n.tcp6_no) == 0, "a refused connect reached ::1");
 		check_action(find_connect("::ffff:127.0.0.2", n.p_tcp_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 			     BUILDWARDEN__V1__ACTION__DENIED, "the connect to ::ffff:127.0.0.2");
@@ -226,12 +192,12 @@ static void test_net_audit(void **state)
 	char script[4096];
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	net_setup(&n);
 	net_script(&n, script, sizeof(script));
-	run_build("audit", script);
+	bw_case_run_sh(&S, "audit", script);
 
-	CHECK(saw("v4no", "ok") && saw("u4no", "ok"), "audit mode refused a connect or send");
+	CHECK(bw_case_saw(&S, "v4no", "ok") && bw_case_saw(&S, "u4no", "ok"), "audit mode refused a connect or send");
 	CHECK(loopnet_accepted(n.tcp_no) == (n.v6 ? 2u : 1u), "audit: the connects to 127.0.0.2 did not all arrive");
 	CHECK(loopnet_received(n.udp_no) == (n.v6 ? 2u : 1u), "audit: the datagrams to 127.0.0.2 did not all arrive");
 	check_action(find_connect("127.0.0.2", n.p_tcp_no, BUILDWARDEN__V1__PROTOCOL__TCP),
@@ -239,7 +205,7 @@ static void test_net_audit(void **state)
 	check_action(find_connect("127.0.0.2", n.p_udp_no, BUILDWARDEN__V1__PROTOCOL__UDP),
 		     BUILDWARDEN__V1__ACTION__AUDITED, "the UDP send to 127.0.0.2");
 	if (n.v6) {
-		CHECK(saw("v6no", "ok") && saw("m4no", "ok"), "audit mode refused a v6 connect");
+		CHECK(bw_case_saw(&S, "v6no", "ok") && bw_case_saw(&S, "m4no", "ok"), "audit mode refused a v6 connect");
 		CHECK(loopnet_accepted(n.tcp6_no) == 1, "audit: the connect to ::1 did not arrive");
 		check_action(find_connect("::1", n.p_tcp6_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 			     BUILDWARDEN__V1__ACTION__AUDITED, "the connect to ::1");
@@ -296,7 +262,7 @@ static void test_net_outsider_not_refused(void **state)
 	pid_t pid;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	lfd = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.port);
 	CHECK(lfd >= 0, "cannot listen on 127.0.0.2");
 	CHECK(bw_write_policy(&S.ws, NULL,
@@ -308,7 +274,7 @@ static void test_net_outsider_not_refused(void **state)
 	/* the outsider connects while the enforcing sensor runs */
 	snprintf(script, sizeof(script), "printf 'go\\n' > '%s'\nread ack < '%s'\n", wsp("ctl/go"),
 		 wsp("ctl/done"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	st = bw_wait_bounded(pid, 5);
 	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	      "the outsider's connect to 127.0.0.2 failed (status %d): outside the build it must not be refused", st);
@@ -350,13 +316,13 @@ static void test_exec_enforce(void **state)
 	struct stat st;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	exec_setup();
 	exec_script(script, sizeof(script));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	CHECK(stat(wsp("marker"), &st) != 0 && errno == ENOENT,
 	      "the denied binary ran: its marker file exists");
-	CHECK(saw("drop", "signal 9"), "the caller did not see its child die by SIGKILL");
+	CHECK(bw_case_saw(&S, "drop", "signal 9"), "the caller did not see its child die by SIGKILL");
 	check_action(find_exec(), BUILDWARDEN__V1__ACTION__KILLED, "the exec from the deny tree");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
@@ -370,12 +336,12 @@ static void test_exec_audit(void **state)
 	struct stat st;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	exec_setup();
 	exec_script(script, sizeof(script));
-	run_build("audit", script);
+	bw_case_run_sh(&S, "audit", script);
 	CHECK(stat(wsp("marker"), &st) == 0, "audit mode: the binary did not run (no marker)");
-	CHECK(saw("drop", "exit 0"), "audit mode: the binary did not exit 0");
+	CHECK(bw_case_saw(&S, "drop", "exit 0"), "audit mode: the binary did not exit 0");
 	check_action(find_exec(), BUILDWARDEN__V1__ACTION__AUDITED, "the exec from the deny tree");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);

@@ -32,11 +32,6 @@
 
 static struct bw_case S;
 
-static unsigned run_timeout(void)
-{
-	return bw_run_timeout();
-}
-
 static void diag(void)
 {
 	bw_case_diag(&S);
@@ -61,35 +56,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* `buildwarden run --mode MODE --policy <ws>/policy.yaml --events ... -- sh -c script` */
-static void run_build(const char *mode, const char *script)
-{
-	char policy[PATH_MAX];
-	const char *args[] = { "run", "--mode", mode, "--policy",
-			       bw_ws_path(&S.ws, "policy.yaml", policy, sizeof(policy)),
-			       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
-
-	snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, run_timeout(), 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
-	CHECK(S.ran, "cannot start %s", S.cmdline);
-	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", run_timeout());
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = true;
-	CHECK(bw_events_read(S.events, &S.evs) == 0, "events file %s does not parse: %s", S.events,
-	      S.evs.err);
-}
-
-/* The helper's "RESULT tag value" line in the build's stdout. */
-static bool saw(const char *tag, const char *value)
-{
-	char want[128];
-
-	snprintf(want, sizeof(want), "RESULT %s %s\n", tag, value);
-	return S.res.out && strstr(S.res.out, want);
-}
-
 /* ---- port ranges and lists --------------------------------------------------- */
 
 static void test_port_range_and_list(void **state)
@@ -101,7 +67,7 @@ static void test_port_range_and_list(void **state)
 	char script[PATH_MAX * 4];
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	l_in = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &p_in);
 	l_list = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &p_list);
 	/* a port outside [p_in-1, p_in+1] and not p_list: rebind until it is */
@@ -125,10 +91,10 @@ static void test_port_range_and_list(void **state)
 		 "'%s' --bw-helper tcp list 127.0.0.1 %u\n"
 		 "'%s' --bw-helper tcp out 127.0.0.1 %u\n",
 		 me, p_in, me, p_list, me, p_out);
-	run_build("enforce", script);
-	CHECK(saw("in", "ok"), "the connect to a port inside the range %u-%u failed", p_in - 1, p_in + 1);
-	CHECK(saw("list", "ok"), "the connect to port %u of the list failed", p_list);
-	CHECK(saw("out", "EPERM"), "the connect to port %u (outside the range and list) was not refused with EPERM", p_out);
+	bw_case_run_sh(&S, "enforce", script);
+	CHECK(bw_case_saw(&S, "in", "ok"), "the connect to a port inside the range %u-%u failed", p_in - 1, p_in + 1);
+	CHECK(bw_case_saw(&S, "list", "ok"), "the connect to port %u of the list failed", p_list);
+	CHECK(bw_case_saw(&S, "out", "EPERM"), "the connect to port %u (outside the range and list) was not refused with EPERM", p_out);
 	CHECK(loopnet_accepted(l_in) == 1, "the allowed connect did not arrive (range)");
 	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_CONNECT,
 						    .address = "127.0.0.1", .port = p_in,
@@ -195,7 +161,7 @@ static void test_port_range_outsider_host_scope(void **state)
 	pid_t pid;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	l_in = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.p_in);
 	for (int tries = 0; tries < 50; tries++) {
 		l_out = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.p_out);
@@ -214,7 +180,7 @@ static void test_port_range_outsider_host_scope(void **state)
 	CHECK(pid > 0, "fork outsider");
 	snprintf(script, sizeof(script), "printf 'go\\n' > '%s'\nread ack < '%s'\n", wsp("ctl/go"),
 		 wsp("ctl/done"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	st = bw_wait_bounded(pid, 5);
 	CHECK(st >= 0 && WIFEXITED(st) && !(WEXITSTATUS(st) & 1),
 	      "the outsider's connect to port %u (inside the denied range) was not refused with EPERM (status %d)",
@@ -238,7 +204,7 @@ static void test_exec_allow_subtree(void **state)
 	FILE *f;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	CHECK(bw_ws_mkdir(&S.ws, "deny") == 0 && bw_ws_mkdir(&S.ws, "deny/go-build1") == 0,
 	      "mkdir");
 	snprintf(cmd, sizeof(cmd), "cp /usr/bin/touch '%s' && cp /usr/bin/touch '%s'",
@@ -260,12 +226,12 @@ static void test_exec_allow_subtree(void **state)
 		 "'%s' --bw-helper spawn denied '%s' '%s'\n",
 		 me, wsp("deny/go-build1/touch"), wsp("marker_ok"), me, wsp("deny/go-build1/s.sh"),
 		 me, wsp("deny/touch"), wsp("marker_no"));
-	run_build("enforce", script);
-	CHECK(saw("allowed", "exit 0") && stat(wsp("marker_ok"), &st) == 0,
+	bw_case_run_sh(&S, "enforce", script);
+	CHECK(bw_case_saw(&S, "allowed", "exit 0") && stat(wsp("marker_ok"), &st) == 0,
 	      "the binary in the exec.allow subtree did not run");
-	CHECK(saw("script", "exit 0") && stat(wsp("marker_script"), &st) == 0,
+	CHECK(bw_case_saw(&S, "script", "exit 0") && stat(wsp("marker_script"), &st) == 0,
 	      "the #! script in the exec.allow subtree did not run");
-	CHECK(saw("denied", "signal 9") && stat(wsp("marker_no"), &st) != 0,
+	CHECK(bw_case_saw(&S, "denied", "signal 9") && stat(wsp("marker_no"), &st) != 0,
 	      "the binary beside the subtree, in the denied tree, was not killed");
 	/* the events name the rules by their names: the exception that allowed, the deny */
 	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_EXEC,
