@@ -72,20 +72,6 @@ static const char *const zone[] = {
 	NULL,
 };
 
-static int read_full(int fd, uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, buf + done, len - done);
-
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 struct dns_fixture {
 	uint16_t dns_port;
 	pid_t server;
@@ -238,12 +224,12 @@ static const char *resolve(const char *server, const char *proto, const char *na
 		uint8_t hdr[2] = { (uint8_t)(wlen >> 8), (uint8_t)wlen };
 
 		if (connect(fd, (struct sockaddr *)&ss, sl) || write(fd, hdr, 2) != 2 ||
-		    write(fd, wire, wlen) != (ssize_t)wlen || read_full(fd, hdr, 2)) {
+		    write(fd, wire, wlen) != (ssize_t)wlen || loopnet_read_full(fd, hdr, 2)) {
 			res = "tcpio";
 			goto out;
 		}
 		n = (size_t)hdr[0] << 8 | hdr[1];
-		if (read_full(fd, buf, n)) {
+		if (loopnet_read_full(fd, buf, n)) {
 			res = "tcpio";
 			goto out;
 		}

@@ -201,7 +201,7 @@ out:
 	return rc;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len)
+int loopnet_read_full(int fd, uint8_t *buf, size_t len)
 {
 	size_t done = 0;
 
@@ -225,12 +225,12 @@ static void dns_serve_tcp(const char *const *zone, int lfd)
 		return;
 	fcntl(fd, F_SETFL, 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (read_full(fd, hdr, 2) == 0) {
+	while (loopnet_read_full(fd, hdr, 2) == 0) {
 		size_t len = (size_t)hdr[0] << 8 | hdr[1];
 		uint8_t *out;
 		size_t outlen;
 
-		if (read_full(fd, buf, len) || dns_reply(zone, buf, len, &out, &outlen))
+		if (loopnet_read_full(fd, buf, len) || dns_reply(zone, buf, len, &out, &outlen))
 			break;
 		hdr[0] = (uint8_t)(outlen >> 8);
 		hdr[1] = (uint8_t)outlen;

@@ -42,6 +42,10 @@ pid_t loopnet_dns_start(const char *const *zone, const char *count_path, uint16_
  * them) until killed. Its pid (tracked), or -errno. */
 pid_t loopnet_http_start(const int *lfds, size_t n, const char *body);
 
+/* Reads exactly len bytes (a DNS-over-TCP length prefix, then the message): 0, or -1 on
+ * EOF or error. */
+int loopnet_read_full(int fd, uint8_t *buf, size_t len);
+
 /* Kills and reaps a fixture child. */
 void loopnet_stop(pid_t pid);
 
