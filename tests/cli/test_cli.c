@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/bwtest.h"
+#include "lib/clicase.h"
 
 /* the README's exit statuses: the contract, so spelled out here, not included */
 #define EXIT_USAGE 64
@@ -29,24 +29,12 @@
 
 #define RUN_TIMEOUT 20
 
-struct cli {
-	struct bw_ws ws;
-	char cmdline[4096];
-	struct bw_result res;
-	bool ran;
-	bool dumped;
-};
-
-static struct cli S;
+static struct bw_cli S;
 
 /* Prints the command and what it printed once, before a failure. */
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	fflush(stdout);
+	bw_cli_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
@@ -58,8 +46,7 @@ static const char *wsp(const char *rel)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
+	if (bw_cli_begin(&S))
 		return -1;
 	*state = &S;
 	return 0;
@@ -68,16 +55,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bw_result_free(&S.res);
-	bw_case_teardown();
+	bw_cli_end(&S);
 	return 0;
 }
 
 /* Runs `buildwarden ARGS...` (flags: BW_SPAWN_*) and keeps the result in S. */
 static void spawn_bw(const char *const args[], unsigned flags)
 {
-	S.dumped = false;
-	S.ran = bw_run_logged(args, RUN_TIMEOUT, flags, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
+	bw_cli_run(&S, args, RUN_TIMEOUT, flags);
 	CHECK(S.ran, "cannot start %s", S.cmdline);
 	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", RUN_TIMEOUT);
 }

@@ -18,33 +18,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/bwtest.h"
+#include "lib/clicase.h"
 
 #define EXIT_BAD_POLICY 78
 #define RUN_TIMEOUT 20
 
-static struct {
-	struct bw_ws ws;
-	char cmdline[4096];
-	struct bw_result res;
-	bool ran, dumped;
-} S;
+static struct bw_cli S;
 
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	fflush(stdout);
+	bw_cli_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
+	if (bw_cli_begin(&S))
 		return -1;
 	*state = &S;
 	return 0;
@@ -53,16 +43,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bw_result_free(&S.res);
-	bw_case_teardown();
+	bw_cli_end(&S);
 	return 0;
 }
 
 static void run_bw(const char *const args[])
 {
 	bw_result_free(&S.res);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, RUN_TIMEOUT, 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
+	bw_cli_run(&S, args, RUN_TIMEOUT, 0);
 	CHECK(S.ran, "cannot start %s", S.cmdline);
 	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", RUN_TIMEOUT);
 }

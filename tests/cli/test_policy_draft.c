@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/bwtest.h"
+#include "lib/clicase.h"
 
 /* the README's exit statuses: the contract, so spelled out here */
 #define EXIT_USAGE 64
@@ -26,28 +26,18 @@
 #define RUN_TIMEOUT 30
 #define RUN_EVENTS "tests/fuzz/corpus/fuzz_draft/learn-run.pb"
 
-static struct {
-	struct bw_ws ws;
-	char cmdline[4096];
-	struct bw_result res;
-	bool ran, dumped;
-} S;
+static struct bw_cli S;
 
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	fflush(stdout);
+	bw_cli_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
+	if (bw_cli_begin(&S))
 		return -1;
 	*state = &S;
 	return 0;
@@ -56,15 +46,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bw_result_free(&S.res);
-	bw_case_teardown();
+	bw_cli_end(&S);
 	return 0;
 }
 
 static void bw(const char *const args[])
 {
-	S.dumped = false;
-	S.ran = bw_run_logged(args, RUN_TIMEOUT, 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
+	bw_cli_run(&S, args, RUN_TIMEOUT, 0);
 	CHECK(S.ran && !S.res.timed_out, "%s did not run", S.cmdline);
 }
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/bwtest.h"
+#include "lib/clicase.h"
 #include "transport/sink_file.h"
 
 #define EXIT_CORRUPT 65
@@ -49,23 +49,11 @@ static const char hostile_close[] = "</script><script>document.body.setAttribute
 static const char hostile_md[] = "| [click](http://127.0.0.1/x) **bold** @someone `tick`";
 static const char hostile_bytes[] = "bad\xff\xfe utf8 \xe2\x80\xa8 sep";
 
-struct rpt {
-	struct bw_ws ws;
-	char cmdline[4096];
-	struct bw_result res;
-	bool ran;
-	bool dumped;
-};
-
-static struct rpt S;
+static struct bw_cli S;
 
 static void diag(void)
 {
-	if (S.dumped)
-		return;
-	S.dumped = true;
-	bw_result_print(S.cmdline, S.ran ? &S.res : NULL);
-	fflush(stdout);
+	bw_cli_diag(&S);
 }
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
@@ -77,8 +65,7 @@ static const char *wsp(const char *rel)
 
 static int setup(void **state)
 {
-	memset(&S, 0, sizeof(S));
-	if (bw_case_setup(&S.ws))
+	if (bw_cli_begin(&S))
 		return -1;
 	*state = &S;
 	return 0;
@@ -87,8 +74,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bw_result_free(&S.res);
-	bw_case_teardown();
+	bw_cli_end(&S);
 	return 0;
 }
 
@@ -102,8 +88,7 @@ static double now_ms(void)
 
 static void run_bw(const char *const args[])
 {
-	S.dumped = false;
-	S.ran = bw_run_logged(args, RUN_TIMEOUT, 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
+	bw_cli_run(&S, args, RUN_TIMEOUT, 0);
 	CHECK(S.ran, "cannot start %s", S.cmdline);
 	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", RUN_TIMEOUT);
 }

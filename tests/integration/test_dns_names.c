@@ -54,20 +54,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- loopback only ---------------------------------------------------------- */
-
-static unsigned accepted(int lfd)
-{
-	unsigned n = 0;
-	int c;
-
-	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		close(c);
-		n++;
-	}
-	return n;
-}
-
 /* ---- the test's DNS server (tests/lib/loopnet.c: a child process) ------------- */
 
 /* Its zone: every address is loopback. */
@@ -85,20 +71,6 @@ static const char *const zone[] = {
 	"!silent.test.", /* never answered: the agent's upstream times out */
 	NULL,
 };
-
-static int read_full(int fd, uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, buf + done, len - done);
-
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
 
 struct dns_fixture {
 	uint16_t dns_port;
@@ -252,12 +224,12 @@ static const char *resolve(const char *server, const char *proto, const char *na
 		uint8_t hdr[2] = { (uint8_t)(wlen >> 8), (uint8_t)wlen };
 
 		if (connect(fd, (struct sockaddr *)&ss, sl) || write(fd, hdr, 2) != 2 ||
-		    write(fd, wire, wlen) != (ssize_t)wlen || read_full(fd, hdr, 2)) {
+		    write(fd, wire, wlen) != (ssize_t)wlen || loopnet_read_full(fd, hdr, 2)) {
 			res = "tcpio";
 			goto out;
 		}
 		n = (size_t)hdr[0] << 8 | hdr[1];
-		if (read_full(fd, buf, n)) {
+		if (loopnet_read_full(fd, buf, n)) {
 			res = "tcpio";
 			goto out;
 		}
@@ -417,19 +389,19 @@ static void test_names_enforce(void **state)
 	check_server_asked();
 	CHECK(saw("ok4", "ok 127.0.0.2"), "ok.test (UDP DNS) was not reached");
 	CHECK(saw("okt", "ok 127.0.0.2"), "ok.test (TCP DNS) was not reached");
-	CHECK(accepted(d.l_ok) == 2, "the listener of ok.test did not accept both connects");
+	CHECK(loopnet_accepted(d.l_ok) == 2, "the listener of ok.test did not accept both connects");
 	/* the rule names a port: the same address on another port is refused */
 	CHECK(saw("okport", "EPERM 127.0.0.2"), "ok.test on a port its rule does not name was not refused");
-	CHECK(accepted(d.l_ok_other) == 0, "a refused connect reached 127.0.0.2 on another port");
+	CHECK(loopnet_accepted(d.l_ok_other) == 0, "a refused connect reached 127.0.0.2 on another port");
 	CHECK(saw("w1", "ok 127.0.0.3") && saw("w2", "ok 127.0.0.3"),
 	      "names below *.wild.test were not reached");
-	CHECK(accepted(d.l_wild) == 2, "the listener of *.wild.test did not accept both connects");
+	CHECK(loopnet_accepted(d.l_wild) == 2, "the listener of *.wild.test did not accept both connects");
 	CHECK(saw("wroot", "EPERM 127.0.0.7"), "wild.test itself (not below *.wild.test) was not refused");
-	CHECK(accepted(d.l_wroot) == 0, "a refused connect reached wild.test's listener");
+	CHECK(loopnet_accepted(d.l_wroot) == 0, "a refused connect reached wild.test's listener");
 	CHECK(saw("bad", "EPERM 127.0.0.4"), "bad.test (no rule) was not refused with EPERM");
-	CHECK(accepted(d.l_bad) == 0, "a refused connect reached bad.test's listener");
+	CHECK(loopnet_accepted(d.l_bad) == 0, "a refused connect reached bad.test's listener");
 	CHECK(saw("alias", "ok 127.0.0.6"), "alias.test (a CNAME to another name) was not reached");
-	CHECK(accepted(d.l_alias) == 1, "the listener of alias.test did not accept");
+	CHECK(loopnet_accepted(d.l_alias) == 1, "the listener of alias.test did not accept");
 
 	check_connect("127.0.0.2", d.p_ok, "ok.test", false, 0, "ok.test");
 	check_connect("127.0.0.3", d.p_wild, "a.wild.test", false, 0, "a.wild.test");
@@ -444,9 +416,9 @@ static void test_names_enforce(void **state)
 	if (d.v6) {
 		CHECK(saw("v6", "ok ::1"), "v6.test (AAAA, UDP DNS to ::1) was not reached");
 		CHECK(saw("v6t", "ok ::1"), "v6.test (AAAA, TCP DNS to ::1) was not reached");
-		CHECK(accepted(d.l_v6) == 2, "the listener of v6.test did not accept both connects");
+		CHECK(loopnet_accepted(d.l_v6) == 2, "the listener of v6.test did not accept both connects");
 		CHECK(saw("bad6", "EPERM ::1"), "bad6.test (no rule) was not refused");
-		CHECK(accepted(d.l_bad6) == 0, "a refused connect reached bad6.test's listener");
+		CHECK(loopnet_accepted(d.l_bad6) == 0, "a refused connect reached bad6.test's listener");
 		check_connect("::1", d.p_v6, "v6.test", false, 0, "v6.test");
 		check_connect_nth("::1", d.p_v6, 1, "v6.test", false, 0, "v6.test over TCP DNS");
 		check_connect("::1", d.p_bad6, "bad6.test", true, BUILDWARDEN__V1__ACTION__DENIED,
@@ -480,7 +452,7 @@ static void test_names_audit(void **state)
 
 	CHECK(saw("ok4", "ok 127.0.0.2"), "ok.test was not reached");
 	CHECK(saw("bad", "ok 127.0.0.4"), "audit mode refused bad.test");
-	CHECK(accepted(d.l_ok) == 1 && accepted(d.l_bad) == 1, "audit: the connects did not all arrive");
+	CHECK(loopnet_accepted(d.l_ok) == 1 && loopnet_accepted(d.l_bad) == 1, "audit: the connects did not all arrive");
 	check_connect("127.0.0.2", d.p_ok, "ok.test", false, 0, "ok.test");
 	check_connect("127.0.0.4", d.p_bad, "bad.test", true, BUILDWARDEN__V1__ACTION__AUDITED, "bad.test");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
@@ -509,7 +481,7 @@ static void test_names_ttl(void **state)
 	/* never before the TTL (1 s): an expiry early would refuse what the answer allows */
 	CHECK(atoi(p + strlen("RESULT ttl refused-after ")) >= 10,
 	      "short.test's address was refused before its 1 s TTL was over");
-	CHECK(accepted(d.l_short) >= 1, "the listener of short.test never accepted");
+	CHECK(loopnet_accepted(d.l_short) >= 1, "the listener of short.test never accepted");
 	dns_close(&d);
 }
 

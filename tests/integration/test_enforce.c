@@ -26,15 +26,11 @@
 
 #include "lib/bwcase.h"
 #include "lib/bwtest.h"
+#include "lib/loopnet.h"
 
 #define EXIT_VIOLATION 77
 
 static struct bw_case S;
-
-static unsigned run_timeout(void)
-{
-	return bw_run_timeout();
-}
 
 static void diag(void)
 {
@@ -58,35 +54,6 @@ static int teardown(void **state)
 {
 	bw_case_end(&S);
 	return 0;
-}
-
-/* `buildwarden run --mode MODE --policy <ws>/policy.yaml --events ... -- sh -c script` */
-static void run_build(const char *mode, const char *script)
-{
-	char policy[PATH_MAX];
-	const char *args[] = { "run", "--mode", mode, "--policy",
-			       bw_ws_path(&S.ws, "policy.yaml", policy, sizeof(policy)),
-			       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
-
-	snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, run_timeout(), 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
-	CHECK(S.ran, "cannot start %s", S.cmdline);
-	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", run_timeout());
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = true;
-	CHECK(bw_events_read(S.events, &S.evs) == 0, "events file %s does not parse: %s", S.events,
-	      S.evs.err);
-}
-
-/* The helper's "RESULT tag value" line in the build's stdout. */
-static bool saw(const char *tag, const char *value)
-{
-	char want[128];
-
-	snprintf(want, sizeof(want), "RESULT %s %s\n", tag, value);
-	return S.res.out && strstr(S.res.out, want);
 }
 
 static long find_connect(const char *addr, uint16_t port, Buildwarden__V1__Protocol proto)
@@ -122,140 +89,6 @@ static bool layer_says(const char *prefix)
 	return false;
 }
 
-/* ---- sockets ------------------------------------------------------------- */
-
-/* Fills ss from a loopback address only (127/8, ::1, ::ffff:127/104): any other
- * address is refused here, before a socket exists. */
-static int loopback_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (!strchr(addr, ':')) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1 || (ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			return -1;
-		*sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			return -1;
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) &&
-		    !(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
-			return -1;
-		*sl = sizeof(*s6);
-	}
-	return 0;
-}
-
-/* A non-blocking socket bound to addr on a free port: listening for TCP. */
-static int bind_on(const char *addr, int type, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1, fd;
-
-	if (loopback_addr(addr, 0, &ss, &sl))
-		return -1;
-	fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || (type == SOCK_STREAM && listen(fd, 16)) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-/* How many connections reached a listener (the handshake completes in the kernel). */
-static unsigned accepted(int lfd)
-{
-	unsigned n = 0;
-	int c;
-
-	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		close(c);
-		n++;
-	}
-	return n;
-}
-
-/* How many datagrams reached a UDP socket. */
-static unsigned received(int fd)
-{
-	char buf[64];
-	unsigned n = 0;
-
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-		n++;
-	return n;
-}
-
-/* --bw-helper tcp|udp TAG ADDR PORT: one connect or one datagram (an AF_INET6 socket
- * for ::ffff: addresses), then "RESULT TAG ok" or "RESULT TAG <errno name>". */
-static int helper_net(bool udp, const char *tag, const char *addr, const char *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, rc;
-
-	if (loopback_addr(addr, (uint16_t)atoi(port), &ss, &sl))
-		return 2;
-	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 3;
-	rc = udp ? (sendto(fd, "x", 1, 0, (struct sockaddr *)&ss, sl) == 1 ? 0 : -1)
-		 : connect(fd, (struct sockaddr *)&ss, sl);
-	printf("RESULT %s %s\n", tag, rc ? (errno == EPERM ? "EPERM" : strerror(errno)) : "ok");
-	fflush(stdout);
-	close(fd);
-	return 0;
-}
-
-/* --bw-helper spawn TAG PATH ARGS...: fork, exec, wait; "RESULT TAG signal N",
- * "RESULT TAG exit N" or "RESULT TAG exec <errno>". */
-static int helper_spawn(const char *tag, char **argv)
-{
-	int st, pfd[2], e = 0;
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return 3;
-	pid = fork();
-	if (pid < 0)
-		return 3;
-	if (pid == 0) {
-		execv(argv[0], argv);
-		e = errno;
-		if (write(pfd[1], &e, sizeof(e)) < 0)
-			_exit(126);
-		_exit(127);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], &e, sizeof(e)) != sizeof(e))
-		e = 0;
-	close(pfd[0]);
-	if (waitpid(pid, &st, 0) != pid)
-		return 3;
-	if (e)
-		printf("RESULT %s exec %s\n", tag, e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : strerror(e));
-	else if (WIFSIGNALED(st))
-		printf("RESULT %s signal %d\n", tag, WTERMSIG(st));
-	else
-		printf("RESULT %s exit %d\n", tag, WEXITSTATUS(st));
-	fflush(stdout);
-	return 0;
-}
-
 /* ---- network ------------------------------------------------------------- */
 
 struct net_fixture {
@@ -268,13 +101,13 @@ struct net_fixture {
 static void net_setup(struct net_fixture *n)
 {
 	memset(n, 0, sizeof(*n));
-	n->tcp_ok = bind_on("127.0.0.1", SOCK_STREAM, &n->p_tcp_ok);
-	n->tcp_no = bind_on("127.0.0.2", SOCK_STREAM, &n->p_tcp_no);
-	n->udp_ok = bind_on("127.0.0.1", SOCK_DGRAM, &n->p_udp_ok);
-	n->udp_no = bind_on("127.0.0.2", SOCK_DGRAM, &n->p_udp_no);
+	n->tcp_ok = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &n->p_tcp_ok);
+	n->tcp_no = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &n->p_tcp_no);
+	n->udp_ok = loopnet_bind_any("127.0.0.1", SOCK_DGRAM, &n->p_udp_ok);
+	n->udp_no = loopnet_bind_any("127.0.0.2", SOCK_DGRAM, &n->p_udp_no);
 	CHECK(n->tcp_ok >= 0 && n->tcp_no >= 0 && n->udp_ok >= 0 && n->udp_no >= 0,
 	      "cannot bind loopback sockets: %s", strerror(errno));
-	n->tcp6_no = bind_on("::1", SOCK_STREAM, &n->p_tcp6_no);
+	n->tcp6_no = loopnet_bind_any("::1", SOCK_STREAM, &n->p_tcp6_no);
 	n->v6 = n->tcp6_no >= 0;
 	if (!n->v6)
 		printf("no IPv6 loopback here: the ::1 and ::ffff: cases are skipped\n");
@@ -317,29 +150,29 @@ static void test_net_enforce(void **state)
 	char script[4096];
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	net_setup(&n);
 	net_script(&n, script, sizeof(script));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 
-	CHECK(saw("v4ok", "ok"), "the allowed connect to 127.0.0.1 failed");
-	CHECK(saw("u4ok", "ok"), "the allowed send to 127.0.0.1 failed");
-	CHECK(saw("v4no", "EPERM"), "the connect to 127.0.0.2 was not refused with EPERM");
-	CHECK(saw("u4no", "EPERM"), "the UDP send to 127.0.0.2 was not refused with EPERM");
+	CHECK(bw_case_saw(&S, "v4ok", "ok"), "the allowed connect to 127.0.0.1 failed");
+	CHECK(bw_case_saw(&S, "u4ok", "ok"), "the allowed send to 127.0.0.1 failed");
+	CHECK(bw_case_saw(&S, "v4no", "EPERM"), "the connect to 127.0.0.2 was not refused with EPERM");
+	CHECK(bw_case_saw(&S, "u4no", "EPERM"), "the UDP send to 127.0.0.2 was not refused with EPERM");
 	/* on the sockets: what was allowed arrived, nothing refused did */
-	CHECK(accepted(n.tcp_ok) == 1, "the allowed connect did not reach 127.0.0.1");
-	CHECK(received(n.udp_ok) == 1, "the allowed datagram did not reach 127.0.0.1");
-	CHECK(accepted(n.tcp_no) == 0, "a refused connect reached 127.0.0.2");
-	CHECK(received(n.udp_no) == 0, "a refused datagram reached 127.0.0.2");
+	CHECK(loopnet_accepted(n.tcp_ok) == 1, "the allowed connect did not reach 127.0.0.1");
+	CHECK(loopnet_received(n.udp_ok) == 1, "the allowed datagram did not reach 127.0.0.1");
+	CHECK(loopnet_accepted(n.tcp_no) == 0, "a refused connect reached 127.0.0.2");
+	CHECK(loopnet_received(n.udp_no) == 0, "a refused datagram reached 127.0.0.2");
 	check_action(find_connect("127.0.0.2", n.p_tcp_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 		     BUILDWARDEN__V1__ACTION__DENIED, "the connect to 127.0.0.2");
 	check_action(find_connect("127.0.0.2", n.p_udp_no, BUILDWARDEN__V1__PROTOCOL__UDP),
 		     BUILDWARDEN__V1__ACTION__DENIED, "the UDP send to 127.0.0.2");
 	if (n.v6) {
-		CHECK(saw("m4no", "EPERM"), "the connect to ::ffff:127.0.0.2 was not refused with EPERM");
-		CHECK(saw("mu4no", "EPERM"), "the send to ::ffff:127.0.0.2 was not refused with EPERM");
-		CHECK(saw("v6no", "EPERM"), "the connect to ::1 was not refused with EPERM");
-		CHECK(accepted(n.tcp6_no) == 0, "a refused connect reached ::1");
+		CHECK(bw_case_saw(&S, "m4no", "EPERM"), "the connect to ::ffff:127.0.0.2 was not refused with EPERM");
+		CHECK(bw_case_saw(&S, "mu4no", "EPERM"), "the send to ::ffff:127.0.0.2 was not refused with EPERM");
+		CHECK(bw_case_saw(&S, "v6no", "EPERM"), "the connect to ::1 was not refused with EPERM");
+		CHECK(loopnet_accepted(n.tcp6_no) == 0, "a refused connect reached ::1");
 		check_action(find_connect("::ffff:127.0.0.2", n.p_tcp_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 			     BUILDWARDEN__V1__ACTION__DENIED, "the connect to ::ffff:127.0.0.2");
 		check_action(find_connect("::1", n.p_tcp6_no, BUILDWARDEN__V1__PROTOCOL__TCP),
@@ -359,21 +192,21 @@ static void test_net_audit(void **state)
 	char script[4096];
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	net_setup(&n);
 	net_script(&n, script, sizeof(script));
-	run_build("audit", script);
+	bw_case_run_sh(&S, "audit", script);
 
-	CHECK(saw("v4no", "ok") && saw("u4no", "ok"), "audit mode refused a connect or send");
-	CHECK(accepted(n.tcp_no) == (n.v6 ? 2u : 1u), "audit: the connects to 127.0.0.2 did not all arrive");
-	CHECK(received(n.udp_no) == (n.v6 ? 2u : 1u), "audit: the datagrams to 127.0.0.2 did not all arrive");
+	CHECK(bw_case_saw(&S, "v4no", "ok") && bw_case_saw(&S, "u4no", "ok"), "audit mode refused a connect or send");
+	CHECK(loopnet_accepted(n.tcp_no) == (n.v6 ? 2u : 1u), "audit: the connects to 127.0.0.2 did not all arrive");
+	CHECK(loopnet_received(n.udp_no) == (n.v6 ? 2u : 1u), "audit: the datagrams to 127.0.0.2 did not all arrive");
 	check_action(find_connect("127.0.0.2", n.p_tcp_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 		     BUILDWARDEN__V1__ACTION__AUDITED, "the connect to 127.0.0.2");
 	check_action(find_connect("127.0.0.2", n.p_udp_no, BUILDWARDEN__V1__PROTOCOL__UDP),
 		     BUILDWARDEN__V1__ACTION__AUDITED, "the UDP send to 127.0.0.2");
 	if (n.v6) {
-		CHECK(saw("v6no", "ok") && saw("m4no", "ok"), "audit mode refused a v6 connect");
-		CHECK(accepted(n.tcp6_no) == 1, "audit: the connect to ::1 did not arrive");
+		CHECK(bw_case_saw(&S, "v6no", "ok") && bw_case_saw(&S, "m4no", "ok"), "audit mode refused a v6 connect");
+		CHECK(loopnet_accepted(n.tcp6_no) == 1, "audit: the connect to ::1 did not arrive");
 		check_action(find_connect("::1", n.p_tcp6_no, BUILDWARDEN__V1__PROTOCOL__TCP),
 			     BUILDWARDEN__V1__ACTION__AUDITED, "the connect to ::1");
 	}
@@ -404,7 +237,7 @@ static int outsider_connect(void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	close(fd);
-	if (loopback_addr("127.0.0.2", o->port, &ss, &sl) == 0) {
+	if (loopnet_addr("127.0.0.2", o->port, &ss, &sl) == 0) {
 		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		rc = s >= 0 && connect(s, (struct sockaddr *)&ss, sl) == 0 ? 0 : 10 + errno;
@@ -429,8 +262,8 @@ static void test_net_outsider_not_refused(void **state)
 	pid_t pid;
 
 	(void)state;
-	alarm(run_timeout() + 20);
-	lfd = bind_on("127.0.0.2", SOCK_STREAM, &oc.port);
+	alarm(bw_run_timeout() + 20);
+	lfd = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.port);
 	CHECK(lfd >= 0, "cannot listen on 127.0.0.2");
 	CHECK(bw_write_policy(&S.ws, NULL,
 			      "version: 1\nmode: enforce\nnetwork:\n  scope: build\n  default: allow\n"
@@ -441,11 +274,11 @@ static void test_net_outsider_not_refused(void **state)
 	/* the outsider connects while the enforcing sensor runs */
 	snprintf(script, sizeof(script), "printf 'go\\n' > '%s'\nread ack < '%s'\n", wsp("ctl/go"),
 		 wsp("ctl/done"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	st = bw_wait_bounded(pid, 5);
 	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	      "the outsider's connect to 127.0.0.2 failed (status %d): outside the build it must not be refused", st);
-	CHECK(accepted(lfd) == 1, "the outsider's connect did not arrive");
+	CHECK(loopnet_accepted(lfd) == 1, "the outsider's connect did not arrive");
 	CHECK(S.res.exit_code == 0, "exit code %d, expected 0 (nothing in the build broke the policy)",
 	      S.res.exit_code);
 	close(lfd);
@@ -483,13 +316,13 @@ static void test_exec_enforce(void **state)
 	struct stat st;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	exec_setup();
 	exec_script(script, sizeof(script));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	CHECK(stat(wsp("marker"), &st) != 0 && errno == ENOENT,
 	      "the denied binary ran: its marker file exists");
-	CHECK(saw("drop", "signal 9"), "the caller did not see its child die by SIGKILL");
+	CHECK(bw_case_saw(&S, "drop", "signal 9"), "the caller did not see its child die by SIGKILL");
 	check_action(find_exec(), BUILDWARDEN__V1__ACTION__KILLED, "the exec from the deny tree");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
@@ -503,12 +336,12 @@ static void test_exec_audit(void **state)
 	struct stat st;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	exec_setup();
 	exec_script(script, sizeof(script));
-	run_build("audit", script);
+	bw_case_run_sh(&S, "audit", script);
 	CHECK(stat(wsp("marker"), &st) == 0, "audit mode: the binary did not run (no marker)");
-	CHECK(saw("drop", "exit 0"), "audit mode: the binary did not exit 0");
+	CHECK(bw_case_saw(&S, "drop", "exit 0"), "audit mode: the binary did not exit 0");
 	check_action(find_exec(), BUILDWARDEN__V1__ACTION__AUDITED, "the exec from the deny tree");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
@@ -527,9 +360,9 @@ int main(int argc, char **argv)
 
 	if (argc >= 6 && !strcmp(argv[1], "--bw-helper") &&
 	    (!strcmp(argv[2], "tcp") || !strcmp(argv[2], "udp")))
-		return helper_net(!strcmp(argv[2], "udp"), argv[3], argv[4], argv[5]);
+		return loopnet_helper_net(!strcmp(argv[2], "udp"), argv[3], argv[4], argv[5]);
 	if (argc >= 5 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "spawn"))
-		return helper_spawn(argv[3], argv + 4);
+		return bw_helper_spawn(argv[3], argv + 4);
 	if (argc >= 2 && !strcmp(argv[1], "--bw-helper"))
 		return 2;
 	if (getenv("BW_TEST_FILTER"))

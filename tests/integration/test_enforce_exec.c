@@ -150,33 +150,6 @@ static int exec_fd_deleted(char **argv)
 
 /* ---- the run ------------------------------------------------------------- */
 
-static void run_build(const char *mode, const char *script)
-{
-	char policy[PATH_MAX];
-	const char *args[] = { "run", "--mode", mode, "--policy",
-			       bw_ws_path(&S.ws, "policy.yaml", policy, sizeof(policy)),
-			       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
-
-	snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, bw_run_timeout(), 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
-	CHECK(S.ran, "cannot start %s", S.cmdline);
-	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", bw_run_timeout());
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = true;
-	CHECK(bw_events_read(S.events, &S.evs) == 0, "events file %s does not parse: %s", S.events,
-	      S.evs.err);
-}
-
-static bool saw(const char *tag, const char *value)
-{
-	char want[128];
-
-	snprintf(want, sizeof(want), "RESULT %s %s\n", tag, value);
-	return S.res.out && strstr(S.res.out, want);
-}
-
 /* The first Exec violation whose rule contains rule_part. */
 static long find_exec_violation(const char *rule_part)
 {
@@ -306,13 +279,13 @@ static void run_case(const struct exec_case *c, bool enforce)
 	alarm(bw_run_timeout() + 20);
 	write_policy();
 	c->prepare(script, sizeof(script));
-	run_build(enforce ? "enforce" : "audit", script);
+	bw_case_run_sh(&S, enforce ? "enforce" : "audit", script);
 	i = find_exec_violation(c->rule_part);
 	CHECK(i >= 0, "%s: no exec violation with a rule containing '%s'", c->name, c->rule_part);
 	if (enforce) {
 		CHECK(stat(wsp("marker"), &st) != 0 && errno == ENOENT,
 		      "%s: the payload ran in enforce mode: its marker file exists", c->name);
-		CHECK(saw("drop", c->enforce_result), "%s: the caller did not see '%s'", c->name,
+		CHECK(bw_case_saw(&S, "drop", c->enforce_result), "%s: the caller did not see '%s'", c->name,
 		      c->enforce_result);
 		CHECK(S.evs.ev[i]->verdict->action == c->enforce_action, "%s: action %d, expected %d: %s",
 		      c->name, S.evs.ev[i]->verdict->action, c->enforce_action,
@@ -320,7 +293,7 @@ static void run_case(const struct exec_case *c, bool enforce)
 	} else {
 		CHECK(stat(wsp("marker"), &st) == 0, "%s: audit mode: the payload did not run (no marker)",
 		      c->name);
-		CHECK(saw("drop", "exit 0"), "%s: audit mode: the payload did not exit 0", c->name);
+		CHECK(bw_case_saw(&S, "drop", "exit 0"), "%s: audit mode: the payload did not exit 0", c->name);
 		CHECK(S.evs.ev[i]->verdict->action == BUILDWARDEN__V1__ACTION__AUDITED,
 		      "%s: audit mode: action %d, expected AUDITED: %s", c->name,
 		      S.evs.ev[i]->verdict->action, bw_ev_describe(S.evs.ev[i], line, sizeof(line)));
@@ -362,7 +335,7 @@ static void test_ldd_is_refused(void **state)
 	(void)state;
 	alarm(bw_run_timeout() + 20);
 	write_policy();
-	run_build("enforce", "ldd /bin/true\n");
+	bw_case_run_sh(&S, "enforce", "ldd /bin/true\n");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
 	CHECK(find_exec_violation("dynamic loader") >= 0 &&
@@ -404,7 +377,7 @@ static void test_interpreter_reading_script(void **state)
 		bool argv_seen = false;
 
 		unlink(wsp("marker"));
-		run_build(modes[m], script);
+		bw_case_run_sh(&S, modes[m], script);
 		CHECK(stat(wsp("marker"), &st) == 0, "%s: sh did not run the script", modes[m]);
 		CHECK(S.res.exit_code == 0, "%s: exit code %d, expected 0", modes[m], S.res.exit_code);
 		CHECK(find_exec_violation("") < 0, "%s: an exec violation was reported", modes[m]);
@@ -440,10 +413,10 @@ static void test_script_after_allowed_binary(void **state)
 		 "'%s'\ncat '%s' > '%s'\nmv '%s' '%s'\n'%s' --bw-helper spawn drop '%s'\n",
 		 wsp("ok/t"), wsp("payload.txt"), wsp("ok/t"), wsp("ok/t"), wsp("deny/t"),
 		 bw_self_exe(), wsp("deny/t"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	CHECK(stat(wsp("marker"), &st) != 0 && errno == ENOENT,
 	      "the rewritten script ran: its marker file exists");
-	CHECK(saw("drop", "exec EPERM"), "the exec of the rewritten script did not fail with EPERM");
+	CHECK(bw_case_saw(&S, "drop", "exec EPERM"), "the exec of the rewritten script did not fail with EPERM");
 	CHECK(find_exec_violation("exec.deny[0]") >= 0, "no violation for the rewritten script");
 }
 
@@ -464,7 +437,7 @@ static void test_allowed_not_refused(void **state)
 		 "set -e\n'%s'\n/bin/true\n" LOADER " --version >/dev/null\n" LOADER
 		 " --verify /bin/true\n" LOADER " --help >/dev/null\n",
 		 wsp("ok/step.sh"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	CHECK(stat(wsp("marker"), &st) == 0, "the allowed script did not run");
 	CHECK(S.res.exit_code == 0, "exit code %d, expected 0", S.res.exit_code);
 	CHECK(find_exec_violation("") < 0, "an allowed exec was reported as a violation");

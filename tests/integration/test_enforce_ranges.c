@@ -26,15 +26,11 @@
 
 #include "lib/bwcase.h"
 #include "lib/bwtest.h"
+#include "lib/loopnet.h"
 
 #define EXIT_VIOLATION 77
 
 static struct bw_case S;
-
-static unsigned run_timeout(void)
-{
-	return bw_run_timeout();
-}
 
 static void diag(void)
 {
@@ -60,158 +56,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* `buildwarden run --mode MODE --policy <ws>/policy.yaml --events ... -- sh -c script` */
-static void run_build(const char *mode, const char *script)
-{
-	char policy[PATH_MAX];
-	const char *args[] = { "run", "--mode", mode, "--policy",
-			       bw_ws_path(&S.ws, "policy.yaml", policy, sizeof(policy)),
-			       "--events", S.events, "--", "/bin/sh", "-c", script, NULL };
-
-	snprintf(S.events, sizeof(S.events), "%s/events-%u.pb", S.ws.path, ++S.runs);
-	S.dumped = false;
-	S.ran = bw_run_logged(args, run_timeout(), 0, &S.res, S.cmdline, sizeof(S.cmdline)) == 0;
-	CHECK(S.ran, "cannot start %s", S.cmdline);
-	CHECK(!S.res.timed_out, "buildwarden did not finish within %u s", run_timeout());
-	if (S.have_evs)
-		bw_events_free(&S.evs);
-	S.have_evs = true;
-	CHECK(bw_events_read(S.events, &S.evs) == 0, "events file %s does not parse: %s", S.events,
-	      S.evs.err);
-}
-
-/* The helper's "RESULT tag value" line in the build's stdout. */
-static bool saw(const char *tag, const char *value)
-{
-	char want[128];
-
-	snprintf(want, sizeof(want), "RESULT %s %s\n", tag, value);
-	return S.res.out && strstr(S.res.out, want);
-}
-
-/* ---- sockets ------------------------------------------------------------- */
-
-/* Fills ss from a loopback address only (127/8, ::1, ::ffff:127/104): any other
- * address is refused here, before a socket exists. */
-static int loopback_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (!strchr(addr, ':')) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1 || (ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			return -1;
-		*sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			return -1;
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) &&
-		    !(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
-			return -1;
-		*sl = sizeof(*s6);
-	}
-	return 0;
-}
-
-/* A non-blocking socket bound to addr on a free port: listening for TCP. */
-static int bind_on(const char *addr, int type, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1, fd;
-
-	if (loopback_addr(addr, 0, &ss, &sl))
-		return -1;
-	fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || (type == SOCK_STREAM && listen(fd, 16)) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-/* How many connections reached a listener (the handshake completes in the kernel). */
-static unsigned accepted(int lfd)
-{
-	unsigned n = 0;
-	int c;
-
-	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		close(c);
-		n++;
-	}
-	return n;
-}
-
-/* --bw-helper tcp|udp TAG ADDR PORT: one connect or one datagram (an AF_INET6 socket
- * for ::ffff: addresses), then "RESULT TAG ok" or "RESULT TAG <errno name>". */
-static int helper_net(bool udp, const char *tag, const char *addr, const char *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd, rc;
-
-	if (loopback_addr(addr, (uint16_t)atoi(port), &ss, &sl))
-		return 2;
-	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 3;
-	rc = udp ? (sendto(fd, "x", 1, 0, (struct sockaddr *)&ss, sl) == 1 ? 0 : -1)
-		 : connect(fd, (struct sockaddr *)&ss, sl);
-	printf("RESULT %s %s\n", tag, rc ? (errno == EPERM ? "EPERM" : strerror(errno)) : "ok");
-	fflush(stdout);
-	close(fd);
-	return 0;
-}
-
-/* --bw-helper spawn TAG PATH ARGS...: fork, exec, wait; "RESULT TAG signal N",
- * "RESULT TAG exit N" or "RESULT TAG exec <errno>". */
-static int helper_spawn(const char *tag, char **argv)
-{
-	int st, pfd[2], e = 0;
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return 3;
-	pid = fork();
-	if (pid < 0)
-		return 3;
-	if (pid == 0) {
-		execv(argv[0], argv);
-		e = errno;
-		if (write(pfd[1], &e, sizeof(e)) < 0)
-			_exit(126);
-		_exit(127);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], &e, sizeof(e)) != sizeof(e))
-		e = 0;
-	close(pfd[0]);
-	if (waitpid(pid, &st, 0) != pid)
-		return 3;
-	if (e)
-		printf("RESULT %s exec %s\n", tag, e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : strerror(e));
-	else if (WIFSIGNALED(st))
-		printf("RESULT %s signal %d\n", tag, WTERMSIG(st));
-	else
-		printf("RESULT %s exit %d\n", tag, WEXITSTATUS(st));
-	fflush(stdout);
-	return 0;
-}
-
 /* ---- port ranges and lists --------------------------------------------------- */
 
 static void test_port_range_and_list(void **state)
@@ -223,12 +67,12 @@ static void test_port_range_and_list(void **state)
 	char script[PATH_MAX * 4];
 
 	(void)state;
-	alarm(run_timeout() + 20);
-	l_in = bind_on("127.0.0.1", SOCK_STREAM, &p_in);
-	l_list = bind_on("127.0.0.1", SOCK_STREAM, &p_list);
+	alarm(bw_run_timeout() + 20);
+	l_in = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &p_in);
+	l_list = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &p_list);
 	/* a port outside [p_in-1, p_in+1] and not p_list: rebind until it is */
 	for (int tries = 0; tries < 50; tries++) {
-		l_out = bind_on("127.0.0.1", SOCK_STREAM, &p_out);
+		l_out = loopnet_bind_any("127.0.0.1", SOCK_STREAM, &p_out);
 		if (l_out < 0 || ((p_out + 1 < p_in || p_out > p_in + 1) && p_out != p_list))
 			break;
 		close(l_out);
@@ -247,18 +91,18 @@ static void test_port_range_and_list(void **state)
 		 "'%s' --bw-helper tcp list 127.0.0.1 %u\n"
 		 "'%s' --bw-helper tcp out 127.0.0.1 %u\n",
 		 me, p_in, me, p_list, me, p_out);
-	run_build("enforce", script);
-	CHECK(saw("in", "ok"), "the connect to a port inside the range %u-%u failed", p_in - 1, p_in + 1);
-	CHECK(saw("list", "ok"), "the connect to port %u of the list failed", p_list);
-	CHECK(saw("out", "EPERM"), "the connect to port %u (outside the range and list) was not refused with EPERM", p_out);
-	CHECK(accepted(l_in) == 1, "the allowed connect did not arrive (range)");
+	bw_case_run_sh(&S, "enforce", script);
+	CHECK(bw_case_saw(&S, "in", "ok"), "the connect to a port inside the range %u-%u failed", p_in - 1, p_in + 1);
+	CHECK(bw_case_saw(&S, "list", "ok"), "the connect to port %u of the list failed", p_list);
+	CHECK(bw_case_saw(&S, "out", "EPERM"), "the connect to port %u (outside the range and list) was not refused with EPERM", p_out);
+	CHECK(loopnet_accepted(l_in) == 1, "the allowed connect did not arrive (range)");
 	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_CONNECT,
 						    .address = "127.0.0.1", .port = p_in,
 						    .violation = BW_NO }, 0);
 	CHECK(i >= 0 && !strcmp(S.evs.ev[i]->verdict->rule, "range"),
 	      "the allowed connect does not name the allow rule 'range'");
-	CHECK(accepted(l_list) == 1, "the allowed connect did not arrive (list)");
-	CHECK(accepted(l_out) == 0, "a refused connect arrived");
+	CHECK(loopnet_accepted(l_list) == 1, "the allowed connect did not arrive (list)");
+	CHECK(loopnet_accepted(l_out) == 0, "a refused connect arrived");
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit code %d, expected %d", S.res.exit_code,
 	      EXIT_VIOLATION);
 	close(l_in);
@@ -293,7 +137,7 @@ static int outsider_connect_ports(void *arg)
 		socklen_t sl;
 		int s;
 
-		if (loopback_addr("127.0.0.2", ports[i], &ss, &sl))
+		if (loopnet_addr("127.0.0.2", ports[i], &ss, &sl))
 			return 103;
 		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		res[i] = s >= 0 && connect(s, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
@@ -317,10 +161,10 @@ static void test_port_range_outsider_host_scope(void **state)
 	pid_t pid;
 
 	(void)state;
-	alarm(run_timeout() + 20);
-	l_in = bind_on("127.0.0.2", SOCK_STREAM, &oc.p_in);
+	alarm(bw_run_timeout() + 20);
+	l_in = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.p_in);
 	for (int tries = 0; tries < 50; tries++) {
-		l_out = bind_on("127.0.0.2", SOCK_STREAM, &oc.p_out);
+		l_out = loopnet_bind_any("127.0.0.2", SOCK_STREAM, &oc.p_out);
 		if (l_out < 0 || oc.p_out + 1 < oc.p_in || oc.p_out > oc.p_in + 1)
 			break;
 		close(l_out);
@@ -336,15 +180,15 @@ static void test_port_range_outsider_host_scope(void **state)
 	CHECK(pid > 0, "fork outsider");
 	snprintf(script, sizeof(script), "printf 'go\\n' > '%s'\nread ack < '%s'\n", wsp("ctl/go"),
 		 wsp("ctl/done"));
-	run_build("enforce", script);
+	bw_case_run_sh(&S, "enforce", script);
 	st = bw_wait_bounded(pid, 5);
 	CHECK(st >= 0 && WIFEXITED(st) && !(WEXITSTATUS(st) & 1),
 	      "the outsider's connect to port %u (inside the denied range) was not refused with EPERM (status %d)",
 	      oc.p_in, st);
 	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	      "the outsider's connect to port %u (outside the range) failed (status %d)", oc.p_out, st);
-	CHECK(accepted(l_in) == 0, "a refused connect arrived");
-	CHECK(accepted(l_out) == 1, "the allowed connect did not arrive");
+	CHECK(loopnet_accepted(l_in) == 0, "a refused connect arrived");
+	CHECK(loopnet_accepted(l_out) == 1, "the allowed connect did not arrive");
 	close(l_in);
 	close(l_out);
 }
@@ -360,7 +204,7 @@ static void test_exec_allow_subtree(void **state)
 	FILE *f;
 
 	(void)state;
-	alarm(run_timeout() + 20);
+	alarm(bw_run_timeout() + 20);
 	CHECK(bw_ws_mkdir(&S.ws, "deny") == 0 && bw_ws_mkdir(&S.ws, "deny/go-build1") == 0,
 	      "mkdir");
 	snprintf(cmd, sizeof(cmd), "cp /usr/bin/touch '%s' && cp /usr/bin/touch '%s'",
@@ -382,12 +226,12 @@ static void test_exec_allow_subtree(void **state)
 		 "'%s' --bw-helper spawn denied '%s' '%s'\n",
 		 me, wsp("deny/go-build1/touch"), wsp("marker_ok"), me, wsp("deny/go-build1/s.sh"),
 		 me, wsp("deny/touch"), wsp("marker_no"));
-	run_build("enforce", script);
-	CHECK(saw("allowed", "exit 0") && stat(wsp("marker_ok"), &st) == 0,
+	bw_case_run_sh(&S, "enforce", script);
+	CHECK(bw_case_saw(&S, "allowed", "exit 0") && stat(wsp("marker_ok"), &st) == 0,
 	      "the binary in the exec.allow subtree did not run");
-	CHECK(saw("script", "exit 0") && stat(wsp("marker_script"), &st) == 0,
+	CHECK(bw_case_saw(&S, "script", "exit 0") && stat(wsp("marker_script"), &st) == 0,
 	      "the #! script in the exec.allow subtree did not run");
-	CHECK(saw("denied", "signal 9") && stat(wsp("marker_no"), &st) != 0,
+	CHECK(bw_case_saw(&S, "denied", "signal 9") && stat(wsp("marker_no"), &st) != 0,
 	      "the binary beside the subtree, in the denied tree, was not killed");
 	/* the events name the rules by their names: the exception that allowed, the deny */
 	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_EXEC,
@@ -414,9 +258,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc >= 6 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "tcp"))
-		return helper_net(false, argv[3], argv[4], argv[5]);
+		return loopnet_helper_net(false, argv[3], argv[4], argv[5]);
 	if (argc >= 5 && !strcmp(argv[1], "--bw-helper") && !strcmp(argv[2], "spawn"))
-		return helper_spawn(argv[3], argv + 4);
+		return bw_helper_spawn(argv[3], argv + 4);
 	if (argc >= 2 && !strcmp(argv[1], "--bw-helper"))
 		return 2;
 	if (getenv("BW_TEST_FILTER"))

@@ -30,4 +30,11 @@ void bw_case_end(struct bw_case *c);
 /* prints the run and its events once */
 void bw_case_diag(struct bw_case *c);
 
+/* `buildwarden run --mode MODE --policy <ws>/policy.yaml --events <ws>/events-N.pb --
+ * /bin/sh -c SCRIPT` (N counts the case's runs), then its events read into c->evs; a
+ * failed check (did not start, timed out, events do not parse) dumps c and fails. */
+void bw_case_run_sh(struct bw_case *c, const char *mode, const char *script);
+/* Did the build print the --bw-helper line "RESULT TAG VALUE"? */
+bool bw_case_saw(const struct bw_case *c, const char *tag, const char *value);
+
 #endif

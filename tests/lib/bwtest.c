@@ -973,3 +973,36 @@ void bw_ev_dump(const struct bw_events *evs, size_t max)
 		printf("  ... %zu more\n", evs->n - max);
 	fflush(stdout);
 }
+
+int bw_helper_spawn(const char *tag, char **argv)
+{
+	int st, pfd[2], e = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return 3;
+	pid = fork();
+	if (pid < 0)
+		return 3;
+	if (pid == 0) {
+		execv(argv[0], argv);
+		e = errno;
+		if (write(pfd[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &e, sizeof(e)) != sizeof(e))
+		e = 0;
+	close(pfd[0]);
+	if (waitpid(pid, &st, 0) != pid)
+		return 3;
+	if (e)
+		printf("RESULT %s exec %s\n", tag, e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : strerror(e));
+	else if (WIFSIGNALED(st))
+		printf("RESULT %s signal %d\n", tag, WTERMSIG(st));
+	else
+		printf("RESULT %s exit %d\n", tag, WEXITSTATUS(st));
+	fflush(stdout);
+	return 0;
+}

@@ -177,4 +177,9 @@ void bw_ev_dump(const struct bw_events *evs, size_t max);
 const char *bw_body_name(Buildwarden__V1__Event__BodyCase body);
 const char *bw_op_name(Buildwarden__V1__FileOp op);
 
+/* A suite's --bw-helper spawn TAG PATH ARGS..., in the build: fork, exec argv, wait;
+ * then "RESULT TAG signal N", "RESULT TAG exit N" or "RESULT TAG exec <errno name>" on
+ * stdout. 0, or 3 when it could not fork or wait. */
+int bw_helper_spawn(const char *tag, char **argv);
+
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/decode_exit.h"
 #include "cli/exitcodes.h"
 #include "cli/help.h"
 #include "cli/usage.h"
@@ -41,16 +42,5 @@ int cmd_decode(int argc, char **argv)
 	}
 	if ((flags & DECODE_TEXT) && (flags & DECODE_EMIT_DEFAULTS))
 		return usage__error("buildwarden decode", usage, "--emit-defaults is for JSON, not --format text");
-	switch (decode__stream_opts(file ? file : "-", stdout, stderr, flags)) {
-	case DECODE_OK:
-		return 0;
-	case DECODE_BAD_DATA:
-		return EXIT_DATAERR;
-	case DECODE_NO_INPUT:
-		return EXIT_NOINPUT;
-	case DECODE_IO_ERROR:
-		return EXIT_IOERR;
-	default: /* DECODE_NO_MEMORY: out of memory is internal, as in the collector */
-		return EXIT_SOFTWARE;
-	}
+	return decode_exit__code(decode__stream_opts(file ? file : "-", stdout, stderr, flags));
 }

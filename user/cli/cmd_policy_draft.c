@@ -14,6 +14,7 @@
 #include "agent/policy_load.h"
 #include "base/clock.h"
 #include "cli/commands.h"
+#include "cli/decode_exit.h"
 #include "cli/exitcodes.h"
 #include "cli/help.h"
 #include "cli/usage.h"
@@ -80,22 +81,6 @@ static int draft__event(void *ctx, const Buildwarden__V1__Event *ev, const char 
 	return DECODE_NO_MEMORY;
 }
 
-static int draft__map(int rc)
-{
-	switch (rc) {
-	case DECODE_OK:
-		return 0;
-	case DECODE_BAD_DATA:
-		return EXIT_DATAERR;
-	case DECODE_NO_INPUT:
-		return EXIT_NOINPUT;
-	case DECODE_IO_ERROR:
-		return EXIT_IOERR;
-	default:
-		return EXIT_SOFTWARE;
-	}
-}
-
 static void draft__progress(void *ctx, uint64_t in_bytes)
 {
 	struct draft_reader *r = ctx;
@@ -153,7 +138,7 @@ static int cmd_policy_learn(int argc, char **argv)
 	rc = draft__read_all(argv + first, argc - first, &r);
 	if (rc != DECODE_OK) {
 		draft_learn__free(r.learn);
-		return draft__map(rc);
+		return decode_exit__code(rc);
 	}
 	/* whole, then out: a failure leaves no half policy on standard output */
 	mem = open_memstream(&buf, &len);
@@ -229,7 +214,7 @@ static int cmd_policy_test(int argc, char **argv)
 	draft_replay__free(r.replay);
 	policy__free(p);
 	if (rc != DECODE_OK)
-		return draft__map(rc);
+		return decode_exit__code(rc);
 	return c.flagged ? EXIT_VIOLATION : 0;
 }
 

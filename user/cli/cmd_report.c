@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "cli/commands.h"
+#include "cli/decode_exit.h"
 #include "cli/exitcodes.h"
 #include "cli/help.h"
 #include "cli/usage.h"
@@ -69,22 +70,6 @@ static FILE *report__create(const char *path, char *tmp, size_t len)
 		return NULL;
 	}
 	return f;
-}
-
-static int report__map(int rc)
-{
-	switch (rc) {
-	case DECODE_OK:
-		return 0;
-	case DECODE_BAD_DATA:
-		return EXIT_DATAERR;
-	case DECODE_NO_INPUT:
-		return EXIT_NOINPUT;
-	case DECODE_IO_ERROR:
-		return EXIT_IOERR;
-	default:
-		return EXIT_SOFTWARE;
-	}
 }
 
 int cmd_report(int argc, char **argv)
@@ -174,7 +159,7 @@ int cmd_report(int argc, char **argv)
 	if (errbuf && *errbuf)
 		fputs(errbuf, stderr);
 	if (rc != DECODE_OK && rc != DECODE_BAD_DATA) {
-		ret = report__map(rc);
+		ret = decode_exit__code(rc);
 		goto done;
 	}
 	if (rc == DECODE_BAD_DATA) {

@@ -10,6 +10,7 @@
 
 #include "collector/batch.h"
 #include "collector/export_priv.h"
+#include "collector/json_out.h"
 #include "transport/pbjson.h"
 
 void export__rfc3339(char *buf, size_t len, int64_t ns)
@@ -40,22 +41,6 @@ void export__flag_names(char *buf, size_t len, uint32_t flags)
 	}
 }
 
-static void export__json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 int export__json(FILE *out, const struct export_item *it)
 {
 	const struct store_row *r = &it->row;
@@ -67,9 +52,9 @@ int export__json(FILE *out, const struct export_item *it)
 
 	/* Agent ids and hosts were checked at Hello (printable, bounded); escaped anyway. */
 	fputs("{\"agent\":", out);
-	export__json_str(out, r->agent);
+	json_out__str(out, r->agent);
 	fputs(",\"boundHost\":", out);
-	export__json_str(out, r->host);
+	json_out__str(out, r->host);
 	if (r->received_ns) {
 		export__rfc3339(t, sizeof(t), r->received_ns);
 		fprintf(out, ",\"receivedTime\":\"%s\"", t);
@@ -98,7 +83,7 @@ int export__json(FILE *out, const struct export_item *it)
 	} else {
 		/* not an Event (bad_event): what the row says, and the run it belongs to */
 		fputs(",\"runId\":", out);
-		export__json_str(out, r->run_id);
+		json_out__str(out, r->run_id);
 		fprintf(out, ",\"seq\":\"%llu\"}", (unsigned long long)r->seq);
 	}
 	free(json);

@@ -9,6 +9,7 @@
 
 #include "buildwarden.pb-c.h"
 #include "collector/batch.h"
+#include "collector/json_out.h"
 #include "collector/query.h"
 #include "collector/query_event.h"
 #include "transport/pbjson.h"
@@ -45,22 +46,6 @@ int query__duration(const char *s, int64_t *ns)
 		return -EINVAL;
 	*ns = (int64_t)(v * unit) * 1000000000;
 	return 0;
-}
-
-static void query__json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
 }
 
 const char *const query_kinds[] = { "exec", "file", "connect", "run_start", "run_end", "stats",
@@ -111,13 +96,13 @@ static void query__print_finding(FILE *out, const struct store_res *st, const st
 		return;
 	}
 	fputs("{\"kind\":", out);
-	query__json_str(out, store_res__text(st, 4));
+	json_out__str(out, store_res__text(st, 4));
 	fputs(",\"agent\":", out);
-	query__json_str(out, store_res__text(st, 0));
+	json_out__str(out, store_res__text(st, 0));
 	fputs(",\"host\":", out);
-	query__json_str(out, store_res__text(st, 1));
+	json_out__str(out, store_res__text(st, 1));
 	fputs(",\"runId\":", out);
-	query__json_str(out, store_res__text(st, 2));
+	json_out__str(out, store_res__text(st, 2));
 	{
 		char t[40];
 
@@ -130,7 +115,7 @@ static void query__print_finding(FILE *out, const struct store_res *st, const st
 		fprintf(out, ",\"lastSeq\":\"%lld\"", (long long)store_res__int(st, 6));
 	if (!store_res__null(st, 7)) {
 		fputs(",\"detail\":", out);
-		query__json_str(out, store_res__text(st, 7));
+		json_out__str(out, store_res__text(st, 7));
 	}
 	fputs("}\n", out);
 }
@@ -326,26 +311,35 @@ static int query__one_agent(struct store *db, const struct query_opts *o, char *
 	return -EEXIST;
 }
 
+/* The newest --limit stored events that pass `where` and o's filters, printed oldest
+ * first. Ordered and filtered on the collector's clock (received_ns): an agent chooses
+ * its events' timeNs, and one that dated its rows in the future would otherwise hold the
+ * top of every --limit and pass every --since. q is reused: its text starts over. */
+static int query__newest_events(struct store *db, struct query_sql *q,
+				const struct query_opts *o, const char *where, FILE *out,
+				char *err, size_t errlen)
+{
+	q->len = 0;
+	query__add(q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
+		      " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
+		      " JOIN runs r ON r.id = e.run WHERE ");
+	query__add(q, where);
+	query__filters(q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host", "e.rule",
+		       "r.agent");
+	query__event_filters(q, o);
+	query__ci_filters(q, o);
+	query__add(q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
+		      " ORDER BY rx, run, seq");
+	return query__exec(db, q, o, out, true, true, err, errlen);
+}
+
 int query__run(struct store *db, const struct query_opts *o, FILE *out, char *err, size_t errlen)
 {
 	struct query_sql q = { .len = 0 };
 	int rc;
 
 	if (o->violations) {
-		/* the newest N, printed oldest first */
-		/* Ordered and filtered on the collector's clock (received_ns): an agent
-		 * chooses its events' timeNs, and one that dated its rows in the future
-		 * would otherwise hold the top of every --limit and pass every --since. */
-		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
-			       " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
-			       " JOIN runs r ON r.id = e.run WHERE e.violation = 1");
-		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
-			       "e.rule", "r.agent");
-		query__event_filters(&q, o);
-		query__ci_filters(&q, o);
-		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
-			       " ORDER BY rx, run, seq");
-		rc = query__exec(db, &q, o, out, true, true, err, errlen);
+		rc = query__newest_events(db, &q, o, "e.violation = 1", out, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -398,17 +392,7 @@ int query__run(struct store *db, const struct query_opts *o, FILE *out, char *er
 	} else if (!o->violations && !o->findings && !o->runs &&
 		   (o->kind || query_event__filters(o))) {
 		/* every stored event that passes the filters, by arrival */
-		q.len = 0;
-		query__add(&q, "SELECT * FROM (SELECT r.agent, e.flags, e.event, e.seq, r.host,"
-			       " r.run_id, coalesce(e.received_ns, e.time_ns) AS rx, e.run FROM events e"
-			       " JOIN runs r ON r.id = e.run WHERE 1 = 1");
-		query__filters(&q, o, "coalesce(e.received_ns, e.time_ns)", "r.run_id", "r.host",
-			       "e.rule", "r.agent");
-		query__event_filters(&q, o);
-		query__ci_filters(&q, o);
-		query__add(&q, " ORDER BY rx DESC, e.run DESC, e.seq DESC LIMIT :limit) AS q"
-			       " ORDER BY rx, run, seq");
-		rc = query__exec(db, &q, o, out, true, true, err, errlen);
+		rc = query__newest_events(db, &q, o, "1 = 1", out, err, errlen);
 		if (rc)
 			return rc;
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/json_out.h"
 #include "collector/query_event.h"
 #include "transport/pbjson.h"
 
@@ -69,22 +70,6 @@ bool query_event__match(const struct query_opts *o, const Buildwarden__V1__Event
 	return true;
 }
 
-static void query_event__json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 static const char *const query_event__flag_names[] = { "chain_break", "chain_unverified",
 						       "bad_event", "redacted" };
 
@@ -97,7 +82,7 @@ static void query_event__json(FILE *out, const char *agent, uint64_t seq, int fl
 	int rc = -EINVAL;
 
 	fputs("{\"agent\":", out);
-	query_event__json_str(out, agent);
+	json_out__str(out, agent);
 	fputc(',', out);
 	if (flags) {
 		bool first = true;

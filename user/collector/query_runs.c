@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/json_out.h"
 #include "collector/query_event.h"
 #include "transport/pbjson.h"
 
@@ -66,22 +67,6 @@ static int runs__outside(struct store *db, int64_t run, const struct query_opts 
 
 	return store__query(db, "SELECT event FROM events WHERE run = :id AND kind = 'file'", &p,
 			    1, runs__outside_row, &q, err, errlen);
-}
-
-static void runs__str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
 }
 
 /* ,"name":{...} from a sub-message of a stored event; nothing if it does not decode. */
@@ -180,11 +165,11 @@ static int runs__row(void *arg, const struct store_res *r)
 		fputc('\n', mem);
 	} else {
 		fputs("{\"agent\":", mem);
-		runs__str(mem, agent);
+		json_out__str(mem, agent);
 		fputs(",\"host\":", mem);
-		runs__str(mem, host);
+		json_out__str(mem, host);
 		fputs(",\"runId\":", mem);
-		runs__str(mem, run_id);
+		json_out__str(mem, run_id);
 		fprintf(mem, ",\"firstSeen\":\"%s\",\"lastSeen\":\"%s\",\"lastSeq\":\"%lld\","
 			     "\"complete\":%s,\"violations\":%lld,\"findings\":%lld",
 			t1, t2, (long long)store_res__int(r, 6), complete ? "true" : "false", viol, fnd);
@@ -193,7 +178,7 @@ static int runs__row(void *arg, const struct store_res *r)
 			for (size_t k = 0; k < w.n_writers; k++) {
 				if (k)
 					fputc(',', mem);
-				runs__str(mem, w.writers[k]);
+				json_out__str(mem, w.writers[k]);
 			}
 			fputc(']', mem);
 		}
