@@ -7,8 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include "sensor_abi.h"
 
-/* Live processes, keyed by tgid. Not preallocated: 65536 entries of 320 bytes took
- * 30 ms to create, on every run's start. */
+/* Live processes, keyed by tgid. Not preallocated from Linux 6.1 on: 65536 entries of
+ * 320 bytes took 30 ms to create, on every run's start. Older kernels preallocate it
+ * (sensor/loader.c prealloc_traced_maps says why). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -121,7 +122,8 @@ struct {
 
 /* Every marked regular file of the protected trees, filled by the agent from fanwatch's
  * marks (user/agent/write_guard.c): the write guards (write.bpf.c) and the BPF LSM hooks
- * (lsm.bpf.c) compare a file's identity with it. */
+ * (lsm.bpf.c) compare a file's identity with it. Preallocated before Linux 6.1, like
+ * proc_table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BW_MAX_PROTECTED_INODES);
