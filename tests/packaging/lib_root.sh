@@ -5,7 +5,8 @@
 # Outside:
 #   root_prereqs            skips unless root, mmdebstrap, the packaging tools and
 #                           Debian 12 apt sources (sets SOURCES; BW_DEB_SOURCES=FILE)
-#   root_make_deb           `make deb` (lintian included); sets deb (absolute path)
+#   root_make_deb           `make deb` (lintian included); sets deb (absolute path).
+#                           BW_DEB=FILE: that package instead, nothing built
 #   root_tarball [PKG...]   the cached root, built once by mmdebstrap (minbase, PKGs
 #                           installed, the .deb's Depends downloaded but not installed);
 #                           sets tarball. Keyed by the Depends, the sources and the PKGs.
@@ -43,6 +44,11 @@ root_prereqs() {
 
 root_make_deb() {
 	local log=$OUT/$(basename "$0" .sh).make.log
+	if [ -n "${BW_DEB:-}" ]; then # a given package (a release, or a broken one to test the test)
+		deb=$(realpath "$BW_DEB") && [ -s "$deb" ] || fail "BW_DEB=$BW_DEB is not a file"
+		echo "--- the package: $deb (BW_DEB; no make deb)"
+		return 0
+	fi
 	echo "--- make deb"
 	mkdir -p "$OUT"
 	make -s OUT="$OUT" deb >"$log" 2>&1 || { tail -40 "$log"; fail "make deb"; }

@@ -11,7 +11,9 @@
 #  job in its own session, outside the build, appends to src/main.c while the build
 #  runs. The job fails, the summary names the file and the outsider's lineage, the
 #  artifact has the events (`buildwarden decode` reads them) and the reports, and the
-#  file changed (the policy is audit mode: recorded and reported, not stopped).
+#  file changed (the policy is audit mode: recorded and reported, not stopped). Once
+#  more with the policy in enforce mode: the outsider's open for write is refused (EPERM,
+#  DENIED in the summary, src/main.c byte for byte unchanged) and the job fails.
 #  GitLab: the template's `.buildwarden` job (before_script starts the agent, the
 #  build, the .buildwarden-finish lines, after_script), its commands taken from the
 #  template installed by the package, run in the root with CI_* variables; same two
@@ -80,8 +82,8 @@ if [ "${1:-}" = --in-namespace ]; then
 	# the action as a runner checks it out: the repository's files it uses
 	cp -r action.yml ci "$root$ACTION/"
 
-	# new_project DIR POLICY: a small C project (several files, objects and a program in
-	# out/) and its policy protecting src/ and out/ (audit mode)
+	# new_project DIR POLICY [MODE]: a small C project (several files, objects and a
+	# program in out/) and its policy protecting src/ and out/ (MODE: audit)
 	new_project() {
 		local d=$root$1
 		rm -rf "$d"
@@ -110,7 +112,7 @@ C
 		cp "$root/bin/dash" "$d/bin/buildsh"
 		cat >"$d/$2" <<YAML
 version: 1
-mode: audit
+mode: ${3:-audit}
 protect:
   - path: $1/src
   - path: $1/out
@@ -124,7 +126,8 @@ YAML
 	start_outsider() {
 		rm -f "$root/tmp/go" "$root/tmp/done"
 		mkfifo "$root/tmp/go" "$root/tmp/done"
-		setsid chroot "$root" /bin/sh -c "read _ </tmp/go; echo '/* planted */' >>$1/src/main.c; echo done >/tmp/done" &
+		setsid chroot "$root" /bin/sh -c "read _ </tmp/go; echo '/* planted */' >>$1/src/main.c; echo done >/tmp/done" \
+			2>"$root/tmp/outsider.err" &
 		outsider=$!
 	}
 	handshake='timeout 30 sh -c "echo go >/tmp/go" && timeout 30 cat /tmp/done >/dev/null'
@@ -218,6 +221,27 @@ YAML
 	check "audit mode: the planted write happened" grep -qx '/\* planted \*/' "$root$WS/src/main.c"
 	cp "$art/report.html" "$root/tmp/gh-report.html"
 	gh_planter=$planter
+	[ "$failed" -eq 0 ] || cat "$log" "$sum"
+	[ "$failed_before" -eq 0 ] || failed=1
+
+	echo "== GitHub, the policy in enforce mode: the outsider's write is refused"
+	failed_before=$failed failed=0
+	new_project "$WS" .github/buildwarden.yaml enforce
+	mkdir -p "$root$WS/.github/workflows"
+	cp "$root$WS/src/main.c" "$root/tmp/main.c.orig"
+	start_outsider "$WS"
+	gh_job enforce "make -j2 && $handshake"
+	stop_outsider
+	log=$root/tmp/gh-enforce.log sum=$root/tmp/gh-enforce/summary.md
+	check "the job fails (status $rc)" test "$rc" -eq 1
+	check "the build itself succeeded" has "$log" "##[endgroup] run exit 0"
+	check "summary: one violation" has "$sum" "### Violations (1)"
+	check "summary: the outsider's open for write, refused (DENIED)" \
+		grep -q "| OPEN\\\\_WRITE .*src.*main.* | DENIED | pid $planter " "$sum"
+	# README, "What enforce mode does on this host": refused with EPERM, content unchanged
+	check "the outsider's open failed with EPERM" has "$root/tmp/outsider.err" "Operation not permitted"
+	check "enforce mode: src/main.c is unchanged" cmp -s "$root/tmp/main.c.orig" "$root$WS/src/main.c"
+	check "the build's program runs" test "$(in_root "$WS/out/app")" = "hello from widget 0"
 	[ "$failed" -eq 0 ] || cat "$log" "$sum"
 	[ "$failed_before" -eq 0 ] || failed=1
 
@@ -322,10 +346,10 @@ PY
 		echo "note: no $CHROMIUM: the HTML reports were not rendered (make deps installs chromium)"
 		chromium_missing=1
 	fi
-	echo "figure: the four jobs took $(($(date +%s) - t0)) s"
+	echo "figure: the five jobs took $(($(date +%s) - t0)) s"
 	# BW_FLOW_KEEP=DIR: the jobs' logs, summaries, artifacts and DOMs kept for a look
 	if [ -n "${BW_FLOW_KEEP:-}" ]; then
-		mkdir -p "$BW_FLOW_KEEP" && cp -r "$root"/tmp/gh-* "$root"/tmp/gl* "$root"/tmp/*dom* "$root$GLWS/.buildwarden" "$BW_FLOW_KEEP/"
+		mkdir -p "$BW_FLOW_KEEP" && cp -r "$root"/tmp/gh-* "$root"/tmp/gl-* "$root"/tmp/gl "$root$GLWS/.buildwarden" "$BW_FLOW_KEEP/"
 		echo "kept: $BW_FLOW_KEEP"
 	fi
 	[ "$failed" -eq 0 ] || exit 1
