@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A clean Debian 12 root for the packaging tests (tests/packaging/test_*.sh), sourced
 # by bash scripts run as `$0`, which re-run themselves inside a private mount namespace
 # as `$0 --in-namespace ROOT ARGS...`. The caller defines skip (exit 77) and fail.
@@ -43,7 +44,8 @@ root_prereqs() {
 }
 
 root_make_deb() {
-	local log=$OUT/$(basename "$0" .sh).make.log
+	local log
+	log=$OUT/$(basename "$0" .sh).make.log
 	if [ -n "${BW_DEB:-}" ]; then # a given package (a release, or a broken one to test the test)
 		deb=$(realpath "$BW_DEB") && [ -s "$deb" ] || fail "BW_DEB=$BW_DEB is not a file"
 		echo "--- the package: $deb (BW_DEB; no make deb)"

@@ -25,8 +25,7 @@
 # Exit 0 passed, 1 failed, 77 skipped (no root, no mirror, no chromium: the reason is
 # printed). Wall time: tests/packaging/README.md.
 set -u
-cd "$(dirname "$0")/../.."
-top=$(pwd)
+cd "$(dirname "$0")/../.." || exit 1
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -220,6 +219,7 @@ YAML
 			grep '\"violation\":true' | grep -q '\"path\":\"$WS/src/main.c\"'"
 	check "audit mode: the planted write happened" grep -qx '/\* planted \*/' "$root$WS/src/main.c"
 	cp "$art/report.html" "$root/tmp/gh-report.html"
+	# shellcheck disable=SC2034 # read as ${!p} with the Chromium checks
 	gh_planter=$planter
 	[ "$failed" -eq 0 ] || cat "$log" "$sum"
 	[ "$failed_before" -eq 0 ] || failed=1
@@ -327,6 +327,7 @@ PY
 	check "decode: the run ended (runEnd)" has "$root/tmp/gl-decoded.json" '"runEnd"'
 	check "audit mode: the planted write happened" grep -qx '/\* planted \*/' "$root$GLWS/src/main.c"
 	cp "$art/report.html" "$root/tmp/gl-report.html"
+	# shellcheck disable=SC2034 # read as ${!p} with the Chromium checks
 	gl_planter=$planter
 	[ "$failed" -eq 0 ] || cat "$log"
 	[ "$failed_before" -eq 0 ] || failed=1

@@ -13,7 +13,7 @@
 # mounts are made in a private mount namespace and also unmounted one by one, by the
 # exact path mounted, whatever happens. Wall time: see tests/packaging/README.md.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
