@@ -13,7 +13,9 @@
 #  artifact has the events (`buildwarden decode` reads them) and the reports, and the
 #  file changed (the policy is audit mode: recorded and reported, not stopped). Once
 #  more with the policy in enforce mode: the outsider's open for write is refused (EPERM,
-#  DENIED in the summary, src/main.c byte for byte unchanged) and the job fails.
+#  DENIED in the summary, src/main.c byte for byte unchanged) and the job fails. And
+#  the action's agent mode, its pre/main/post: `step: start`, a build step (the policy's
+#  build root runs make), `step: stop` with `if: always()`, the outsider writing: fails.
 #  GitLab: the template's `.buildwarden` job (before_script starts the agent, the
 #  build, the .buildwarden-finish lines, after_script), its commands taken from the
 #  template installed by the package, run in the root with CI_* variables; same two
@@ -137,22 +139,20 @@ YAML
 			--user-data-dir="$root/tmp/chromium-profile" --dump-dom "file://$html" >"$dom" 2>"$dom.log"
 	}
 
-	# gh_job NAME RUN: the workflow with the action, as a runner runs it; sets rc
+	# gh_job NAME RUN: a workflow whose one step is the action with RUN as its run input
 	gh_job() {
-		local name=$1 run=$2
-		rm -rf "$root/home/runner/work/_temp"
-		cat >"$root$WS/.github/workflows/build.yml" <<YAML
-name: build
-on: push
-jobs:
-  build:
-    runs-on: self-hosted
-    steps:
-      - uses: acme/buildwarden@v1
+		gh_workflow "$1" "      - uses: acme/buildwarden@v1
         with:
           package: $pkgfile
-          run: $run
-YAML
+          run: $2"
+	}
+	# gh_workflow NAME STEPS: the workflow with these steps (YAML), run as a runner runs
+	# it; sets rc
+	gh_workflow() {
+		local name=$1
+		rm -rf "$root/home/runner/work/_temp"
+		printf '%s\n' "name: build" "on: push" "jobs:" "  build:" "    runs-on: self-hosted" \
+			"    steps:" "$2" >"$root$WS/.github/workflows/build.yml"
 		python3 tests/packaging/sim_github_job.py --root "$root" --workflow "$WS/.github/workflows/build.yml" \
 			--job build --action "acme/buildwarden@v1=$ACTION" --workspace "$WS" \
 			--temp /home/runner/work/_temp --artifacts "$root/tmp/gh-$name/artifacts" \
@@ -242,6 +242,37 @@ YAML
 	check "the outsider's open failed with EPERM" has "$root/tmp/outsider.err" "Operation not permitted"
 	check "enforce mode: src/main.c is unchanged" cmp -s "$root/tmp/main.c.orig" "$root$WS/src/main.c"
 	check "the build's program runs" test "$(in_root "$WS/out/app")" = "hello from widget 0"
+	[ "$failed" -eq 0 ] || cat "$log" "$sum"
+	[ "$failed_before" -eq 0 ] || failed=1
+
+	echo "== GitHub, agent mode: the action's start step, a build step, its stop step"
+	failed_before=$failed failed=0
+	new_project "$WS" .github/buildwarden.yaml
+	mkdir -p "$root$WS/.github/workflows"
+	start_outsider "$WS"
+	# the build is what the policy's build root (bin/buildsh, in the runner's cgroup) runs
+	gh_workflow agent "      - uses: acme/buildwarden@v1
+        with:
+          step: start
+      - run: bin/buildsh -c 'make -j2 && $handshake'
+      - uses: acme/buildwarden@v1
+        if: always()
+        with:
+          step: stop"
+	stop_outsider
+	log=$root/tmp/gh-agent.log sum=$root/tmp/gh-agent/summary.md art=$root/tmp/gh-agent/artifacts/buildwarden
+	check "the job fails (status $rc)" test "$rc" -eq 1
+	check "the build step succeeded" has "$log" "##[endgroup] build step 2 exit 0"
+	check "the stop step's check says why" has "$log" "::error title=buildwarden::fail: violations"
+	check "summary: one violation" has "$sum" "### Violations (1)"
+	check "summary: the outsider (pid $planter), its lineage from pid $$" \
+		grep -q "| pid $planter .*(outside the build\\\\) | pid $$ " "$sum"
+	check "summary: the build's own writes, in the build" grep -q 'out\\/app | .*(in the build\\) | no' "$sum"
+	check "summary: the run ended cleanly" has "$sum" "runEnd seen"
+	check "the agent is stopped" test ! -e "$root/home/runner/work/_temp/buildwarden/agent.pid"
+	for f in events.pb.gz report.html report.sarif summary.md; do
+		check "artifact: $f" test -s "$art/$f"
+	done
 	[ "$failed" -eq 0 ] || cat "$log" "$sum"
 	[ "$failed_before" -eq 0 ] || failed=1
 
@@ -347,7 +378,7 @@ PY
 		echo "note: no $CHROMIUM: the HTML reports were not rendered (make deps installs chromium)"
 		chromium_missing=1
 	fi
-	echo "figure: the five jobs took $(($(date +%s) - t0)) s"
+	echo "figure: the six jobs took $(($(date +%s) - t0)) s"
 	# BW_FLOW_KEEP=DIR: the jobs' logs, summaries, artifacts and DOMs kept for a look
 	if [ -n "${BW_FLOW_KEEP:-}" ]; then
 		mkdir -p "$BW_FLOW_KEEP" && cp -r "$root"/tmp/gh-* "$root"/tmp/gl-* "$root"/tmp/gl "$root$GLWS/.buildwarden" "$BW_FLOW_KEEP/"
