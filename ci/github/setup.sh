@@ -10,12 +10,12 @@ sudo_=
 if [ -n "${BUILDWARDEN:-}" ]; then
 	bw=$BUILDWARDEN                      # given by the workflow (or the test)
 elif [ -n "${BW_PACKAGE:-}" ]; then      # the package input: a .deb in the checkout
-	$sudo_ apt-get install -y "$(cd "$(dirname "$BW_PACKAGE")" && pwd)/$(basename "$BW_PACKAGE")"
+	$sudo_ apt-get install -y --no-install-recommends "$(cd "$(dirname "$BW_PACKAGE")" && pwd)/$(basename "$BW_PACKAGE")"
 	bw=$(command -v buildwarden)
 elif command -v buildwarden >/dev/null 2>&1; then
 	bw=$(command -v buildwarden)         # already on the runner image
 elif apt-cache show buildwarden >/dev/null 2>&1; then
-	$sudo_ apt-get install -y buildwarden
+	$sudo_ apt-get install -y --no-install-recommends buildwarden
 	bw=$(command -v buildwarden)
 else
 	src=$(cd "$(dirname "$0")/../.." && pwd)
