@@ -32,15 +32,18 @@
 #include "collector/store_priv.h"
 
 /* The newest schema this build knows: the length of pg__migrations. */
-#define PG_SCHEMA_VERSION 2
-/* pg_advisory_lock keys: schema migrations, partition DDL and retention. */
+#define PG_SCHEMA_VERSION 3
+/* pg_advisory_lock keys: schema migrations, partition DDL and retention (the export's
+ * are in store_priv.h). */
 #define PG_LOCK_MIGRATE 0x6277636f6c6c01LL
 #define PG_LOCK_DDL 0x6277636f6c6c02LL
 /* Local run ids (ingest's, for runs not in the database yet) start here: far above
  * any id a bigserial hands out, so that they never collide with a looked-up one. */
 #define PG_LOCAL_BASE (1LL << 56)
-/* Columns of the events table. */
+/* Columns of the events table that a batch writes (xact is its default). */
 #define PG_EVENT_COLS 17
+#define PG_EVENT_COLLIST "(run, seq, day, time_ns, received_ns, kind, violation, rule, action," \
+	" pid, exe, path, address, port, flags, chain, event)"
 #define PG_DAYS_MAX 64
 #define NS_PER_DAY (86400LL * 1000000000LL)
 
@@ -121,6 +124,37 @@ static const char *const pg__migrations[PG_SCHEMA_VERSION] = {
 	" ADD COLUMN ci_job text;"
 	"CREATE INDEX runs_ci_repo ON runs (ci_repo);"
 	"CREATE INDEX runs_ci_commit ON runs (ci_commit);",
+	/* 3: export positions in commit order (docs/collector.md, "Export from
+	 * PostgreSQL"). Every batch transaction stamps its events with its xid (xact, a
+	 * default: no table rewrite, rows of before stay NULL) and logs one export_log row
+	 * per run it wrote. The sequencer numbers log rows only once their transaction
+	 * is below every running one (pg_snapshot_xmin), so a late commit is never
+	 * skipped. The rows of before are one "legacy" log row per run, numbered first. */
+	"ALTER TABLE events ADD COLUMN xact xid8;"
+	"ALTER TABLE events ALTER COLUMN xact SET DEFAULT pg_current_xact_id();"
+	"CREATE TABLE export_log ("
+	" xact xid8 NOT NULL,"
+	" run bigint NOT NULL,"
+	" day date NOT NULL,"
+	" first_seq bigint NOT NULL,"
+	" last_seq bigint NOT NULL,"
+	" legacy boolean NOT NULL DEFAULT false,"
+	" pos bigint,"
+	" pos_end bigint,"
+	" PRIMARY KEY (xact, run));"
+	"CREATE INDEX export_log_pending ON export_log (xact) WHERE pos IS NULL;"
+	"CREATE INDEX export_log_pos_end ON export_log (pos_end) WHERE pos IS NOT NULL;"
+	"CREATE INDEX export_log_day ON export_log (day);"
+	"CREATE TABLE export_next (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" next bigint NOT NULL);"
+	"INSERT INTO export_next (next) VALUES (1);"
+	"CREATE TABLE export_cursors ("
+	" name text PRIMARY KEY,"
+	" pos bigint NOT NULL,"
+	" updated_at timestamptz NOT NULL DEFAULT now());"
+	"INSERT INTO export_log (xact, run, day, first_seq, last_seq, legacy)"
+	" SELECT pg_current_xact_id(), run, min(day), min(seq), max(seq), true"
+	" FROM events GROUP BY run;",
 };
 
 struct store_pg {
@@ -129,6 +163,8 @@ struct store_pg {
 	enum store_mode mode;
 	bool sync_normal;
 	bool prepared;
+	uint64_t session;          /* +1 at each (re)connect: session locks end with one */
+	uint64_t claim;            /* the session that took the export claim, 0: none */
 	int32_t days[PG_DAYS_MAX]; /* days whose events partition is known to exist */
 	size_t n_days;
 	uint8_t *copy;             /* a binary COPY stream being built */
@@ -140,6 +176,7 @@ struct pg_map {
 	int64_t from, to;
 	int32_t day;
 	char daystr[16];
+	uint64_t first_seq, last_seq; /* of the batch's events of this run; 0: none */
 };
 
 static const struct store_ops store_pg__ops;
@@ -373,6 +410,11 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 		rc = rc ?: pg__prepare(s, "seldup",
 			"SELECT event, chain FROM events WHERE run = $1 AND seq = $2 AND day = $3",
 			3, dup_t, err, errlen);
+		rc = rc ?: pg__prepare(s, "exlog",
+			"INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
+			" SELECT pg_current_xact_id(), u.r, date '1970-01-01' + u.d::integer, u.f, u.l"
+			" FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])"
+			" AS u(r, d, f, l)", 0, NULL, err, errlen);
 		rc = rc ?: pg__prepare(s, "taint",
 			"UPDATE runs SET chain_ok = 0, complete = 0 WHERE id = $1", 1, id_t,
 			err, errlen);
@@ -392,6 +434,7 @@ static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 {
 	if (PQstatus(s->c) != CONNECTION_OK) {
 		s->prepared = false;
+		s->session++;
 		PQreset(s->c);
 		if (PQstatus(s->c) != CONNECTION_OK) {
 			pg__err(s, err, errlen, "cannot reach PostgreSQL", NULL);
@@ -415,6 +458,26 @@ static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 			return rc;
 	}
 	return 0;
+}
+
+int store_pg__ready(struct store *bs, char *err, size_t errlen)
+{
+	return pg__ready((struct store_pg *)bs, err, errlen);
+}
+
+PGconn *store_pg__conn(struct store *bs)
+{
+	return ((struct store_pg *)bs)->c;
+}
+
+uint64_t store_pg__session(const struct store *bs)
+{
+	return ((const struct store_pg *)bs)->session + 1;
+}
+
+uint64_t *store_pg__claim(struct store *bs)
+{
+	return &((struct store_pg *)bs)->claim;
 }
 
 int store_pg__open(const char *conninfo, enum store_mode mode, struct store **out, char *err,
@@ -678,7 +741,7 @@ static int pg__map_cmp(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-static const struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
+static struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
 {
 	struct pg_map key = { .from = local };
 
@@ -725,6 +788,7 @@ static int pg__upsert_run(struct pg_apply *a, const struct batch_run *br, struct
 		rc = -ESTALE;
 	} else {
 		m->from = r->id;
+		m->first_seq = m->last_seq = 0;
 		m->to = pg__bin_int(res, 0, 0);
 		m->day = (int32_t)pg__bin_int(res, 0, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
@@ -826,6 +890,83 @@ static int pg__dupcheck(struct pg_apply *a, const struct bop_event *e, char *err
 	if (rc)
 		pg__err(a->s, err, errlen, "taint a run", res);
 	PQclear(res);
+	return rc;
+}
+
+/* ---- the export log --------------------------------------------------------- */
+
+/* Widens a run's range of this batch's seqs. */
+static void pg__map_seq(struct pg_map *m, uint64_t seq)
+{
+	if (!m->first_seq || seq < m->first_seq)
+		m->first_seq = seq;
+	if (seq > m->last_seq)
+		m->last_seq = seq;
+}
+
+/* Appends "v," to a text array being built; false when it does not fit. */
+static bool pg__arr_add(char *buf, size_t len, size_t *used, int64_t v)
+{
+	int n = snprintf(buf + *used, len - *used, "%s%lld", *used > 1 ? "," : "", (long long)v);
+
+	if (n < 0 || (size_t)n >= len - *used)
+		return false;
+	*used += (size_t)n;
+	return true;
+}
+
+/* One export_log row per run the batch wrote events of, in the batch's transaction:
+ * the export numbers them once this transaction is known to be over (committed or not). */
+static int pg__export_log(struct pg_apply *a, char *err, size_t errlen)
+{
+	size_t cap = 32 + a->n_map * 24, used[4] = { 1, 1, 1, 1 };
+	char *arr[4];
+	const char *v[4];
+	PGresult *res;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < a->n_map; i++)
+		n += a->map[i].first_seq != 0;
+	if (!n)
+		return 0;
+	for (int k = 0; k < 4; k++) {
+		arr[k] = malloc(cap);
+		if (arr[k])
+			arr[k][0] = '{', arr[k][1] = 0;
+	}
+	if (!arr[0] || !arr[1] || !arr[2] || !arr[3]) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < a->n_map; i++) {
+		const struct pg_map *m = &a->map[i];
+
+		if (!m->first_seq)
+			continue;
+		if (!pg__arr_add(arr[0], cap, &used[0], m->to) ||
+		    !pg__arr_add(arr[1], cap, &used[1], m->day) ||
+		    !pg__arr_add(arr[2], cap, &used[2], pg__clamp(m->first_seq)) ||
+		    !pg__arr_add(arr[3], cap, &used[3], pg__clamp(m->last_seq))) {
+			snprintf(err, errlen, "log the batch for export: internal error (array)");
+			rc = -EIO;
+			goto out;
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(arr[k] + used[k], cap - used[k], "}");
+		v[k] = arr[k];
+	}
+	res = PQexecPrepared(a->s->c, "exlog", 4, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg__err(a->s, err, errlen, "log the batch for export", res);
+		rc = -EIO;
+	}
+	PQclear(res);
+out:
+	for (int k = 0; k < 4; k++)
+		free(arr[k]);
 	return rc;
 }
 
@@ -948,7 +1089,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	if (!pg__put(s, head, sizeof(head)))
 		goto oom;
 	for (size_t r = 0; r < n; r++) {
-		const struct pg_map *m = pg__map_find(a, ops[r].ev.run);
+		struct pg_map *m = pg__map_find(a, ops[r].ev.run);
 
 		if (!m) {
 			snprintf(err, errlen, "store an event: run %lld is not in the batch",
@@ -957,6 +1098,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 		}
 		if (!pg__put_event(s, m, &ops[r].ev))
 			goto oom;
+		pg__map_seq(m, ops[r].ev.seq);
 	}
 	if (!pg__put(s, &trailer, 2))
 		goto oom;
@@ -967,7 +1109,8 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	rc = pg__exec(s, "SAVEPOINT bw_copy", err, errlen, "store events");
 	if (rc)
 		return rc;
-	rc = pg__copy_in(s, "COPY events FROM STDIN (FORMAT binary)", state, err, errlen);
+	rc = pg__copy_in(s, "COPY events " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)", state,
+			err, errlen);
 	if (!rc) {
 		rc = pg__exec(s, "RELEASE SAVEPOINT bw_copy", err, errlen, "store events");
 		if (!rc)
@@ -977,11 +1120,14 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	if (strcmp(state, "23505"))
 		return rc;
 	rc = pg__exec(s, "ROLLBACK TO SAVEPOINT bw_copy", err, errlen, "store events");
-	rc = rc ?: pg__copy_in(s, "COPY bw_events_in FROM STDIN (FORMAT binary)", state, err,
-			       errlen);
+	rc = rc ?: pg__copy_in(s, "COPY bw_events_in " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
+			       state, err, errlen);
 	if (rc)
 		return rc;
-	res = PQexec(s->c, "INSERT INTO events SELECT * FROM bw_events_in ON CONFLICT DO NOTHING");
+	/* named columns: xact takes its default, this transaction's id */
+	res = PQexec(s->c, "INSERT INTO events " PG_EVENT_COLLIST " SELECT run, seq, day, time_ns,"
+			   " received_ns, kind, violation, rule, action, pid, exe, path, address,"
+			   " port, flags, chain, event FROM bw_events_in ON CONFLICT DO NOTHING");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg__err(s, err, errlen, "store events", res);
 		PQclear(res);
@@ -1045,6 +1191,7 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 			break;
 		}
 	}
+	rc = rc ?: pg__export_log(a, err, errlen);
 	/* the Ack follows this: only a COMMIT that PostgreSQL confirmed counts */
 	rc = rc ?: pg__exec(s, "COMMIT", err, errlen, "commit");
 	if (rc) {
@@ -1181,8 +1328,9 @@ static int pg__retain(struct store *bs, int64_t cutoff_ns, size_t max_rows, bool
 	pg__day_str(cutoff, day, sizeof(day), false);
 	snprintf(sql, sizeof(sql),
 		 "DELETE FROM findings WHERE run IN (SELECT id FROM runs WHERE day < '%s');"
+		 " DELETE FROM export_log WHERE day < '%s';"
 		 " DELETE FROM runs WHERE day < '%s'",
-		 day, day);
+		 day, day, day);
 	rc = rc ?: pg__exec(s, sql, err, errlen, "retention: cannot delete old runs");
 	rc = rc ?: pg__exec(s, "COMMIT", err, errlen, "retention");
 	if (rc) {
@@ -1328,5 +1476,10 @@ static const struct store_ops store_pg__ops = {
 	.max_run_id = pg__max_run_id,
 	.retain = pg__retain,
 	.query = pg__query,
-	/* no tail: with several writers, ids are not in commit order (docs/collector.md) */
+	.tail = store_pg__tail,
+	.tail_max = store_pg__tail_max,
+	.tail_claim = store_pg__tail_claim,
+	.tail_claimed = store_pg__tail_claimed,
+	.tail_cursor_load = store_pg__tail_cursor_load,
+	.tail_cursor_save = store_pg__tail_cursor_save,
 };
