@@ -16,7 +16,9 @@
  *   a database of a newer schema is refused (non-zero exit, clear message) and left as
  *   it was; a bad conninfo or a server that is not there: clear error, exit non-zero;
  * - export (docs/collector.md, "Export from PostgreSQL"): events stored before the
- *   export's schema (version 3) are exported first; three collectors with the same
+ *   export's schema (version 3) are exported first; a batch whose transaction begins
+ *   before the others and commits after many were exported is exported (last); three
+ *   collectors with the same
  *   --export syslog (a real rsyslog: tests/lib/rsyslog_fixture.c) and jsonl, 8 agents
  *   switching between them, the exporting collector killed with SIGKILL mid-run:
  *   another takes over; every event reaches rsyslog, with exportIds exactly 1..N, each
@@ -900,10 +902,52 @@ static int exporting_collector(const char *spec)
 	return -1;
 }
 
+/* A batch as a collector writes it (a runs row, its events, its export_log row), in a
+ * transaction of a session of ours that is left open: it began before the collectors'
+ * batches and commits after them. Run index AGENTS, seqs 1..LATE. */
+static struct bwpg_session *late_batch_begin(const char *db, int run, int events)
+{
+	char err[1024], *sql = malloc(1 << 20), run_id[48];
+	struct bwpg_session *ps = bwpg_session_open(db, err, sizeof(err));
+	size_t o = 0;
+
+	CHECK(ps && sql, "session: %s", err);
+	snprintf(run_id, sizeof(run_id), "exp-run-%d", run);
+	o += (size_t)snprintf(sql + o, (1 << 20) - o,
+			      "BEGIN; SELECT pg_current_xact_id();"
+			      " INSERT INTO runs (agent, host, run_id, first_seen, last_seen, last_seq,"
+			      " last_chain, has_run_start, has_run_end, kernel_drops, chain_ok, complete, day)"
+			      " VALUES ('agent-late', 'host-late', '%s', %lld, %lld, %d, '\\x00', 1, 0, 0, 1, 0,"
+			      " current_date);",
+			      run_id, (long long)time(NULL) * 1000000000LL, (long long)time(NULL) * 1000000000LL,
+			      events);
+	for (int q = 1; q <= events; q++) {
+		size_t len;
+		uint8_t *ev = mk_event((uint64_t)q, (uint64_t)events + 1, "host-late", run_id, &len);
+
+		o += (size_t)snprintf(sql + o, (1 << 20) - o,
+				      "INSERT INTO events (run, seq, day, kind, violation, flags, chain, event)"
+				      " SELECT id, %d, day, 'exec', 0, 0, '\\x00', '\\x", q);
+		for (size_t k = 0; k < len && o + 8 < (1 << 20); k++)
+			o += (size_t)snprintf(sql + o, (1 << 20) - o, "%02x", ev[k]);
+		o += (size_t)snprintf(sql + o, (1 << 20) - o,
+				      "' FROM runs WHERE run_id = '%s';", run_id);
+		free(ev);
+	}
+	snprintf(sql + o, (1 << 20) - o,
+		 "INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
+		 " SELECT pg_current_xact_id(), id, day, 1, %d FROM runs WHERE run_id = '%s'",
+		 events, run_id);
+	CHECK(bwpg_session_exec(ps, sql, err, sizeof(err)) == 0, "the late batch: %s", err);
+	free(sql);
+	return ps;
+}
+
 static void test_collector_pg__export(void **state)
 {
-	enum { AGENTS = 8, EVENTS = 2000, PRE = 300 };
-	const long long n = PRE + (long long)AGENTS * EVENTS;
+	enum { AGENTS = 8, EVENTS = 2000, PRE = 300, LATE = 50 };
+	const long long n = PRE + (long long)AGENTS * EVENTS + LATE;
+	struct bwpg_session *late;
 	static char rsx[128], jx[PATH_MAX + 8];
 	char db[512], err[8192], sql[512], jdir[PATH_MAX];
 	struct rsf *rs = &T.rs;
@@ -929,8 +973,8 @@ static void test_collector_pg__export(void **state)
 	send_run(0, 0, PRE, "pre", false);
 	cf_collector_stop(&T.col[0]);
 	CHECK(bwpg_exec(db,
-			"DROP TABLE export_log, export_next, export_cursors;"
-			" ALTER TABLE events DROP COLUMN xact;"
+			"DROP TABLE IF EXISTS export_log, export_next, export_cursors;"
+			" ALTER TABLE events DROP COLUMN IF EXISTS xact;"
 			" DELETE FROM schema_version WHERE version = 3",
 			err, sizeof(err)) == 0, "back to schema 2: %s", err);
 	snprintf(rs->dir, sizeof(rs->dir), "%s", wsp("rs"));
@@ -956,6 +1000,9 @@ static void test_collector_pg__export(void **state)
 		T.col[i].extra[5] = "0.3";
 		CHECK(cf_collector_start(&T.col[i], err, sizeof(err)) == 0, "collector %d: %s", i, err);
 	}
+	/* a batch that begins before the others and commits after many of them were
+	 * exported: an id given at insert time would be below the cursor by then */
+	late = late_batch_begin(db, AGENTS, LATE);
 	for (int i = 0; i < AGENTS; i++) {
 		sender_init(&s[i], i, EVENTS, "exp");
 		s[i].switch_every = EVENTS / 3 + 7 * i;
@@ -995,6 +1042,13 @@ static void test_collector_pg__export(void **state)
 		pthread_join(th[i], NULL);
 		CHECK(s[i].done, "%s: %s", s[i].run_id, s[i].err);
 		free(s[i].chains);
+	}
+	{
+		long long c = bwpg_scalar(db, sql, NULL, 0);
+
+		CHECK(bwpg_session_exec(late, "COMMIT", err, sizeof(err)) == 0, "commit: %s", err);
+		bwpg_session_close(late);
+		printf("     the late batch committed with the cursor at %lld\n", c);
 	}
 	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == n, "%lld events stored, want %lld",
 	      bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0), n);
@@ -1041,17 +1095,22 @@ static void test_collector_pg__export(void **state)
 		CHECK(count[id] >= 1, "rsyslog: exportId %lld never arrived (%zu messages)", id, el.n);
 	/* each event once: (run, seq) to id is one to one */
 	{
-		unsigned char *have = calloc((size_t)(AGENTS + 1) * (EVENTS + PRE + 1), 1);
+		unsigned char *have = calloc((size_t)(AGENTS + 2) * (EVENTS + PRE + 1), 1);
 
 		for (long long id = 1; id <= n; id++) {
 			size_t k = (size_t)(first[id].run + 1) * (EVENTS + PRE + 1) + (size_t)first[id].seq;
 
-			CHECK(first[id].seq >= 1 && first[id].seq <= (first[id].run < 0 ? PRE : EVENTS) && !have[k],
+			CHECK(first[id].seq >= 1 &&
+			      first[id].seq <= (first[id].run < 0 ? PRE : first[id].run == AGENTS ? LATE : EVENTS) &&
+			      !have[k],
 			      "exportId %lld: run %d seq %lld out of range or exported under two ids", id,
 			      first[id].run, first[id].seq);
 			have[k] = 1;
-			/* what was stored before the export's schema comes first */
+			/* what was stored before the export's schema comes first, the late batch
+			 * last (it committed after everything else) */
 			CHECK((id <= PRE) == (first[id].run < 0), "exportId %lld is run %d", id, first[id].run);
+			CHECK((id > n - LATE) == (first[id].run == AGENTS), "exportId %lld is run %d", id,
+			      first[id].run);
 		}
 		free(have);
 	}

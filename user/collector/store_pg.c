@@ -127,9 +127,9 @@ static const char *const pg__migrations[PG_SCHEMA_VERSION] = {
 	/* 3: export positions in commit order (docs/collector.md, "Export from
 	 * PostgreSQL"). Every batch transaction stamps its events with its xid (xact, a
 	 * default: no table rewrite, rows of before stay NULL) and logs one export_log row
-	 * per run it wrote. The sequencer numbers log rows only once their transaction
-	 * is below every running one (pg_snapshot_xmin), so a late commit is never
-	 * skipped. The rows of before are one "legacy" log row per run, numbered first. */
+	 * per run it wrote; the export's sequencer numbers log rows once they are
+	 * committed (store_pg_tail.c), so a late commit is never skipped. The rows of
+	 * before are one "legacy" log row per run, numbered first. */
 	"ALTER TABLE events ADD COLUMN xact xid8;"
 	"ALTER TABLE events ALTER COLUMN xact SET DEFAULT pg_current_xact_id();"
 	"CREATE TABLE export_log ("

@@ -7,15 +7,16 @@
  * Row ids handed out at insert time would not do: a transaction that took ids 100-199
  * can commit after one that took 200-299, and a reader at 299 would skip 100-199.
  *
- * The sequencer (any exporter, one at a time under a transaction-level advisory lock)
- * numbers the log rows whose transaction is below pg_snapshot_xmin of its snapshot:
- * every transaction with a smaller id has ended, so no row of theirs can still appear.
- * It gives each log row a range [pos, pos_end) of positions, as many as the events its
- * transaction stored for the run, contiguous after the last range (export_next). An
- * event's position is pos plus its rank by seq among those events. Numbering
- * transactions commit one after the other, so a reader sees a prefix of the positions:
- * "every position after the cursor" misses nothing. A long-running transaction in the
- * database holds the numbering back (never skips). */
+ * So positions are handed out after the commit. The sequencer (any exporter, one at a
+ * time under a transaction-level advisory lock) numbers the log rows that are not
+ * numbered yet and that its snapshot sees, that is of committed batches, each with
+ * its events (the same transaction: all or nothing). It gives each log row the range
+ * [pos, pos_end) of positions, as many as the events its transaction stored for that
+ * run, contiguous after the last range (export_next). An event's position is pos plus
+ * its rank by seq among those events. Sequencer transactions commit one after the
+ * other, and a batch that commits late is numbered by the next one, after everything
+ * numbered before: a reader sees a prefix of the positions, so "every position after
+ * the cursor" misses nothing. */
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +31,7 @@
 /* Log rows numbered per sequencer transaction, at most. */
 #define PG_SEQ_ROWS 4096
 
-/* Numbers the log rows of ended transactions. 0, or -EIO. */
+/* Numbers the log rows of committed batches. 0, or -EIO. */
 static int pg_tail__sequence(struct store *s)
 {
 	static const char sql[] =
@@ -39,8 +40,7 @@ static int pg_tail__sequence(struct store *s)
 		/* a new statement, a new snapshot: it sees the previous sequencer's commit */
 		" WITH ready AS ("
 		"  SELECT l.xact, l.run, l.day, l.first_seq, l.last_seq, l.legacy FROM export_log l"
-		"  WHERE l.pos IS NULL AND l.xact < pg_snapshot_xmin(pg_current_snapshot())"
-		"  ORDER BY l.xact, l.run LIMIT %d),"
+		"  WHERE l.pos IS NULL ORDER BY l.xact, l.run LIMIT %d),"
 		" counted AS ("
 		"  SELECT r.xact, r.run, (SELECT count(*) FROM events e WHERE e.run = r.run"
 		"   AND e.day = r.day AND e.seq BETWEEN r.first_seq AND r.last_seq"
