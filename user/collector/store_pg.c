@@ -2,15 +2,19 @@
 /* PostgreSQL store: see store.h and docs/collector.md ("PostgreSQL").
  *
  * Several collectors write one database, none of them holding state another needs:
- * - a run's chain state is its runs row. A batch upserts each run it touches with
- *   "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this collector built the
- *   batch on>": the upsert locks the row until COMMIT, and a collector whose idea of the
- *   run is stale (another one advanced it meanwhile) gets no row back, rolls the whole
- *   batch back and returns -ESTALE. Its agents then re-send from what is durable.
+ * - a run's chain state is its runs row. A batch upserts every run it touches, in one
+ *   statement, with "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this
+ *   collector built the batch on>": the upsert locks the rows until COMMIT, and a
+ *   collector whose idea of a run is stale (another one advanced it meanwhile) gets no
+ *   row back for it, rolls the whole batch back and returns -ESTALE. Its agents then
+ *   re-send from what is durable.
  * - (run, seq) is the events table's primary key (with the partition key, day, which
- *   is a function of the run): events go by binary COPY into a staging table, then
- *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq twice,
- *   whoever sends it.
+ *   is a function of the run): events go by binary COPY straight into events; if one
+ *   is stored already the COPY fails and the batch is applied again through a staging
+ *   table and INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq
+ *   twice, whoever sends it.
+ * - a batch costs five round trips whatever it holds: BEGIN, the runs, COPY (two), and
+ *   the export log with COMMIT.
  * - events are partitioned by the day the run started (UTC): a run's rows stay in one
  *   partition, and retention drops whole partitions (no vacuum debt, no long delete).
  * - new runs get ids from a bigserial: ingest numbers runs above PG_LOCAL_BASE and
@@ -29,6 +33,7 @@
 #include <libpq-fe.h>
 
 #include "base/clock.h"
+#include "collector/json_out.h"
 #include "collector/store_priv.h"
 
 /* The newest schema this build knows: the length of pg__migrations. */
@@ -374,9 +379,6 @@ static int pg__prepare(struct store_pg *s, const char *name, const char *sql, in
 
 static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 {
-	static const Oid upsert_t[] = { PG_TEXT, PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
-					PG_BYTEA, PG_INT4, PG_INT4, PG_INT8, PG_INT8, PG_INT4,
-					PG_INT4, PG_DATE, PG_INT8, PG_TEXT, PG_TEXT, PG_TEXT };
 	static const Oid finding_t[] = { PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_TEXT };
 	static const Oid dup_t[] = { PG_INT8, PG_INT8, PG_DATE };
 	static const Oid id_t[] = { PG_INT8 };
@@ -384,11 +386,23 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 	int rc = 0;
 
 	if (s->mode == STORE_WRITE) {
+		/* every run of the batch in one statement (one round trip, not one per run):
+		 * $1 is a JSON array of objects, one per run; each is applied only if the
+		 * stored last_seq is still the one the batch was built on (base_seq). Rows
+		 * are locked in (agent, run_id) order, whichever collector does it. */
 		rc = pg__prepare(s, "upsert",
-			"INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
+			"WITH input AS (SELECT * FROM json_to_recordset($1::json) AS x(agent text,"
+			" host text, run_id text, first_seen bigint, last_seen bigint, last_seq bigint,"
+			" last_chain text, has_run_start integer, has_run_end integer,"
+			" run_end_seq bigint, kernel_drops bigint, chain_ok integer, complete integer,"
+			" day date, base_seq bigint, ci_repo text, ci_commit text, ci_job text))"
+			" INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
 			" last_chain, has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok,"
-			" complete, day, ci_repo, ci_commit, ci_job) VALUES ($1, $2, $3, $4, $5, $6,"
-			" $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18)"
+			" complete, day, ci_repo, ci_commit, ci_job)"
+			" SELECT agent, host, run_id, first_seen, last_seen, last_seq,"
+			" decode(last_chain, 'hex'), has_run_start, has_run_end, run_end_seq,"
+			" kernel_drops, chain_ok, complete, day, ci_repo, ci_commit, ci_job"
+			" FROM input ORDER BY agent, run_id"
 			" ON CONFLICT (agent, run_id) DO UPDATE SET"
 			" ci_repo = coalesce(excluded.ci_repo, r.ci_repo),"
 			" ci_commit = coalesce(excluded.ci_commit, r.ci_commit),"
@@ -401,20 +415,16 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 			/* once broken, always broken, whichever collector saw it */
 			" chain_ok = least(r.chain_ok, excluded.chain_ok),"
 			" complete = least(r.chain_ok, excluded.chain_ok, excluded.complete)"
-			" WHERE r.last_seq = $15"
-			" RETURNING id, (day - date '1970-01-01')::bigint",
-			18, upsert_t, err, errlen);
+			" WHERE r.last_seq = (SELECT i.base_seq FROM input i"
+			"  WHERE i.agent = excluded.agent AND i.run_id = excluded.run_id)"
+			" RETURNING id, (day - date '1970-01-01')::bigint, agent, run_id",
+			1, NULL, err, errlen);
 		rc = rc ?: pg__prepare(s, "finding",
 			"INSERT INTO findings (run, time, kind, first_seq, last_seq, detail)"
 			" VALUES ($1, $2, $3, $4, $5, $6)", 6, finding_t, err, errlen);
 		rc = rc ?: pg__prepare(s, "seldup",
 			"SELECT event, chain FROM events WHERE run = $1 AND seq = $2 AND day = $3",
 			3, dup_t, err, errlen);
-		rc = rc ?: pg__prepare(s, "exlog",
-			"INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
-			" SELECT pg_current_xact_id(), u.r, date '1970-01-01' + u.d::integer, u.f, u.l"
-			" FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])"
-			" AS u(r, d, f, l)", 0, NULL, err, errlen);
 		rc = rc ?: pg__prepare(s, "taint",
 			"UPDATE runs SET chain_ok = 0, complete = 0 WHERE id = $1", 1, id_t,
 			err, errlen);
@@ -630,21 +640,6 @@ static void pg__p_i64(struct pg_params *p, int64_t v)
 	p->n++;
 }
 
-static void pg__p_i32(struct pg_params *p, int32_t v)
-{
-	uint32_t be = htobe32((uint32_t)v);
-
-	if (p->n >= p->cap) {
-		p->overflow = true;
-		return;
-	}
-	memcpy(&p->num[p->n], &be, sizeof(be));
-	p->v[p->n] = (const char *)&p->num[p->n];
-	p->len[p->n] = 4;
-	p->fmt[p->n] = 1;
-	p->n++;
-}
-
 /* Seqs are checked against INT64_MAX on the wire; counters from the agent are not. */
 static int64_t pg__clamp(uint64_t v)
 {
@@ -672,18 +667,6 @@ static void pg__p_text(struct pg_params *p, const char *s)
 	p->v[p->n] = s;
 	p->len[p->n] = 0;
 	p->fmt[p->n] = 0;
-	p->n++;
-}
-
-static void pg__p_bytes(struct pg_params *p, const void *b, size_t len)
-{
-	if (p->n >= p->cap) {
-		p->overflow = true;
-		return;
-	}
-	p->v[p->n] = b ? (const char *)b : "";
-	p->len[p->n] = (int)len;
-	p->fmt[p->n] = 1;
 	p->n++;
 }
 
@@ -732,6 +715,7 @@ struct pg_apply {
 	size_t n_map;
 	struct pg_params p;
 	int32_t missing_day; /* a run's partition this store has not ensured */
+	bool staging;        /* a COPY met a stored (run, seq): this try goes by staging */
 };
 
 static int pg__map_cmp(const void *a, const void *b)
@@ -748,50 +732,106 @@ static struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
 	return bsearch(&key, a->map, a->n_map, sizeof(key), pg__map_cmp);
 }
 
-static int pg__upsert_run(struct pg_apply *a, const struct batch_run *br, struct pg_map *m,
-			  char *err, size_t errlen)
+/* One run as an object of the upsert's JSON array. */
+static void pg__run_json(FILE *f, const struct batch_run *br)
 {
 	const struct run_rec *r = &br->rec;
 	char day[16];
-	PGresult *res;
-	int rc = 0;
 
 	pg__day_str(pg__day_of(r->first_seen), day, sizeof(day), false);
-	a->p.n = 0;
-	pg__p_text(&a->p, r->agent);
-	pg__p_text(&a->p, r->host);
-	pg__p_text(&a->p, r->run_id);
-	pg__p_i64(&a->p, r->first_seen);
-	pg__p_i64(&a->p, r->last_seen);
-	pg__p_i64(&a->p, pg__clamp(r->last_seq));
-	pg__p_bytes(&a->p, r->last_chain, BW_CHAIN_LEN);
-	pg__p_i32(&a->p, r->has_run_start);
-	pg__p_i32(&a->p, r->has_run_end);
-	pg__p_i64_or_null(&a->p, r->run_end_seq);
-	pg__p_i64(&a->p, pg__clamp(r->kernel_drops));
-	pg__p_i32(&a->p, r->chain_ok);
-	pg__p_i32(&a->p, run_rec__complete(r));
-	pg__p_text(&a->p, day);
-	pg__p_i64(&a->p, pg__clamp(br->base_seq));
-	pg__p_text(&a->p, r->ci_repo[0] ? r->ci_repo : NULL);
-	pg__p_text(&a->p, r->ci_commit[0] ? r->ci_commit : NULL);
-	pg__p_text(&a->p, r->ci_job[0] ? r->ci_job : NULL);
-	res = pg__run(a->s, "upsert", &a->p, 1);
+	fputs("{\"agent\":", f);
+	json_out__str(f, r->agent);
+	fputs(",\"host\":", f);
+	json_out__str(f, r->host);
+	fputs(",\"run_id\":", f);
+	json_out__str(f, r->run_id);
+	fprintf(f, ",\"first_seen\":%lld,\"last_seen\":%lld,\"last_seq\":%lld,\"last_chain\":\"",
+		(long long)r->first_seen, (long long)r->last_seen, (long long)pg__clamp(r->last_seq));
+	for (size_t i = 0; i < BW_CHAIN_LEN; i++)
+		fprintf(f, "%02x", r->last_chain[i]);
+	fprintf(f, "\",\"has_run_start\":%d,\"has_run_end\":%d,\"run_end_seq\":", r->has_run_start,
+		r->has_run_end);
+	if (r->run_end_seq)
+		fprintf(f, "%lld", (long long)pg__clamp(r->run_end_seq));
+	else
+		fputs("null", f);
+	fprintf(f, ",\"kernel_drops\":%lld,\"chain_ok\":%d,\"complete\":%d,\"day\":\"%s\","
+		   "\"base_seq\":%lld",
+		(long long)pg__clamp(r->kernel_drops), r->chain_ok, run_rec__complete(r), day,
+		(long long)pg__clamp(br->base_seq));
+	fputs(",\"ci_repo\":", f);
+	r->ci_repo[0] ? json_out__str(f, r->ci_repo) : (void)fputs("null", f);
+	fputs(",\"ci_commit\":", f);
+	r->ci_commit[0] ? json_out__str(f, r->ci_commit) : (void)fputs("null", f);
+	fputs(",\"ci_job\":", f);
+	r->ci_job[0] ? json_out__str(f, r->ci_job) : (void)fputs("null", f);
+	fputc('}', f);
+}
+
+/* Upserts every run of the batch (one statement) and maps each to its database id and
+ * day. -ESTALE when a run was advanced by another collector since this one read it,
+ * -EAGAIN when a run's day partition is not known to exist (a->missing_day). */
+static int pg__upsert_runs(struct pg_apply *a, const struct batch *b, char *err, size_t errlen)
+{
+	char *json = NULL;
+	size_t jlen = 0;
+	const char *v[1];
+	PGresult *res;
+	FILE *f;
+	int rc = 0;
+
+	a->n_map = 0;
+	if (!b->n_runs)
+		return 0;
+	f = open_memstream(&json, &jlen);
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	fputc('[', f);
+	for (size_t i = 0; i < b->n_runs; i++) {
+		if (i)
+			fputc(',', f);
+		pg__run_json(f, &b->runs[i]);
+	}
+	fputc(']', f);
+	if (fclose(f) || !json) {
+		free(json);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	v[0] = json;
+	res = PQexecPrepared(a->s->c, "upsert", 1, v, NULL, NULL, 1);
+	free(json);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pg__err(a->s, err, errlen, "store a run", res);
-		rc = -EIO;
-	} else if (PQntuples(res) != 1) {
-		snprintf(err, errlen,
-			 "run %s of agent %s was advanced by another collector since seq %llu:"
-			 " its agents re-send from the stored state",
-			 r->run_id, r->agent, (unsigned long long)br->base_seq);
-		rc = -ESTALE;
-	} else {
+		pg__err(a->s, err, errlen, "store the runs", res);
+		PQclear(res);
+		return -EIO;
+	}
+	for (size_t i = 0; i < b->n_runs && !rc; i++) {
+		const struct run_rec *r = &b->runs[i].rec;
+		struct pg_map *m = &a->map[a->n_map];
+		int row;
+
+		/* RETURNING's order is not promised: find the run's row */
+		for (row = 0; row < PQntuples(res); row++)
+			if (!strcmp(PQgetvalue(res, row, 2), r->agent) &&
+			    !strcmp(PQgetvalue(res, row, 3), r->run_id))
+				break;
+		if (row == PQntuples(res)) {
+			snprintf(err, errlen,
+				 "run %s of agent %s was advanced by another collector since seq %llu:"
+				 " its agents re-send from the stored state",
+				 r->run_id, r->agent, (unsigned long long)b->runs[i].base_seq);
+			rc = -ESTALE;
+			break;
+		}
 		m->from = r->id;
 		m->first_seq = m->last_seq = 0;
-		m->to = pg__bin_int(res, 0, 0);
-		m->day = (int32_t)pg__bin_int(res, 0, 1);
+		m->to = pg__bin_int(res, row, 0);
+		m->day = (int32_t)pg__bin_int(res, row, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
+		a->n_map++;
 		if (!pg__day_known(a->s, m->day)) {
 			a->missing_day = m->day;
 			rc = -EAGAIN;
@@ -915,27 +955,33 @@ static bool pg__arr_add(char *buf, size_t len, size_t *used, int64_t v)
 	return true;
 }
 
-/* One export_log row per run the batch wrote events of, in the batch's transaction:
- * the export numbers them once this transaction is known to be over (committed or not). */
-static int pg__export_log(struct pg_apply *a, char *err, size_t errlen)
+/* Commits the batch's transaction, first writing in it one export_log row per run the
+ * batch wrote events of (the export numbers them once committed: store_pg_tail.c).
+ * One round trip: the numbers are inlined (digits and commas only) and COMMIT follows
+ * in the same query string, which PostgreSQL stops at the first error. */
+static int pg__export_log_commit(struct pg_apply *a, char *err, size_t errlen)
 {
+	static const char ins[] =
+		"INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
+		" SELECT pg_current_xact_id(), u.r, date '1970-01-01' + u.d::integer, u.f, u.l"
+		" FROM unnest('%s'::bigint[], '%s'::bigint[], '%s'::bigint[], '%s'::bigint[])"
+		" AS u(r, d, f, l); COMMIT";
 	size_t cap = 32 + a->n_map * 24, used[4] = { 1, 1, 1, 1 };
-	char *arr[4];
-	const char *v[4];
-	PGresult *res;
+	char *arr[4] = { NULL }, *sql = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < a->n_map; i++)
 		n += a->map[i].first_seq != 0;
 	if (!n)
-		return 0;
+		return pg__exec(a->s, "COMMIT", err, errlen, "commit");
 	for (int k = 0; k < 4; k++) {
 		arr[k] = malloc(cap);
 		if (arr[k])
 			arr[k][0] = '{', arr[k][1] = 0;
 	}
-	if (!arr[0] || !arr[1] || !arr[2] || !arr[3]) {
+	sql = malloc(sizeof(ins) + 4 * cap);
+	if (!arr[0] || !arr[1] || !arr[2] || !arr[3] || !sql) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
@@ -954,19 +1000,14 @@ static int pg__export_log(struct pg_apply *a, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 4; k++)
 		snprintf(arr[k] + used[k], cap - used[k], "}");
-		v[k] = arr[k];
-	}
-	res = PQexecPrepared(a->s->c, "exlog", 4, v, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg__err(a->s, err, errlen, "log the batch for export", res);
-		rc = -EIO;
-	}
-	PQclear(res);
+	snprintf(sql, sizeof(ins) + 4 * cap, ins, arr[0], arr[1], arr[2], arr[3]);
+	rc = pg__exec(a->s, sql, err, errlen, "log the batch for export and commit");
 out:
 	for (int k = 0; k < 4; k++)
 		free(arr[k]);
+	free(sql);
 	return rc;
 }
 
@@ -1102,26 +1143,21 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	}
 	if (!pg__put(s, &trailer, 2))
 		goto oom;
-	/* The usual case, no (run, seq) stored yet: COPY straight into events, inside a
-	 * savepoint. A duplicate (a race between collectors, a re-send) fails the COPY with
-	 * a unique violation: back to the savepoint and through the staging table, which
-	 * can skip it. */
-	rc = pg__exec(s, "SAVEPOINT bw_copy", err, errlen, "store events");
-	if (rc)
-		return rc;
-	rc = pg__copy_in(s, "COPY events " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)", state,
-			err, errlen);
-	if (!rc) {
-		rc = pg__exec(s, "RELEASE SAVEPOINT bw_copy", err, errlen, "store events");
+	/* The usual case, no (run, seq) stored yet: COPY straight into events. A
+	 * duplicate (a race between collectors, a re-send) fails the COPY with a unique
+	 * violation: -EEXIST, and the caller applies the whole batch again, this time
+	 * through the staging table, which can skip it. (Not a savepoint around the COPY:
+	 * that costs two round trips and a subtransaction on every batch, for a case that
+	 * is rare.) */
+	if (!a->staging) {
+		rc = pg__copy_in(s, "COPY events " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
+				 state, err, errlen);
 		if (!rc)
 			s->base.st.events += n;
-		return rc;
+		return rc && !strcmp(state, "23505") ? -EEXIST : rc;
 	}
-	if (strcmp(state, "23505"))
-		return rc;
-	rc = pg__exec(s, "ROLLBACK TO SAVEPOINT bw_copy", err, errlen, "store events");
-	rc = rc ?: pg__copy_in(s, "COPY bw_events_in " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
-			       state, err, errlen);
+	rc = pg__copy_in(s, "COPY bw_events_in " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
+			 state, err, errlen);
 	if (rc)
 		return rc;
 	/* named columns: xact takes its default, this transaction's id */
@@ -1158,12 +1194,9 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 	rc = pg__exec(s, "BEGIN", err, errlen, "cannot begin a transaction");
 	if (rc)
 		return rc;
-	/* Runs first, in a fixed order (agent, run id order is what ingest's list gives
-	 * anyway; two collectors lock rows in some order, and PostgreSQL breaks a
-	 * deadlock by failing one of them, which then re-syncs its agents). */
-	a->n_map = 0;
-	for (i = 0; i < b->n_runs && !rc; i++)
-		rc = pg__upsert_run(a, &b->runs[i], &a->map[a->n_map++], err, errlen);
+	/* Runs first, locked in (agent, run_id) order whichever collector does it (a
+	 * deadlock, were there one, fails one of them, which then re-syncs its agents). */
+	rc = pg__upsert_runs(a, b, err, errlen);
 	if (!rc)
 		qsort(a->map, a->n_map, sizeof(*a->map), pg__map_cmp);
 	for (i = 0; i < b->n_ops && !rc; i++) {
@@ -1191,9 +1224,8 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 			break;
 		}
 	}
-	rc = rc ?: pg__export_log(a, err, errlen);
 	/* the Ack follows this: only a COMMIT that PostgreSQL confirmed counts */
-	rc = rc ?: pg__exec(s, "COMMIT", err, errlen, "commit");
+	rc = rc ?: pg__export_log_commit(a, err, errlen);
 	if (rc) {
 		pg__exec(s, "ROLLBACK", NULL, 0, "");
 		return rc;
@@ -1222,6 +1254,12 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 	for (;;) {
 		a.missing_day = 0;
 		rc = pg__apply_once(&a, b, err, errlen);
+		if (rc == -EEXIST && !a.staging && tries++ <= 4) {
+			/* a (run, seq) is stored already: again, by the staging table */
+			s->base.st = before;
+			a.staging = true;
+			continue;
+		}
 		if (rc != -EAGAIN || tries++ > 4)
 			break;
 		/* a run of a day whose partition this collector has not made: make it
@@ -1235,7 +1273,7 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 		s->base.st = before;
 	free(a.map);
 	pg__params_free(&a.p);
-	return rc == -EAGAIN ? -EIO : rc;
+	return rc == -EAGAIN || rc == -EEXIST ? -EIO : rc;
 }
 
 /* ---- reads --------------------------------------------------------------- */
