@@ -64,6 +64,7 @@ struct pgt {
 	char skip[512];
 	struct cf_collector col[3];
 	struct rsf rs;
+	bool pg_stopped;     /* SIGSTOPped by test_collector_pg__outage_hello */
 	int dbn;
 };
 
@@ -386,8 +387,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+static void pg_signal_all(int sig);
+
 static int case_teardown(void **state)
 {
+	if (T.pg_stopped)
+		pg_signal_all(SIGCONT);
 	col_stop_all();
 	rsf_stop(&T.rs);
 	for (int i = 0; i < 3; i++)
@@ -1131,6 +1136,84 @@ static void test_collector_pg__export(void **state)
 	free(seen);
 }
 
+/* ---- a server that does not answer ------------------------------------------ */
+
+/* sig to the postmaster and every process it started (backends, WAL writer, ...). */
+static void pg_signal_all(int sig)
+{
+	char path[PATH_MAX + 32], *t;
+	long pm;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", T.pg.data);
+	t = cf_read_from(path, 0);
+	pm = atol(t);
+	free(t);
+	if (pm <= 1)
+		return;
+	kill((pid_t)pm, sig);
+	d = opendir("/proc");
+	while (d && (de = readdir(d))) {
+		char stat[300], *st, *p;
+		long ppid = 0;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(stat, sizeof(stat), "/proc/%s/stat", de->d_name);
+		st = cf_read_from(stat, 0);
+		p = strrchr(st, ')');
+		if (p && sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == pm)
+			kill((pid_t)atol(de->d_name), sig);
+		free(st);
+	}
+	if (d)
+		closedir(d);
+	T.pg_stopped = sig == SIGSTOP;
+}
+
+/* Issue 12, gap (4): the Hello's run lookup runs on the collector's event loop. With the
+ * server stopped (SIGSTOP: connections open, nothing answers, as behind a network that
+ * drops packets), a Hello was held until the server came back (and every other
+ * connection with it); now it is refused within the lookup's 2 s, later ones at once
+ * or after one 2 s reconnect try, and once the server is back agents get in again. */
+static void test_collector_pg__outage_hello(void **state)
+{
+	char db[512];
+	long long worst = 0;
+
+	NEED_PG();
+	new_db(db, sizeof(db));
+	col_start(0, db, NULL, NULL);
+	send_run(0, 1, 50, "outage", false);
+	pg_signal_all(SIGSTOP);
+	for (int i = 0; i < 4; i++) {
+		struct cf_peer p = { .fd = -1 };
+		char run_id[32];
+		long long t0 = cf_now_ms(), took;
+		int rc;
+
+		snprintf(run_id, sizeof(run_id), "outage-new-%d", i);
+		CHECK(cf_peer_connect(&p, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", p.err);
+		rc = cf_peer_hello(&p, "agent-2", "host-2", run_id, NULL);
+		took = cf_now_ms() - t0;
+		printf("     Hello %d with the server stopped: %lld ms: %s\n", i, took,
+		       rc ? p.err : "welcomed");
+		CHECK(rc != 0 && strstr(p.err, "cannot read the store"),
+		      "Hello %d with the server stopped: not refused as a store error: %s", i, p.err);
+		CHECK(took < 3500, "Hello %d waited %lld ms for a server that does not answer", i, took);
+		if (took > worst)
+			worst = took;
+		cf_peer_close(&p);
+	}
+	pg_signal_all(SIGCONT);
+	/* back: a new run gets in (after at most one backoff) and is stored */
+	send_run(0, 2, 50, "outage", false);
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == 100,
+	      "%lld events stored", bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
+	printf("     longest refused Hello: %lld ms\n", worst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1142,6 +1225,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_collector_pg__retention_sqlite, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__faults, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__export, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__outage_hello, case_teardown),
 	};
 
 	if (getenv("BW_TEST_FILTER"))

@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,15 @@
 #define PG_EVENT_COLLIST "(run, seq, day, time_ns, received_ns, kind, violation, rule, action," \
 	" pid, exe, path, address, port, flags, chain, event)"
 #define PG_DAYS_MAX 64
+/* A lost connection is made again with this connect_timeout (seconds, libpq's
+ * smallest that is not "none"), and after a failed try not before a backoff of
+ * PG_BACKOFF_MIN_MS doubling to PG_BACKOFF_MAX_MS: during an outage, calls fail at
+ * once instead of each waiting for a connect. */
+#define PG_RECONNECT_TIMEOUT "2"
+#define PG_BACKOFF_MIN_MS 500
+#define PG_BACKOFF_MAX_MS 8000
+/* A run lookup (a Hello, on the event loop) waits this long for the server at most. */
+#define PG_LOOKUP_MS 2000
 #define NS_PER_DAY (86400LL * 1000000000LL)
 
 /* Type OIDs of pg_type (stable across versions). */
@@ -170,6 +180,9 @@ struct store_pg {
 	bool prepared;
 	uint64_t session;          /* +1 at each (re)connect: session locks end with one */
 	uint64_t claim;            /* the session that took the export claim, 0: none */
+	char *conninfo;            /* to connect again */
+	int64_t retry_at;          /* monotonic ns: no reconnect before (after a failed one) */
+	int backoff_ms;            /* the next wait after a failed reconnect; 0: none failed */
 	int32_t days[PG_DAYS_MAX]; /* days whose events partition is known to exist */
 	size_t n_days;
 	uint8_t *copy;             /* a binary COPY stream being built */
@@ -438,18 +451,45 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 	return rc;
 }
 
-/* A usable connection: after a server restart libpq's handle is dead; reconnect and
- * prepare again (prepared statements and settings belong to a session). */
+static PGconn *pg__connect(const char *conninfo, const char *timeout)
+{
+	const char *kw[] = { "dbname", "connect_timeout", "application_name", NULL };
+	const char *val[] = { conninfo, timeout, "buildwarden-collector", NULL };
+	PGconn *c = PQconnectdbParams(kw, val, 1);
+
+	if (c)
+		PQsetNoticeProcessor(c, pg__quiet, NULL);
+	return c;
+}
+
+/* A usable connection: after a server restart (or a lookup that timed out) libpq's
+ * handle is dead; reconnect and prepare again (prepared statements and settings belong
+ * to a session). While the server cannot be reached, one try per backoff period. */
 static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 {
 	if (PQstatus(s->c) != CONNECTION_OK) {
+		int64_t now = clock__mono_ns();
+
 		s->prepared = false;
-		s->session++;
-		PQreset(s->c);
-		if (PQstatus(s->c) != CONNECTION_OK) {
-			pg__err(s, err, errlen, "cannot reach PostgreSQL", NULL);
+		if (s->backoff_ms && now < s->retry_at) {
+			if (err && errlen)
+				snprintf(err, errlen,
+					 "cannot reach PostgreSQL (the last try failed; the next in %lld ms)",
+					 (long long)((s->retry_at - now) / NSEC_PER_MSEC + 1));
 			return -EIO;
 		}
+		s->session++;
+		PQfinish(s->c);
+		s->c = pg__connect(s->conninfo, PG_RECONNECT_TIMEOUT);
+		if (PQstatus(s->c) != CONNECTION_OK) {
+			pg__err(s, err, errlen, "cannot reach PostgreSQL", NULL);
+			s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
+			if (s->backoff_ms > PG_BACKOFF_MAX_MS)
+				s->backoff_ms = PG_BACKOFF_MAX_MS;
+			s->retry_at = now + (int64_t)s->backoff_ms * NSEC_PER_MSEC;
+			return -EIO;
+		}
+		s->backoff_ms = 0;
 	}
 	if (!s->prepared) {
 		int rc = pg__exec(s, s->sync_normal ? "SET synchronous_commit = off" :
@@ -503,19 +543,19 @@ int store_pg__open(const char *conninfo, enum store_mode mode, struct store **ou
 	}
 	s->base.ops = &store_pg__ops;
 	s->mode = mode;
-	/* connect_timeout: an address that drops packets fails the start-up in seconds */
-	{
-		const char *kw[] = { "dbname", "connect_timeout", "application_name", NULL };
-		const char *val[] = { conninfo, "10", "buildwarden-collector", NULL };
-
-		s->c = PQconnectdbParams(kw, val, 1);
+	s->conninfo = strdup(conninfo);
+	if (!s->conninfo) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	/* connect_timeout: an address that drops packets fails the start-up in seconds */
+	s->c = pg__connect(conninfo, "10");
 	if (!s->c || PQstatus(s->c) != CONNECTION_OK) {
 		pg__err(s, err, errlen, "cannot connect to PostgreSQL", NULL);
 		rc = -EIO;
 		goto fail;
 	}
-	PQsetNoticeProcessor(s->c, pg__quiet, NULL);
 	if (mode == STORE_WRITE) {
 		rc = pg__migrate(s, err, errlen);
 		rc = rc ?: pg__ensure_days(s, err, errlen);
@@ -536,6 +576,7 @@ int store_pg__open(const char *conninfo, enum store_mode mode, struct store **ou
 	return 0;
 fail:
 	PQfinish(s->c);
+	free(s->conninfo);
 	free(s);
 	return rc;
 }
@@ -572,6 +613,7 @@ static void pg__close(struct store *bs)
 
 	PQfinish(s->c);
 	free(s->copy);
+	free(s->conninfo);
 	free(s);
 }
 
@@ -1278,6 +1320,38 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 
 /* ---- reads --------------------------------------------------------------- */
 
+/* Runs a prepared statement waiting at most ms for the server; binary results. On a
+ * timeout the connection is dropped (its answer would come to a later call), and
+ * pg__ready makes a new one. NULL when it failed or timed out. */
+static PGresult *pg__exec_bounded(struct store_pg *s, const char *stmt, int n,
+				  const char *const *v, int ms)
+{
+	int64_t end = clock__mono_ns() + (int64_t)ms * NSEC_PER_MSEC;
+	PGresult *last = NULL, *r;
+
+	if (!PQsendQueryPrepared(s->c, stmt, n, v, NULL, NULL, 1))
+		return NULL;
+	for (;;) {
+		while (PQisBusy(s->c)) {
+			int64_t left = (end - clock__mono_ns()) / NSEC_PER_MSEC;
+			struct pollfd pfd = { .fd = PQsocket(s->c), .events = POLLIN };
+
+			if (left <= 0 || poll(&pfd, 1, (int)left) == 0 ||
+			    !PQconsumeInput(s->c)) {
+				PQclear(last);
+				PQfinish(s->c);
+				s->c = NULL;
+				return NULL;
+			}
+		}
+		r = PQgetResult(s->c);
+		if (!r)
+			return last;
+		PQclear(last);
+		last = r;
+	}
+}
+
 static int pg__lookup_run(struct store *bs, const char *agent, const char *run_id,
 			  struct run_rec *out)
 {
@@ -1288,7 +1362,9 @@ static int pg__lookup_run(struct store *bs, const char *agent, const char *run_i
 
 	if (pg__ready(s, NULL, 0))
 		return -EIO;
-	res = PQexecPrepared(s->c, "selrun", 2, v, NULL, NULL, 1);
+	/* on the event loop: a server that does not answer must not hold every
+	 * connection of this collector for long */
+	res = pg__exec_bounded(s, "selrun", 2, v, PG_LOOKUP_MS);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = -EIO;
 	} else if (PQntuples(res) == 0) {
