@@ -18,7 +18,7 @@ bool rsf_available(void)
 
 static int rsf_config(struct rsf *r, char *err, size_t errlen)
 {
-	char conf[4 * PATH_MAX], work[PATH_MAX + 16];
+	char conf[6 * PATH_MAX], work[PATH_MAX + 16];
 	char tls_global[3 * PATH_MAX + 200] = "", tls_mod[200] = "";
 	FILE *f;
 
