@@ -8,7 +8,8 @@
  *   --rule, --format text) prints the same lines from both, times aside,
  *   and the CI context filters (--repo, --commit, --job, issue 11) select the same runs;
  * - two collectors racing for one run (an agent that moved before its frames were
- *   committed): every seq once, the run's state not set back, the loser says so;
+ *   committed): every seq once, the run's state not set back, the loser says so; the
+ *   loser leaves out only that run: another agent of its batch is stored and acked;
  * - a seq stored behind the collectors' back: the COPY falls back to the staging table,
  *   the rest is stored and the odd row is a duplicate_mismatch;
  * - migrations: a fresh database gets schema versions 1 to 3; a second start changes
@@ -24,6 +25,8 @@
  *   another takes over; every event reaches rsyslog, with exportIds exactly 1..N, each
  *   once except repeats after the cursor the killed one had saved (counted, and each
  *   repeat is the same event); jsonl has each exactly once, in order;
+ * - a server that does not answer (its processes SIGSTOPped): a Hello is refused within
+ *   ~2 s instead of waiting for it, and agents get in again once it runs;
  * - retention: a run whose day partition is older than --retention is dropped with its
  *   partition, findings and run row; today's is kept; the same on SQLite (by last
  *   activity), and a bad --retention is a usage error;
@@ -535,6 +538,75 @@ static void test_collector_pg__dedupe_resend(void **state)
 	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0) ||
 		      cf_log_has_line(T.col[1].log, 0, needle, NULL, NULL, 0),
 	      "neither collector reported the race it lost");
+}
+
+/* Issue 12, gap (3): a collector that loses the last_seq race for one run left out only
+ * that run. Collector 0 (a long --commit-ms) holds seqs 1-200 of run A and 1-100 of run B
+ * (another agent, still connected) in one batch while collector 1 stores run A to 400:
+ * collector 0's batch finds A advanced. Before, the whole batch was rolled back and
+ * every agent of collector 0 refused (B's events not stored until B reconnected); now B's
+ * events are committed and acknowledged on B's connection, and only A's agent is told. */
+static void test_collector_pg__race_spares_others(void **state)
+{
+	char db[512];
+	struct cf_peer a = { .fd = -1 }, b = { .fd = -1 };
+	const char *const needle[] = { "advanced by another collector", NULL };
+
+	NEED_PG();
+	new_db(db, sizeof(db));
+	col_start(0, db, "--commit-ms", "3000");
+	col_start(1, db, "--commit-ms", "20");
+	CHECK(cf_peer_connect(&a, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", a.err);
+	CHECK(cf_peer_hello(&a, "agent-5", "host-5", "race-run-5", NULL) == 0, "hello: %s", a.err);
+	CHECK(cf_peer_connect(&b, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", b.err);
+	CHECK(cf_peer_hello(&b, "agent-6", "host-6", "race-run-6", NULL) == 0, "hello: %s", b.err);
+	for (uint64_t q = 1; q <= 200; q++) {
+		size_t len;
+		uint8_t *ev = mk_event(q, 400, "host-5", "race-run-5", &len);
+
+		CHECK(cf_peer_send_event(&a, q, ev, len, true) == 0, "send A");
+		free(ev);
+		if (q <= 100) {
+			ev = mk_event(q, 100, "host-6", "race-run-6", &len);
+			CHECK(cf_peer_send_event(&b, q, ev, len, true) == 0, "send B");
+			free(ev);
+		}
+	}
+	cf_sleep_ms(100);
+	cf_peer_close(&a);
+	/* run A to collector 1, all of it, while collector 0 still holds its batch */
+	send_run(1, 5, 400, "race", false);
+	/* collector 0 commits (3 s after its batch began), finds A advanced */
+	for (long long end = cf_now_ms() + 15000; cf_now_ms() < end &&
+	     bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			     " WHERE r.run_id = 'race-run-6'", NULL, 0) < 100;)
+		cf_sleep_ms(50);
+	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0),
+	      "collector 0 did not lose the race for run A (the machine too slow for this test?)");
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			      " WHERE r.run_id = 'race-run-6'", NULL, 0) == 100,
+	      "run B (same batch, not contested): %lld of 100 events stored without a reconnect",
+	      bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			      " WHERE r.run_id = 'race-run-6'", NULL, 0));
+	/* B's connection is alive and acknowledged (an Ack for 100, no refusal) */
+	{
+		Buildwarden__V1__CollectorMessage *cm = NULL;
+		uint64_t acked = 0;
+
+		while (cf_peer_recv(&b, 500, &cm) == 1) {
+			if (cm->msg_case == BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_ACK)
+				acked = cm->ack->seq;
+			buildwarden__v1__collector_message__free_unpacked(cm, NULL);
+			cm = NULL;
+		}
+		CHECK(!b.refusal[0] && acked == 100, "agent B: acked %llu, refusal '%s'",
+		      (unsigned long long)acked, b.refusal);
+	}
+	cf_peer_close(&b);
+	CHECK(bwpg_scalar(db, "SELECT last_seq FROM runs WHERE run_id = 'race-run-5'", NULL, 0) == 400,
+	      "run A set back to %lld", bwpg_scalar(db, "SELECT last_seq FROM runs WHERE run_id = 'race-run-5'", NULL, 0));
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == 500, "events: %lld",
+	      bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
 }
 
 /* A seq above the run's resume point that is in the table already (written behind the
@@ -1219,6 +1291,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_collector_pg__parity, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__dedupe_resend, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__race_spares_others, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__stored_behind_our_back, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__migrations, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__retention, case_teardown),

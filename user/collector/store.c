@@ -54,7 +54,7 @@ int store__set_sync(struct store *s, enum store_sync mode)
 	return s->ops->set_sync(s, mode);
 }
 
-int store__apply(struct store *s, const struct batch *b, char *err, size_t errlen)
+int store__apply(struct store *s, struct batch *b, char *err, size_t errlen)
 {
 	if (batch__empty(b))
 		return 0;

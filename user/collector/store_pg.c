@@ -195,6 +195,7 @@ struct pg_map {
 	int32_t day;
 	char daystr[16];
 	uint64_t first_seq, last_seq; /* of the batch's events of this run; 0: none */
+	bool stale;                   /* left out: another collector advanced it */
 };
 
 static const struct store_ops store_pg__ops;
@@ -810,10 +811,11 @@ static void pg__run_json(FILE *f, const struct batch_run *br)
 	fputc('}', f);
 }
 
-/* Upserts every run of the batch (one statement) and maps each to its database id and
- * day. -ESTALE when a run was advanced by another collector since this one read it,
- * -EAGAIN when a run's day partition is not known to exist (a->missing_day). */
-static int pg__upsert_runs(struct pg_apply *a, const struct batch *b, char *err, size_t errlen)
+/* Upserts every run of the batch not marked stale (one statement) and maps each to its
+ * database id and day. -ESTALE when a run was advanced by another collector since this
+ * one read it (it is marked stale), -EAGAIN when a run's day partition is not known to
+ * exist (a->missing_day). */
+static int pg__upsert_runs(struct pg_apply *a, struct batch *b, char *err, size_t errlen)
 {
 	char *json = NULL;
 	size_t jlen = 0;
@@ -831,8 +833,10 @@ static int pg__upsert_runs(struct pg_apply *a, const struct batch *b, char *err,
 		return -ENOMEM;
 	}
 	fputc('[', f);
-	for (size_t i = 0; i < b->n_runs; i++) {
-		if (i)
+	for (size_t i = 0, n = 0; i < b->n_runs; i++) {
+		if (b->runs[i].stale)
+			continue;
+		if (n++)
 			fputc(',', f);
 		pg__run_json(f, &b->runs[i]);
 	}
@@ -850,26 +854,30 @@ static int pg__upsert_runs(struct pg_apply *a, const struct batch *b, char *err,
 		PQclear(res);
 		return -EIO;
 	}
-	for (size_t i = 0; i < b->n_runs && !rc; i++) {
+	for (size_t i = 0; i < b->n_runs && rc != -EAGAIN; i++) {
 		const struct run_rec *r = &b->runs[i].rec;
 		struct pg_map *m = &a->map[a->n_map];
 		int row;
 
+		m->from = r->id;
+		m->first_seq = m->last_seq = 0;
+		m->stale = b->runs[i].stale;
+		if (m->stale) {
+			a->n_map++;
+			continue;
+		}
 		/* RETURNING's order is not promised: find the run's row */
 		for (row = 0; row < PQntuples(res); row++)
 			if (!strcmp(PQgetvalue(res, row, 2), r->agent) &&
 			    !strcmp(PQgetvalue(res, row, 3), r->run_id))
 				break;
 		if (row == PQntuples(res)) {
-			snprintf(err, errlen,
-				 "run %s of agent %s was advanced by another collector since seq %llu:"
-				 " its agents re-send from the stored state",
-				 r->run_id, r->agent, (unsigned long long)b->runs[i].base_seq);
+			/* another collector advanced it: this try is rolled back, the next
+			 * one leaves the run out */
+			b->runs[i].stale = true;
 			rc = -ESTALE;
-			break;
+			continue;
 		}
-		m->from = r->id;
-		m->first_seq = m->last_seq = 0;
 		m->to = pg__bin_int(res, row, 0);
 		m->day = (int32_t)pg__bin_int(res, row, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
@@ -896,6 +904,8 @@ static int pg__finding(struct pg_apply *a, int64_t run, int64_t time_ns, const c
 			 (long long)run);
 		return -EIO;
 	}
+	if (m->stale)
+		return 0;
 	a->p.n = 0;
 	pg__p_i64(&a->p, m->to);
 	pg__p_i64(&a->p, time_ns);
@@ -929,6 +939,8 @@ static int pg__dupcheck(struct pg_apply *a, const struct bop_event *e, char *err
 			 (long long)e->run);
 		return -EIO;
 	}
+	if (m->stale)
+		return 0;
 	a->p.n = 0;
 	pg__p_i64(&a->p, m->to);
 	pg__p_i64(&a->p, pg__clamp(e->seq));
@@ -1165,6 +1177,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	uint16_t trailer = 0xffff;
 	char state[8];
 	PGresult *res;
+	size_t n_put = 0;
 	long inserted;
 	int rc = 0;
 
@@ -1179,12 +1192,17 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 				 (long long)ops[r].ev.run);
 			return -EIO;
 		}
+		if (m->stale)
+			continue;
+		n_put++;
 		if (!pg__put_event(s, m, &ops[r].ev))
 			goto oom;
 		pg__map_seq(m, ops[r].ev.seq);
 	}
 	if (!pg__put(s, &trailer, 2))
 		goto oom;
+	if (!n_put)
+		return 0; /* all of stale runs */
 	/* The usual case, no (run, seq) stored yet: COPY straight into events. A
 	 * duplicate (a race between collectors, a re-send) fails the COPY with a unique
 	 * violation: -EEXIST, and the caller applies the whole batch again, this time
@@ -1195,7 +1213,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 		rc = pg__copy_in(s, "COPY events " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
 				 state, err, errlen);
 		if (!rc)
-			s->base.st.events += n;
+			s->base.st.events += n_put;
 		return rc && !strcmp(state, "23505") ? -EEXIST : rc;
 	}
 	rc = pg__copy_in(s, "COPY bw_events_in " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
@@ -1217,7 +1235,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	if (rc)
 		return rc;
 	s->base.st.events += (uint64_t)inserted;
-	if ((size_t)inserted == n)
+	if ((size_t)inserted == n_put)
 		return 0;
 	for (size_t r = 0; r < n && !rc; r++)
 		rc = pg__dupcheck(a, &ops[r].ev, err, errlen);
@@ -1227,7 +1245,7 @@ oom:
 	return -ENOMEM;
 }
 
-static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, size_t errlen)
+static int pg__apply_once(struct pg_apply *a, struct batch *b, char *err, size_t errlen)
 {
 	struct store_pg *s = a->s;
 	size_t i;
@@ -1276,12 +1294,13 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 	return 0;
 }
 
-static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t errlen)
+static int pg__apply(struct store *bs, struct batch *b, char *err, size_t errlen)
 {
 	struct store_pg *s = (struct store_pg *)bs;
 	struct pg_apply a = { .s = s };
 	struct store_stats before = s->base.st;
 	int rc, tries = 0;
+	size_t stale_tries = 0;
 
 	rc = pg__ready(s, err, errlen);
 	if (rc)
@@ -1296,6 +1315,13 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 	for (;;) {
 		a.missing_day = 0;
 		rc = pg__apply_once(&a, b, err, errlen);
+		if (rc == -ESTALE && stale_tries++ < b->n_runs) {
+			/* a run another collector advanced is marked stale now: the rest of
+			 * the batch again, without it (its agent re-syncs; not every agent
+			 * of this batch) */
+			s->base.st = before;
+			continue;
+		}
 		if (rc == -EEXIST && !a.staging && tries++ <= 4) {
 			/* a (run, seq) is stored already: again, by the staging table */
 			s->base.st = before;
@@ -1315,7 +1341,21 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 		s->base.st = before;
 	free(a.map);
 	pg__params_free(&a.p);
-	return rc == -EAGAIN || rc == -EEXIST ? -EIO : rc;
+	if (rc)
+		return rc == -EAGAIN || rc == -EEXIST || rc == -ESTALE ? -EIO : rc;
+	/* committed: say which run was left out, if one was */
+	err[0] = 0;
+	for (size_t i = 0; i < b->n_runs; i++) {
+		if (!b->runs[i].stale)
+			continue;
+		snprintf(err, errlen,
+			 "run %s of agent %s was advanced by another collector since seq %llu:"
+			 " left out of the batch, its agent re-sends from the stored state",
+			 b->runs[i].rec.run_id, b->runs[i].rec.agent,
+			 (unsigned long long)b->runs[i].base_seq);
+		break;
+	}
+	return 0;
 }
 
 /* ---- reads --------------------------------------------------------------- */

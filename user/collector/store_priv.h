@@ -10,7 +10,7 @@ struct store_ops {
 	enum store_engine engine;
 	void (*close)(struct store *s);
 	int (*set_sync)(struct store *s, enum store_sync mode);
-	int (*apply)(struct store *s, const struct batch *b, char *err, size_t errlen);
+	int (*apply)(struct store *s, struct batch *b, char *err, size_t errlen);
 	int (*lookup_run)(struct store *s, const char *agent, const char *run_id,
 			  struct run_rec *out);
 	int (*max_run_id)(struct store *s, int64_t *out);
