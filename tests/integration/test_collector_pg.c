@@ -554,7 +554,7 @@ static void test_collector_pg__race_spares_others(void **state)
 
 	NEED_PG();
 	new_db(db, sizeof(db));
-	col_start(0, db, "--commit-ms", "3000");
+	col_start(0, db, "--commit-ms", "5000");
 	col_start(1, db, "--commit-ms", "20");
 	CHECK(cf_peer_connect(&a, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", a.err);
 	CHECK(cf_peer_hello(&a, "agent-5", "host-5", "race-run-5", NULL) == 0, "hello: %s", a.err);
@@ -576,7 +576,7 @@ static void test_collector_pg__race_spares_others(void **state)
 	cf_peer_close(&a);
 	/* run A to collector 1, all of it, while collector 0 still holds its batch */
 	send_run(1, 5, 400, "race", false);
-	/* collector 0 commits (3 s after its batch began), finds A advanced */
+	/* collector 0 commits (5 s after its batch began), finds A advanced */
 	for (long long end = cf_now_ms() + 15000; cf_now_ms() < end &&
 	     bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
 			     " WHERE r.run_id = 'race-run-6'", NULL, 0) < 100;)
