@@ -33,6 +33,7 @@
 #   BENCH_COLLECTOR_LATENCY_EVENTS=200   violations in the latency run (20 ms apart)
 #   BENCH_COLLECTOR_PARTS="ingest spool latency pg"
 #   BENCH_COLLECTOR_PG_ROUNDS=$BENCH_COLLECTOR_ROUNDS
+#   BENCH_COLLECTOR_PG_COLS="1 3"        collectors per PostgreSQL configuration
 #   BENCH_KEEP=0
 set -eu
 set -o pipefail
@@ -282,7 +283,17 @@ if [[ " $PARTS " == *" pg "* ]]; then
 			-o "-k $PGDIR -c listen_addresses='' -c shared_buffers=256MB -c max_wal_size=4GB" \
 			-w start > /dev/null || { say "pg_ctl start failed: $(tail -3 "$PGDIR/server.log")"; exit 1; }
 		pgq() { psql -XAtq "host=$PGDIR user=bw dbname=$1" -c "$2"; }
-		for ncol in 1 3; do
+		# CPU seconds of the server: the postmaster and its children (backends,
+		# WAL writer, checkpointer, ...), those alive now
+		pg_cpu() {
+			local pm s=0 p
+			pm=$(head -1 "$PGDIR/data/postmaster.pid")
+			for p in "$pm" $(ps --ppid "$pm" -o pid=); do
+				s=$(awk -v a="$s" -v b="$(cpu_of "$p" 2>/dev/null || echo 0)" 'BEGIN { print a + b }')
+			done
+			echo "$s"
+		}
+		for ncol in ${BENCH_COLLECTOR_PG_COLS:-1 3}; do
 			: > "$WORK/rates.pg$ncol"
 			for r in $(seq "$PG_ROUNDS"); do
 				dbname=bench_${ncol}_$r
@@ -295,6 +306,9 @@ if [[ " $PARTS " == *" pg "* ]]; then
 					cols+=("$COL_PID")
 				done
 				# the agents split over the collectors, as behind a TCP load balancer
+				pg0=$(pg_cpu)
+				col0=0
+				for p in "${cols[@]}"; do col0=$(awk -v a="$col0" -v b="$(cpu_of "$p")" 'BEGIN { print a + b }'); done
 				lgpids=()
 				for c in $(seq "$ncol"); do
 					a=$(( AGENTS / ncol + (c <= AGENTS % ncol ? 1 : 0) ))
@@ -304,12 +318,16 @@ if [[ " $PARTS " == *" pg "* ]]; then
 					lgpids+=($!)
 				done
 				for p in "${lgpids[@]}"; do wait "$p"; done
+				pgcpu=$(awk -v a="$(pg_cpu)" -v b="$pg0" 'BEGIN { print a - b }')
+				colcpu=0
+				for p in "${cols[@]}"; do colcpu=$(awk -v a="$colcpu" -v b="$(cpu_of "$p")" 'BEGIN { print a + b }'); done
+				colcpu=$(awk -v a="$colcpu" -v b="$col0" 'BEGIN { print a - b }')
 				for p in "${cols[@]}"; do COL_PID=$p; stop_collector; done
 				total=$(cat "$WORK"/lg-pg$ncol-$r-*.out | field events | awk '{ s += $1 } END { print s }')
 				secs=$(cat "$WORK"/lg-pg$ncol-$r-*.out | field seconds | sort -g | tail -1)
 				rate=$(awk -v n="$total" -v s="$secs" 'BEGIN { printf "%d", n / s }')
 				stored=$(pgq "$dbname" 'SELECT count(*) FROM events')
-				echo "ingest pg collectors=$ncol round $r: events=$total seconds=$secs events_per_s=$rate stored=$stored load=$(cut -d' ' -f1-3 /proc/loadavg)"
+				echo "ingest pg collectors=$ncol round $r: events=$total seconds=$secs events_per_s=$rate stored=$stored collector_us_per_event=$(awk -v c="$colcpu" -v n="$total" 'BEGIN { printf "%.2f", c * 1e6 / n }') postgres_us_per_event=$(awk -v c="$pgcpu" -v n="$total" 'BEGIN { printf "%.2f", c * 1e6 / n }') load=$(cut -d' ' -f1-3 /proc/loadavg)"
 				[ "$stored" = "$total" ] || { say "round stored $stored of $total events"; exit 1; }
 				echo "$rate" >> "$WORK/rates.pg$ncol"
 				pgq postgres "DROP DATABASE $dbname"

@@ -32,17 +32,13 @@
 
 #include "lib/bwtest.h"
 #include "lib/collector_fixture.h"
-
-#define RSYSLOGD "/usr/sbin/rsyslogd"
+#include "lib/rsyslog_fixture.h"
 
 struct ex {
 	struct bw_ws ws;
 	struct cf_collector col;
 	char jsonl[PATH_MAX];
-	char rs_conf[PATH_MAX], rs_pid[PATH_MAX], rs_out[PATH_MAX], rs_log[PATH_MAX];
-	int rs_port;
-	pid_t rs;
-	bool tls;            /* rsyslog listens with TLS (its OpenSSL driver) */
+	struct rsf rs;
 	struct cf_pki pki;
 	struct cf_peer peer;
 	char run_id[64];
@@ -67,7 +63,7 @@ static void diag(void)
 	printf("---- collector: %s\n---- its log (last 3000 bytes):\n%s\n", X.col.cmdline,
 	       strlen(t) > 3000 ? t + strlen(t) - 3000 : t);
 	free(t);
-	t = cf_read_from(X.rs_log, 0);
+	t = cf_read_from(X.rs.log, 0);
 	printf("---- rsyslogd's own output:\n%.2000s\n", t);
 	free(t);
 	fflush(stdout);
@@ -75,57 +71,15 @@ static void diag(void)
 
 #define CHECK(cond, ...) BW_CHECK(diag, cond, __VA_ARGS__)
 
-/* ---- rsyslog ---------------------------------------------------------------- */
+/* ---- rsyslog (tests/lib/rsyslog_fixture.c) ----------------------------------- */
 
 static void rs_start(void)
 {
-	const char *argv[] = { RSYSLOGD, "-n", "-f", X.rs_conf, "-i", X.rs_pid, NULL };
+	char err[8192];
 
-	if (!X.rs_port) {
-		char conf[4 * PATH_MAX];
-
-		X.rs_port = cf_free_port();
-		bw_ws_mkdir(&X.ws, "rs-work");
-		snprintf(X.rs_out, sizeof(X.rs_out), "%s", wsp("rs-out.log"));
-		snprintf(X.rs_pid, sizeof(X.rs_pid), "%s", wsp("rsyslogd.pid"));
-		snprintf(X.rs_log, sizeof(X.rs_log), "%s", wsp("rsyslogd.stderr"));
-		snprintf(X.rs_conf, sizeof(X.rs_conf), "%s", wsp("rsyslog.conf"));
-		/* only imtcp: no imuxsock, no imklog, so nothing of the host's logging;
-		 * %rawmsg% is the message as received, minus the octet-count framing */
-		char tls_global[3 * PATH_MAX + 200] = "", tls_mod[200] = "";
-
-		if (X.tls) {
-			snprintf(tls_global, sizeof(tls_global),
-				 " DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"%s\""
-				 " DefaultNetstreamDriverCertFile=\"%s\" DefaultNetstreamDriverKeyFile=\"%s\"",
-				 X.pki.ca, X.pki.srv_cert, X.pki.srv_key);
-			snprintf(tls_mod, sizeof(tls_mod),
-				 " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"");
-		}
-		snprintf(conf, sizeof(conf),
-			 "global(workDirectory=\"%s\" maxMessageSize=\"256k\"%s)\n"
-			 "module(load=\"imtcp\"%s)\n"
-			 "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n"
-			 "ruleset(name=\"bw\") {\n"
-			 "  action(type=\"omfile\" file=\"%s\" template=\"raw\")\n"
-			 "}\n"
-			 "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"bw\")\n",
-			 wsp("rs-work"), tls_global, tls_mod, X.rs_out, X.rs_port);
-		bw_ws_write(&X.ws, "rsyslog.conf", conf, false);
-	}
-	unlink(X.rs_pid);
-	X.rs = cf_spawn_bg(argv, X.rs_log);
-	CHECK(X.rs > 0, "cannot start rsyslogd: %s", strerror(-X.rs));
-	/* a refused connect returns at once: poll until it listens */
-	for (long long end = cf_now_ms() + 20000; cf_now_ms() < end && !cf_port_accepts(X.rs_port, 1000);)
-		cf_sleep_ms(50);
-	if (!cf_port_accepts(X.rs_port, 1000)) {
-		char *c = cf_read_from(X.rs_conf, 0);
-
-		printf("---- %s:\n%s\n", X.rs_conf, c);
-		free(c);
-		CHECK(false, "rsyslogd does not listen on 127.0.0.1:%d", X.rs_port);
-	}
+	if (!X.rs.port)
+		snprintf(X.rs.dir, sizeof(X.rs.dir), "%s", wsp("rs"));
+	CHECK(rsf_start(&X.rs, err, sizeof(err)) == 0, "%s", err);
 }
 
 static void rs_start_tls(void)
@@ -133,20 +87,15 @@ static void rs_start_tls(void)
 	char err[1024];
 
 	CHECK(cf_pki_create(&X.pki, wsp("pki"), err, sizeof(err)) == 0, "certificates: %s", err);
-	X.tls = true;
+	X.rs.tls_ca = X.pki.ca;
+	X.rs.tls_cert = X.pki.srv_cert;
+	X.rs.tls_key = X.pki.srv_key;
 	rs_start();
 }
 
 static void rs_stop(void)
 {
-	int code;
-
-	if (X.rs <= 0)
-		return;
-	kill(X.rs, SIGTERM);
-	if (!cf_wait_exit(X.rs, 20000, &code))
-		cf_kill9(X.rs);
-	X.rs = 0;
+	rsf_stop(&X.rs);
 }
 
 /* ---- the agent -------------------------------------------------------------- */
@@ -187,67 +136,14 @@ static void feed_to(uint64_t last)
 
 /* ---- what arrived ----------------------------------------------------------- */
 
-/* Export ids in arrival order from lines holding `key"N"` (rsyslog: exportId="N";
- * jsonl: "exportId":"N"). */
-struct ids {
-	long long *v;
-	size_t n, cap;
-};
-
-static void ids_add_text(struct ids *ids, const char *text, const char *key)
+static struct rsf_ids rs_ids(void)
 {
-	for (const char *p = text; (p = strstr(p, key)); p += strlen(key)) {
-		if (ids->n == ids->cap) {
-			ids->cap = ids->cap ? ids->cap * 2 : 1024;
-			ids->v = realloc(ids->v, ids->cap * sizeof(*ids->v));
-		}
-		ids->v[ids->n++] = atoll(p + strlen(key));
-	}
+	return rsf_ids(&X.rs);
 }
 
-/* Line by line: rsyslog's file outgrows what the fixture's whole-file reader takes. */
-static struct ids rs_ids(void)
+static struct rsf_ids rs_wait_all(long long n, unsigned timeout_ms)
 {
-	struct ids ids = { 0 };
-	FILE *f = fopen(X.rs_out, "r");
-	char *line = NULL;
-	size_t cap = 0;
-
-	while (f && getline(&line, &cap, f) > 0)
-		ids_add_text(&ids, line, "exportId=\"");
-	free(line);
-	if (f)
-		fclose(f);
-	return ids;
-}
-
-static size_t ids_distinct_upto(const struct ids *ids, long long max, unsigned char *seen)
-{
-	size_t d = 0;
-
-	memset(seen, 0, (size_t)max + 1);
-	for (size_t i = 0; i < ids->n; i++)
-		if (ids->v[i] >= 1 && ids->v[i] <= max && !seen[ids->v[i]]++)
-			d++;
-	return d;
-}
-
-/* Waits until rsyslog's file holds every id 1..n. */
-static struct ids rs_wait_all(long long n, unsigned timeout_ms)
-{
-	unsigned char *seen = calloc((size_t)n + 1, 1);
-	long long end = cf_now_ms() + timeout_ms;
-	struct ids ids = { 0 };
-
-	for (;;) {
-		free(ids.v);
-		ids = rs_ids();
-		if (ids_distinct_upto(&ids, n, seen) == (size_t)n || cf_now_ms() > end)
-			break;
-		cf_sleep_ms(100);
-	}
-	free(seen);
-	return ids;
+	return rsf_wait_all(&X.rs, n, timeout_ms);
 }
 
 static long long cursor_of(const char *spec_file_part)
@@ -265,10 +161,10 @@ static long long cursor_of(const char *spec_file_part)
 
 /* jsonl: every line of every file through python3's json; prints "files lines maxsize
  * multiline_files" and the exportIds, one a line, in file order. */
-static struct ids jsonl_check(long long rotate, int *files)
+static struct rsf_ids jsonl_check(long long rotate, int *files)
 {
 	char cmd[PATH_MAX * 2], out[PATH_MAX];
-	struct ids ids = { 0 };
+	struct rsf_ids ids = { 0 };
 	struct bw_result r;
 	char *t;
 
@@ -302,7 +198,7 @@ static struct ids jsonl_check(long long rotate, int *files)
 	}
 	*files = atoi(r.out);
 	t = r.out;
-	ids_add_text(&ids, t, "id ");
+	rsf_ids_add_text(&ids, t, "id ");
 	bw_result_free(&r);
 	return ids;
 }
@@ -314,7 +210,7 @@ static void collector_up(const char *settle)
 	char err[1024];
 	static char rsx[128], jx[PATH_MAX + 8];
 
-	snprintf(rsx, sizeof(rsx), "syslog:tcp://127.0.0.1:%d", X.rs_port);
+	snprintf(rsx, sizeof(rsx), "syslog:tcp://127.0.0.1:%d", X.rs.port);
 	snprintf(jx, sizeof(jx), "jsonl:%s", X.jsonl);
 	X.col.extra[0] = "--export";
 	X.col.extra[1] = rsx;
@@ -341,7 +237,7 @@ static int case_setup(void **state)
 	snprintf(X.jsonl, sizeof(X.jsonl), "%s", wsp("jsonl"));
 	snprintf(X.run_id, sizeof(X.run_id), "export-%d", (int)getpid());
 	rs_start();
-	snprintf(rs_cursor_name, sizeof(rs_cursor_name), "syslog_tcp___127.0.0.1_%d", X.rs_port);
+	snprintf(rs_cursor_name, sizeof(rs_cursor_name), "syslog_tcp___127.0.0.1_%d", X.rs.port);
 	return 0;
 }
 
@@ -356,7 +252,7 @@ static int case_teardown(void **state)
 	return 0;
 }
 
-static void expect_once_in_order(const struct ids *ids, long long n, const char *where)
+static void expect_once_in_order(const struct rsf_ids *ids, long long n, const char *where)
 {
 	CHECK(ids->n == (size_t)n, "%s: %zu messages for %lld events", where, ids->n, n);
 	for (size_t i = 0; i < ids->n; i++)
@@ -367,7 +263,7 @@ static void expect_once_in_order(const struct ids *ids, long long n, const char 
 static void test_normal_run_exactly_once(void **state)
 {
 	const long long n = 2000;
-	struct ids ids;
+	struct rsf_ids ids;
 	int files;
 
 	collector_up("1");
@@ -386,7 +282,7 @@ static void test_normal_run_exactly_once(void **state)
 	CHECK(files >= 3, "2000 events of ~600 bytes in 64 KiB files made %d files", files);
 	free(ids.v);
 	{
-		char *t = cf_read_from(X.rs_out, 0);
+		char *t = cf_read_from(X.rs.out, 0);
 
 		/* RFC 5424 header and structured data */
 		CHECK(strstr(t, "<110>1 ") && strstr(t, " host-x buildwarden - exec [buildwarden@32473 agent=\"agent-x\" host=\"host-x\" runId=\""),
@@ -413,7 +309,7 @@ static void test_kill9_mid_export(void **state)
 	long long cur, got_at_kill = 0;
 	unsigned char *seen = calloc((size_t)n + 1, 1);
 	unsigned *count = calloc((size_t)n + 1, sizeof(unsigned));
-	struct ids ids;
+	struct rsf_ids ids;
 	int files;
 
 	/* a long settle: the cursor lags what rsyslog got, so the kill lands in that gap */
@@ -442,8 +338,8 @@ static void test_kill9_mid_export(void **state)
 	CHECK(cf_collector_stop(&X.col) == 0, "collector did not stop cleanly");
 	free(ids.v);
 	ids = rs_ids();
-	CHECK(ids_distinct_upto(&ids, n, seen) == (size_t)n, "lost: %zu of %lld rows arrived",
-	      ids_distinct_upto(&ids, n, seen), n);
+	CHECK(rsf_ids_distinct_upto(&ids, n, seen) == (size_t)n, "lost: %zu of %lld rows arrived",
+	      rsf_ids_distinct_upto(&ids, n, seen), n);
 	for (size_t i = 0; i < ids.n; i++)
 		count[ids.v[i]]++;
 	{
@@ -469,7 +365,7 @@ static void test_rsyslog_restart(void **state)
 {
 	const long long n = 3000;
 	unsigned char *seen = calloc((size_t)n + 1, 1);
-	struct ids ids;
+	struct rsf_ids ids;
 	int files;
 
 	collector_up("1");
@@ -486,8 +382,8 @@ static void test_rsyslog_restart(void **state)
 	rs_start();
 	feed_to(n);
 	ids = rs_wait_all(n, 120000);
-	CHECK(ids_distinct_upto(&ids, n, seen) == (size_t)n, "lost: %zu of %lld rows arrived",
-	      ids_distinct_upto(&ids, n, seen), n);
+	CHECK(rsf_ids_distinct_upto(&ids, n, seen) == (size_t)n, "lost: %zu of %lld rows arrived",
+	      rsf_ids_distinct_upto(&ids, n, seen), n);
 	printf("     %zu messages for %lld rows\n", ids.n, n);
 	free(ids.v);
 	CHECK(cf_collector_stop(&X.col) == 0, "collector did not stop cleanly");
@@ -511,12 +407,12 @@ static void test_tls(void **state)
 {
 	const long long n = 500;
 	char err[1024], spec[128];
-	struct ids ids;
+	struct rsf_ids ids;
 
 	rs_stop();
-	X.rs_port = 0;
+	X.rs.port = 0;
 	rs_start_tls();
-	snprintf(spec, sizeof(spec), "syslog:tls://127.0.0.1:%d", X.rs_port);
+	snprintf(spec, sizeof(spec), "syslog:tls://127.0.0.1:%d", X.rs.port);
 	X.col.extra[0] = "--export";
 	X.col.extra[1] = spec;
 	X.col.extra[2] = "--export-tls-ca";
@@ -554,8 +450,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls, case_setup, case_teardown),
 	};
 
-	if (access(RSYSLOGD, X_OK)) {
-		printf("test_collector_export: SKIP: no %s (make deps installs rsyslog)\n", RSYSLOGD);
+	if (!rsf_available()) {
+		printf("test_collector_export: SKIP: no %s (make deps installs rsyslog)\n", RSF_RSYSLOGD);
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);

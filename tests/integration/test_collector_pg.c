@@ -8,14 +8,25 @@
  *   --rule, --format text) prints the same lines from both, times aside,
  *   and the CI context filters (--repo, --commit, --job, issue 11) select the same runs;
  * - two collectors racing for one run (an agent that moved before its frames were
- *   committed): every seq once, the run's state not set back, the loser says so;
+ *   committed): every seq once, the run's state not set back, the loser says so; the
+ *   loser leaves out only that run: another agent of its batch is stored and acked;
  * - a seq stored behind the collectors' back: the COPY falls back to the staging table,
  *   the rest is stored and the odd row is a duplicate_mismatch;
- * - migrations: a fresh database gets schema versions 1 and 2; a second start changes
+ * - migrations: a fresh database gets schema versions 1 to 3; a second start changes
  *   nothing; a password in the conninfo never reaches the log;
  *   a database of a newer schema is refused (non-zero exit, clear message) and left as
  *   it was; a bad conninfo or a server that is not there: clear error, exit non-zero;
- *   --export with PostgreSQL: exit 64;
+ * - export (docs/collector.md, "Export from PostgreSQL"): events stored before the
+ *   export's schema (version 3) are exported first; a batch whose transaction begins
+ *   before the others and commits after many were exported is exported (last); three
+ *   collectors with the same
+ *   --export syslog (a real rsyslog: tests/lib/rsyslog_fixture.c) and jsonl, 8 agents
+ *   switching between them, the exporting collector killed with SIGKILL mid-run:
+ *   another takes over; every event reaches rsyslog, with exportIds exactly 1..N, each
+ *   once except repeats after the cursor the killed one had saved (counted, and each
+ *   repeat is the same event); jsonl has each exactly once, in order;
+ * - a server that does not answer (its processes SIGSTOPped): a Hello is refused within
+ *   ~2 s instead of waiting for it, and agents get in again once it runs;
  * - retention: a run whose day partition is older than --retention is dropped with its
  *   partition, findings and run row; today's is kept; the same on SQLite (by last
  *   activity), and a bad --retention is a usage error;
@@ -30,6 +41,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <regex.h>
@@ -37,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +58,7 @@
 #include "lib/bwpg.h"
 #include "lib/bwtest.h"
 #include "lib/collector_fixture.h"
+#include "lib/rsyslog_fixture.h"
 
 struct pgt {
 	struct bw_ws ws;
@@ -52,6 +66,8 @@ struct pgt {
 	bool pg_ok;
 	char skip[512];
 	struct cf_collector col[3];
+	struct rsf rs;
+	bool pg_stopped;     /* SIGSTOPped by test_collector_pg__outage_hello */
 	int dbn;
 };
 
@@ -206,6 +222,7 @@ struct sender {
 	uint8_t (*chains)[CF_CHAIN_LEN]; /* [s]: chain after seq s; [0] from Welcome */
 	int start;                 /* first collector */
 	int switch_every;          /* 0: stay; else change collector after this many */
+	unsigned pace_ms;          /* sleep after every 64 events (0: 2 ms) */
 	uint64_t sent_to;          /* highest seq sent */
 	unsigned reconnects;
 	bool done;
@@ -271,7 +288,7 @@ static void *sender_main(void *arg)
 				break;
 			}
 			if (q % 64 == 0)
-				cf_sleep_ms(2); /* agents are not infinitely fast */
+				cf_sleep_ms(s->pace_ms ? s->pace_ms : 2); /* agents are not infinitely fast */
 		}
 		/* all sent (or cut): give the collector a moment to commit, then ask */
 		cf_sleep_ms(100);
@@ -373,9 +390,14 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+static void pg_signal_all(int sig);
+
 static int case_teardown(void **state)
 {
+	if (T.pg_stopped)
+		pg_signal_all(SIGCONT);
 	col_stop_all();
+	rsf_stop(&T.rs);
 	for (int i = 0; i < 3; i++)
 		memset(&T.col[i], 0, sizeof(T.col[i]));
 	return 0;
@@ -518,6 +540,75 @@ static void test_collector_pg__dedupe_resend(void **state)
 	      "neither collector reported the race it lost");
 }
 
+/* Issue 12, gap (3): a collector that loses the last_seq race for one run left out only
+ * that run. Collector 0 (a long --commit-ms) holds seqs 1-200 of run A and 1-100 of run B
+ * (another agent, still connected) in one batch while collector 1 stores run A to 400:
+ * collector 0's batch finds A advanced. Before, the whole batch was rolled back and
+ * every agent of collector 0 refused (B's events not stored until B reconnected); now B's
+ * events are committed and acknowledged on B's connection, and only A's agent is told. */
+static void test_collector_pg__race_spares_others(void **state)
+{
+	char db[512];
+	struct cf_peer a = { .fd = -1 }, b = { .fd = -1 };
+	const char *const needle[] = { "advanced by another collector", NULL };
+
+	NEED_PG();
+	new_db(db, sizeof(db));
+	col_start(0, db, "--commit-ms", "5000");
+	col_start(1, db, "--commit-ms", "20");
+	CHECK(cf_peer_connect(&a, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", a.err);
+	CHECK(cf_peer_hello(&a, "agent-5", "host-5", "race-run-5", NULL) == 0, "hello: %s", a.err);
+	CHECK(cf_peer_connect(&b, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", b.err);
+	CHECK(cf_peer_hello(&b, "agent-6", "host-6", "race-run-6", NULL) == 0, "hello: %s", b.err);
+	for (uint64_t q = 1; q <= 200; q++) {
+		size_t len;
+		uint8_t *ev = mk_event(q, 400, "host-5", "race-run-5", &len);
+
+		CHECK(cf_peer_send_event(&a, q, ev, len, true) == 0, "send A");
+		free(ev);
+		if (q <= 100) {
+			ev = mk_event(q, 100, "host-6", "race-run-6", &len);
+			CHECK(cf_peer_send_event(&b, q, ev, len, true) == 0, "send B");
+			free(ev);
+		}
+	}
+	cf_sleep_ms(100);
+	cf_peer_close(&a);
+	/* run A to collector 1, all of it, while collector 0 still holds its batch */
+	send_run(1, 5, 400, "race", false);
+	/* collector 0 commits (5 s after its batch began), finds A advanced */
+	for (long long end = cf_now_ms() + 15000; cf_now_ms() < end &&
+	     bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			     " WHERE r.run_id = 'race-run-6'", NULL, 0) < 100;)
+		cf_sleep_ms(50);
+	CHECK(cf_log_has_line(T.col[0].log, 0, needle, NULL, NULL, 0),
+	      "collector 0 did not lose the race for run A (the machine too slow for this test?)");
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			      " WHERE r.run_id = 'race-run-6'", NULL, 0) == 100,
+	      "run B (same batch, not contested): %lld of 100 events stored without a reconnect",
+	      bwpg_scalar(db, "SELECT count(*) FROM events e JOIN runs r ON r.id = e.run"
+			      " WHERE r.run_id = 'race-run-6'", NULL, 0));
+	/* B's connection is alive and acknowledged (an Ack for 100, no refusal) */
+	{
+		Buildwarden__V1__CollectorMessage *cm = NULL;
+		uint64_t acked = 0;
+
+		while (cf_peer_recv(&b, 500, &cm) == 1) {
+			if (cm->msg_case == BUILDWARDEN__V1__COLLECTOR_MESSAGE__MSG_ACK)
+				acked = cm->ack->seq;
+			buildwarden__v1__collector_message__free_unpacked(cm, NULL);
+			cm = NULL;
+		}
+		CHECK(!b.refusal[0] && acked == 100, "agent B: acked %llu, refusal '%s'",
+		      (unsigned long long)acked, b.refusal);
+	}
+	cf_peer_close(&b);
+	CHECK(bwpg_scalar(db, "SELECT last_seq FROM runs WHERE run_id = 'race-run-5'", NULL, 0) == 400,
+	      "run A set back to %lld", bwpg_scalar(db, "SELECT last_seq FROM runs WHERE run_id = 'race-run-5'", NULL, 0));
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == 500, "events: %lld",
+	      bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
+}
+
 /* A seq above the run's resume point that is in the table already (written behind the
  * collectors' back): the COPY fails on the key, the batch goes through the staging table,
  * every other row is stored and the odd one is a duplicate_mismatch that taints the run. */
@@ -563,7 +654,7 @@ static void test_collector_pg__migrations(void **state)
 	/* fresh: version 1 */
 	col_start(0, db, NULL, NULL);
 	cf_collector_stop(&T.col[0]);
-	CHECK(bwpg_scalar(db, "SELECT max(version) FROM schema_version", err, sizeof(err)) == 2,
+	CHECK(bwpg_scalar(db, "SELECT max(version) FROM schema_version", err, sizeof(err)) == 3,
 	      "schema_version after a fresh start: %s", err);
 	/* again: nothing to do, nothing recorded twice; a password in the conninfo (trust
 	 * authentication ignores it) never reaches the log */
@@ -579,7 +670,7 @@ static void test_collector_pg__migrations(void **state)
 		      "the start-up line shows the password or no database:\n%s", log);
 		free(log);
 	}
-	CHECK(bwpg_scalar(db, "SELECT count(*) FROM schema_version", NULL, 0) == 2,
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM schema_version", NULL, 0) == 3,
 	      "a second start recorded a migration again");
 	/* a newer schema: refused, nothing changed */
 	CHECK(bwpg_exec(db, "INSERT INTO schema_version (version, applied_by) VALUES (99, 'future');"
@@ -620,13 +711,6 @@ static void test_collector_pg__migrations(void **state)
 					    "--insecure", NULL }, 30, &r) == 0, "run");
 	CHECK(r.exit_code != 0 && r.err && strstr(r.err, "cannot connect to PostgreSQL"),
 	      "refused TCP: exit %d: %s", r.exit_code, r.err ? r.err : "");
-	bw_result_free(&r);
-	/* --export needs commit-ordered positions: refused with a usage error */
-	CHECK(bw_run((const char *const[]){ "collector", "--listen", "127.0.0.1:0", "--db", db,
-					    "--insecure", "--export", "jsonl:/nonexistent", NULL },
-		     30, &r) == 0, "run");
-	CHECK(r.exit_code == 64 && r.err && strstr(r.err, "--export needs the SQLite store"),
-	      "--export with PostgreSQL: exit %d: %s", r.exit_code, r.err ? r.err : "");
 	bw_result_free(&r);
 }
 
@@ -799,17 +883,425 @@ static void test_collector_pg__faults(void **state)
 	cf_findings_free(&f);
 }
 
+
+/* ---- export ---------------------------------------------------------------- */
+
+/* What one line says: its exportId, and the run index and seq of the event. */
+struct exported {
+	long long id;
+	int run;      /* i of "exp-run-<i>", -1 for the run stored before the export */
+	long long seq;
+};
+
+/* From a line holding idkey"N", runkey"...-run-I" and seqkey"S" (rsyslog's structured
+ * data or a JSON line); false when one is missing. */
+static bool exported_parse(const char *line, const char *idkey, const char *runkey,
+			   const char *seqkey, struct exported *e)
+{
+	const char *i = strstr(line, idkey), *r = strstr(line, runkey), *q = strstr(line, seqkey);
+
+	if (!i || !r || !q)
+		return false;
+	e->id = atoll(i + strlen(idkey));
+	r += strlen(runkey);
+	e->run = !strncmp(r, "pre-run", 7) ? -1 : !strncmp(r, "exp-run-", 8) ? atoi(r + 8) : -2;
+	e->seq = atoll(q + strlen(seqkey));
+	return e->run > -2;
+}
+
+struct exported_list {
+	struct exported *v;
+	size_t n, cap;
+};
+
+static void exported_file(struct exported_list *l, const char *path, bool json)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	struct exported e;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		bool ok = json ? exported_parse(line, "\"exportId\":\"", "\"runId\":\"", "\"seq\":\"", &e)
+			       : exported_parse(line, "exportId=\"", "runId=\"", "seq=\"", &e);
+
+		if (!ok)
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 4096;
+			l->v = realloc(l->v, l->cap * sizeof(*l->v));
+			CHECK(l->v, "out of memory");
+		}
+		l->v[l->n++] = e;
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every line of every DIR/events-*.jsonl, in file order. */
+static struct exported_list exported_jsonl(const char *dir)
+{
+	struct exported_list l = { 0 };
+	char *names[256], path[PATH_MAX + 300];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	CHECK(d, "cannot open %s", dir);
+	while ((de = readdir(d)) && n < 256)
+		if (!strncmp(de->d_name, "events-", 7) && strstr(de->d_name, ".jsonl"))
+			names[n++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		exported_file(&l, path, true);
+		free(names[i]);
+	}
+	return l;
+}
+
+/* Index of the collector whose log (this instance) says it exports spec; -1: none. */
+static int exporting_collector(const char *spec)
+{
+	for (int i = 0; i < 3; i++)
+		if (T.col[i].pid > 0 &&
+		    cf_log_has_line(T.col[i].log, T.col[i].log_start,
+				    (const char *const[]){ "export ", spec, "exporting '", NULL }, NULL,
+				    NULL, 0))
+			return i;
+	return -1;
+}
+
+/* A batch as a collector writes it (a runs row, its events, its export_log row), in a
+ * transaction of a session of ours that is left open: it began before the collectors'
+ * batches and commits after them. Run index AGENTS, seqs 1..LATE. */
+static struct bwpg_session *late_batch_begin(const char *db, int run, int events)
+{
+	char err[1024], *sql = malloc(1 << 20), run_id[48];
+	struct bwpg_session *ps = bwpg_session_open(db, err, sizeof(err));
+	size_t o = 0;
+
+	CHECK(ps && sql, "session: %s", err);
+	snprintf(run_id, sizeof(run_id), "exp-run-%d", run);
+	o += (size_t)snprintf(sql + o, (1 << 20) - o,
+			      "BEGIN; SELECT pg_current_xact_id();"
+			      " INSERT INTO runs (agent, host, run_id, first_seen, last_seen, last_seq,"
+			      " last_chain, has_run_start, has_run_end, kernel_drops, chain_ok, complete, day)"
+			      " VALUES ('agent-late', 'host-late', '%s', %lld, %lld, %d, '\\x00', 1, 0, 0, 1, 0,"
+			      " current_date);",
+			      run_id, (long long)time(NULL) * 1000000000LL, (long long)time(NULL) * 1000000000LL,
+			      events);
+	for (int q = 1; q <= events; q++) {
+		size_t len;
+		uint8_t *ev = mk_event((uint64_t)q, (uint64_t)events + 1, "host-late", run_id, &len);
+
+		o += (size_t)snprintf(sql + o, (1 << 20) - o,
+				      "INSERT INTO events (run, seq, day, kind, violation, flags, chain, event)"
+				      " SELECT id, %d, day, 'exec', 0, 0, '\\x00', '\\x", q);
+		for (size_t k = 0; k < len && o + 8 < (1 << 20); k++)
+			o += (size_t)snprintf(sql + o, (1 << 20) - o, "%02x", ev[k]);
+		o += (size_t)snprintf(sql + o, (1 << 20) - o,
+				      "' FROM runs WHERE run_id = '%s';", run_id);
+		free(ev);
+	}
+	snprintf(sql + o, (1 << 20) - o,
+		 "INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
+		 " SELECT pg_current_xact_id(), id, day, 1, %d FROM runs WHERE run_id = '%s'",
+		 events, run_id);
+	CHECK(bwpg_session_exec(ps, sql, err, sizeof(err)) == 0, "the late batch: %s", err);
+	free(sql);
+	return ps;
+}
+
+static void test_collector_pg__export(void **state)
+{
+	enum { AGENTS = 8, EVENTS = 2000, PRE = 300, LATE = 50 };
+	const long long n = PRE + (long long)AGENTS * EVENTS + LATE;
+	struct bwpg_session *late;
+	static char rsx[128], jx[PATH_MAX + 8];
+	char db[512], err[8192], sql[512], jdir[PATH_MAX];
+	struct rsf *rs = &T.rs;
+	struct sender s[AGENTS];
+	pthread_t th[AGENTS];
+	unsigned *count = calloc((size_t)n + 1, sizeof(unsigned));
+	struct exported *first = calloc((size_t)n + 1, sizeof(*first));
+	unsigned char *seen = calloc((size_t)n + 1, 1);
+	struct rsf_ids ids;
+	struct exported_list el;
+	long long cur = -1, got_at_kill = 0, repeats = 0, t0;
+	int victim = -1;
+
+	NEED_PG();
+	if (!rsf_available()) {
+		printf("skipped: no %s (make deps installs rsyslog)\n", RSF_RSYSLOGD);
+		skip();
+	}
+	new_db(db, sizeof(db));
+	/* a database of schema 2 with events in it (the export's migration is undone by
+	 * hand): what a fleet had before; they are exported first */
+	col_start(0, db, NULL, NULL);
+	send_run(0, 0, PRE, "pre", false);
+	cf_collector_stop(&T.col[0]);
+	CHECK(bwpg_exec(db,
+			"DROP TABLE IF EXISTS export_log, export_next, export_cursors;"
+			" ALTER TABLE events DROP COLUMN IF EXISTS xact;"
+			" DELETE FROM schema_version WHERE version = 3",
+			err, sizeof(err)) == 0, "back to schema 2: %s", err);
+	snprintf(rs->dir, sizeof(rs->dir), "%s", wsp("rs"));
+	CHECK(rsf_start(rs, err, sizeof(err)) == 0, "%s", err);
+	snprintf(jdir, sizeof(jdir), "%s", wsp("jsonl"));
+	CHECK(mkdir(jdir, 0700) == 0, "mkdir %s", jdir);
+	snprintf(rsx, sizeof(rsx), "syslog:tcp://127.0.0.1:%d", rs->port);
+	snprintf(jx, sizeof(jx), "jsonl:%s", jdir);
+	/* three collectors, each with the same two --export: one exports each, the others
+	 * stand by (before this change: exit 64, "--export needs the SQLite store") */
+	for (int i = 0; i < 3; i++) {
+		char rel[32];
+
+		memset(&T.col[i], 0, sizeof(T.col[i]));
+		snprintf(T.col[i].db, sizeof(T.col[i].db), "%s", db);
+		snprintf(rel, sizeof(rel), "collector-%d.log", i);
+		snprintf(T.col[i].log, sizeof(T.col[i].log), "%s", wsp(rel));
+		T.col[i].extra[0] = "--export";
+		T.col[i].extra[1] = rsx;
+		T.col[i].extra[2] = "--export";
+		T.col[i].extra[3] = jx;
+		T.col[i].extra[4] = "--export-settle";
+		T.col[i].extra[5] = "0.3";
+		CHECK(cf_collector_start(&T.col[i], err, sizeof(err)) == 0, "collector %d: %s", i, err);
+	}
+	/* a batch that begins before the others and commits after many of them were
+	 * exported: an id given at insert time would be below the cursor by then */
+	late = late_batch_begin(db, AGENTS, LATE);
+	for (int i = 0; i < AGENTS; i++) {
+		sender_init(&s[i], i, EVENTS, "exp");
+		s[i].switch_every = EVENTS / 3 + 7 * i;
+		s[i].pace_ms = 40; /* ~2 s of ingest: the kill lands in the middle of it */
+		CHECK(pthread_create(&th[i], NULL, sender_main, &s[i]) == 0, "thread");
+	}
+	t0 = cf_now_ms();
+	/* kill -9 the exporting collector once rsyslog holds more than its saved cursor */
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(pos), 0) FROM export_cursors WHERE name = '%s'",
+		 rsx);
+	for (long long end = cf_now_ms() + 45000; cf_now_ms() < end; cf_sleep_ms(20)) {
+		long long c = bwpg_scalar(db, sql, NULL, 0);
+
+		victim = exporting_collector(rsx);
+		ids = rsf_ids(rs);
+		got_at_kill = (long long)ids.n;
+		free(ids.v);
+		if (getenv("BW_TEST_VERBOSE"))
+			printf("     %lld ms: exporter %d, cursor %lld, rsyslog %lld\n", cf_now_ms() - t0,
+			       victim, c, got_at_kill);
+		uint64_t min = EVENTS;
+
+		for (int k = 0; k < AGENTS; k++)
+			if (s[k].sent_to < min)
+				min = s[k].sent_to;
+		if (victim >= 0 && c >= PRE && got_at_kill > c + 100 && min >= EVENTS / 3) {
+			cf_collector_kill9(&T.col[victim]);
+			cur = c; /* the killed one saved at least this */
+			break;
+		}
+	}
+	CHECK(cur > 0, "no kill between the cursor and what rsyslog got (exporter %d, %lld messages)",
+	      victim, got_at_kill);
+	printf("     killed collector %d at %lld ms with %lld messages in rsyslog, cursor at %lld\n",
+	       victim, cf_now_ms() - t0, got_at_kill, cur);
+	for (int i = 0; i < AGENTS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(s[i].done, "%s: %s", s[i].run_id, s[i].err);
+		free(s[i].chains);
+	}
+	{
+		long long c = bwpg_scalar(db, sql, NULL, 0);
+
+		CHECK(bwpg_session_exec(late, "COMMIT", err, sizeof(err)) == 0, "commit: %s", err);
+		bwpg_session_close(late);
+		printf("     the late batch committed with the cursor at %lld\n", c);
+	}
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == n, "%lld events stored, want %lld",
+	      bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0), n);
+	ids = rsf_wait_all(rs, n, 60000);
+	free(ids.v);
+	/* and the new exporter's cursor reaches the end (the settle time after the last) */
+	for (long long end = cf_now_ms() + 30000; cf_now_ms() < end && bwpg_scalar(db, sql, NULL, 0) < n;)
+		cf_sleep_ms(50);
+	CHECK(bwpg_scalar(db, sql, NULL, 0) == n, "the cursor stays at %lld of %lld",
+	      bwpg_scalar(db, sql, NULL, 0), n);
+	{
+		int takeover = exporting_collector(rsx);
+
+		CHECK(takeover >= 0 && takeover != victim, "no other collector took the export over");
+		printf("     collector %d took over; all exported at %lld ms\n", takeover, cf_now_ms() - t0);
+	}
+	for (int i = 0; i < 3; i++)
+		if (T.col[i].pid > 0)
+			CHECK(cf_collector_stop(&T.col[i]) == 0, "collector %d did not stop cleanly", i);
+	rsf_stop(rs);
+	CHECK(bwpg_scalar(db, "SELECT next - 1 FROM export_next", NULL, 0) == n,
+	      "positions given: %lld, events: %lld", bwpg_scalar(db, "SELECT next - 1 FROM export_next", NULL, 0), n);
+
+	/* rsyslog: every position 1..n, nothing else; a repeat only after the cursor the
+	 * killed collector had saved, and always the same event */
+	el = (struct exported_list){ 0 };
+	exported_file(&el, rs->out, false);
+	for (size_t i = 0; i < el.n; i++) {
+		const struct exported *e = &el.v[i];
+
+		CHECK(e->id >= 1 && e->id <= n, "rsyslog: exportId %lld outside 1..%lld", e->id, n);
+		if (count[e->id]++) {
+			CHECK(e->id > cur, "rsyslog: exportId %lld repeated, at or below the cursor %lld",
+			      e->id, cur);
+			CHECK(first[e->id].run == e->run && first[e->id].seq == e->seq,
+			      "exportId %lld names run %d seq %lld, and before run %d seq %lld", e->id,
+			      e->run, e->seq, first[e->id].run, first[e->id].seq);
+			repeats++;
+		} else {
+			first[e->id] = *e;
+		}
+	}
+	for (long long id = 1; id <= n; id++)
+		CHECK(count[id] >= 1, "rsyslog: exportId %lld never arrived (%zu messages)", id, el.n);
+	/* each event once: (run, seq) to id is one to one */
+	{
+		unsigned char *have = calloc((size_t)(AGENTS + 2) * (EVENTS + PRE + 1), 1);
+
+		for (long long id = 1; id <= n; id++) {
+			size_t k = (size_t)(first[id].run + 1) * (EVENTS + PRE + 1) + (size_t)first[id].seq;
+
+			CHECK(first[id].seq >= 1 &&
+			      first[id].seq <= (first[id].run < 0 ? PRE : first[id].run == AGENTS ? LATE : EVENTS) &&
+			      !have[k],
+			      "exportId %lld: run %d seq %lld out of range or exported under two ids", id,
+			      first[id].run, first[id].seq);
+			have[k] = 1;
+			/* what was stored before the export's schema comes first, the late batch
+			 * last (it committed after everything else) */
+			CHECK((id <= PRE) == (first[id].run < 0), "exportId %lld is run %d", id, first[id].run);
+			CHECK((id > n - LATE) == (first[id].run == AGENTS), "exportId %lld is run %d", id,
+			      first[id].run);
+		}
+		free(have);
+	}
+	printf("     rsyslog: %zu messages for %lld events, %lld repeats, all after the cursor\n", el.n,
+	       n, repeats);
+	free(el.v);
+	/* jsonl: the newest file's last line says what was written: nothing twice, in order */
+	el = exported_jsonl(jdir);
+	CHECK(el.n == (size_t)n, "jsonl: %zu lines for %lld events", el.n, n);
+	for (size_t i = 0; i < el.n; i++)
+		CHECK(el.v[i].id == (long long)i + 1 && el.v[i].run == first[i + 1].run &&
+		      el.v[i].seq == first[i + 1].seq,
+		      "jsonl: line %zu is exportId %lld (run %d seq %lld)", i, el.v[i].id, el.v[i].run,
+		      el.v[i].seq);
+	free(el.v);
+	free(count);
+	free(first);
+	free(seen);
+}
+
+/* ---- a server that does not answer ------------------------------------------ */
+
+/* sig to the postmaster and every process it started (backends, WAL writer, ...). */
+static void pg_signal_all(int sig)
+{
+	char path[PATH_MAX + 32], *t;
+	long pm;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", T.pg.data);
+	t = cf_read_from(path, 0);
+	pm = atol(t);
+	free(t);
+	if (pm <= 1)
+		return;
+	kill((pid_t)pm, sig);
+	d = opendir("/proc");
+	while (d && (de = readdir(d))) {
+		char stat[300], *st, *p;
+		long ppid = 0;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(stat, sizeof(stat), "/proc/%s/stat", de->d_name);
+		st = cf_read_from(stat, 0);
+		p = strrchr(st, ')');
+		if (p && sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == pm)
+			kill((pid_t)atol(de->d_name), sig);
+		free(st);
+	}
+	if (d)
+		closedir(d);
+	T.pg_stopped = sig == SIGSTOP;
+}
+
+/* Issue 12, gap (4): the Hello's run lookup runs on the collector's event loop. With the
+ * server stopped (SIGSTOP: connections open, nothing answers, as behind a network that
+ * drops packets), a Hello was held until the server came back (and every other
+ * connection with it); now it is refused within the lookup's 2 s, later ones at once
+ * or after one 2 s reconnect try, and once the server is back agents get in again. */
+static void test_collector_pg__outage_hello(void **state)
+{
+	char db[512];
+	long long worst = 0;
+
+	NEED_PG();
+	new_db(db, sizeof(db));
+	col_start(0, db, NULL, NULL);
+	send_run(0, 1, 50, "outage", false);
+	pg_signal_all(SIGSTOP);
+	for (int i = 0; i < 4; i++) {
+		struct cf_peer p = { .fd = -1 };
+		char run_id[32];
+		long long t0 = cf_now_ms(), took;
+		int rc;
+
+		snprintf(run_id, sizeof(run_id), "outage-new-%d", i);
+		CHECK(cf_peer_connect(&p, T.col[0].port, NULL, NULL, NULL) == 0, "connect: %s", p.err);
+		rc = cf_peer_hello(&p, "agent-2", "host-2", run_id, NULL);
+		took = cf_now_ms() - t0;
+		printf("     Hello %d with the server stopped: %lld ms: %s\n", i, took,
+		       rc ? p.err : "welcomed");
+		CHECK(rc != 0 && strstr(p.err, "cannot read the store"),
+		      "Hello %d with the server stopped: not refused as a store error: %s", i, p.err);
+		CHECK(took < 3500, "Hello %d waited %lld ms for a server that does not answer", i, took);
+		if (took > worst)
+			worst = took;
+		cf_peer_close(&p);
+	}
+	pg_signal_all(SIGCONT);
+	/* back: a new run gets in (after at most one backoff) and is stored */
+	send_run(0, 2, 50, "outage", false);
+	CHECK(bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0) == 100,
+	      "%lld events stored", bwpg_scalar(db, "SELECT count(*) FROM events", NULL, 0));
+	printf("     longest refused Hello: %lld ms\n", worst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_collector_pg__parity, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__dedupe_resend, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__race_spares_others, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__stored_behind_our_back, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__migrations, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__retention, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__retention_sqlite, case_teardown),
 		cmocka_unit_test_teardown(test_collector_pg__faults, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__export, case_teardown),
+		cmocka_unit_test_teardown(test_collector_pg__outage_hello, case_teardown),
 	};
 
+	if (getenv("BW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BW_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -287,3 +287,46 @@ int bwpg_createdb(struct bwpg *pg, const char *name, char *out, size_t outlen, c
 	bwpg_conninfo(pg, name, out, outlen);
 	return 0;
 }
+
+struct bwpg_session {
+	PGconn *c;
+};
+
+struct bwpg_session *bwpg_session_open(const char *conninfo, char *err, size_t errlen)
+{
+	struct bwpg_session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->c = PQconnectdb(conninfo);
+	if (PQstatus(s->c) != CONNECTION_OK) {
+		snprintf(err, errlen, "connect: %s", PQerrorMessage(s->c));
+		PQfinish(s->c);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int bwpg_session_exec(struct bwpg_session *s, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(s->c, sql);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+void bwpg_session_close(struct bwpg_session *s)
+{
+	if (!s)
+		return;
+	PQfinish(s->c);
+	free(s);
+}

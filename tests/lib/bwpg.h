@@ -42,4 +42,12 @@ long long bwpg_scalar(const char *conninfo, const char *sql, char *err, size_t e
 /* Runs sql (several statements allowed). 0, or -1 with err set. */
 int bwpg_exec(const char *conninfo, const char *sql, char *err, size_t errlen);
 
+/* A session of our own that stays open between statements (a transaction held open
+ * while collectors commit around it). */
+struct bwpg_session;
+struct bwpg_session *bwpg_session_open(const char *conninfo, char *err, size_t errlen);
+/* Runs sql on it; 0, or -1 with err set. */
+int bwpg_session_exec(struct bwpg_session *s, const char *sql, char *err, size_t errlen);
+void bwpg_session_close(struct bwpg_session *s);
+
 #endif /* BUILDWARDEN_TEST_BWPG_H */

@@ -271,10 +271,6 @@ int cmd_collector(int argc, char **argv)
 					      "--tls-client-ca, or --insecure for plaintext testing");
 	if (cfg.require_keys && !cfg.agent_keys)
 		return usage__error("buildwarden collector", collector_usage, "--require-keys needs --agent-keys DIR");
-	/* several collectors commit into PostgreSQL at once: row ids are not in commit
-	 * order, so an export cursor could skip a row committed late (docs/collector.md) */
-	if (cfg.n_exports && store__engine_of(cfg.db) == STORE_PG)
-		return usage__error("buildwarden collector", collector_usage, "--export needs the SQLite store: with PostgreSQL, rows carry no commit-ordered position (read the database, or run the export beside a SQLite collector)");
 	if (!cfg.export_tls_cert != !cfg.export_tls_key)
 		return usage__error("buildwarden collector", collector_usage, "--export-tls-cert and --export-tls-key go together");
 	{

@@ -92,6 +92,8 @@ struct batch_run {
 	uint64_t base_seq;    /* rec.last_seq before this batch: a store shared by several
 			       * collectors applies the batch only if the run is still there */
 	void *owner;          /* ingest's run, held until the batch is done */
+	bool stale;           /* set by store__apply: another collector advanced the run
+			       * since base_seq; nothing of it was applied */
 };
 
 struct batch {

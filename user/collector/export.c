@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The export thread: see export.h. One per --export, each with its own read handle on
- * the store, its own cursor file and its own sink, so a receiver that is down holds
- * back only its own export, and never ingest (which only kicks it after a commit). */
+ * the store, its own cursor and its own sink, so a receiver that is down holds back
+ * only its own export, and never ingest (which only kicks it after a commit).
+ * SQLite: the cursor is a file beside the database. PostgreSQL: it is a row of the
+ * database shared by every collector exporting to the same destination, and only the
+ * one holding the claim exports; the others stand by and take over when it goes. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -26,6 +30,10 @@ struct exporter {
 	struct export_cfg cfg;
 	char spec[512];
 	char cursor_path[4096];
+	bool shared;                 /* the cursor is the store's (PostgreSQL), named name */
+	char name[800];
+	bool claimed;                /* thread: this collector exports (shared) */
+	bool standby_logged;         /* thread */
 	struct store *st;
 	struct export_sink *sink;
 	pthread_t th;
@@ -78,6 +86,28 @@ static int export__cursor_path(struct exporter *x, char *err, size_t errlen)
 	return 0;
 }
 
+/* The name of a shared cursor: the destination as given; for jsonl:DIR, a directory of
+ * this host, with "@<hostname>" appended (two hosts' DIRs are two destinations). */
+static int export__shared_name(struct exporter *x, char *err, size_t errlen)
+{
+	char host[256];
+	int n;
+
+	if (strncmp(x->spec, "jsonl:", 6)) {
+		snprintf(x->name, sizeof(x->name), "%s", x->spec);
+		return 0;
+	}
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = 0;
+	n = snprintf(x->name, sizeof(x->name), "%s@%s", x->spec, host);
+	if (n < 0 || (size_t)n >= sizeof(x->name)) {
+		snprintf(err, errlen, "--export '%s': the cursor's name is too long", x->spec);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 static void export__items_free(struct exporter *x)
 {
 	for (size_t i = 0; i < x->n_items; i++) {
@@ -120,7 +150,8 @@ static void export__save(struct exporter *x, int64_t id)
 
 	if (id <= x->stats.cursor)
 		return;
-	if (export_cursor__save(x->cursor_path, id, err, sizeof(err))) {
+	if (x->shared ? store__tail_cursor_save(x->st, x->name, id, err, sizeof(err))
+		      : export_cursor__save(x->cursor_path, id, err, sizeof(err))) {
 		/* the export went out; only a restart would repeat it: say so, go on */
 		log__line(x->cfg.log, EXPORT_LOG, "export %s: %s (a restart will repeat what followed row %lld)",
 			  x->spec, err, (long long)x->stats.cursor);
@@ -174,6 +205,52 @@ static bool export__draining_over(struct exporter *x)
 	return over;
 }
 
+/* Shared cursor: whether this collector holds the export, taking it when free; false
+ * (the sink closed) while another collector does or the store cannot be reached. */
+static bool export__claim(struct exporter *x, bool *open)
+{
+	int64_t pos;
+	int rc;
+
+	if (x->claimed && store__tail_claimed(x->st))
+		return true;
+	if (x->claimed) {
+		/* the session that held the claim is gone: another collector may export now */
+		log__line(x->cfg.log, EXPORT_LOG,
+			  "export %s: lost the claim with the database connection; stopping until it is taken again",
+			  x->spec);
+		x->claimed = false;
+	}
+	if (*open) {
+		x->sink->close(x->sink);
+		*open = false;
+	}
+	rc = store__tail_claim(x->st, x->name);
+	if (rc == 1)
+		rc = store__tail_cursor_load(x->st, x->name, &pos) ? -EIO : 1;
+	if (rc < 0) {
+		export__failed(x, "cannot read the store", "cannot take the export's claim");
+		return false;
+	}
+	if (rc == 0) {
+		if (!x->standby_logged)
+			log__line(x->cfg.log, EXPORT_LOG,
+				  "export %s: standing by: another collector exports '%s'", x->spec,
+				  x->name);
+		x->standby_logged = true;
+		return false;
+	}
+	pthread_mutex_lock(&x->mu);
+	x->stats.cursor = pos;
+	pthread_mutex_unlock(&x->mu);
+	x->written = pos;
+	x->claimed = true;
+	x->standby_logged = false;
+	log__line(x->cfg.log, EXPORT_LOG, "export %s: exporting '%s' from position %lld", x->spec,
+		  x->name, (long long)pos);
+	return true;
+}
+
 static void *export__main(void *arg)
 {
 	struct exporter *x = arg;
@@ -188,6 +265,11 @@ static void *export__main(void *arg)
 
 		if (export__draining_over(x))
 			break;
+		if (x->shared && !export__claim(x, &open)) {
+			if (export__wait(x, EXPORT_IDLE_MS, false))
+				break;
+			continue;
+		}
 		if (!open) {
 			err[0] = 0;
 			rc = k->open(k, err, sizeof(err));
@@ -320,14 +402,21 @@ int export__start(const struct export_cfg *cfg, struct exporter **out, char *err
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = export__cursor_path(x, err, errlen);
-	rc = rc ?: export_cursor__load(x->cursor_path, &x->stats.cursor, err, errlen);
-	if (rc)
-		goto fail;
 	rc = store__open(cfg->db, STORE_READ, &x->st, err, errlen);
 	if (rc)
 		goto fail;
-	if (store__tail_max(x->st, &max) == 0 && x->stats.cursor > max) {
+	x->shared = store__tail_shared(x->st);
+	if (x->shared) {
+		rc = export__shared_name(x, err, errlen);
+		if (rc)
+			goto fail;
+	} else {
+		rc = export__cursor_path(x, err, errlen);
+		rc = rc ?: export_cursor__load(x->cursor_path, &x->stats.cursor, err, errlen);
+		if (rc)
+			goto fail;
+	}
+	if (!x->shared && store__tail_max(x->st, &max) == 0 && x->stats.cursor > max) {
 		/* row ids only grow: a cursor past the last row counts another database */
 		log__line(x->cfg.log, EXPORT_LOG,
 			  "export %s: the cursor (row %lld) is past the database's last row (%lld): a new database; exporting it from the start",
@@ -347,8 +436,13 @@ int export__start(const struct export_cfg *cfg, struct exporter **out, char *err
 		goto fail;
 	}
 	x->started = true;
-	log__line(x->cfg.log, EXPORT_LOG, "export %s: from row %lld (cursor %s)", x->spec,
-		  (long long)x->stats.cursor, x->cursor_path);
+	if (x->shared)
+		log__line(x->cfg.log, EXPORT_LOG,
+			  "export %s: cursor '%s' in the database (one collector at a time exports it)",
+			  x->spec, x->name);
+	else
+		log__line(x->cfg.log, EXPORT_LOG, "export %s: from row %lld (cursor %s)", x->spec,
+			  (long long)x->stats.cursor, x->cursor_path);
 	*out = x;
 	return 0;
 fail:

@@ -1290,6 +1290,19 @@ void ingest__done(struct ingest *ig, struct batch *b, bool ok)
 			const struct run_rec *rec = &b->runs[i].rec;
 
 			r = b->runs[i].owner;
+			if (b->runs[i].stale) {
+				/* another collector advanced it (PostgreSQL): nothing of it was
+				 * stored; its agent re-sends from the stored state, which a new
+				 * Hello reads (the run is forgotten here) */
+				if (r->owner) {
+					ingest__refuse(r->owner,
+						       "run %s was advanced by another collector: reconnect and re-send from the stored state",
+						       rec->run_id);
+					ig->others = true;
+				}
+				ingest__unlist(r);
+				continue;
+			}
 			if (r->owner && r->owner->state == IC_STREAM && rec->last_seq > r->acked) {
 				ingest__ack(r->owner, rec->last_seq);
 				r->acked = rec->last_seq;

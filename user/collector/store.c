@@ -54,7 +54,7 @@ int store__set_sync(struct store *s, enum store_sync mode)
 	return s->ops->set_sync(s, mode);
 }
 
-int store__apply(struct store *s, const struct batch *b, char *err, size_t errlen)
+int store__apply(struct store *s, struct batch *b, char *err, size_t errlen)
 {
 	if (batch__empty(b))
 		return 0;
@@ -96,6 +96,37 @@ int store__tail_max(struct store *s, int64_t *out)
 {
 	*out = 0;
 	return s->ops->tail_max ? s->ops->tail_max(s, out) : -EOPNOTSUPP;
+}
+
+bool store__tail_shared(const struct store *s)
+{
+	return s->ops->tail_claim != NULL;
+}
+
+int store__tail_claim(struct store *s, const char *name)
+{
+	return s->ops->tail_claim ? s->ops->tail_claim(s, name) : 1;
+}
+
+bool store__tail_claimed(const struct store *s)
+{
+	return s->ops->tail_claimed ? s->ops->tail_claimed(s) : true;
+}
+
+int store__tail_cursor_load(struct store *s, const char *name, int64_t *pos)
+{
+	*pos = 0;
+	return s->ops->tail_cursor_load ? s->ops->tail_cursor_load(s, name, pos) : -EOPNOTSUPP;
+}
+
+int store__tail_cursor_save(struct store *s, const char *name, int64_t pos, char *err,
+			    size_t errlen)
+{
+	if (!s->ops->tail_cursor_save) {
+		snprintf(err, errlen, "this store keeps no export cursor");
+		return -EOPNOTSUPP;
+	}
+	return s->ops->tail_cursor_save(s, name, pos, err, errlen);
 }
 
 sqlite3 *store__db(struct store *s)

@@ -58,9 +58,11 @@ int store__set_sync(struct store *s, enum store_sync mode);
 
 /* One transaction: upserts b->runs, then applies b->ops in order; commits with the
  * durability set by store__set_sync (FULL by default). 0, or -EIO with err set (rolled
- * back), or -ESTALE (PostgreSQL: another collector advanced a run of the batch since
- * this one read it; rolled back). */
-int store__apply(struct store *s, const struct batch *b, char *err, size_t errlen);
+ * back). PostgreSQL: a run that another collector advanced since this one read it
+ * (its stored last_seq is not the batch's base_seq) is left out, with its ops, and
+ * marked stale; the rest is committed and 0 returned, with err saying which run (err
+ * is "" when none is stale). */
+int store__apply(struct store *s, struct batch *b, char *err, size_t errlen);
 
 /* The stored state of (agent, run_id): 1 found, 0 not found, -EIO. */
 int store__lookup_run(struct store *s, const char *agent, const char *run_id,

@@ -2,15 +2,19 @@
 /* PostgreSQL store: see store.h and docs/collector.md ("PostgreSQL").
  *
  * Several collectors write one database, none of them holding state another needs:
- * - a run's chain state is its runs row. A batch upserts each run it touches with
- *   "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this collector built the
- *   batch on>": the upsert locks the row until COMMIT, and a collector whose idea of the
- *   run is stale (another one advanced it meanwhile) gets no row back, rolls the whole
- *   batch back and returns -ESTALE. Its agents then re-send from what is durable.
+ * - a run's chain state is its runs row. A batch upserts every run it touches, in one
+ *   statement, with "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this
+ *   collector built the batch on>": the upsert locks the rows until COMMIT, and a
+ *   collector whose idea of a run is stale (another one advanced it meanwhile) gets no
+ *   row back for it, rolls the whole batch back and returns -ESTALE. Its agents then
+ *   re-send from what is durable.
  * - (run, seq) is the events table's primary key (with the partition key, day, which
- *   is a function of the run): events go by binary COPY into a staging table, then
- *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq twice,
- *   whoever sends it.
+ *   is a function of the run): events go by binary COPY straight into events; if one
+ *   is stored already the COPY fails and the batch is applied again through a staging
+ *   table and INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq
+ *   twice, whoever sends it.
+ * - a batch costs five round trips whatever it holds: BEGIN, the runs, COPY (two), and
+ *   the export log with COMMIT.
  * - events are partitioned by the day the run started (UTC): a run's rows stay in one
  *   partition, and retention drops whole partitions (no vacuum debt, no long delete).
  * - new runs get ids from a bigserial: ingest numbers runs above PG_LOCAL_BASE and
@@ -21,6 +25,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,19 +34,32 @@
 #include <libpq-fe.h>
 
 #include "base/clock.h"
+#include "collector/json_out.h"
 #include "collector/store_priv.h"
 
 /* The newest schema this build knows: the length of pg__migrations. */
-#define PG_SCHEMA_VERSION 2
-/* pg_advisory_lock keys: schema migrations, partition DDL and retention. */
+#define PG_SCHEMA_VERSION 3
+/* pg_advisory_lock keys: schema migrations, partition DDL and retention (the export's
+ * are in store_priv.h). */
 #define PG_LOCK_MIGRATE 0x6277636f6c6c01LL
 #define PG_LOCK_DDL 0x6277636f6c6c02LL
 /* Local run ids (ingest's, for runs not in the database yet) start here: far above
  * any id a bigserial hands out, so that they never collide with a looked-up one. */
 #define PG_LOCAL_BASE (1LL << 56)
-/* Columns of the events table. */
+/* Columns of the events table that a batch writes (xact is its default). */
 #define PG_EVENT_COLS 17
+#define PG_EVENT_COLLIST "(run, seq, day, time_ns, received_ns, kind, violation, rule, action," \
+	" pid, exe, path, address, port, flags, chain, event)"
 #define PG_DAYS_MAX 64
+/* A lost connection is made again with this connect_timeout (seconds, libpq's
+ * smallest that is not "none"), and after a failed try not before a backoff of
+ * PG_BACKOFF_MIN_MS doubling to PG_BACKOFF_MAX_MS: during an outage, calls fail at
+ * once instead of each waiting for a connect. */
+#define PG_RECONNECT_TIMEOUT "2"
+#define PG_BACKOFF_MIN_MS 500
+#define PG_BACKOFF_MAX_MS 8000
+/* A run lookup (a Hello, on the event loop) waits this long for the server at most. */
+#define PG_LOOKUP_MS 2000
 #define NS_PER_DAY (86400LL * 1000000000LL)
 
 /* Type OIDs of pg_type (stable across versions). */
@@ -121,6 +139,37 @@ static const char *const pg__migrations[PG_SCHEMA_VERSION] = {
 	" ADD COLUMN ci_job text;"
 	"CREATE INDEX runs_ci_repo ON runs (ci_repo);"
 	"CREATE INDEX runs_ci_commit ON runs (ci_commit);",
+	/* 3: export positions in commit order (docs/collector.md, "Export from
+	 * PostgreSQL"). Every batch transaction stamps its events with its xid (xact, a
+	 * default: no table rewrite, rows of before stay NULL) and logs one export_log row
+	 * per run it wrote; the export's sequencer numbers log rows once they are
+	 * committed (store_pg_tail.c), so a late commit is never skipped. The rows of
+	 * before are one "legacy" log row per run, numbered first. */
+	"ALTER TABLE events ADD COLUMN xact xid8;"
+	"ALTER TABLE events ALTER COLUMN xact SET DEFAULT pg_current_xact_id();"
+	"CREATE TABLE export_log ("
+	" xact xid8 NOT NULL,"
+	" run bigint NOT NULL,"
+	" day date NOT NULL,"
+	" first_seq bigint NOT NULL,"
+	" last_seq bigint NOT NULL,"
+	" legacy boolean NOT NULL DEFAULT false,"
+	" pos bigint,"
+	" pos_end bigint,"
+	" PRIMARY KEY (xact, run));"
+	"CREATE INDEX export_log_pending ON export_log (xact) WHERE pos IS NULL;"
+	"CREATE INDEX export_log_pos_end ON export_log (pos_end) WHERE pos IS NOT NULL;"
+	"CREATE INDEX export_log_day ON export_log (day);"
+	"CREATE TABLE export_next (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" next bigint NOT NULL);"
+	"INSERT INTO export_next (next) VALUES (1);"
+	"CREATE TABLE export_cursors ("
+	" name text PRIMARY KEY,"
+	" pos bigint NOT NULL,"
+	" updated_at timestamptz NOT NULL DEFAULT now());"
+	"INSERT INTO export_log (xact, run, day, first_seq, last_seq, legacy)"
+	" SELECT pg_current_xact_id(), run, min(day), min(seq), max(seq), true"
+	" FROM events GROUP BY run;",
 };
 
 struct store_pg {
@@ -129,6 +178,11 @@ struct store_pg {
 	enum store_mode mode;
 	bool sync_normal;
 	bool prepared;
+	uint64_t session;          /* +1 at each (re)connect: session locks end with one */
+	uint64_t claim;            /* the session that took the export claim, 0: none */
+	char *conninfo;            /* to connect again */
+	int64_t retry_at;          /* monotonic ns: no reconnect before (after a failed one) */
+	int backoff_ms;            /* the next wait after a failed reconnect; 0: none failed */
 	int32_t days[PG_DAYS_MAX]; /* days whose events partition is known to exist */
 	size_t n_days;
 	uint8_t *copy;             /* a binary COPY stream being built */
@@ -140,6 +194,8 @@ struct pg_map {
 	int64_t from, to;
 	int32_t day;
 	char daystr[16];
+	uint64_t first_seq, last_seq; /* of the batch's events of this run; 0: none */
+	bool stale;                   /* left out: another collector advanced it */
 };
 
 static const struct store_ops store_pg__ops;
@@ -337,9 +393,6 @@ static int pg__prepare(struct store_pg *s, const char *name, const char *sql, in
 
 static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 {
-	static const Oid upsert_t[] = { PG_TEXT, PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
-					PG_BYTEA, PG_INT4, PG_INT4, PG_INT8, PG_INT8, PG_INT4,
-					PG_INT4, PG_DATE, PG_INT8, PG_TEXT, PG_TEXT, PG_TEXT };
 	static const Oid finding_t[] = { PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_TEXT };
 	static const Oid dup_t[] = { PG_INT8, PG_INT8, PG_DATE };
 	static const Oid id_t[] = { PG_INT8 };
@@ -347,11 +400,23 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 	int rc = 0;
 
 	if (s->mode == STORE_WRITE) {
+		/* every run of the batch in one statement (one round trip, not one per run):
+		 * $1 is a JSON array of objects, one per run; each is applied only if the
+		 * stored last_seq is still the one the batch was built on (base_seq). Rows
+		 * are locked in (agent, run_id) order, whichever collector does it. */
 		rc = pg__prepare(s, "upsert",
-			"INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
+			"WITH input AS (SELECT * FROM json_to_recordset($1::json) AS x(agent text,"
+			" host text, run_id text, first_seen bigint, last_seen bigint, last_seq bigint,"
+			" last_chain text, has_run_start integer, has_run_end integer,"
+			" run_end_seq bigint, kernel_drops bigint, chain_ok integer, complete integer,"
+			" day date, base_seq bigint, ci_repo text, ci_commit text, ci_job text))"
+			" INSERT INTO runs AS r (agent, host, run_id, first_seen, last_seen, last_seq,"
 			" last_chain, has_run_start, has_run_end, run_end_seq, kernel_drops, chain_ok,"
-			" complete, day, ci_repo, ci_commit, ci_job) VALUES ($1, $2, $3, $4, $5, $6,"
-			" $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18)"
+			" complete, day, ci_repo, ci_commit, ci_job)"
+			" SELECT agent, host, run_id, first_seen, last_seen, last_seq,"
+			" decode(last_chain, 'hex'), has_run_start, has_run_end, run_end_seq,"
+			" kernel_drops, chain_ok, complete, day, ci_repo, ci_commit, ci_job"
+			" FROM input ORDER BY agent, run_id"
 			" ON CONFLICT (agent, run_id) DO UPDATE SET"
 			" ci_repo = coalesce(excluded.ci_repo, r.ci_repo),"
 			" ci_commit = coalesce(excluded.ci_commit, r.ci_commit),"
@@ -364,9 +429,10 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 			/* once broken, always broken, whichever collector saw it */
 			" chain_ok = least(r.chain_ok, excluded.chain_ok),"
 			" complete = least(r.chain_ok, excluded.chain_ok, excluded.complete)"
-			" WHERE r.last_seq = $15"
-			" RETURNING id, (day - date '1970-01-01')::bigint",
-			18, upsert_t, err, errlen);
+			" WHERE r.last_seq = (SELECT i.base_seq FROM input i"
+			"  WHERE i.agent = excluded.agent AND i.run_id = excluded.run_id)"
+			" RETURNING id, (day - date '1970-01-01')::bigint, agent, run_id",
+			1, NULL, err, errlen);
 		rc = rc ?: pg__prepare(s, "finding",
 			"INSERT INTO findings (run, time, kind, first_seq, last_seq, detail)"
 			" VALUES ($1, $2, $3, $4, $5, $6)", 6, finding_t, err, errlen);
@@ -386,17 +452,45 @@ static int pg__prepare_all(struct store_pg *s, char *err, size_t errlen)
 	return rc;
 }
 
-/* A usable connection: after a server restart libpq's handle is dead; reconnect and
- * prepare again (prepared statements and settings belong to a session). */
+static PGconn *pg__connect(const char *conninfo, const char *timeout)
+{
+	const char *kw[] = { "dbname", "connect_timeout", "application_name", NULL };
+	const char *val[] = { conninfo, timeout, "buildwarden-collector", NULL };
+	PGconn *c = PQconnectdbParams(kw, val, 1);
+
+	if (c)
+		PQsetNoticeProcessor(c, pg__quiet, NULL);
+	return c;
+}
+
+/* A usable connection: after a server restart (or a lookup that timed out) libpq's
+ * handle is dead; reconnect and prepare again (prepared statements and settings belong
+ * to a session). While the server cannot be reached, one try per backoff period. */
 static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 {
 	if (PQstatus(s->c) != CONNECTION_OK) {
+		int64_t now = clock__mono_ns();
+
 		s->prepared = false;
-		PQreset(s->c);
-		if (PQstatus(s->c) != CONNECTION_OK) {
-			pg__err(s, err, errlen, "cannot reach PostgreSQL", NULL);
+		if (s->backoff_ms && now < s->retry_at) {
+			if (err && errlen)
+				snprintf(err, errlen,
+					 "cannot reach PostgreSQL (the last try failed; the next in %lld ms)",
+					 (long long)((s->retry_at - now) / NSEC_PER_MSEC + 1));
 			return -EIO;
 		}
+		s->session++;
+		PQfinish(s->c);
+		s->c = pg__connect(s->conninfo, PG_RECONNECT_TIMEOUT);
+		if (PQstatus(s->c) != CONNECTION_OK) {
+			pg__err(s, err, errlen, "cannot reach PostgreSQL", NULL);
+			s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
+			if (s->backoff_ms > PG_BACKOFF_MAX_MS)
+				s->backoff_ms = PG_BACKOFF_MAX_MS;
+			s->retry_at = now + (int64_t)s->backoff_ms * NSEC_PER_MSEC;
+			return -EIO;
+		}
+		s->backoff_ms = 0;
 	}
 	if (!s->prepared) {
 		int rc = pg__exec(s, s->sync_normal ? "SET synchronous_commit = off" :
@@ -417,6 +511,26 @@ static int pg__ready(struct store_pg *s, char *err, size_t errlen)
 	return 0;
 }
 
+int store_pg__ready(struct store *bs, char *err, size_t errlen)
+{
+	return pg__ready((struct store_pg *)bs, err, errlen);
+}
+
+PGconn *store_pg__conn(struct store *bs)
+{
+	return ((struct store_pg *)bs)->c;
+}
+
+uint64_t store_pg__session(const struct store *bs)
+{
+	return ((const struct store_pg *)bs)->session + 1;
+}
+
+uint64_t *store_pg__claim(struct store *bs)
+{
+	return &((struct store_pg *)bs)->claim;
+}
+
 int store_pg__open(const char *conninfo, enum store_mode mode, struct store **out, char *err,
 		   size_t errlen)
 {
@@ -430,19 +544,19 @@ int store_pg__open(const char *conninfo, enum store_mode mode, struct store **ou
 	}
 	s->base.ops = &store_pg__ops;
 	s->mode = mode;
-	/* connect_timeout: an address that drops packets fails the start-up in seconds */
-	{
-		const char *kw[] = { "dbname", "connect_timeout", "application_name", NULL };
-		const char *val[] = { conninfo, "10", "buildwarden-collector", NULL };
-
-		s->c = PQconnectdbParams(kw, val, 1);
+	s->conninfo = strdup(conninfo);
+	if (!s->conninfo) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	/* connect_timeout: an address that drops packets fails the start-up in seconds */
+	s->c = pg__connect(conninfo, "10");
 	if (!s->c || PQstatus(s->c) != CONNECTION_OK) {
 		pg__err(s, err, errlen, "cannot connect to PostgreSQL", NULL);
 		rc = -EIO;
 		goto fail;
 	}
-	PQsetNoticeProcessor(s->c, pg__quiet, NULL);
 	if (mode == STORE_WRITE) {
 		rc = pg__migrate(s, err, errlen);
 		rc = rc ?: pg__ensure_days(s, err, errlen);
@@ -463,6 +577,7 @@ int store_pg__open(const char *conninfo, enum store_mode mode, struct store **ou
 	return 0;
 fail:
 	PQfinish(s->c);
+	free(s->conninfo);
 	free(s);
 	return rc;
 }
@@ -499,6 +614,7 @@ static void pg__close(struct store *bs)
 
 	PQfinish(s->c);
 	free(s->copy);
+	free(s->conninfo);
 	free(s);
 }
 
@@ -567,21 +683,6 @@ static void pg__p_i64(struct pg_params *p, int64_t v)
 	p->n++;
 }
 
-static void pg__p_i32(struct pg_params *p, int32_t v)
-{
-	uint32_t be = htobe32((uint32_t)v);
-
-	if (p->n >= p->cap) {
-		p->overflow = true;
-		return;
-	}
-	memcpy(&p->num[p->n], &be, sizeof(be));
-	p->v[p->n] = (const char *)&p->num[p->n];
-	p->len[p->n] = 4;
-	p->fmt[p->n] = 1;
-	p->n++;
-}
-
 /* Seqs are checked against INT64_MAX on the wire; counters from the agent are not. */
 static int64_t pg__clamp(uint64_t v)
 {
@@ -609,18 +710,6 @@ static void pg__p_text(struct pg_params *p, const char *s)
 	p->v[p->n] = s;
 	p->len[p->n] = 0;
 	p->fmt[p->n] = 0;
-	p->n++;
-}
-
-static void pg__p_bytes(struct pg_params *p, const void *b, size_t len)
-{
-	if (p->n >= p->cap) {
-		p->overflow = true;
-		return;
-	}
-	p->v[p->n] = b ? (const char *)b : "";
-	p->len[p->n] = (int)len;
-	p->fmt[p->n] = 1;
 	p->n++;
 }
 
@@ -669,6 +758,7 @@ struct pg_apply {
 	size_t n_map;
 	struct pg_params p;
 	int32_t missing_day; /* a run's partition this store has not ensured */
+	bool staging;        /* a COPY met a stored (run, seq): this try goes by staging */
 };
 
 static int pg__map_cmp(const void *a, const void *b)
@@ -678,56 +768,120 @@ static int pg__map_cmp(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-static const struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
+static struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
 {
 	struct pg_map key = { .from = local };
 
 	return bsearch(&key, a->map, a->n_map, sizeof(key), pg__map_cmp);
 }
 
-static int pg__upsert_run(struct pg_apply *a, const struct batch_run *br, struct pg_map *m,
-			  char *err, size_t errlen)
+/* One run as an object of the upsert's JSON array. */
+static void pg__run_json(FILE *f, const struct batch_run *br)
 {
 	const struct run_rec *r = &br->rec;
 	char day[16];
-	PGresult *res;
-	int rc = 0;
 
 	pg__day_str(pg__day_of(r->first_seen), day, sizeof(day), false);
-	a->p.n = 0;
-	pg__p_text(&a->p, r->agent);
-	pg__p_text(&a->p, r->host);
-	pg__p_text(&a->p, r->run_id);
-	pg__p_i64(&a->p, r->first_seen);
-	pg__p_i64(&a->p, r->last_seen);
-	pg__p_i64(&a->p, pg__clamp(r->last_seq));
-	pg__p_bytes(&a->p, r->last_chain, BW_CHAIN_LEN);
-	pg__p_i32(&a->p, r->has_run_start);
-	pg__p_i32(&a->p, r->has_run_end);
-	pg__p_i64_or_null(&a->p, r->run_end_seq);
-	pg__p_i64(&a->p, pg__clamp(r->kernel_drops));
-	pg__p_i32(&a->p, r->chain_ok);
-	pg__p_i32(&a->p, run_rec__complete(r));
-	pg__p_text(&a->p, day);
-	pg__p_i64(&a->p, pg__clamp(br->base_seq));
-	pg__p_text(&a->p, r->ci_repo[0] ? r->ci_repo : NULL);
-	pg__p_text(&a->p, r->ci_commit[0] ? r->ci_commit : NULL);
-	pg__p_text(&a->p, r->ci_job[0] ? r->ci_job : NULL);
-	res = pg__run(a->s, "upsert", &a->p, 1);
+	fputs("{\"agent\":", f);
+	json_out__str(f, r->agent);
+	fputs(",\"host\":", f);
+	json_out__str(f, r->host);
+	fputs(",\"run_id\":", f);
+	json_out__str(f, r->run_id);
+	fprintf(f, ",\"first_seen\":%lld,\"last_seen\":%lld,\"last_seq\":%lld,\"last_chain\":\"",
+		(long long)r->first_seen, (long long)r->last_seen, (long long)pg__clamp(r->last_seq));
+	for (size_t i = 0; i < BW_CHAIN_LEN; i++)
+		fprintf(f, "%02x", r->last_chain[i]);
+	fprintf(f, "\",\"has_run_start\":%d,\"has_run_end\":%d,\"run_end_seq\":", r->has_run_start,
+		r->has_run_end);
+	if (r->run_end_seq)
+		fprintf(f, "%lld", (long long)pg__clamp(r->run_end_seq));
+	else
+		fputs("null", f);
+	fprintf(f, ",\"kernel_drops\":%lld,\"chain_ok\":%d,\"complete\":%d,\"day\":\"%s\","
+		   "\"base_seq\":%lld",
+		(long long)pg__clamp(r->kernel_drops), r->chain_ok, run_rec__complete(r), day,
+		(long long)pg__clamp(br->base_seq));
+	fputs(",\"ci_repo\":", f);
+	r->ci_repo[0] ? json_out__str(f, r->ci_repo) : (void)fputs("null", f);
+	fputs(",\"ci_commit\":", f);
+	r->ci_commit[0] ? json_out__str(f, r->ci_commit) : (void)fputs("null", f);
+	fputs(",\"ci_job\":", f);
+	r->ci_job[0] ? json_out__str(f, r->ci_job) : (void)fputs("null", f);
+	fputc('}', f);
+}
+
+/* Upserts every run of the batch not marked stale (one statement) and maps each to its
+ * database id and day. -ESTALE when a run was advanced by another collector since this
+ * one read it (it is marked stale), -EAGAIN when a run's day partition is not known to
+ * exist (a->missing_day). */
+static int pg__upsert_runs(struct pg_apply *a, struct batch *b, char *err, size_t errlen)
+{
+	char *json = NULL;
+	size_t jlen = 0;
+	const char *v[1];
+	PGresult *res;
+	FILE *f;
+	int rc = 0;
+
+	a->n_map = 0;
+	if (!b->n_runs)
+		return 0;
+	f = open_memstream(&json, &jlen);
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	fputc('[', f);
+	for (size_t i = 0, n = 0; i < b->n_runs; i++) {
+		if (b->runs[i].stale)
+			continue;
+		if (n++)
+			fputc(',', f);
+		pg__run_json(f, &b->runs[i]);
+	}
+	fputc(']', f);
+	if (fclose(f) || !json) {
+		free(json);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	v[0] = json;
+	res = PQexecPrepared(a->s->c, "upsert", 1, v, NULL, NULL, 1);
+	free(json);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pg__err(a->s, err, errlen, "store a run", res);
-		rc = -EIO;
-	} else if (PQntuples(res) != 1) {
-		snprintf(err, errlen,
-			 "run %s of agent %s was advanced by another collector since seq %llu:"
-			 " its agents re-send from the stored state",
-			 r->run_id, r->agent, (unsigned long long)br->base_seq);
-		rc = -ESTALE;
-	} else {
+		pg__err(a->s, err, errlen, "store the runs", res);
+		PQclear(res);
+		return -EIO;
+	}
+	for (size_t i = 0; i < b->n_runs && rc != -EAGAIN; i++) {
+		const struct run_rec *r = &b->runs[i].rec;
+		struct pg_map *m = &a->map[a->n_map];
+		int row;
+
 		m->from = r->id;
-		m->to = pg__bin_int(res, 0, 0);
-		m->day = (int32_t)pg__bin_int(res, 0, 1);
+		m->first_seq = m->last_seq = 0;
+		m->stale = b->runs[i].stale;
+		if (m->stale) {
+			a->n_map++;
+			continue;
+		}
+		/* RETURNING's order is not promised: find the run's row */
+		for (row = 0; row < PQntuples(res); row++)
+			if (!strcmp(PQgetvalue(res, row, 2), r->agent) &&
+			    !strcmp(PQgetvalue(res, row, 3), r->run_id))
+				break;
+		if (row == PQntuples(res)) {
+			/* another collector advanced it: this try is rolled back, the next
+			 * one leaves the run out */
+			b->runs[i].stale = true;
+			rc = -ESTALE;
+			continue;
+		}
+		m->to = pg__bin_int(res, row, 0);
+		m->day = (int32_t)pg__bin_int(res, row, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
+		a->n_map++;
 		if (!pg__day_known(a->s, m->day)) {
 			a->missing_day = m->day;
 			rc = -EAGAIN;
@@ -750,6 +904,8 @@ static int pg__finding(struct pg_apply *a, int64_t run, int64_t time_ns, const c
 			 (long long)run);
 		return -EIO;
 	}
+	if (m->stale)
+		return 0;
 	a->p.n = 0;
 	pg__p_i64(&a->p, m->to);
 	pg__p_i64(&a->p, time_ns);
@@ -783,6 +939,8 @@ static int pg__dupcheck(struct pg_apply *a, const struct bop_event *e, char *err
 			 (long long)e->run);
 		return -EIO;
 	}
+	if (m->stale)
+		return 0;
 	a->p.n = 0;
 	pg__p_i64(&a->p, m->to);
 	pg__p_i64(&a->p, pg__clamp(e->seq));
@@ -826,6 +984,84 @@ static int pg__dupcheck(struct pg_apply *a, const struct bop_event *e, char *err
 	if (rc)
 		pg__err(a->s, err, errlen, "taint a run", res);
 	PQclear(res);
+	return rc;
+}
+
+/* ---- the export log --------------------------------------------------------- */
+
+/* Widens a run's range of this batch's seqs. */
+static void pg__map_seq(struct pg_map *m, uint64_t seq)
+{
+	if (!m->first_seq || seq < m->first_seq)
+		m->first_seq = seq;
+	if (seq > m->last_seq)
+		m->last_seq = seq;
+}
+
+/* Appends "v," to a text array being built; false when it does not fit. */
+static bool pg__arr_add(char *buf, size_t len, size_t *used, int64_t v)
+{
+	int n = snprintf(buf + *used, len - *used, "%s%lld", *used > 1 ? "," : "", (long long)v);
+
+	if (n < 0 || (size_t)n >= len - *used)
+		return false;
+	*used += (size_t)n;
+	return true;
+}
+
+/* Commits the batch's transaction, first writing in it one export_log row per run the
+ * batch wrote events of (the export numbers them once committed: store_pg_tail.c).
+ * One round trip: the numbers are inlined (digits and commas only) and COMMIT follows
+ * in the same query string, which PostgreSQL stops at the first error. */
+static int pg__export_log_commit(struct pg_apply *a, char *err, size_t errlen)
+{
+	static const char ins[] =
+		"INSERT INTO export_log (xact, run, day, first_seq, last_seq)"
+		" SELECT pg_current_xact_id(), u.r, date '1970-01-01' + u.d::integer, u.f, u.l"
+		" FROM unnest('%s'::bigint[], '%s'::bigint[], '%s'::bigint[], '%s'::bigint[])"
+		" AS u(r, d, f, l); COMMIT";
+	size_t cap = 32 + a->n_map * 24, used[4] = { 1, 1, 1, 1 };
+	char *arr[4] = { NULL }, *sql = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < a->n_map; i++)
+		n += a->map[i].first_seq != 0;
+	if (!n)
+		return pg__exec(a->s, "COMMIT", err, errlen, "commit");
+	for (int k = 0; k < 4; k++) {
+		arr[k] = malloc(cap);
+		if (arr[k])
+			arr[k][0] = '{', arr[k][1] = 0;
+	}
+	sql = malloc(sizeof(ins) + 4 * cap);
+	if (!arr[0] || !arr[1] || !arr[2] || !arr[3] || !sql) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < a->n_map; i++) {
+		const struct pg_map *m = &a->map[i];
+
+		if (!m->first_seq)
+			continue;
+		if (!pg__arr_add(arr[0], cap, &used[0], m->to) ||
+		    !pg__arr_add(arr[1], cap, &used[1], m->day) ||
+		    !pg__arr_add(arr[2], cap, &used[2], pg__clamp(m->first_seq)) ||
+		    !pg__arr_add(arr[3], cap, &used[3], pg__clamp(m->last_seq))) {
+			snprintf(err, errlen, "log the batch for export: internal error (array)");
+			rc = -EIO;
+			goto out;
+		}
+	}
+	for (int k = 0; k < 4; k++)
+		snprintf(arr[k] + used[k], cap - used[k], "}");
+	snprintf(sql, sizeof(ins) + 4 * cap, ins, arr[0], arr[1], arr[2], arr[3]);
+	rc = pg__exec(a->s, sql, err, errlen, "log the batch for export and commit");
+out:
+	for (int k = 0; k < 4; k++)
+		free(arr[k]);
+	free(sql);
 	return rc;
 }
 
@@ -941,6 +1177,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	uint16_t trailer = 0xffff;
 	char state[8];
 	PGresult *res;
+	size_t n_put = 0;
 	long inserted;
 	int rc = 0;
 
@@ -948,40 +1185,45 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	if (!pg__put(s, head, sizeof(head)))
 		goto oom;
 	for (size_t r = 0; r < n; r++) {
-		const struct pg_map *m = pg__map_find(a, ops[r].ev.run);
+		struct pg_map *m = pg__map_find(a, ops[r].ev.run);
 
 		if (!m) {
 			snprintf(err, errlen, "store an event: run %lld is not in the batch",
 				 (long long)ops[r].ev.run);
 			return -EIO;
 		}
+		if (m->stale)
+			continue;
+		n_put++;
 		if (!pg__put_event(s, m, &ops[r].ev))
 			goto oom;
+		pg__map_seq(m, ops[r].ev.seq);
 	}
 	if (!pg__put(s, &trailer, 2))
 		goto oom;
-	/* The usual case, no (run, seq) stored yet: COPY straight into events, inside a
-	 * savepoint. A duplicate (a race between collectors, a re-send) fails the COPY with
-	 * a unique violation: back to the savepoint and through the staging table, which
-	 * can skip it. */
-	rc = pg__exec(s, "SAVEPOINT bw_copy", err, errlen, "store events");
-	if (rc)
-		return rc;
-	rc = pg__copy_in(s, "COPY events FROM STDIN (FORMAT binary)", state, err, errlen);
-	if (!rc) {
-		rc = pg__exec(s, "RELEASE SAVEPOINT bw_copy", err, errlen, "store events");
+	if (!n_put)
+		return 0; /* all of stale runs */
+	/* The usual case, no (run, seq) stored yet: COPY straight into events. A
+	 * duplicate (a race between collectors, a re-send) fails the COPY with a unique
+	 * violation: -EEXIST, and the caller applies the whole batch again, this time
+	 * through the staging table, which can skip it. (Not a savepoint around the COPY:
+	 * that costs two round trips and a subtransaction on every batch, for a case that
+	 * is rare.) */
+	if (!a->staging) {
+		rc = pg__copy_in(s, "COPY events " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
+				 state, err, errlen);
 		if (!rc)
-			s->base.st.events += n;
-		return rc;
+			s->base.st.events += n_put;
+		return rc && !strcmp(state, "23505") ? -EEXIST : rc;
 	}
-	if (strcmp(state, "23505"))
-		return rc;
-	rc = pg__exec(s, "ROLLBACK TO SAVEPOINT bw_copy", err, errlen, "store events");
-	rc = rc ?: pg__copy_in(s, "COPY bw_events_in FROM STDIN (FORMAT binary)", state, err,
-			       errlen);
+	rc = pg__copy_in(s, "COPY bw_events_in " PG_EVENT_COLLIST " FROM STDIN (FORMAT binary)",
+			 state, err, errlen);
 	if (rc)
 		return rc;
-	res = PQexec(s->c, "INSERT INTO events SELECT * FROM bw_events_in ON CONFLICT DO NOTHING");
+	/* named columns: xact takes its default, this transaction's id */
+	res = PQexec(s->c, "INSERT INTO events " PG_EVENT_COLLIST " SELECT run, seq, day, time_ns,"
+			   " received_ns, kind, violation, rule, action, pid, exe, path, address,"
+			   " port, flags, chain, event FROM bw_events_in ON CONFLICT DO NOTHING");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg__err(s, err, errlen, "store events", res);
 		PQclear(res);
@@ -993,7 +1235,7 @@ static int pg__copy_events(struct pg_apply *a, const struct bop *ops, size_t n, 
 	if (rc)
 		return rc;
 	s->base.st.events += (uint64_t)inserted;
-	if ((size_t)inserted == n)
+	if ((size_t)inserted == n_put)
 		return 0;
 	for (size_t r = 0; r < n && !rc; r++)
 		rc = pg__dupcheck(a, &ops[r].ev, err, errlen);
@@ -1003,7 +1245,7 @@ oom:
 	return -ENOMEM;
 }
 
-static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, size_t errlen)
+static int pg__apply_once(struct pg_apply *a, struct batch *b, char *err, size_t errlen)
 {
 	struct store_pg *s = a->s;
 	size_t i;
@@ -1012,12 +1254,9 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 	rc = pg__exec(s, "BEGIN", err, errlen, "cannot begin a transaction");
 	if (rc)
 		return rc;
-	/* Runs first, in a fixed order (agent, run id order is what ingest's list gives
-	 * anyway; two collectors lock rows in some order, and PostgreSQL breaks a
-	 * deadlock by failing one of them, which then re-syncs its agents). */
-	a->n_map = 0;
-	for (i = 0; i < b->n_runs && !rc; i++)
-		rc = pg__upsert_run(a, &b->runs[i], &a->map[a->n_map++], err, errlen);
+	/* Runs first, locked in (agent, run_id) order whichever collector does it (a
+	 * deadlock, were there one, fails one of them, which then re-syncs its agents). */
+	rc = pg__upsert_runs(a, b, err, errlen);
 	if (!rc)
 		qsort(a->map, a->n_map, sizeof(*a->map), pg__map_cmp);
 	for (i = 0; i < b->n_ops && !rc; i++) {
@@ -1046,7 +1285,7 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 		}
 	}
 	/* the Ack follows this: only a COMMIT that PostgreSQL confirmed counts */
-	rc = rc ?: pg__exec(s, "COMMIT", err, errlen, "commit");
+	rc = rc ?: pg__export_log_commit(a, err, errlen);
 	if (rc) {
 		pg__exec(s, "ROLLBACK", NULL, 0, "");
 		return rc;
@@ -1055,12 +1294,13 @@ static int pg__apply_once(struct pg_apply *a, const struct batch *b, char *err, 
 	return 0;
 }
 
-static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t errlen)
+static int pg__apply(struct store *bs, struct batch *b, char *err, size_t errlen)
 {
 	struct store_pg *s = (struct store_pg *)bs;
 	struct pg_apply a = { .s = s };
 	struct store_stats before = s->base.st;
 	int rc, tries = 0;
+	size_t stale_tries = 0;
 
 	rc = pg__ready(s, err, errlen);
 	if (rc)
@@ -1075,6 +1315,19 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 	for (;;) {
 		a.missing_day = 0;
 		rc = pg__apply_once(&a, b, err, errlen);
+		if (rc == -ESTALE && stale_tries++ < b->n_runs) {
+			/* a run another collector advanced is marked stale now: the rest of
+			 * the batch again, without it (its agent re-syncs; not every agent
+			 * of this batch) */
+			s->base.st = before;
+			continue;
+		}
+		if (rc == -EEXIST && !a.staging && tries++ <= 4) {
+			/* a (run, seq) is stored already: again, by the staging table */
+			s->base.st = before;
+			a.staging = true;
+			continue;
+		}
 		if (rc != -EAGAIN || tries++ > 4)
 			break;
 		/* a run of a day whose partition this collector has not made: make it
@@ -1088,10 +1341,56 @@ static int pg__apply(struct store *bs, const struct batch *b, char *err, size_t 
 		s->base.st = before;
 	free(a.map);
 	pg__params_free(&a.p);
-	return rc == -EAGAIN ? -EIO : rc;
+	if (rc)
+		return rc == -EAGAIN || rc == -EEXIST || rc == -ESTALE ? -EIO : rc;
+	/* committed: say which run was left out, if one was */
+	err[0] = 0;
+	for (size_t i = 0; i < b->n_runs; i++) {
+		if (!b->runs[i].stale)
+			continue;
+		snprintf(err, errlen,
+			 "run %s of agent %s was advanced by another collector since seq %llu:"
+			 " left out of the batch, its agent re-sends from the stored state",
+			 b->runs[i].rec.run_id, b->runs[i].rec.agent,
+			 (unsigned long long)b->runs[i].base_seq);
+		break;
+	}
+	return 0;
 }
 
 /* ---- reads --------------------------------------------------------------- */
+
+/* Runs a prepared statement waiting at most ms for the server; binary results. On a
+ * timeout the connection is dropped (its answer would come to a later call), and
+ * pg__ready makes a new one. NULL when it failed or timed out. */
+static PGresult *pg__exec_bounded(struct store_pg *s, const char *stmt, int n,
+				  const char *const *v, int ms)
+{
+	int64_t end = clock__mono_ns() + (int64_t)ms * NSEC_PER_MSEC;
+	PGresult *last = NULL, *r;
+
+	if (!PQsendQueryPrepared(s->c, stmt, n, v, NULL, NULL, 1))
+		return NULL;
+	for (;;) {
+		while (PQisBusy(s->c)) {
+			int64_t left = (end - clock__mono_ns()) / NSEC_PER_MSEC;
+			struct pollfd pfd = { .fd = PQsocket(s->c), .events = POLLIN };
+
+			if (left <= 0 || poll(&pfd, 1, (int)left) == 0 ||
+			    !PQconsumeInput(s->c)) {
+				PQclear(last);
+				PQfinish(s->c);
+				s->c = NULL;
+				return NULL;
+			}
+		}
+		r = PQgetResult(s->c);
+		if (!r)
+			return last;
+		PQclear(last);
+		last = r;
+	}
+}
 
 static int pg__lookup_run(struct store *bs, const char *agent, const char *run_id,
 			  struct run_rec *out)
@@ -1103,7 +1402,9 @@ static int pg__lookup_run(struct store *bs, const char *agent, const char *run_i
 
 	if (pg__ready(s, NULL, 0))
 		return -EIO;
-	res = PQexecPrepared(s->c, "selrun", 2, v, NULL, NULL, 1);
+	/* on the event loop: a server that does not answer must not hold every
+	 * connection of this collector for long */
+	res = pg__exec_bounded(s, "selrun", 2, v, PG_LOOKUP_MS);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = -EIO;
 	} else if (PQntuples(res) == 0) {
@@ -1181,8 +1482,9 @@ static int pg__retain(struct store *bs, int64_t cutoff_ns, size_t max_rows, bool
 	pg__day_str(cutoff, day, sizeof(day), false);
 	snprintf(sql, sizeof(sql),
 		 "DELETE FROM findings WHERE run IN (SELECT id FROM runs WHERE day < '%s');"
+		 " DELETE FROM export_log WHERE day < '%s';"
 		 " DELETE FROM runs WHERE day < '%s'",
-		 day, day);
+		 day, day, day);
 	rc = rc ?: pg__exec(s, sql, err, errlen, "retention: cannot delete old runs");
 	rc = rc ?: pg__exec(s, "COMMIT", err, errlen, "retention");
 	if (rc) {
@@ -1328,5 +1630,10 @@ static const struct store_ops store_pg__ops = {
 	.max_run_id = pg__max_run_id,
 	.retain = pg__retain,
 	.query = pg__query,
-	/* no tail: with several writers, ids are not in commit order (docs/collector.md) */
+	.tail = store_pg__tail,
+	.tail_max = store_pg__tail_max,
+	.tail_claim = store_pg__tail_claim,
+	.tail_claimed = store_pg__tail_claimed,
+	.tail_cursor_load = store_pg__tail_cursor_load,
+	.tail_cursor_save = store_pg__tail_cursor_save,
 };

@@ -622,7 +622,7 @@ static int sq__events(struct store_sqlite *s, const struct bop *ops)
 	return rc;
 }
 
-static int sq__apply(struct store *bs, const struct batch *b, char *err, size_t errlen)
+static int sq__apply(struct store *bs, struct batch *b, char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)bs;
 	const char *what = "begin";

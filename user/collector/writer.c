@@ -161,6 +161,8 @@ void writer__collect(struct server *s)
 		log__line(s->log, SERVER_LOG,
 			  "storage error: %s: refusing every agent so that they re-send from the last commit",
 			  err);
+	else if (err[0])
+		log__line(s->log, SERVER_LOG, "%s", err); /* a run left out (PostgreSQL) */
 	ingest__done(s->ig, b, ok);
 	for (size_t i = 0; ok && i < s->n_exp; i++)
 		export__kick(s->exp[i]); /* what it exports is committed now */
