@@ -1,0 +1,161 @@
+#!/bin/bash
+# Runs inside test_systemd.sh's guest, as the oneshot bw-systemd-test.service under the
+# root's real systemd (PID 1), after the package's buildwarden-agent.service started at
+# boot. Each check prints one line on the console the host parses:
+#   BWSD-CHECK <name> ok|FAIL <detail>
+# then BWSD-DONE and a poweroff. A failed check also prints the unit's status and journal.
+set -u
+export LC_ALL=C SYSTEMD_PAGER= SYSTEMD_COLORS=0
+AGENT=buildwarden-agent.service
+COLLECTOR=buildwarden-collector.service
+EVENTS=/var/lib/buildwarden/events.pb.gz
+PROTECTED=/srv/bw-protected
+
+check() { # name ok|FAIL detail...
+	local name=$1 res=$2
+	shift 2
+	echo "BWSD-CHECK $name $res $*"
+}
+diag() { # unit: its state and journal, on a failure
+	echo "--- systemctl status $1"
+	systemctl status --no-pager --full -n 0 "$1" 2>&1 | sed 's/^/BWSD-LOG /'
+	echo "--- journalctl -u $1"
+	journalctl --no-pager -o short-monotonic -u "$1" 2>&1 | tail -60 | sed 's/^/BWSD-LOG /'
+}
+prop() { systemctl show -P "$2" "$1"; }
+wait_for() { # seconds, command...: until the command succeeds
+	local n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 1
+		n=$((n - 1))
+	done
+	return 1
+}
+# decode a finished events file and look for the planted file's name
+events_name() { # file name
+	buildwarden decode "$1" 2>/dev/null | grep -q -- "$2"
+}
+
+echo "BWSD-BEGIN $(uname -r) systemd $(systemctl --version | head -1 | cut -d' ' -f2)"
+
+# 1. the package enabled the agent: it started at boot, and Type=notify means active
+#    only after READY=1 (the sensor attached)
+state=$(prop $AGENT ActiveState)
+if [ "$state" = active ]; then
+	check boot-active ok "started at boot, $(prop $AGENT ExecMainPID) is the agent"
+else
+	check boot-active FAIL "ActiveState=$state Result=$(prop $AGENT Result) ExecMainStatus=$(prop $AGENT ExecMainStatus)"
+	diag $AGENT
+	# the rest needs a running agent: try once more by hand, to see the failure again
+	systemctl start $AGENT
+fi
+
+# 2. the sensor works under the sandbox: a write into the protected tree by a process
+#    that is not the build shows up in the events file
+planted=planted-$$-$RANDOM
+echo x >"$PROTECTED/$planted"
+sleep 3
+# 3. SIGHUP (systemctl reload) reopens the events file: move it away, reload, a new
+#    file appears at the path and the moved one holds the planted write
+if [ -e $EVENTS ]; then
+	mv $EVENTS $EVENTS.moved
+	if systemctl reload $AGENT && wait_for 30 test -e $EVENTS; then
+		check reload-reopens ok "a new $EVENTS after systemctl reload"
+	else
+		check reload-reopens FAIL "no new $EVENTS 30 s after systemctl reload"
+		diag $AGENT
+	fi
+	if events_name $EVENTS.moved "$planted"; then
+		check sensor-write ok "the write of $PROTECTED/$planted is in the events"
+	else
+		check sensor-write FAIL "no event names $PROTECTED/$planted"
+		buildwarden decode $EVENTS.moved 2>&1 | tail -20 | sed 's/^/BWSD-LOG /'
+		diag $AGENT
+	fi
+else
+	check reload-reopens FAIL "no $EVENTS while the agent runs"
+	check sensor-write FAIL "no $EVENTS while the agent runs"
+	ls -la /var/lib/buildwarden 2>&1 | sed 's/^/BWSD-LOG /'
+	diag $AGENT
+fi
+
+# 4. a stop after a violation: exit 77, which SuccessExitStatus=77 makes a clean stop
+#    (inactive, Result=success, not restarted)
+systemctl stop $AGENT
+st=$(prop $AGENT ExecMainStatus) state=$(prop $AGENT ActiveState) res=$(prop $AGENT Result)
+if [ "$st" = 77 ] && [ "$state" = inactive ] && [ "$res" = success ]; then
+	check stop-violation-77 ok "ExecMainStatus=77 ActiveState=inactive Result=success"
+else
+	check stop-violation-77 FAIL "ExecMainStatus=$st ActiveState=$state Result=$res (want 77 inactive success)"
+	diag $AGENT
+fi
+
+# 5. systemctl start by hand: active (READY=1) in time; the start took how long
+t0=$(date +%s%N)
+if systemctl start $AGENT; then
+	t1=$(date +%s%N)
+	if [ "$(prop $AGENT ActiveState)" = active ] && [ "$(prop $AGENT StatusErrno)" = 0 ]; then
+		check start-active ok "active $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s after systemctl start"
+	else
+		check start-active FAIL "ActiveState=$(prop $AGENT ActiveState)"
+		diag $AGENT
+	fi
+else
+	check start-active FAIL "systemctl start exited $?: Result=$(prop $AGENT Result) ExecMainStatus=$(prop $AGENT ExecMainStatus)"
+	diag $AGENT
+fi
+
+# 6. a stop with nothing recorded against the policy: exit 0, inactive
+systemctl stop $AGENT
+st=$(prop $AGENT ExecMainStatus) state=$(prop $AGENT ActiveState) res=$(prop $AGENT Result)
+if [ "$st" = 0 ] && [ "$state" = inactive ] && [ "$res" = success ]; then
+	check stop-clean ok "ExecMainStatus=0 ActiveState=inactive Result=success"
+else
+	check stop-clean FAIL "ExecMainStatus=$st ActiveState=$state Result=$res (want 0 inactive success)"
+	diag $AGENT
+fi
+# the restarted agent appended to the new events file, which ends with a runEnd
+if buildwarden decode $EVENTS 2>/dev/null | grep -q '"runEnd"'; then
+	check events-complete ok "$EVENTS decodes and ends its runs"
+else
+	check events-complete FAIL "$EVENTS does not decode to a runEnd"
+	buildwarden decode $EVENTS 2>&1 | tail -5 | sed 's/^/BWSD-LOG /'
+fi
+
+# 7. the collector (not enabled by the package: it needs the TLS files, placed here by
+#    the test image) starts as its dynamic user and listens
+if systemctl start $COLLECTOR && wait_for 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/7400' 2>/dev/null; then
+	check collector-active ok "active, listening on 127.0.0.1:7400 as $(prop $COLLECTOR ExecMainPID)"
+else
+	check collector-active FAIL "ActiveState=$(prop $COLLECTOR ActiveState) Result=$(prop $COLLECTOR Result)"
+	diag $COLLECTOR
+fi
+systemctl stop $COLLECTOR
+res=$(prop $COLLECTOR Result) state=$(prop $COLLECTOR ActiveState)
+if [ "$res" = success ] && [ "$state" = inactive ]; then
+	check collector-stop ok "Result=success ExecMainStatus=$(prop $COLLECTOR ExecMainStatus)"
+else
+	check collector-stop FAIL "ActiveState=$state Result=$res ExecMainStatus=$(prop $COLLECTOR ExecMainStatus)"
+	diag $COLLECTOR
+fi
+
+# 8. the exposure score systemd itself gives the units as loaded here
+for u in $AGENT $COLLECTOR; do
+	score=$(systemd-analyze security --no-pager $u 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	if [ -n "$score" ]; then
+		check "security-$u" ok "$score"
+	else
+		check "security-$u" FAIL "no score"
+		systemd-analyze security --no-pager $u 2>&1 | tail -5 | sed 's/^/BWSD-LOG /'
+	fi
+done
+# the ordering before the runners' services, as systemd loaded it
+if prop $AGENT Before | grep -qw gitlab-runner.service; then
+	check order-before-runner ok "Before=$(prop $AGENT Before)"
+else
+	check order-before-runner FAIL "Before=$(prop $AGENT Before)"
+fi
+echo "BWSD-DONE"
+systemctl --no-block poweroff
