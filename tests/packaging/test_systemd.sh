@@ -31,7 +31,8 @@ GUEST_TIMEOUT=${BW_SYSTEMD_TIMEOUT:-600}
 GUEST=tests/packaging/systemd-guest
 # the checks guest-test.sh makes, each of which must print "ok"
 CHECKS="boot-active reload-reopens sensor-write stop-violation-77 start-active stop-clean
-events-complete collector-active collector-stop security-buildwarden-agent.service
+events-complete enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
+enforce-events collector-active collector-stop security-buildwarden-agent.service
 security-buildwarden-collector.service order-before-runner"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -118,6 +119,7 @@ rm -f "$root/tmp/buildwarden.deb"
 install -m 0644 "$GUEST/policy.yaml" "$root/etc/buildwarden/policy.yaml"
 mkdir -p "$root/srv/bw-protected"
 install -D -m 0755 "$GUEST/guest-test.sh" "$root/usr/local/lib/bw-systemd-test/guest-test.sh"
+cp "$root/bin/dash" "$root/usr/local/lib/bw-systemd-test/fake-runner"
 install -m 0644 "$GUEST/bw-systemd-test.service" "$root/etc/systemd/system/"
 ln -s ../bw-systemd-test.service "$root/etc/systemd/system/multi-user.target.wants/bw-systemd-test.service"
 ln -sf /lib/systemd/system/multi-user.target "$root/etc/systemd/system/default.target"

@@ -10,6 +10,8 @@ AGENT=buildwarden-agent.service
 COLLECTOR=buildwarden-collector.service
 EVENTS=/var/lib/buildwarden/events.pb.gz
 PROTECTED=/srv/bw-protected
+# a copy of dash: the policy's build root (by inode, so not /bin/sh itself)
+RUNNER=/usr/local/lib/bw-systemd-test/fake-runner
 
 check() { # name ok|FAIL detail...
 	local name=$1 res=$2
@@ -122,6 +124,69 @@ if buildwarden decode $EVENTS 2>/dev/null | grep -q '"runEnd"'; then
 else
 	check events-complete FAIL "$EVENTS does not decode to a runEnd"
 	buildwarden decode $EVENTS 2>&1 | tail -5 | sed 's/^/BWSD-LOG /'
+fi
+
+# 7. enforce mode under the sandbox, with a build root in a service's cgroup (as a
+#    runner's): the build's write to the protected tree goes through, an outsider's is
+#    stopped, an exec from /tmp is killed; the agent stops with 77 (violations)
+cat >/etc/buildwarden/policy.yaml <<POLICY
+version: 1
+mode: enforce
+protect:
+  - path: $PROTECTED
+build_roots:
+  - exe: $RUNNER
+    cgroup: /system.slice/bw-fake-runner.service
+exec:
+  scope: host
+  deny: [/tmp]
+POLICY
+rm -f $EVENTS
+if systemctl start $AGENT; then
+	check enforce-start ok "active in enforce mode"
+else
+	check enforce-start FAIL "Result=$(prop $AGENT Result) ExecMainStatus=$(prop $AGENT ExecMainStatus)"
+	diag $AGENT
+fi
+# the runner: its cgroup exists a few seconds before the root's exec (the agent
+# resolves the cgroup once a second)
+systemd-run --wait --quiet --unit=bw-fake-runner /bin/sh -c \
+	"sleep 5; exec $RUNNER -c 'echo build >$PROTECTED/by-build'"
+rc=$?
+if [ $rc -eq 0 ] && [ "$(cat $PROTECTED/by-build 2>/dev/null)" = build ]; then
+	check enforce-build-write ok "the build root's write went through"
+else
+	check enforce-build-write FAIL "systemd-run exited $rc; $PROTECTED/by-build: $(cat $PROTECTED/by-build 2>&1)"
+	diag $AGENT
+fi
+sh -c "echo outsider >$PROTECTED/by-outsider" 2>/dev/null
+rc=$?
+if [ "$(cat $PROTECTED/by-outsider 2>/dev/null)" != outsider ]; then
+	check enforce-outsider-write ok "stopped (sh exited $rc, nothing written)"
+else
+	check enforce-outsider-write FAIL "the outsider's write landed (sh exited $rc)"
+	diag $AGENT
+fi
+cp /bin/true /tmp/bw-denied-exec
+/tmp/bw-denied-exec 2>/dev/null
+rc=$?
+if [ $rc -ne 0 ]; then
+	check enforce-exec-deny ok "an exec from /tmp was stopped (exit $rc)"
+else
+	check enforce-exec-deny FAIL "an exec from /tmp ran (exit 0)"
+	diag $AGENT
+fi
+systemctl stop $AGENT
+st=$(prop $AGENT ExecMainStatus) res=$(prop $AGENT Result)
+ev=$(buildwarden decode $EVENTS 2>&1)
+if [ "$st" = 77 ] && [ "$res" = success ] &&
+	printf '%s\n' "$ev" | grep by-build | grep -q '"ALLOWED"' &&
+	printf '%s\n' "$ev" | grep by-outsider | grep -qE '"(DENIED|KILLED)"'; then
+	check enforce-events ok "exit 77; the build's write ALLOWED, the outsider's stopped, in the events"
+else
+	check enforce-events FAIL "ExecMainStatus=$st Result=$res; events naming the writes:"
+	printf '%s\n' "$ev" | grep -E 'by-build|by-outsider|bw-denied-exec' | cut -c1-600 | sed 's/^/BWSD-LOG /'
+	diag $AGENT
 fi
 
 # 7. the collector (not enabled by the package: it needs the TLS files, placed here by
