@@ -31,7 +31,7 @@ GUEST_TIMEOUT=${BW_SYSTEMD_TIMEOUT:-600}
 GUEST=tests/packaging/systemd-guest
 # the checks guest-test.sh makes, each of which must print "ok"
 CHECKS="boot-active reload-reopens sensor-write stop-violation-77 start-active stop-clean
-events-complete enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
+events-complete guards-unconfined enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
 enforce-events collector-active collector-stop security-buildwarden-agent.service
 security-buildwarden-collector.service order-before-runner"
 

@@ -118,6 +118,17 @@ else
 	check stop-clean FAIL "ExecMainStatus=$st ActiveState=$state Result=$res (want 0 inactive success)"
 	diag $AGENT
 fi
+# the sandbox takes no guard away: the guards the agent chose under the unit (its stop
+# summary, in the journal) are those `buildwarden run` chooses unconfined, as root here
+guards() { sed -n '/guards on this host:/,$p' | sed 1d | grep '^    ' | sed 's/^ *//'; }
+confined=$(journalctl --no-pager -o cat -u $AGENT _SYSTEMD_INVOCATION_ID="$(prop $AGENT InvocationID)" | guards)
+unconfined=$(buildwarden run --policy /etc/buildwarden/policy.yaml -- true 2>&1 | guards)
+if [ -n "$confined" ] && [ "$confined" = "$unconfined" ]; then
+	check guards-unconfined ok "$(printf '%s\n' "$confined" | wc -l) guard lines, the same as unconfined"
+else
+	check guards-unconfined FAIL "the guards under the unit differ from buildwarden run's unconfined:"
+	diff <(printf '%s\n' "$unconfined") <(printf '%s\n' "$confined") | sed 's/^/BWSD-LOG /'
+fi
 # the restarted agent appended to the new events file, which ends with a runEnd
 if buildwarden decode $EVENTS 2>/dev/null | grep -q '"runEnd"'; then
 	check events-complete ok "$EVENTS decodes and ends its runs"
