@@ -159,15 +159,25 @@ else
 	check enforce-start FAIL "Result=$(prop $AGENT Result) ExecMainStatus=$(prop $AGENT ExecMainStatus)"
 	diag $AGENT
 fi
-# the runner: its cgroup exists a few seconds before the root's exec (the agent
-# resolves the cgroup once a second)
-systemd-run --wait --quiet --unit=bw-fake-runner /bin/sh -c \
-	"sleep 5; exec $RUNNER -c 'echo build >$PROTECTED/by-build'"
-rc=$?
-if [ $rc -eq 0 ] && [ "$(cat $PROTECTED/by-build 2>/dev/null)" = build ]; then
+# the runner's service: the root's exec waits until the agent has resolved the
+# service's cgroup (once a second; it logs the id), as a runner's job comes long after
+# its service started
+agent_inv=$(prop $AGENT InvocationID)
+systemd-run --quiet --remain-after-exit --unit=bw-fake-runner /bin/sh -c \
+	"while [ ! -e /run/bw-go ]; do sleep 0.2; done; exec $RUNNER -c 'echo build >$PROTECTED/by-build'"
+resolved() {
+	journalctl --no-pager -o cat -u $AGENT _SYSTEMD_INVOCATION_ID="$agent_inv" |
+		grep -q "build root cgroup '/system.slice/bw-fake-runner.service' is id"
+}
+wait_for 60 resolved || echo "BWSD-LOG the agent did not log the runner's cgroup id in 60 s"
+touch /run/bw-go
+runner_done() { [ "$(prop bw-fake-runner.service SubState)" != running ]; }
+wait_for 60 runner_done
+rc=$(prop bw-fake-runner.service ExecMainStatus)
+if [ "$rc" = 0 ] && [ "$(cat $PROTECTED/by-build 2>/dev/null)" = build ]; then
 	check enforce-build-write ok "the build root's write went through"
 else
-	check enforce-build-write FAIL "systemd-run exited $rc; $PROTECTED/by-build: $(cat $PROTECTED/by-build 2>&1)"
+	check enforce-build-write FAIL "the runner exited $rc; $PROTECTED/by-build: $(cat $PROTECTED/by-build 2>&1)"
 	diag $AGENT
 fi
 sh -c "echo outsider >$PROTECTED/by-outsider" 2>/dev/null
