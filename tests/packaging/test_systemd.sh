@@ -20,7 +20,7 @@
 # shared with `make vmtest`). Skips (77) where it cannot run, and when
 # BW_SYSTEMD_TEST=0. Knobs: BW_SYSTEMD_TIMEOUT (seconds for the guest, default 600).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 OUT=${OUT:-build}
 CACHE=${BW_CHROOT_CACHE:-/var/tmp/buildwarden-chroot-cache}

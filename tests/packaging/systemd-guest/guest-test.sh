@@ -5,7 +5,7 @@
 #   BWSD-CHECK <name> ok|FAIL <detail>
 # then BWSD-DONE and a poweroff. A failed check also prints the unit's status and journal.
 set -u
-export LC_ALL=C SYSTEMD_PAGER= SYSTEMD_COLORS=0
+export LC_ALL=C SYSTEMD_PAGER='' SYSTEMD_COLORS=0
 AGENT=buildwarden-agent.service
 COLLECTOR=buildwarden-collector.service
 EVENTS=/var/lib/buildwarden/events.pb.gz
