@@ -32,7 +32,7 @@ GUEST=tests/packaging/systemd-guest
 # the checks guest-test.sh makes, each of which must print "ok"
 CHECKS="boot-active reload-reopens sensor-write stop-violation-77 start-active stop-clean
 events-complete guards-unconfined enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
-enforce-events collector-active collector-stop security-buildwarden-agent.service
+enforce-events collector-active transport-start enroll collector-received collector-stop security-buildwarden-agent.service
 security-buildwarden-collector.service order-before-runner"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -127,9 +127,12 @@ ln -sf /lib/systemd/system/multi-user.target "$root/etc/systemd/system/default.t
 for u in serial-getty@ttyS0.service getty@tty1.service; do ln -sf /dev/null "$root/etc/systemd/system/$u"; done
 echo 0123456789abcdef0123456789abcdef >"$root/etc/machine-id"
 echo bw-systemd-test >"$root/etc/hostname"
-# the collector's TLS files: one self-signed certificate serves as its own client CA
+printf '127.0.0.1 localhost bw-systemd-test\n::1 localhost ip6-localhost\n' >"$root/etc/hosts"
+# the collector's TLS files: one self-signed certificate serves as its own client CA,
+# and the agent's (guest-test.sh's transport check) as its certificate and its CA
 mkdir -p "$root/etc/buildwarden/collector"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bw-systemd-test \
+	-addext subjectAltName=DNS:bw-systemd-test,IP:127.0.0.1 \
 	-keyout "$root/etc/buildwarden/collector/tls-key.pem" -out "$root/etc/buildwarden/collector/tls-cert.pem" \
 	>"$work/openssl.log" 2>&1 || { cat "$work/openssl.log"; fail "openssl"; }
 cp "$root/etc/buildwarden/collector/tls-cert.pem" "$root/etc/buildwarden/collector/tls-client-ca.pem"

@@ -210,7 +210,7 @@ else
 	diag $AGENT
 fi
 
-# 7. the collector (not enabled by the package: it needs the TLS files, placed here by
+# 8. the collector (not enabled by the package: it needs the TLS files, placed here by
 #    the test image) starts as its dynamic user and listens
 if systemctl start $COLLECTOR && wait_for 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/7400' 2>/dev/null; then
 	check collector-active ok "active, listening on 127.0.0.1:7400 as $(prop $COLLECTOR ExecMainPID)"
@@ -218,6 +218,62 @@ else
 	check collector-active FAIL "ActiveState=$(prop $COLLECTOR ActiveState) Result=$(prop $COLLECTOR Result)"
 	diag $COLLECTOR
 fi
+# 9. the agent as the README tells an operator to extend it (a drop-in): events to the
+#    collector over mutual TLS, and the enroll socket at its default path
+#    /run/buildwarden/enroll.sock for a runner's job hook (docs/runners.md)
+TLS=/etc/buildwarden/collector
+mkdir -p /etc/systemd/system/$AGENT.d
+cat >/etc/systemd/system/$AGENT.d/transport.conf <<DROPIN
+[Service]
+ExecStart=
+ExecStart=/usr/bin/buildwarden agent --policy /etc/buildwarden/policy.yaml --events $EVENTS \
+	--enroll-socket /run/buildwarden/enroll.sock --collector bw-systemd-test:7400 \
+	--tls-cert $TLS/tls-cert.pem --tls-key $TLS/tls-key.pem --tls-ca $TLS/tls-client-ca.pem
+DROPIN
+cat >/etc/buildwarden/policy.yaml <<POLICY
+version: 1
+mode: audit
+protect:
+  - path: $PROTECTED
+POLICY
+systemctl daemon-reload
+if systemctl start $AGENT; then
+	check transport-start ok "active with the collector transport and the enroll socket"
+else
+	check transport-start FAIL "Result=$(prop $AGENT Result) ExecMainStatus=$(prop $AGENT ExecMainStatus)"
+	diag $AGENT
+fi
+agent_inv=$(prop $AGENT InvocationID)
+run_id=$(journalctl --no-pager -o cat -u $AGENT _SYSTEMD_INVOCATION_ID="$agent_inv" |
+	sed -n 's/.*agent running (run \([0-9a-f]*\)).*/\1/p' | head -1)
+sleep 600 &
+job=$!
+if out=$(buildwarden enroll --pid $job 2>&1); then
+	check enroll ok "buildwarden enroll --pid $job: $out"
+else
+	check enroll FAIL "buildwarden enroll --pid $job exited $?: $out"
+	ls -la /run/buildwarden 2>&1 | sed 's/^/BWSD-LOG /'
+	diag $AGENT
+fi
+kill $job
+wait $job 2>/dev/null
+sent=sent-$$-$RANDOM
+echo x >"$PROTECTED/$sent"
+sleep 2
+systemctl stop $AGENT
+st=$(prop $AGENT ExecMainStatus)
+if [ -n "$run_id" ] && [ "$st" = 77 ] &&
+	buildwarden query --db /var/lib/buildwarden-collector/events.db --run "$run_id" 2>&1 | grep -q -- "$sent"; then
+	check collector-received ok "run $run_id in the collector's database with the write of $sent"
+else
+	check collector-received FAIL "ExecMainStatus=$st, run '$run_id': not in the collector's database with $sent"
+	buildwarden query --db /var/lib/buildwarden-collector/events.db --runs 2>&1 | tail -5 | sed 's/^/BWSD-LOG /'
+	diag $AGENT
+	diag $COLLECTOR
+fi
+rm -rf /etc/systemd/system/$AGENT.d
+systemctl daemon-reload
+
 systemctl stop $COLLECTOR
 res=$(prop $COLLECTOR Result) state=$(prop $COLLECTOR ActiveState)
 if [ "$res" = success ] && [ "$state" = inactive ]; then
@@ -227,7 +283,7 @@ else
 	diag $COLLECTOR
 fi
 
-# 8. the exposure score systemd itself gives the units as loaded here
+# 10. the exposure score systemd itself gives the units as loaded here
 for u in $AGENT $COLLECTOR; do
 	score=$(systemd-analyze security --no-pager $u 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 	if [ -n "$score" ]; then
