@@ -32,7 +32,7 @@ GUEST=tests/packaging/systemd-guest
 # the checks guest-test.sh makes, each of which must print "ok"
 CHECKS="boot-active reload-reopens sensor-write stop-violation-77 start-active stop-clean
 events-complete guards-unconfined enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
-enforce-events collector-active transport-start enroll collector-received collector-stop security-buildwarden-agent.service
+enforce-events collector-active transport-start run-readonly enroll collector-received collector-stop security-buildwarden-agent.service
 security-buildwarden-collector.service order-before-runner"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -172,6 +172,8 @@ wait "$qemu_pid" 2>/dev/null
 qemu_pid=
 guest_s=$(($(date +%s) - t0))
 console=$(tr -d '\r' <"$log")
+# kept for a look after a pass too (the checks' details, the units' logs on a failure)
+printf '%s\n' "$console" >"$OUT/test_systemd.console"
 
 bad=0
 for c in $CHECKS; do
@@ -190,6 +192,7 @@ echo "guest: ${guest_s} s; wall time: $(($(date +%s) - start)) s"
 if [ $bad -ne 0 ]; then
 	echo "--- the guest's console:"
 	printf '%s\n' "$console" | tail -300
+	echo "(whole console: $OUT/test_systemd.console)"
 	echo "--- qemu:"
 	cat "$work/qemu.log"
 	fail "the units do not work under systemd as checked above"

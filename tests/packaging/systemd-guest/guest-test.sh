@@ -244,6 +244,13 @@ else
 	diag $AGENT
 fi
 agent_inv=$(prop $AGENT InvocationID)
+# what the agent may write in /run: its own directory (the enroll socket), nothing else
+mounts=$(awk '$5 == "/run" || $5 == "/run/buildwarden" { print $5, $6 }' /proc/"$(prop $AGENT MainPID)"/mountinfo)
+if printf '%s\n' "$mounts" | grep -q '^/run ro,' && printf '%s\n' "$mounts" | grep -q '^/run/buildwarden rw,'; then
+	check run-readonly ok "/run read-only for the agent, /run/buildwarden writable"
+else
+	check run-readonly FAIL "the agent's /run mounts: $(printf '%s; ' $mounts)"
+fi
 run_id=$(journalctl --no-pager -o cat -u $AGENT _SYSTEMD_INVOCATION_ID="$agent_inv" |
 	sed -n 's/.*agent running (run \([0-9a-f]*\)).*/\1/p' | head -1)
 sleep 600 &
