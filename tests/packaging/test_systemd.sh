@@ -33,7 +33,7 @@ GUEST=tests/packaging/systemd-guest
 CHECKS="boot-active reload-reopens sensor-write stop-violation-77 start-active stop-clean
 events-complete guards-unconfined enforce-start enforce-build-write enforce-outsider-write enforce-exec-deny
 enforce-events collector-active transport-start run-readonly enroll collector-received collector-stop security-buildwarden-agent.service
-security-buildwarden-collector.service order-before-runner"
+security-buildwarden-collector.service order-before-runner purge"
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -189,6 +189,7 @@ done
 printf '%s\n' "$console" | grep -q '^BWSD-DONE' || { echo "FAIL: the guest did not finish its checks"; bad=1; }
 [ $timed_out -eq 1 ] && { echo "FAIL: the guest ran past ${GUEST_TIMEOUT} s and was stopped"; bad=1; }
 echo "guest: ${guest_s} s; wall time: $(($(date +%s) - start)) s"
+echo "guest uptime (s) at each check: $(printf '%s\n' "$console" | sed -n 's/^BWSD-TIME \([^ ]*\) \([0-9]*\).*/\1=\2/p' | tr '\n' ' ')"
 if [ $bad -ne 0 ]; then
 	echo "--- the guest's console:"
 	printf '%s\n' "$console" | tail -300

@@ -17,6 +17,7 @@ check() { # name ok|FAIL detail...
 	local name=$1 res=$2
 	shift 2
 	echo "BWSD-CHECK $name $res $*"
+	echo "BWSD-TIME $name $(cut -d' ' -f1 /proc/uptime)"
 }
 diag() { # unit: its state and journal, on a failure
 	echo "--- systemctl status $1"
@@ -305,6 +306,26 @@ if prop $AGENT Before | grep -qw gitlab-runner.service; then
 	check order-before-runner ok "Before=$(prop $AGENT Before)"
 else
 	check order-before-runner FAIL "Before=$(prop $AGENT Before)"
+fi
+
+# 11. a purge under systemd: the units stopped and gone, and nothing of theirs
+#     left, what systemd made for them too (StateDirectory=, the collector's dynamic
+#     user's /var/lib/private/, RuntimeDirectory=). /etc/buildwarden stays while the
+#     collector's TLS files, which the operator put there, are in it (dpkg says so).
+systemctl start $AGENT
+# dpkg, not apt-get: the same maintainer scripts, without apt's 20 s of cache under TCG
+dpkg --purge buildwarden >/tmp/purge.log 2>&1
+rc=$?
+systemctl daemon-reload
+left=$(ls -d /var/lib/buildwarden /var/lib/buildwarden-collector /var/lib/private/buildwarden-collector \
+	/run/buildwarden /etc/buildwarden/policy.yaml /lib/systemd/system/buildwarden-agent.service \
+	/lib/systemd/system/buildwarden-collector.service \
+	/etc/systemd/system/multi-user.target.wants/buildwarden-agent.service 2>/dev/null | tr '\n' ' ')
+if [ $rc -eq 0 ] && [ -z "$left" ] && [ "$(prop $AGENT LoadState)" = not-found ] && ! pgrep -x buildwarden >/dev/null 2>&1; then
+	check purge ok "dpkg --purge: units stopped and gone, nothing left"
+else
+	check purge FAIL "dpkg --purge exited $rc; left: ${left:-none}; agent LoadState=$(prop $AGENT LoadState)"
+	sed 's/^/BWSD-LOG /' /tmp/purge.log | tail -20
 fi
 echo "BWSD-DONE"
 systemctl --no-block poweroff
