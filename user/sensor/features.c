@@ -35,17 +35,38 @@ static void find_cgroup2(char *out, size_t len)
 	fclose(f);
 }
 
+/* The probe's temporary file: in /tmp, else in the service's state directory (the first
+ * of systemd's $STATE_DIRECTORY). buildwarden-agent.service runs with ProtectSystem=strict
+ * and the host's /tmp, read-only there: the failed mkstemp read as "host lacks fanotify
+ * permission events", and enforce mode lost its permission answers under the unit alone
+ * (tests/packaging/test_systemd.sh). Returns the open file or -1. */
+static int probe_file(char *path, size_t len)
+{
+	const char *state = secure_getenv("STATE_DIRECTORY");
+	int fd, n;
+
+	if ((size_t)snprintf(path, len, "/tmp/.buildwarden-probe-XXXXXX") >= len)
+		return -1;
+	fd = mkstemp(path);
+	if (fd >= 0 || !state || state[0] != '/')
+		return fd;
+	n = (int)strcspn(state, ":");
+	if ((size_t)snprintf(path, len, "%.*s/.buildwarden-probe-XXXXXX", n, state) >= len)
+		return -1;
+	return mkstemp(path);
+}
+
 /* Marks a temporary file: the only reliable test of a fanotify class is to use it. */
 static bool fanotify_mark_works(unsigned int class, unsigned long long mask)
 {
-	char path[] = "/tmp/.buildwarden-probe-XXXXXX";
+	char path[4096];
 	bool ok = false;
 	int fd, tmp;
 
 	fd = fanotify_init(class | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
 	if (fd < 0)
 		return false;
-	tmp = mkstemp(path);
+	tmp = probe_file(path, sizeof(path));
 	if (tmp >= 0) {
 		ok = fanotify_mark(fd, FAN_MARK_ADD, mask, AT_FDCWD, path) == 0;
 		close(tmp);
