@@ -56,6 +56,9 @@ struct perm_violation {
 
 struct permwatch_stats {
 	uint64_t asked; /* permission events answered */
+	/* of those, by kind: pre-content reads and writes (range > 0), truncates (range 0),
+	 * opens by a build process found by its thread id, every other open */
+	uint64_t asked_access, asked_truncate, asked_open_build, asked_open_other;
 	uint64_t denied;
 	uint64_t fail_safe; /* answered by the fail-safe after an internal error */
 	uint64_t no_intent; /* outsider opens with no recorded intent, refused */
