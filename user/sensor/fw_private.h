@@ -150,6 +150,10 @@ void fw_mark__rescan(struct fanwatch *fw);
  * (dfd/name as fanotify_mark takes them); counts in skipped what cannot be marked. */
 void fw_perm__mark(struct fanwatch *fw, int dfd, const char *name, bool is_dir);
 void fw_perm__unmark(struct fanwatch *fw, int fd, bool is_dir);
+/* Spares a file's reads the pre-content round trip while nobody has it open for
+ * writing (the kernel's test, at this call; undone by its next modification): fw_perm.c
+ * says what that gives up. */
+void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name);
 
 /* fw_inodes.c: tell the inode callback (if any) about a regular file that is now
  * marked at its tree (dfd/name: where to stat it; dfd < 0: by its handle), or gone. */

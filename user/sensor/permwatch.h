@@ -10,7 +10,8 @@
  *   an outsider's open for write, O_TRUNC, O_CREAT             refused (EPERM)
  *   an outsider's open with no recorded intent (io_uring,      refused: the default for
  *     a kernel-internal open)                                  what cannot be told apart
- *   an outsider's truncate (pre-content: ftruncate, truncate)  refused (EPERM)
+ *   an outsider's truncate (pre-content: ftruncate, truncate)  refused (EPERM); asked
+ *     only while the file is open for writing (fw_perm.c)      only then
  *   an outsider's read (pre-content)                           allowed
  *   an internal error while deciding                           the fail-safe: refused for
  *                                                              an outsider, allowed for
