@@ -105,6 +105,9 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 			s->perm->answer_p99_ns / 1e3, s->perm->answer_max_ns / 1e3,
 			s->perm->entry_p50_ns / 1e3, s->perm->entry_p99_ns / 1e3,
 			s->perm->entry_max_ns / 1e3);
+	if (s->exec_guard)
+		fprintf(out, "  exec guard: %llu exec-opens asked (once per ELF file, every script)\n",
+			ull(s->exec_guard_asked));
 	if (s->collector && s->collector_stats) {
 		const struct sink_collector_stats *cs = s->collector_stats;
 
