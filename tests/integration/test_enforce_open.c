@@ -393,7 +393,8 @@ static size_t denied(Buildwarden__V1__FileOp op, pid_t pid)
 #define BUILD_READS 50
 #define BUILD_SCRIPT                                                                      \
 	"exec 3< \"$1\"; if [ -n \"$3\" ]; then i=0; while [ $i -lt 50 ]; do cat \"$3\" "  \
-	">/dev/null || exit 9; i=$((i + 1)); done; fi; echo go > \"$2\"; read x <&3; "     \
+	">/dev/null || exit 9; i=$((i + 1)); done; fi; if [ -n \"$4\" ]; then "           \
+	"printf x >> \"$4\" || exit 9; sleep 0.5; fi; echo go > \"$2\"; read x <&3; "      \
 	"echo \"RESULT $x\""
 _Static_assert(BUILD_READS == 50, "BUILD_SCRIPT's loop bound");
 
@@ -571,11 +572,14 @@ static int truncator_main(void *arg)
 	return 0;
 }
 
-static void ftruncate_case(bool build_reads)
+/* build_writes: the build appends a byte first and closes the file, so the agent tests
+ * the file again at that close-write (sensor/fw_perm.c): the outsider's descriptor
+ * still has it open for writing, so its reads and truncates must go on asking. */
+static void ftruncate_case(bool build_reads, bool build_writes)
 {
 	static const char *const script[] = { "/bin/sh", "-c", BUILD_SCRIPT, "sh", NULL, NULL,
-					      NULL, NULL };
-	const char *cmd[8];
+					      NULL, NULL, NULL };
+	const char *cmd[9];
 	struct outsider o = { 0 };
 	struct stat before, after;
 	struct pollfd pf;
@@ -597,13 +601,14 @@ static void ftruncate_case(bool build_reads)
 	memcpy(cmd, script, sizeof(script));
 	cmd[4] = o.done;
 	cmd[5] = o.go;
-	cmd[6] = build_reads ? target : NULL;
+	cmd[6] = build_reads || build_writes ? target : NULL;
+	cmd[7] = build_writes ? target : NULL;
 	run_build("enforce", cmd);
 	st = bw_wait_bounded(pid, 10);
 	CHECK(stat(target, &after) == 0, "stat after");
 	printf("MEASURED ftruncate (older descriptor): killed=%d size_unchanged=%d\n",
-	       st != -1 && WIFSIGNALED(st), after.st_size == before.st_size);
-	CHECK(after.st_size == before.st_size, "the truncate landed: size %lld",
+	       st != -1 && WIFSIGNALED(st), after.st_size == before.st_size + build_writes);
+	CHECK(after.st_size == before.st_size + build_writes, "the truncate landed: size %lld",
 	      (long long)after.st_size);
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "exit %d", S.res.exit_code);
 }
@@ -612,7 +617,7 @@ static void test_ftruncate_older_descriptor(void **state)
 {
 	(void)state;
 	alarm(90);
-	ftruncate_case(false);
+	ftruncate_case(false, false);
 }
 
 /* The same after the build has opened and read the file BUILD_READS times. */
@@ -620,7 +625,14 @@ static void test_ftruncate_after_build_read(void **state)
 {
 	(void)state;
 	alarm(90);
-	ftruncate_case(true);
+	ftruncate_case(true, false);
+}
+
+static void test_ftruncate_after_build_write(void **state)
+{
+	(void)state;
+	alarm(90);
+	ftruncate_case(true, true);
 }
 
 /* The build's reads of a protected file nobody holds open for writing ask the agent
@@ -670,6 +682,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_outsider_refused_after_build_read, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ftruncate_after_build_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ftruncate_after_build_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_reads_ask_nothing, setup, teardown),
 	};
 	int rc;

@@ -12,46 +12,95 @@
  * (counted: fanwatch__perm_no_pre); its truncates are left to the kill at entry.
  *
  * Pre-content is also what made the build slow: the kernel decides at each open whether
- * that file's reads ask, and they do while the inode carries FAN_PRE_ACCESS, so every
- * read() of a protected file the build opened was a round trip to the agent (18,332 of
- * the 30,731 questions of an nginx build; each is a sleep and two wake-ups, 15-100 us on
- * our VMs). What pre-content adds over the open marks is one thing: refusing a truncate
- * by a process that did not have to open the file during the run. A truncate needs a
- * descriptor open for writing (ftruncate) or no descriptor at all (truncate by path).
- * New descriptors for writing are the open marks' to refuse, so the ones that matter are
- * those opened before the mark: the kernel counts them per inode (i_writecount). So
- * every marked file gets FAN_PRE_ACCESS in its ignored mask too, added without
- * FAN_MARK_IGNORED_SURV_MODIFY: the kernel does not add such an ignored mask while any
- * descriptor has the inode open for writing (fanotify_add_inode_mark), and clears it at
- * the next modification. Then:
- *   - a file nobody has open for writing: reads, and a truncate by path, ask nothing;
- *     an outsider's truncate by path lands, and is reported, its actor killed and the
- *     file TAINTED as on a kernel without pre-content (bpf sys_enter_truncate, fanotify);
- *   - a file someone held open for writing when it was marked (an outsider's
- *     descriptor from before the run, or the build still writing a new output): no
- *     ignored mask, so its truncates (the older descriptor's ftruncate) are refused as
- *     before, and its reads ask;
- *   - after a write, until the next close-write of the file (fw_ops.c on_close_write
- *     calls fw_perm__quiet again): its reads ask.
- * Measured on this kernel (6.18): docs/PERFORMANCE.md, "Enforce mode: the answer path". */
+ * that file's reads and writes ask, and they do while the inode carries FAN_PRE_ACCESS,
+ * so every read() of a protected file the build opened was a round trip to the agent
+ * (18,332 of the 30,731 questions of an nginx build; each a sleep and two wake-ups,
+ * 15-100 us on our VMs). Those questions are always answered yes (permwatch.c: a read
+ * or write with a byte count is one through a descriptor opened during the run, so by
+ * the build if for writing). What pre-content adds over the open marks is one thing:
+ * refusing a truncate by a process that did not open the file during the run, through
+ * a descriptor open for writing (ftruncate) or none at all (truncate by path).
+ *
+ * So a file that nobody has open for writing once its open mark is in place is
+ * "clean": every descriptor for writing it will ever have comes from an open the agent
+ * allowed (the build, a listed writer). Its mark gets FAN_PRE_ACCESS in its ignored
+ * mask, for good (FAN_MARK_IGNORED_SURV_MODIFY): its reads and writes ask nothing. A
+ * file someone has open for writing (an outsider's descriptor from before the run, or
+ * the build still writing a new output) gets no ignored mask: its truncates, the older
+ * descriptor's ftruncate included, ask and are refused, and its reads ask; the next
+ * close-write of it (fw_ops.c on_close_write) tests it again.
+ *
+ * The test, "open for writing now?", is the kernel's own (inode_is_open_for_write,
+ * every descriptor counted wherever it is: another process, an SCM_RIGHTS message in
+ * flight, an io_uring file table, a shared mapping): fanotify_add_inode_mark skips an
+ * ignored mask without FAN_MARK_IGNORED_SURV_MODIFY on such an inode, silently. A
+ * group of its own (perm_probe_fd) adds one and removes it: removal finds no mark
+ * (ENOENT) if the add was skipped. Every call names the object through an O_PATH
+ * descriptor (/proc/self/fd/N), so a name replaced in between cannot move the answer
+ * to another inode. Where that cannot be done (no procfs, no probe group), the
+ * permission group's own ignored mask without SURV_MODIFY: the kernel's test at that
+ * instant, undone by the file's next modification.
+ *
+ * What is given up: an outsider's truncate(2) by path of a clean file asks nothing and
+ * lands; it is detected, its actor killed and the file TAINTED, as on a kernel without
+ * pre-content (bpf sys_enter_truncate, fanotify). Also a descriptor for writing the
+ * build made and an outsider took from it (pidfd_getfd, which needs ptrace rights over
+ * the build) can ftruncate a clean file unasked (the write guard kills it at entry;
+ * the truncate lands). Measured: docs/PERFORMANCE.md, "Enforce mode: the answer path". */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
 
 #include "sensor/fw_private.h"
 
+void fw_perm__probe_open(struct fanwatch *fw)
+{
+	if (fw->perm_extra)
+		fw->perm_probe_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY);
+}
+
+/* 0: nobody has the object open for writing; 1: someone has; -errno: cannot tell. */
+static int open_for_writing(const struct fanwatch *fw, const char *self)
+{
+	unsigned ign = FAN_MARK_IGNORED_MASK;
+
+	if (fw->perm_probe_fd < 0)
+		return -ENOSYS;
+	if (fanotify_mark(fw->perm_probe_fd, FAN_MARK_ADD | ign, FAN_ACCESS, AT_FDCWD, self))
+		return -errno;
+	if (!fanotify_mark(fw->perm_probe_fd, FAN_MARK_REMOVE | ign, FAN_ACCESS, AT_FDCWD, self))
+		return 0;
+	return errno == ENOENT ? 1 : -errno;
+}
+
 void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name)
 {
-	unsigned flags = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | (name ? FAN_MARK_DONT_FOLLOW : 0);
+	unsigned ign = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK;
+	char self[64];
+	int fd, w;
 
 	if (fw->perm_fd < 0 || !fw->perm_extra)
 		return;
-	/* Success also when the kernel skipped it (open for writing): then reads ask. An
-	 * error (the name went) leaves the file asking: the safe side. */
-	if (fanotify_mark(fw->perm_fd, flags, FAN_PRE_ACCESS, dfd, name)) {
-		/* nothing to undo */
+	fd = name ? openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : dfd;
+	if (fd < 0)
+		return; /* gone: nothing to spare */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	w = open_for_writing(fw, self);
+	/* Errors leave the file asking: the safe side. */
+	if (w == 0) {
+		if (fanotify_mark(fw->perm_fd, ign | FAN_MARK_IGNORED_SURV_MODIFY, FAN_PRE_ACCESS,
+				  AT_FDCWD, self)) {
+			/* still asks */
+		}
+	} else if (w < 0 &&
+		   fanotify_mark(fw->perm_fd, ign | (name ? FAN_MARK_DONT_FOLLOW : 0),
+				 FAN_PRE_ACCESS, dfd, name)) {
+		/* still asks */
 	}
+	if (fd != dfd)
+		close(fd);
 }
 
 void fw_perm__mark(struct fanwatch *fw, int dfd, const char *name, bool is_dir)
