@@ -23,12 +23,13 @@
  *
  * So a file that nobody has open for writing once its open mark is in place is
  * "clean": every descriptor for writing it will ever have comes from an open the agent
- * allowed (the build, a listed writer). Its mark gets FAN_PRE_ACCESS in its ignored
- * mask, for good (FAN_MARK_IGNORED_SURV_MODIFY): its reads and writes ask nothing. A
- * file someone has open for writing (an outsider's descriptor from before the run, or
- * the build still writing a new output) gets no ignored mask: its truncates, the older
- * descriptor's ftruncate included, ask and are refused, and its reads ask; the next
- * close-write of it (fw_ops.c on_close_write) tests it again.
+ * allowed (the build, a listed writer). FAN_PRE_ACCESS leaves its mark, for good: the
+ * file's later opens are told at once that nobody watches its content, so its reads
+ * and writes do not even enter fsnotify. A file someone has open for writing (an
+ * outsider's descriptor from before the run, or the build still writing a new output)
+ * keeps FAN_PRE_ACCESS: its truncates, the older descriptor's ftruncate included, ask
+ * and are refused, and its reads ask; the next close-write of it (fw_ops.c
+ * on_close_write) tests it again.
  *
  * The test, "open for writing now?", is the kernel's own (inode_is_open_for_write,
  * every descriptor counted wherever it is: another process, an SCM_RIGHTS message in
@@ -37,9 +38,9 @@
  * group of its own (perm_probe_fd) adds one and removes it: removal finds no mark
  * (ENOENT) if the add was skipped. Every call names the object through an O_PATH
  * descriptor (/proc/self/fd/N), so a name replaced in between cannot move the answer
- * to another inode. Where that cannot be done (no procfs, no probe group), the
- * permission group's own ignored mask without SURV_MODIFY: the kernel's test at that
- * instant, undone by the file's next modification.
+ * to another inode. Where that cannot be done (no procfs, no probe group), an ignored
+ * FAN_PRE_ACCESS without SURV_MODIFY in the permission group's own mark: the kernel's
+ * test at that instant, undone by the file's next modification.
  *
  * What is given up: an outsider's truncate(2) by path of a clean file asks nothing and
  * lands; it is detected, its actor killed and the file TAINTED, as on a kernel without
@@ -90,8 +91,7 @@ void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name)
 	w = open_for_writing(fw, self);
 	/* Errors leave the file asking: the safe side. */
 	if (w == 0) {
-		if (fanotify_mark(fw->perm_fd, ign | FAN_MARK_IGNORED_SURV_MODIFY, FAN_PRE_ACCESS,
-				  AT_FDCWD, self)) {
+		if (fanotify_mark(fw->perm_fd, FAN_MARK_REMOVE, FAN_PRE_ACCESS, AT_FDCWD, self)) {
 			/* still asks */
 		}
 	} else if (w < 0 &&

@@ -151,9 +151,9 @@ void fw_mark__rescan(struct fanwatch *fw);
  * (dfd/name as fanotify_mark takes them); counts in skipped what cannot be marked. */
 void fw_perm__mark(struct fanwatch *fw, int dfd, const char *name, bool is_dir);
 void fw_perm__unmark(struct fanwatch *fw, int fd, bool is_dir);
-/* Spares a file's reads and writes the pre-content round trip if nobody has it open
- * for writing now (else they ask until a later call finds it so): fw_perm.c says why
- * that is safe, and what it gives up. */
+/* Takes FAN_PRE_ACCESS off a file's mark if nobody has it open for writing now (else it
+ * stays until a later call finds it so): its reads and writes then ask nothing. fw_perm.c
+ * says why that is safe, and what it gives up. */
 void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name);
 /* After the permission group is made: the writer test's group (fw_perm.c). */
 void fw_perm__probe_open(struct fanwatch *fw);
