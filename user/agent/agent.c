@@ -283,6 +283,10 @@ static void agent__summary(struct agent *a, uint64_t drops, uint64_t not_written
 		permwatch__stats(a->perm, &ps);
 		s.perm = &ps;
 	}
+	if (a->xg) {
+		s.exec_guard = true;
+		s.exec_guard_asked = execguard__answered(a->xg);
+	}
 	tally__print_summary(&a->tally, &s, stderr);
 }
 

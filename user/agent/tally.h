@@ -59,6 +59,8 @@ struct tally_summary {
 	size_t n_layers;
 	const struct run_losses *losses; /* NULL or none: the run is complete */
 	const struct permwatch_stats *perm; /* enforce mode's permission answers; NULL: none */
+	bool exec_guard;		    /* the exec guard ran: */
+	uint64_t exec_guard_asked;	    /* the exec-opens it answered */
 };
 
 struct permwatch_stats;

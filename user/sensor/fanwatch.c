@@ -148,6 +148,7 @@ int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_gr
 		return -ENOMEM;
 	fw->gen = 1;
 	fw->perm_fd = -1;
+	fw->perm_probe_fd = -1;
 	fw->cur_pidfd = -1;
 	/* An unlimited queue where allowed (CAP_SYS_ADMIN): an overflow loses events.
 	 * FAN_REPORT_PIDFD (≥5.15): each event carries a pidfd of the very process that
@@ -195,6 +196,8 @@ int fanwatch__new_with(const char *const *tree_paths, size_t n_trees, fw_perm_gr
 			 * says that opens are not refused. */
 			fw->perm_err = fw->perm_fd;
 			fw->perm_fd = -1;
+		} else {
+			fw_perm__probe_open(fw);
 		}
 	}
 	for (i = 0; i < n_trees; i++) {
@@ -259,6 +262,8 @@ void fanwatch__free(struct fanwatch *fw)
 	/* The kernel allows what is still pending: stop the answering thread first. */
 	if (fw->perm_fd >= 0)
 		close(fw->perm_fd);
+	if (fw->perm_probe_fd >= 0)
+		close(fw->perm_probe_fd);
 	fw_handle__close_all(fw);
 	fw_index__free(&fw->ix);
 	for (i = 0; fw->roots && i < fw->n_trees; i++)

@@ -189,6 +189,10 @@ static void on_attrib(struct fanwatch *fw, struct fw_change *c)
 
 static void on_close_write(struct fanwatch *fw, struct fw_change *c)
 {
+	/* Its reads ask again since its last write (fw_perm.c): stop that, unless it is
+	 * still open for writing (the kernel's test). */
+	if (c->obj && !c->obj->is_dir)
+		fw_perm__quiet(fw, AT_FDCWD, c->path);
 	if (!c->obj || !fw_coalesce__close(&fw->coal, c->obj->serial, c->pid))
 		emit(fw, c, FW_CLOSE_WRITE, false, 0);
 }

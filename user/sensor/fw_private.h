@@ -73,6 +73,7 @@ struct fanwatch {
 	uint64_t perm_extra;	/* FAN_PRE_ACCESS when the group is of the pre-content class */
 	uint64_t perm_no_pre;	/* objects marked without FAN_PRE_ACCESS: the fs refused it */
 	int perm_err;		/* -errno: the permission group asked for could not be made */
+	int perm_probe_fd;	/* a group for fw_perm.c's writer test only; -1: none */
 
 	uint64_t gen;		/* full scans so far: objects not seen by the last one went */
 	uint64_t overflows, unresolved, skipped;
@@ -150,6 +151,12 @@ void fw_mark__rescan(struct fanwatch *fw);
  * (dfd/name as fanotify_mark takes them); counts in skipped what cannot be marked. */
 void fw_perm__mark(struct fanwatch *fw, int dfd, const char *name, bool is_dir);
 void fw_perm__unmark(struct fanwatch *fw, int fd, bool is_dir);
+/* Takes FAN_PRE_ACCESS off a file's mark if nobody has it open for writing now (else it
+ * stays until a later call finds it so): its reads and writes then ask nothing. fw_perm.c
+ * says why that is safe, and what it gives up. */
+void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name);
+/* After the permission group is made: the writer test's group (fw_perm.c). */
+void fw_perm__probe_open(struct fanwatch *fw);
 
 /* fw_inodes.c: tell the inode callback (if any) about a regular file that is now
  * marked at its tree (dfd/name: where to stat it; dfd < 0: by its handle), or gone. */

@@ -28,6 +28,7 @@
 #define PW_QUEUE 1024		/* refusals waiting for the main loop */
 #define PW_MAX_TREES 64
 #define PW_LAT_BUCKETS 2048	/* 1 us each; slower answers land in the last and in max */
+#define PW_MAX_THREADS 8	/* answering threads, one per CPU the agent may run on */
 /* The kernel stamps birth times with the coarse clock: a file made by the refused open
  * may look up to a tick older than the open's entry. */
 #define PW_BTIME_SLACK_NS (20 * 1000 * 1000ull)
@@ -45,9 +46,13 @@ struct permwatch {
 	pid_t self;
 	struct pw_fs_root roots[PW_MAX_TREES];
 	size_t n_roots;
-	pthread_t thread;
-	bool started;
-	bool realtime; /* the thread runs SCHED_FIFO (prioritize) */
+	struct pw_worker {
+		struct permwatch *pw;
+		int cpu; /* the CPU it is pinned to; -1: not pinned */
+		pthread_t thread;
+	} workers[PW_MAX_THREADS];
+	size_t n_started;
+	bool realtime; /* a thread runs SCHED_FIFO (prioritize); under mu */
 
 	pthread_mutex_t mu; /* the queue and the stats */
 	struct perm_violation *q;
@@ -247,6 +252,8 @@ struct pw_pending {
 	int fd;
 	pid_t tid, tgid;
 	bool denied, fail_safe, pre_access, no_intent;
+	bool access; /* a pre-content read or write (not a truncate): allowed, no lookup */
+	bool by_leader; /* an open answered by build_leader alone */
 	int tree;
 	struct bw_open_intent in;
 	bool have_intent;
@@ -272,13 +279,14 @@ static void decide(struct permwatch *pw, const struct fanotify_event_metadata *m
 		in.range_count = range_count(m, &ok);
 		if (ok && in.range_count) {
 			/* a read: the common case pays no lookup at all */
-			e->pre_access = true;
+			e->pre_access = e->access = true;
 			return;
 		}
 	}
 	e->pre_access = in.pre_access;
 	if (build_leader(pw, e->tid)) {
 		e->tgid = e->tid; /* allowed: denied, fail_safe stay false */
+		e->by_leader = !in.pre_access;
 		return;
 	}
 	if (!in.pre_access && sensor__open_intent(pw->s, e->tid, &e->in) == 0) {
@@ -394,6 +402,14 @@ static void count(struct permwatch *pw, const struct pw_pending *e, uint64_t lat
 			pw->st.entry_max_ns = w;
 	}
 	pw->st.asked++;
+	if (e->access)
+		pw->st.asked_access++;
+	else if (e->pre_access)
+		pw->st.asked_truncate++;
+	else if (e->by_leader)
+		pw->st.asked_open_build++;
+	else
+		pw->st.asked_open_other++;
 	pw->st.denied += e->denied;
 	pw->st.fail_safe += e->fail_safe;
 	pw->st.no_intent += e->no_intent;
@@ -450,13 +466,34 @@ static void handle(struct permwatch *pw, char *buf, ssize_t len, uint64_t t0)
  * docs/PERFORMANCE.md). The lowest real-time priority runs it as soon as it is woken;
  * its work per event is a few map lookups, and the kernel's real-time throttling still
  * bounds it. Where that is refused (a cgroup without a real-time budget), the highest
- * normal priority. */
-static void prioritize(struct permwatch *pw)
+ * normal priority.
+ *
+ * One thread per CPU, each pinned to its CPU: the opener's wake-up of the group's
+ * waiters finds one on its own CPU, which runs as soon as the opener sleeps and whose
+ * answer wakes the opener on that CPU again. With one thread, an answer crossed CPUs
+ * twice whenever the scheduler had left the thread on the other CPU, and a wake-up of an
+ * idle virtual CPU costs tens of microseconds (guest halt polling off, as on our VMs):
+ * a bare answering loop measured 85-210 us per open that way against 19-54 us for the
+ * same loop with a thread per CPU (docs/PERFORMANCE.md, "Enforce mode: the answer
+ * path"). The other threads are woken too (the group's wait queue wakes every poller);
+ * they find the queue empty and sleep again inside poll. */
+static void prioritize(struct pw_worker *w)
 {
 	struct sched_param sp = { .sched_priority = 1 };
 
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set)) {
+			/* not pinned (a cpuset changed under us): it answers from anywhere */
+		}
+	}
 	if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) {
-		pw->realtime = true;
+		pthread_mutex_lock(&w->pw->mu);
+		w->pw->realtime = true;
+		pthread_mutex_unlock(&w->pw->mu);
 		return;
 	}
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), -20)) {
@@ -466,10 +503,11 @@ static void prioritize(struct permwatch *pw)
 
 static void *run(void *arg)
 {
-	struct permwatch *pw = arg;
+	struct pw_worker *w = arg;
+	struct permwatch *pw = w->pw;
 	static __thread char buf[PW_BUF] __attribute__((aligned(8)));
 
-	prioritize(pw);
+	prioritize(w);
 
 	for (;;) {
 		struct pollfd fds[2] = { { pw->group, POLLIN, 0 }, { pw->stop_fd, POLLIN, 0 } };
@@ -477,7 +515,8 @@ static void *run(void *arg)
 
 		/* Never leaves but on stop: a thread gone would leave openers hanging.
 		 * A read that fails (no descriptor left for the event) has the kernel
-		 * refuse that event itself; the next read goes on. */
+		 * refuse that event itself; the next read goes on. EAGAIN: another
+		 * thread took the events this wake-up was for. */
 		if (poll(fds, 2, -1) < 0)
 			continue;
 		if (fds[1].revents)
@@ -488,6 +527,21 @@ static void *run(void *arg)
 			handle(pw, buf, len, now_ns(CLOCK_MONOTONIC));
 	}
 	return NULL;
+}
+
+/* The CPUs this process may run on, at most max of them; none known: one unpinned. */
+static size_t answer_cpus(int *cpus, size_t max)
+{
+	cpu_set_t set;
+	size_t n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[n++] = c;
+	if (!n)
+		cpus[n++] = -1;
+	return n;
 }
 
 int permwatch__start(const struct sensor *s, const struct fanwatch *fw, struct permwatch **out)
@@ -525,8 +579,17 @@ int permwatch__start(const struct sensor *s, const struct fanwatch *fw, struct p
 		pw->n_roots = i + 1;
 	}
 	if (!err) {
-		err = thread__start_quiet(&pw->thread, run, pw);
-		pw->started = err == 0;
+		int cpus[PW_MAX_THREADS];
+		size_t n = answer_cpus(cpus, PW_MAX_THREADS);
+
+		for (size_t i = 0; i < n && !err; i++) {
+			struct pw_worker *w = &pw->workers[pw->n_started];
+
+			w->pw = pw;
+			w->cpu = n > 1 ? cpus[i] : -1;
+			err = thread__start_quiet(&w->thread, run, w);
+			pw->n_started += err == 0;
+		}
 	}
 	if (err) {
 		permwatch__stop(pw);
@@ -588,12 +651,13 @@ void permwatch__stop(struct permwatch *pw)
 
 	if (!pw)
 		return;
-	if (pw->started) {
+	if (pw->n_started) {
 		if (write(pw->stop_fd, &one, sizeof(one)) < 0) {
 			/* cannot fail for a fresh eventfd; the join would then hang: say so */
 			perror("buildwarden: permwatch stop");
 		}
-		pthread_join(pw->thread, NULL);
+		for (size_t i = 0; i < pw->n_started; i++)
+			pthread_join(pw->workers[i].thread, NULL);
 	}
 	if (pw->efd >= 0)
 		close(pw->efd);

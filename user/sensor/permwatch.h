@@ -10,7 +10,8 @@
  *   an outsider's open for write, O_TRUNC, O_CREAT             refused (EPERM)
  *   an outsider's open with no recorded intent (io_uring,      refused: the default for
  *     a kernel-internal open)                                  what cannot be told apart
- *   an outsider's truncate (pre-content: ftruncate, truncate)  refused (EPERM)
+ *   an outsider's truncate (pre-content: ftruncate, truncate)  refused (EPERM); asked
+ *     only while the file is open for writing (fw_perm.c)      only then
  *   an outsider's read (pre-content)                           allowed
  *   an internal error while deciding                           the fail-safe: refused for
  *                                                              an outsider, allowed for
@@ -56,6 +57,9 @@ struct perm_violation {
 
 struct permwatch_stats {
 	uint64_t asked; /* permission events answered */
+	/* of those, by kind: pre-content reads and writes (range > 0), truncates (range 0),
+	 * opens by a build process found by its thread id, every other open */
+	uint64_t asked_access, asked_truncate, asked_open_build, asked_open_other;
 	uint64_t denied;
 	uint64_t fail_safe; /* answered by the fail-safe after an internal error */
 	uint64_t no_intent; /* outsider opens with no recorded intent, refused */
