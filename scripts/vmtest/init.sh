@@ -43,6 +43,9 @@ case ",$(cat /sys/kernel/security/lsm 2>/dev/null)," in
 *,bpf,*) export BW_EXPECT_BPF_LSM=1 ;;
 *) export BW_EXPECT_BPF_LSM=0 ;;
 esac
+# The layer that refuses rename, unlink, chmod, writes... on this row (lsm, fmod_ret or
+# none), named by run.sh per row: the suites check the sensor's own claim with it.
+[ -n "${VMTEST_GUARD_LAYER:-}" ] && export BW_EXPECT_GUARD_LAYER=$VMTEST_GUARD_LAYER
 for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
 	filter=
 	for f in $(echo "${VMTEST_FILTERS:-}" | tr ',' ' '); do

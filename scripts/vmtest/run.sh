@@ -47,6 +47,7 @@ LSM_SUITE="$OUT/tests/integration/test_enforce_taint $OUT/tests/integration/test
 row_tests() { # row -> the suites to run there
 	if [ -n "${VMTEST_TESTS:-}" ]; then echo "$TESTS"; return; fi
 	case $1 in
+	2) echo "$TESTS $OUT/tests/integration/test_enforce_taint" ;;
 	3) echo "$OUT/tests/integration/test_enforce $OUT/tests/integration/test_enforce_write $LSM_SUITE" ;;
 	4) echo "$TESTS $LSM_SUITE" ;;
 	5) echo "$OUT/tests/integration/test_run_scenarios $OUT/tests/integration/test_enforce" ;;
@@ -58,7 +59,17 @@ row_tests() { # row -> the suites to run there
 # the BPF LSM rows add, so rows 3 and 4 run its test_enforce_* only.
 row_filters() { # row -> the filters
 	case $1 in
-	3 | 4) echo "test_enforce_taint=test_enforce_*" ;;
+	2 | 3 | 4) echo "test_enforce_taint=test_enforce_*" ;;
+	*) echo "" ;;
+	esac
+}
+# Per row, the layer that refuses rename, unlink, chmod, writes... there (lsm, fmod_ret,
+# none; empty: unchecked): the guest hands it to the suites as BW_EXPECT_GUARD_LAYER,
+# which check the sensor's own claim (its run summary) against it.
+row_guard_layer() { # row -> the layer
+	case $1 in
+	2) echo fmod_ret ;;
+	3 | 4) echo lsm ;;
 	*) echo "" ;;
 	esac
 }
@@ -157,7 +168,7 @@ run_guest() { # row
 	timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$MEM" \
 		-kernel "$vmlinuz" -initrd "$img" -display none -monitor none -no-reboot -serial "file:$log" \
 		-drive "file=$WORK/row$row.disk,if=virtio,format=raw,cache=unsafe" \
-		-append "console=ttyS0 panic=-1 quiet $LOCKUP_ARGS $(row_cmdline "$row") VMTEST_ROOT=$GUEST_ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg VMTEST_FILTERS=$(row_filters "$row")${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
+		-append "console=ttyS0 panic=-1 quiet $LOCKUP_ARGS $(row_cmdline "$row") VMTEST_ROOT=$GUEST_ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg VMTEST_FILTERS=$(row_filters "$row") VMTEST_GUARD_LAYER=$(row_guard_layer "$row")${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
 		>"$WORK/row$row.qemu" 2>&1
 	rc=$?
 	rm -f "$WORK/row$row.disk"
