@@ -51,6 +51,7 @@ for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
 	for f in $(echo "${VMTEST_FILTERS:-}" | tr ',' ' '); do
 		[ "${f%%=*}" = "$(basename "$t")" ] && filter=${f#*=}
 	done
+	echo "VMTEST-UPTIME $(cut -d' ' -f1 /proc/uptime) before $t"
 	echo "VMTEST-BEGIN $t"
 	# unset, not empty: an empty cmocka filter matches no test
 	if [ -n "$filter" ]; then
@@ -58,7 +59,10 @@ for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
 	else
 		timeout -s KILL "${VMTEST_TEST_TIMEOUT:-900}" "$VMTEST_ROOT/$t" 2>&1
 	fi
-	echo "VMTEST-END $t $?"
+	rc=$?
+	# guest seconds per suite, for the row budgets in run.sh (TCG time, not a host's)
+	echo "VMTEST-UPTIME $(cut -d' ' -f1 /proc/uptime) after $t"
+	echo "VMTEST-END $t $rc"
 done
 echo "VMTEST-DONE"
 sync

@@ -657,10 +657,18 @@ static void choose_guard_layer(struct sensor *s, const struct features *feat)
 {
 	struct bpf_program *prog;
 
+	const char *only = getenv("BUILDWARDEN_GUARD_LAYER");
+
 	s->skel->rodata->cfg_agent_tgid = (uint32_t)getpid();
-	s->layer = feat->bpf_lsm    ? FEATURES_GUARD_LSM
+	s->layer = feat->bpf_lsm			? FEATURES_GUARD_LSM
 		   : feat->fmod_ret && !s->no_fmod_ret ? FEATURES_GUARD_FMOD_RET
-				    : FEATURES_GUARD_NONE;
+							: FEATURES_GUARD_NONE;
+	/* For measuring one layer against another on one kernel (make vmtest's
+	 * test_guard_cost): a weaker choice only, never one the probe did not offer. */
+	if (only && !strcmp(only, "none"))
+		s->layer = FEATURES_GUARD_NONE;
+	else if (only && !strcmp(only, "fmod_ret") && feat->fmod_ret && !s->no_fmod_ret)
+		s->layer = FEATURES_GUARD_FMOD_RET;
 	bpf_object__for_each_program(prog, s->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 
