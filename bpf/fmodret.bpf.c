@@ -131,6 +131,26 @@ int BPF_PROG(bw_guard_fmr_file_write, struct file *file, int mask, int ret)
 	return guard_file_write(file, mask);
 }
 
+/* Unlike its hook, security_mmap_file gets the caller's prot only (it computes the
+ * hook's prot itself). */
+SEC("fmod_ret/security_mmap_file")
+int BPF_PROG(bw_guard_fmr_mmap, struct file *file, unsigned long prot, unsigned long flags,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	return guard_mmap(file, prot, flags);
+}
+
+SEC("fmod_ret/security_file_mprotect")
+int BPF_PROG(bw_guard_fmr_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	if (ret)
+		return ret;
+	return guard_mprotect(vma, reqprot | prot);
+}
+
 /* From 5.12 the first argument is the mount's id mapping (its type changed in 6.3); the
  * loader keeps the variant whose count the kernel's function has (sensor/loader.c,
  * fmod_ret_nargs). */

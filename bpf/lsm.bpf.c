@@ -135,6 +135,26 @@ int BPF_PROG(bw_guard_lsm_file_write, struct file *file, int mask, int ret)
 	return guard_file_write(file, mask);
 }
 
+/* A shared writable mapping of a protected file (lib/guard.bpf.h, guard_mmap);
+ * reqprot is what the caller asked, prot what will apply (READ_IMPLIES_EXEC adds). */
+SEC("lsm/mmap_file")
+int BPF_PROG(bw_guard_lsm_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	if (ret)
+		return ret;
+	return guard_mmap(file, reqprot | prot, flags);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(bw_guard_lsm_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	if (ret)
+		return ret;
+	return guard_mprotect(vma, reqprot | prot);
+}
+
 /* The xattr hooks give a dentry, no mount: a tree that spans mounts is found by the
  * file's inode (every marked file) or by the roots on the dentry's own file system.
  * The first argument is the mount's id mapping (its type changed in 6.3). */

@@ -115,6 +115,21 @@ static __noinline int guard_decide(__u32 op, struct dentry *a, struct vfsmount *
 	return 0;
 }
 
+/* Whether file is a protected regular file (protected_inodes: every marked file); an
+ * empty protected set answers after one lookup. */
+static __always_inline bool file_protected(struct file *file)
+{
+	struct bw_inode_key key = {};
+	__u32 zero = 0, *n;
+
+	n = bpf_map_lookup_elem(&protected_count, &zero);
+	if (!n || !*n)
+		return false;
+	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	return bpf_map_lookup_elem(&protected_inodes, &key) != NULL;
+}
+
 /* A write through a descriptor (write, pwrite, writev, fallocate, copy_file_range,
  * splice, sendfile: every path that checks rw_verify_area or calls the hook itself),
  * whenever it was opened. The write guards (write.bpf.c) kill the outsider at the
@@ -123,19 +138,46 @@ static __noinline int guard_decide(__u32 op, struct dentry *a, struct vfsmount *
  * enforce is on: reads and an empty protected set leave after two tests. */
 static __always_inline int guard_file_write(struct file *file, int mask)
 {
-	struct bw_inode_key key = {};
-	__u32 zero = 0, *n;
-
-	if (!(mask & BW_MAY_WRITE))
-		return 0;
-	n = bpf_map_lookup_elem(&protected_count, &zero);
-	if (!n || !*n)
-		return 0;
-	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	if (!bpf_map_lookup_elem(&protected_inodes, &key))
+	if (!(mask & BW_MAY_WRITE) || !file_protected(file))
 		return 0;
 	return guard_decide(BW_LSM_WRITE, BPF_CORE_READ(file, f_path.dentry),
+			    BPF_CORE_READ(file, f_path.mnt), NULL, NULL);
+}
+
+#define BW_GUARD_PROT_WRITE 0x2
+#define BW_GUARD_MAP_TYPE 0x0f
+#define BW_GUARD_MAP_SHARED 0x01
+#define BW_GUARD_MAP_SHARED_VALIDATE 0x03
+#define BW_GUARD_VM_SHARED 0x08
+
+/* A shared writable mapping of a protected file: stores through it pass no hook, so the
+ * mapping is refused (mmap with PROT_WRITE and MAP_SHARED), and so is an mprotect that
+ * makes a shared file mapping writable later. The write guard (write.bpf.c) still kills
+ * an outsider mapping such a file shared through a writable descriptor at mmap's entry;
+ * this makes the call itself fail, so no mapping exists even for a moment. */
+static __always_inline int guard_mmap(struct file *file, unsigned long prot, unsigned long flags)
+{
+	unsigned long type = flags & BW_GUARD_MAP_TYPE;
+
+	if (!file || !(prot & BW_GUARD_PROT_WRITE) ||
+	    (type != BW_GUARD_MAP_SHARED && type != BW_GUARD_MAP_SHARED_VALIDATE) ||
+	    !file_protected(file))
+		return 0;
+	return guard_decide(BW_LSM_MMAP, BPF_CORE_READ(file, f_path.dentry),
+			    BPF_CORE_READ(file, f_path.mnt), NULL, NULL);
+}
+
+static __always_inline int guard_mprotect(struct vm_area_struct *vma, unsigned long prot)
+{
+	struct file *file;
+
+	if (!(prot & BW_GUARD_PROT_WRITE) ||
+	    !(BPF_CORE_READ(vma, vm_flags) & BW_GUARD_VM_SHARED))
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file || !file_protected(file))
+		return 0;
+	return guard_decide(BW_LSM_MMAP, BPF_CORE_READ(file, f_path.dentry),
 			    BPF_CORE_READ(file, f_path.mnt), NULL, NULL);
 }
 

@@ -33,7 +33,8 @@ echo "VMTEST-LSM $(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)"
 cd "${VMTEST_ROOT:-/}" || echo "VMTEST-WARN no $VMTEST_ROOT"
 BW=${VMTEST_ROOT}/${VMTEST_OUT:-build}/buildwarden
 # VMTEST_DEBUG=1 (make vmtest VMTEST_DEBUG=1) prints the verifier's log of a failed load.
-BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run -- /bin/true >/tmp/probe.out 2>&1
+# enforce, so the summary names the kernel layer chosen for the refusals
+BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run --mode enforce -- /bin/true >/tmp/probe.out 2>&1
 echo "VMTEST-PROBE-EXIT $?"
 sed 's/^/VMTEST-PROBE /' /tmp/probe.out
 export BW_BIN=$BW

@@ -43,11 +43,12 @@ TESTS=${VMTEST_TESTS:-$DEFAULT_TESTS}
 # both rows, on our 2-CPU host at load 11-15 (other builds running);
 # row 5 (5.10, the oldest kernel we name) runs the scenarios and the
 # enforcement suite. VMTEST_TESTS overrides every row.
-LSM_SUITE="$OUT/tests/integration/test_enforce_taint $OUT/tests/integration/test_enforce_selfguard"
+REFUSAL_SUITE="$OUT/tests/integration/test_enforce_taint $OUT/tests/integration/test_enforce_mapped"
+LSM_SUITE="$REFUSAL_SUITE $OUT/tests/integration/test_enforce_selfguard"
 row_tests() { # row -> the suites to run there
 	if [ -n "${VMTEST_TESTS:-}" ]; then echo "$TESTS"; return; fi
 	case $1 in
-	2) echo "$TESTS $OUT/tests/integration/test_enforce_taint" ;;
+	2) echo "$TESTS $REFUSAL_SUITE" ;;
 	3) echo "$OUT/tests/integration/test_enforce $OUT/tests/integration/test_enforce_write $LSM_SUITE" ;;
 	4) echo "$TESTS $LSM_SUITE" ;;
 	5) echo "$OUT/tests/integration/test_run_scenarios $OUT/tests/integration/test_enforce" ;;
@@ -59,7 +60,7 @@ row_tests() { # row -> the suites to run there
 # the BPF LSM rows add, so rows 3 and 4 run its test_enforce_* only.
 row_filters() { # row -> the filters
 	case $1 in
-	2 | 3 | 4) echo "test_enforce_taint=test_enforce_*" ;;
+	2 | 3 | 4) echo "test_enforce_taint=test_enforce_*,test_enforce_mapped=test_enforce_premapped*" ;;
 	*) echo "" ;;
 	esac
 }
@@ -122,7 +123,9 @@ count_suite() { # output-file rc -> "p f s"
 TP=0 TF=0 TS=0
 SUMMARY=()
 report_row() { # row kernel guards p f s note
-	SUMMARY+=("row $1 ($(row_name "$1")): kernel $2; $4 passed, $5 failed, $6 skipped${7:+; $7}")
+	local layer
+	layer=$(printf '%s\n' "$3" | sed -n 's/^enforce kernel layer: //p' | head -1)
+	SUMMARY+=("row $1 ($(row_name "$1")): kernel $2; kernel layer ${layer:-?}; $4 passed, $5 failed, $6 skipped${7:+; $7}")
 	echo "== row $1: $(row_name "$1"): kernel $2"
 	echo "   guards chosen there:"
 	printf '%s\n' "$3" | sed 's/^/     /'
@@ -133,7 +136,7 @@ report_row() { # row kernel guards p f s note
 run_native() { # row
 	local out=$WORK/row1 t p=0 f=0 s=0 rc c guards
 	mkdir -p "$out"
-	"$OUT/buildwarden" run -- /bin/true >"$out/probe.out" 2>&1
+	"$OUT/buildwarden" run --mode enforce -- /bin/true >"$out/probe.out" 2>&1
 	guards=$(sed -n '/guards on this host:/,$p' "$out/probe.out" | sed 1d | sed 's/^ *//')
 	for t in $TESTS; do
 		BW_BIN=$OUT/buildwarden CMOCKA_MESSAGE_OUTPUT=stdout timeout -k 10 600 "$t" >"$out/$(basename "$t").out" 2>&1

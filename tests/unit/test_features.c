@@ -39,6 +39,7 @@ static void test_lsm_core_refused(void **state)
 	f.guard_layer = FEATURES_GUARD_LSM;
 	f.lsm_ops = FEATURES_LSM_CORE;
 	assert_true(says(&f, true, "refused in the kernel (BPF LSM): EPERM"));
+	assert_true(says(&f, true, "enforce kernel layer: BPF LSM"));
 	assert_false(says(&f, true, "detected after the fact"));
 	/* no file_permission program: writes keep the kill-only line */
 	assert_false(says(&f, true, "BPF LSM file_permission"));
@@ -63,6 +64,10 @@ static void test_fmod_ret_named(void **state)
 				   "active LSM): EPERM"));
 	assert_true(says(&f, true, "refused in the kernel (fmod_ret on security_file_permission)"));
 	assert_false(says(&f, true, "(BPF LSM"));
+	assert_true(says(&f, true, "enforce kernel layer: fmod_ret on security_*"));
+	assert_false(says(&f, true, "security_mmap_file"));
+	f.lsm_ops |= 1u << BW_LSM_MMAP;
+	assert_true(says(&f, true, "refused in the kernel (fmod_ret on security_mmap_file"));
 	assert_false(says(&f, true, "detected after the fact"));
 	/* no self-protection from this layer */
 	assert_false(says(&f, true, "the sensor's own maps"));

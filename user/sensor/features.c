@@ -178,6 +178,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				  : "connect: not observed (no cgroup v2)");
 	LAYER("file changes: detected by fanotify (inode marks), attributed by pid");
 	if (enforce) {
+		/* The alternative the loader chose (sensor/loader.c, choose_guard_layer), as
+		 * attached: make vmtest prints it per row. */
+		LAYER(fmod_ret ? "enforce kernel layer: fmod_ret on security_* (bpf is not an "
+				 "active LSM)"
+		      : f->guard_layer == FEATURES_GUARD_LSM
+			      ? "enforce kernel layer: BPF LSM"
+			      : "enforce kernel layer: none (tracepoints and fanotify: detect, kill, "
+				"taint)");
 		/* The sensor does not start without its cgroup hooks attached, so a run that
 		 * prints this has them. */
 		LAYER(f->cgroup_sock_addr
@@ -236,6 +244,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 					"may allocate)"
 				      : "enforce writes to a protected file: not stopped (no "
 					"bpf_send_signal)");
+		if ((f->lsm_ops & (1u << BW_LSM_MMAP)) && fmod_ret)
+			LAYER("enforce a shared writable mapping of a protected file by an outsider "
+			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (fmod_ret "
+			      "on security_mmap_file, security_file_mprotect): EPERM, no mapping");
+		else if (f->lsm_ops & (1u << BW_LSM_MMAP))
+			LAYER("enforce a shared writable mapping of a protected file by an outsider "
+			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (BPF LSM "
+			      "mmap_file, file_mprotect): EPERM, no mapping");
 		if (f->lsm_ops & (1u << FEATURES_LSM_SELF_BIT))
 			LAYER("enforce the sensor's own maps, programs and links: no other process, "
 			      "root included, gets a descriptor to them (BPF LSM bpf_map, bpf_prog, "

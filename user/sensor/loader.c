@@ -691,7 +691,8 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
 		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
 		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
-		{ "file_permission", BW_LSM_WRITE },
+		{ "file_permission", BW_LSM_WRITE }, { "mmap_file", BW_LSM_MMAP },
+		{ "file_mprotect", BW_LSM_MMAP },
 		{ "bpf_map", FEATURES_LSM_SELF_BIT },
 	};
 	struct bpf_program *prog;
