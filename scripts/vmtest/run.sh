@@ -34,7 +34,11 @@ DEFAULT_TESTS="$OUT/tests/integration/test_run_scenarios $OUT/tests/integration/
 $OUT/tests/integration/test_enforce_write $OUT/tests/integration/test_fanwatch"
 TESTS=${VMTEST_TESTS:-$DEFAULT_TESTS}
 # Per row, to keep CI's whole run within its budget (a guest runs ~10x slower
-# under TCG): rows 2 and 4 run every default suite; row 3 boots the same 6.1
+# under TCG): rows 2 and 4 run every default suite; row 2 (no BPF LSM, but
+# fmod_ret on the security_* functions refuses) also runs test_enforce_taint's
+# enforce tests with one spelling per op (BW_TAINT_ONE_SPELLING, row_env) and
+# test_enforce_mapped's test_enforce_premapped_mprotect, which assert those
+# refusals with the file system unchanged: GUEST_ADDED_ROW2 below; row 3 boots the same 6.1
 # kernel as row 2 with BPF LSM on, so it runs the enforcement suites; rows 3 and
 # 4 also run test_enforce_taint's enforce tests, which there assert the BPF LSM
 # refusals (EPERM, file system unchanged, DENIED), and test_enforce_selfguard (no
@@ -71,6 +75,14 @@ row_guard_layer() { # row -> the layer
 	case $1 in
 	2) echo fmod_ret ;;
 	3 | 4) echo lsm ;;
+	*) echo "" ;;
+	esac
+}
+# Per row, environment for the suites (on the kernel command line: the kernel hands
+# unknown name=value words to /init's environment).
+row_env() { # row -> NAME=value words
+	case $1 in
+	2) echo "BW_TAINT_ONE_SPELLING=1" ;;
 	*) echo "" ;;
 	esac
 }
@@ -171,7 +183,7 @@ run_guest() { # row
 	timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$MEM" \
 		-kernel "$vmlinuz" -initrd "$img" -display none -monitor none -no-reboot -serial "file:$log" \
 		-drive "file=$WORK/row$row.disk,if=virtio,format=raw,cache=unsafe" \
-		-append "console=ttyS0 panic=-1 quiet $LOCKUP_ARGS $(row_cmdline "$row") VMTEST_ROOT=$GUEST_ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg VMTEST_FILTERS=$(row_filters "$row") VMTEST_GUARD_LAYER=$(row_guard_layer "$row")${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
+		-append "console=ttyS0 panic=-1 quiet $LOCKUP_ARGS $(row_cmdline "$row") VMTEST_ROOT=$GUEST_ROOT VMTEST_OUT=$OUT VMTEST_TESTS=$tests_arg VMTEST_FILTERS=$(row_filters "$row") VMTEST_GUARD_LAYER=$(row_guard_layer "$row") $(row_env "$row")${VMTEST_DEBUG:+ VMTEST_DEBUG=1}" \
 		>"$WORK/row$row.qemu" 2>&1
 	rc=$?
 	rm -f "$WORK/row$row.disk"
