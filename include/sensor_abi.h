@@ -347,7 +347,9 @@ enum bw_lsm_op {
 	BW_LSM_XATTR = 10, /* inode_setxattr, inode_removexattr, inode_set_acl, inode_remove_acl */
 	BW_LSM_WRITE = 11, /* file_permission: a write-like call on a descriptor (write family,
 			    * fallocate, copy_file_range, splice, sendfile) */
-	BW_LSM_OP_MAX = 12,
+	BW_LSM_MMAP = 12, /* mmap_file, file_mprotect: a shared writable mapping of a protected
+			   * file */
+	BW_LSM_OP_MAX = 13,
 };
 /* Enforce mode where the kernel runs BPF LSM programs: an operation on a protected tree
  * by a process outside the build, not a listed writer, was refused with EPERM before it

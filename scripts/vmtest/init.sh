@@ -33,7 +33,8 @@ echo "VMTEST-LSM $(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)"
 cd "${VMTEST_ROOT:-/}" || echo "VMTEST-WARN no $VMTEST_ROOT"
 BW=${VMTEST_ROOT}/${VMTEST_OUT:-build}/buildwarden
 # VMTEST_DEBUG=1 (make vmtest VMTEST_DEBUG=1) prints the verifier's log of a failed load.
-BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run -- /bin/true >/tmp/probe.out 2>&1
+# enforce, so the summary names the kernel layer chosen for the refusals
+BUILDWARDEN_DEBUG=${VMTEST_DEBUG:-} "$BW" run --mode enforce -- /bin/true >/tmp/probe.out 2>&1
 echo "VMTEST-PROBE-EXIT $?"
 sed 's/^/VMTEST-PROBE /' /tmp/probe.out
 export BW_BIN=$BW
@@ -43,11 +44,15 @@ case ",$(cat /sys/kernel/security/lsm 2>/dev/null)," in
 *,bpf,*) export BW_EXPECT_BPF_LSM=1 ;;
 *) export BW_EXPECT_BPF_LSM=0 ;;
 esac
+# The layer that refuses rename, unlink, chmod, writes... on this row (lsm, fmod_ret or
+# none), named by run.sh per row: the suites check the sensor's own claim with it.
+[ -n "${VMTEST_GUARD_LAYER:-}" ] && export BW_EXPECT_GUARD_LAYER=$VMTEST_GUARD_LAYER
 for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
 	filter=
 	for f in $(echo "${VMTEST_FILTERS:-}" | tr ',' ' '); do
 		[ "${f%%=*}" = "$(basename "$t")" ] && filter=${f#*=}
 	done
+	echo "VMTEST-UPTIME $(cut -d' ' -f1 /proc/uptime) before $t"
 	echo "VMTEST-BEGIN $t"
 	# unset, not empty: an empty cmocka filter matches no test
 	if [ -n "$filter" ]; then
@@ -55,7 +60,10 @@ for t in $(echo "${VMTEST_TESTS:-}" | tr ',' ' '); do
 	else
 		timeout -s KILL "${VMTEST_TEST_TIMEOUT:-900}" "$VMTEST_ROOT/$t" 2>&1
 	fi
-	echo "VMTEST-END $t $?"
+	rc=$?
+	# guest seconds per suite, for the row budgets in run.sh (TCG time, not a host's)
+	echo "VMTEST-UPTIME $(cut -d' ' -f1 /proc/uptime) after $t"
+	echo "VMTEST-END $t $rc"
 done
 echo "VMTEST-DONE"
 sync

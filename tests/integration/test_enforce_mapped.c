@@ -40,7 +40,7 @@
 #define CONTENT "protected content\n"
 
 enum op { OP_MMAP, OP_MMAP_MPROTECT, OP_URING_WRITE, OP_URING_ASYNC, OP_URING_FIXED, OP_URING_OPEN,
-	  OP_URING_WARM };
+	  OP_URING_WARM, OP_PREMAPPED_MPROTECT };
 
 static const struct {
 	enum op op;
@@ -191,6 +191,13 @@ static int outsider_main(void *arg)
 		if (null < 0 || ring_write(&r, null, IOSQE_ASYNC) != 4)
 			return 13;
 	}
+	/* mapped read-only before the run, through a descriptor open for writing: no mmap
+	 * during the run for the write guard to see */
+	if (o->op == OP_PREMAPPED_MPROTECT) {
+		m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			return 14;
+	}
 	if (write(o->ready, "r", 1) != 1 || read(go, &c, 1) != 1)
 		return 12;
 	switch (o->op) {
@@ -206,6 +213,14 @@ static int outsider_main(void *arg)
 		if (m != MAP_FAILED && mprotect(m, 4096, PROT_READ | PROT_WRITE) == 0) {
 			memcpy(m, "EVIL", 4);
 			res = msync(m, 4096, MS_SYNC);
+		}
+		break;
+	case OP_PREMAPPED_MPROTECT:
+		if (mprotect(m, 4096, PROT_READ | PROT_WRITE) == 0) {
+			memcpy(m, "EVIL", 4);
+			res = msync(m, 4096, MS_SYNC);
+		} else {
+			res = -errno;
 		}
 		break;
 	case OP_URING_WRITE: res = ring_write(&r, fd, 0); break;
@@ -225,7 +240,7 @@ static int outsider_main(void *arg)
 	}
 	/* closed before it says so: in audit mode a store through the mapping shows only
 	 * when the last reference to the open file goes (FAN_CLOSE_WRITE) */
-	if (o->op == OP_MMAP || o->op == OP_MMAP_MPROTECT)
+	if (o->op == OP_MMAP || o->op == OP_MMAP_MPROTECT || o->op == OP_PREMAPPED_MPROTECT)
 		munmap(m, 4096);
 	close(fd);
 	dprintf(done, "survived %ld\n", res);
@@ -392,6 +407,72 @@ static void test_outsider_audit(void **state)
 	each_op(false);
 }
 
+/* A shared mapping made read-only before the run, through a descriptor open for
+ * writing, made writable during it (issue 9): no mmap for the write guard to see. Where
+ * a kernel layer refuses (BPF LSM file_mprotect, or fmod_ret on security_file_mprotect:
+ * make vmtest rows 2-4) the mprotect fails with EPERM, no store lands and the refusal is
+ * DENIED (op MMAP_WRITE). Elsewhere (this host) nothing sees
+ * the mprotect nor the stores: the known gap is printed, not asserted. The expected
+ * layer, where the harness knows it: BW_EXPECT_GUARD_LAYER (lsm, fmod_ret, none). */
+static void test_enforce_premapped_mprotect(void **state)
+{
+	struct outsider o = { .op = OP_PREMAPPED_MPROTECT };
+	static char script[3 * PATH_MAX];
+	const char *want = getenv("BW_EXPECT_GUARD_LAYER");
+	const char *layer = "none";
+	char *content;
+	size_t len;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	alarm(60);
+	CHECK(bw_ws_write(&S.ws, "src/f.txt", CONTENT, false) == 0, "write f.txt");
+	CHECK(bw_ws_mkfifo(&S.ws, "go") == 0 && bw_ws_mkfifo(&S.ws, "done") == 0, "mkfifo");
+	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), target) != NULL, "realpath");
+	CHECK(bw_write_policy(&S.ws, NULL, "version: 1\nmode: audit\nprotect:\n  - path: src\n") == 0,
+	      "policy");
+	o.file = target;
+	o.go = bw_ws_tmp(&S.ws, "go");
+	o.done = bw_ws_tmp(&S.ws, "done");
+	pid = start_outsider(&o);
+	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
+		 o.done, o.go);
+	run_build("enforce", script);
+	st = bw_wait_bounded(pid, 15);
+	content = bw_read_file(target, &len);
+	if (S.res.err && strstr(S.res.err, "refused in the kernel (BPF LSM mmap_file"))
+		layer = "lsm";
+	else if (S.res.err && strstr(S.res.err, "refused in the kernel (fmod_ret on security_mmap_file"))
+		layer = "fmod_ret";
+	if (want && *want)
+		CHECK(!strcmp(want, layer),
+		      "BW_EXPECT_GUARD_LAYER=%s, but the run summary says the mapping layer is %s", want,
+		      layer);
+	if (strcmp(layer, "none")) {
+		/* It then closes its descriptor open for writing, which the fallback reports as
+		 * a change by an outsider (OPEN_WRITE: TAINTED, killed): it may die after saying
+		 * what it got, never before. */
+		CHECK(st != -1 && ((WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+				   (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)),
+		      "%s: the outsider did not finish (status %#x)", layer, st);
+		CHECK(S.res.out && strstr(S.res.out, "RESULT survived -1\n"),
+		      "%s: the mprotect was not refused with EPERM", layer);
+		CHECK(content && len == strlen(CONTENT) && !memcmp(content, CONTENT, len),
+		      "%s: the content changed", layer);
+		CHECK(action_on(target, pid, BUILDWARDEN__V1__ACTION__DENIED),
+		      "%s: no DENIED event on %s", layer, target);
+		CHECK(S.res.exit_code == EXIT_VIOLATION, "%s: exit %d", layer, S.res.exit_code);
+		printf("MEASURED premapped mprotect (%s): refused=1 content_unchanged=1 action=DENIED\n",
+		       layer);
+	} else {
+		printf("MEASURED premapped mprotect (no kernel layer, the known gap): "
+		       "outsider_bytes_landed=%d exit=%d\n",
+		       content && len >= 4 && !memcmp(content, "EVIL", 4), S.res.exit_code);
+	}
+	free(content);
+}
+
 /* The build maps its own outputs shared and writable, and uses io_uring on them. */
 static void test_build_not_killed(void **state)
 {
@@ -437,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outsider_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outsider_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_not_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enforce_premapped_mprotect, setup, teardown),
 	};
 	const char *self = getenv("BW_MAPPED_SELF");
 
@@ -446,6 +528,9 @@ int main(void)
 		printf("skipped: needs root\n");
 		return 0;
 	}
+	/* make vmtest's refusing rows (2-4) run test_enforce_premapped_mprotect only */
+	if (getenv("BW_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BW_TEST_FILTER"));
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
 	bw_cleanup_all();

@@ -152,18 +152,24 @@ static void run_build(const char *mode, const char *script)
 	CHECK(bw_events_read(S.events, &S.evs) == 0, "events do not parse: %s", S.evs.err);
 }
 
-/* The run summary says the BPF LSM layer refuses writes through a descriptor;
- * BW_EXPECT_BPF_LSM (set by make vmtest's guests from their LSM list) checks that claim. */
+/* The run summary says a kernel layer refuses writes through a descriptor: BPF LSM's
+ * file_permission, or fmod_ret on security_file_permission. BW_EXPECT_GUARD_LAYER (lsm,
+ * fmod_ret or none: set by make vmtest per row) checks that claim. */
 static bool lsm_refuses_writes(void)
 {
-	const char *want = getenv("BW_EXPECT_BPF_LSM");
-	bool lsm = S.res.err && strstr(S.res.err, "refused in the kernel (BPF LSM file_permission)");
+	const char *want = getenv("BW_EXPECT_GUARD_LAYER");
+	const char *said = "none";
 
+	if (S.res.err && strstr(S.res.err, "refused in the kernel (BPF LSM file_permission)"))
+		said = "lsm";
+	else if (S.res.err &&
+		 strstr(S.res.err, "refused in the kernel (fmod_ret on security_file_permission)"))
+		said = "fmod_ret";
 	if (want && *want)
-		CHECK(lsm == (strcmp(want, "1") == 0),
-		      "BW_EXPECT_BPF_LSM=%s, but the run summary says the BPF LSM write layer is %s",
-		      want, lsm ? "on" : "off");
-	return lsm;
+		CHECK(strcmp(want, said) == 0,
+		      "BW_EXPECT_GUARD_LAYER=%s, but the run summary says the write layer is %s",
+		      want, said);
+	return strcmp(said, "none") != 0;
 }
 
 static long find_file_violation(void)
@@ -219,12 +225,13 @@ static void one_case(size_t k, bool enforce, const char *writer_exe)
 		if (!OPS[k].truncate)
 			CHECK(same && after.st_size == before.st_size,
 			      "%s: the content or size changed", OPS[k].name);
-		/* Where the kernel runs BPF LSM programs the call itself is refused
-		 * (file_permission, path_truncate/file_truncate): nothing changes, the mtime
-		 * and fallocate's allocation included (make vmtest rows 3 and 4). */
+		/* Where the kernel runs BPF LSM programs, or fmod_ret ones on the security_*
+		 * functions, the call itself is refused (file_permission,
+		 * path_truncate/file_truncate): nothing changes, the mtime and fallocate's
+		 * allocation included (make vmtest rows 2, 3 and 4). */
 		if (lsm_refuses_writes())
 			CHECK(same && after.st_size == before.st_size && mtime,
-			      "%s: BPF LSM: the content, size or mtime changed", OPS[k].name);
+			      "%s: kernel layer: the content, size or mtime changed", OPS[k].name);
 		i = find_file_violation();
 		CHECK(i >= 0, "%s: no violation event on %s", OPS[k].name, target);
 		CHECK(S.evs.ev[i]->verdict->action == BUILDWARDEN__V1__ACTION__KILLED,

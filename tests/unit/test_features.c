@@ -36,8 +36,10 @@ static void test_lsm_core_refused(void **state)
 	(void)state;
 	base(&f);
 	f.bpf_lsm = true;
+	f.guard_layer = FEATURES_GUARD_LSM;
 	f.lsm_ops = FEATURES_LSM_CORE;
 	assert_true(says(&f, true, "refused in the kernel (BPF LSM): EPERM"));
+	assert_true(says(&f, true, "enforce kernel layer: BPF LSM"));
 	assert_false(says(&f, true, "detected after the fact"));
 	/* no file_permission program: writes keep the kill-only line */
 	assert_false(says(&f, true, "BPF LSM file_permission"));
@@ -45,6 +47,30 @@ static void test_lsm_core_refused(void **state)
 	assert_true(says(&f, true, "refused in the kernel (BPF LSM file_permission)"));
 	/* audit mode names no enforce layer */
 	assert_false(says(&f, false, "refused in the kernel (BPF LSM)"));
+}
+
+/* Where bpf is not an active LSM the same ops are refused by fmod_ret programs on the
+ * security_* functions: the summary names that layer, never BPF LSM. */
+static void test_fmod_ret_named(void **state)
+{
+	struct features f;
+
+	(void)state;
+	base(&f);
+	f.fmod_ret = true;
+	f.guard_layer = FEATURES_GUARD_FMOD_RET;
+	f.lsm_ops = FEATURES_LSM_CORE | (1u << BW_LSM_WRITE);
+	assert_true(says(&f, true, "refused in the kernel (fmod_ret on security_*, bpf not an "
+				   "active LSM): EPERM"));
+	assert_true(says(&f, true, "refused in the kernel (fmod_ret on security_file_permission)"));
+	assert_false(says(&f, true, "(BPF LSM"));
+	assert_true(says(&f, true, "enforce kernel layer: fmod_ret on security_*"));
+	assert_false(says(&f, true, "security_mmap_file"));
+	f.lsm_ops |= 1u << BW_LSM_MMAP;
+	assert_true(says(&f, true, "refused in the kernel (fmod_ret on security_mmap_file"));
+	assert_false(says(&f, true, "detected after the fact"));
+	/* no self-protection from this layer */
+	assert_false(says(&f, true, "the sensor's own maps"));
 }
 
 static void test_lsm_partial_falls_back(void **state)
@@ -66,6 +92,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lsm_core_refused),
+		cmocka_unit_test(test_fmod_ret_named),
 		cmocka_unit_test(test_lsm_partial_falls_back),
 	};
 

@@ -27,7 +27,7 @@
 #include "transport/sink_collector.h"
 #include "transport/sink_file.h"
 
-#define MAX_LAYERS 16 /* "guard: layer" lines (features__layers) */
+#define MAX_LAYERS 32 /* "guard: layer" lines (features__layers, and run_emit__layers' own) */
 
 struct agent {
 	struct agent_opts opts;

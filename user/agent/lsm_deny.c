@@ -1,4 +1,5 @@
-/* Enforce mode where the kernel runs BPF LSM programs (bpf/lsm.bpf.c): a rename,
+/* Enforce mode where the kernel runs BPF LSM programs (bpf/lsm.bpf.c) or fmod_ret ones
+ * on the security_* functions (bpf/fmodret.bpf.c): a rename,
  * unlink, link, create, chmod, chown, xattr change or truncate on a protected tree by
  * an outsider was refused with EPERM before anything changed. Its record becomes a File
  * event with the verdict DENIED: nothing landed, so nothing is tainted and nobody is
@@ -30,6 +31,8 @@ static Buildwarden__V1__FileOp lsm_deny__op(uint32_t op)
 		return BUILDWARDEN__V1__FILE_OP__TRUNCATE;
 	case BW_LSM_WRITE:
 		return BUILDWARDEN__V1__FILE_OP__WRITE;
+	case BW_LSM_MMAP:
+		return BUILDWARDEN__V1__FILE_OP__MMAP_WRITE;
 	default: /* chmod, chown, xattrs */
 		return BUILDWARDEN__V1__FILE_OP__ATTRIB;
 	}

@@ -22,9 +22,10 @@ static int write_guard__inode(void *ctx, bool present, unsigned tree, uint64_t d
 
 void write_guard__attach(struct agent *a, struct fanwatch *fw, bool enforce)
 {
-	/* The BPF LSM programs are attached with the other guards, the first time enforce
+	/* The BPF LSM (or fmod_ret) programs are attached with the other guards, the first time enforce
 	 * is on: the layers the run reports follow. */
 	a->feat.lsm_ops = sensor__lsm_ops(a->sensor);
+	a->feat.guard_layer = sensor__guard_layer(a->sensor);
 	sensor__protect_clear(a->sensor);
 	if (fw && enforce)
 		fanwatch__set_inode_cb(fw, write_guard__inode, a);

@@ -129,15 +129,16 @@ static void describe_load(char *out, size_t len, const char *what, int err, cons
 			 strerror(-err));
 }
 
-static void probe_lsm_fentry(struct features *f)
+static void probe_guard_layers(struct features *f)
 {
 	int lsm = prog_type_loads(BPF_PROG_TYPE_LSM, BPF_LSM_MAC);
-	int fentry = prog_type_loads(BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY);
+	int fmod_ret = prog_type_loads(BPF_PROG_TYPE_TRACING, BPF_MODIFY_RETURN);
 	int active = lsm == 0 ? bpf_lsm_active() : -1;
 
 	/* Loaded and attached where bpf is not an active LSM, a program never runs: only
 	 * a list that names bpf counts. */
 	f->bpf_lsm = lsm == 0 && active == 1;
+	f->fmod_ret = fmod_ret == 0;
 	if (lsm == 0 && active == 0)
 		snprintf(f->lsm_layer, sizeof(f->lsm_layer),
 			 "host lacks: BPF LSM (programs load, but bpf is not in "
@@ -149,8 +150,10 @@ static void probe_lsm_fentry(struct features *f)
 	else
 		describe_load(f->lsm_layer, sizeof(f->lsm_layer), "BPF LSM", lsm, "",
 			      "used in enforce mode");
-	describe_load(f->fentry_layer, sizeof(f->fentry_layer), "fentry", fentry, "",
-		      "not used by this version");
+	describe_load(f->trampoline_layer, sizeof(f->trampoline_layer),
+		      "fmod_ret on security_* functions", fmod_ret, "",
+		      f->bpf_lsm ? "not used: BPF LSM is"
+				 : "used in enforce mode where their trampolines attach");
 }
 
 void features__probe(struct features *f)
@@ -175,13 +178,14 @@ void features__probe(struct features *f)
 	f->send_signal = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_send_signal,
 						 NULL) == 1;
 	libbpf_set_print(old);
-	probe_lsm_fentry(f);
+	probe_guard_layers(f);
 	f->fanotify_perm = fanotify_mark_works(FAN_CLASS_CONTENT, FAN_OPEN_PERM);
 	f->fanotify_pre_content = fanotify_mark_works(FAN_CLASS_PRE_CONTENT, FAN_PRE_ACCESS);
 }
 
 size_t features__layers(const struct features *f, bool enforce, const char **lines, size_t max)
 {
+	bool fmod_ret = f->guard_layer == FEATURES_GUARD_FMOD_RET;
 	size_t n = 0;
 
 #define LAYER(s)                      \
@@ -195,6 +199,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				  : "connect: not observed (no cgroup v2)");
 	LAYER("file changes: detected by fanotify (inode marks), attributed by pid");
 	if (enforce) {
+		/* The alternative the loader chose (sensor/loader.c, choose_guard_layer), as
+		 * attached: make vmtest prints it per row. */
+		LAYER(fmod_ret ? "enforce kernel layer: fmod_ret on security_* (bpf is not an "
+				 "active LSM)"
+		      : f->guard_layer == FEATURES_GUARD_LSM
+			      ? "enforce kernel layer: BPF LSM"
+			      : "enforce kernel layer: none (tracepoints and fanotify: detect, kill, "
+				"taint)");
 		/* The sensor does not start without its cgroup hooks attached, so a run that
 		 * prints this has them. */
 		LAYER(f->cgroup_sock_addr
@@ -232,7 +244,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"outsider: refused with EPERM (fanotify pre-content events)"
 			      : "enforce truncate of a protected file: the actor is killed at entry; "
 				"the truncate may land (no pre-content events)");
-		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
+		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)) && fmod_ret)
+			LAYER("enforce writes to a protected file through a descriptor opened "
+			      "before the run (write family, fallocate, copy_file_range, splice, "
+			      "sendfile): refused in the kernel (fmod_ret on "
+			      "security_file_permission), and the outsider killed at entry: nothing "
+			      "lands, mtime unchanged; shared writable mmap, io_uring: the outsider "
+			      "is killed before a byte lands");
+		else if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
 			LAYER("enforce writes to a protected file through a descriptor opened "
 			      "before the run (write family, fallocate, copy_file_range, splice, "
 			      "sendfile): refused in the kernel (BPF LSM file_permission), and the "
@@ -246,11 +265,24 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 					"may allocate)"
 				      : "enforce writes to a protected file: not stopped (no "
 					"bpf_send_signal)");
+		if ((f->lsm_ops & (1u << BW_LSM_MMAP)) && fmod_ret)
+			LAYER("enforce a shared writable mapping of a protected file by an outsider "
+			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (fmod_ret "
+			      "on security_mmap_file, security_file_mprotect): EPERM, no mapping");
+		else if (f->lsm_ops & (1u << BW_LSM_MMAP))
+			LAYER("enforce a shared writable mapping of a protected file by an outsider "
+			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (BPF LSM "
+			      "mmap_file, file_mprotect): EPERM, no mapping");
 		if (f->lsm_ops & (1u << FEATURES_LSM_SELF_BIT))
 			LAYER("enforce the sensor's own maps, programs and links: no other process, "
 			      "root included, gets a descriptor to them (BPF LSM bpf_map, bpf_prog, "
 			      "bpf hooks)");
-		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
+		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE && fmod_ret)
+			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
+			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "
+			      "kernel (fmod_ret on security_*, bpf not an active LSM): EPERM, nothing "
+			      "changes");
+		else if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
 			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
 			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "
 			      "kernel (BPF LSM): EPERM, nothing changes");
@@ -265,9 +297,9 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				      : "host lacks: fanotify pre-content events");
 	if (f->lsm_layer[0]) {
 		LAYER(f->lsm_layer);
-		LAYER(f->fentry_layer);
+		LAYER(f->trampoline_layer);
 	} else {
-		LAYER("host: BPF LSM and fentry not probed (not root)");
+		LAYER("host: BPF LSM and fmod_ret not probed (not root)");
 	}
 #undef LAYER
 	return n;

@@ -9,9 +9,18 @@
 
 #include "sensor_abi.h"
 
-/* fentry is not used by this version, BPF LSM in enforce mode only; the probe says
- * whether the kernel would load them (on our 6.18 hosts it refuses both with EPERM), so
- * that the run summary reports what this host offers, not a fixed sentence. */
+/* The kernel guards of enforce mode, one alternative chosen at start-up (sensor/loader.c):
+ * BPF LSM where bpf is an active LSM, else fmod_ret programs on the security_* functions
+ * where the kernel loads them (trampolines), else none (tracepoints and fanotify detect,
+ * the agent kills and taints). The probe says whether the kernel would load each (on our
+ * 6.18 hosts it refuses both with EPERM), so that the run summary reports what this host
+ * offers, not a fixed sentence. */
+enum features_guard_layer {
+	FEATURES_GUARD_NONE = 0,
+	FEATURES_GUARD_LSM,	 /* bpf/lsm.bpf.c */
+	FEATURES_GUARD_FMOD_RET, /* bpf/fmodret.bpf.c */
+};
+
 struct features {
 	bool root;
 	bool btf; /* /sys/kernel/btf/vmlinux */
@@ -23,12 +32,18 @@ struct features {
 	/* BPF LSM programs load and bpf is an active LSM: enforce mode refuses rename,
 	 * unlink, link, chmod, chown, setxattr and truncate in the kernel (bpf/lsm.bpf.c) */
 	bool bpf_lsm;
+	/* BPF_MODIFY_RETURN programs load: where bpf_lsm is false, the same refusals come
+	 * from fmod_ret programs on the security_* functions (bpf/fmodret.bpf.c), if their
+	 * trampolines attach */
+	bool fmod_ret;
+	/* set by the agent with lsm_ops: the layer whose programs are attached */
+	enum features_guard_layer guard_layer;
 	/* set by the agent once the sensor is loaded: bit BW_LSM_* (sensor_abi.h) for each
-	 * op a BPF LSM program refuses (sensor__lsm_ops) */
+	 * op a BPF LSM or fmod_ret program refuses (sensor__lsm_ops) */
 	unsigned lsm_ops;
 	char cgroup2_path[256]; /* empty when no cgroup v2 mount */
 	char lsm_layer[160]; /* "host offers/lacks: BPF LSM ..." for features__layers */
-	char fentry_layer[160];
+	char trampoline_layer[160]; /* "host offers/lacks: fmod_ret ..." */
 };
 
 void features__probe(struct features *f);

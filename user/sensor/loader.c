@@ -49,7 +49,9 @@ struct sensor {
 	uint32_t n_protected;	/* entries in protected_inodes */
 	bool guards_attached;	/* the enforce-only programs (bw_guard_*) */
 	bool perm;		/* fanotify permission events: record open intents in enforce */
-	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM program refusing that op is loaded */
+	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM or fmod_ret program refusing that op is loaded */
+	enum features_guard_layer layer; /* whose programs refuse (choose_guard_layer) */
+	bool no_fmod_ret;	/* an fmod_ret program failed to load: that layer is left out */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -73,7 +75,7 @@ static void own_objects_fill(struct sensor *s)
 	struct bpf_map *map;
 	uint8_t one = 1;
 
-	if (!(s->lsm_ops & (1u << BW_LSM_RENAME)))
+	if (!(s->lsm_ops & (1u << FEATURES_LSM_SELF_BIT)))
 		return; /* no BPF LSM here: nothing would read it */
 	bpf_object__for_each_map(map, s->skel->obj) {
 		struct bpf_map_info info;
@@ -114,6 +116,31 @@ static void own_objects_fill(struct sensor *s)
 	}
 }
 
+static bool is_fmod_ret(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__section_name(prog), "fmod_ret/", 9) == 0;
+}
+
+/* A kernel that loads fmod_ret programs but has no trampolines to attach them (no
+ * CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) falls back as where none loads: all of
+ * them detached, so no op is refused by one layer and detected by the other. */
+static void fmod_ret_drop(struct sensor *s)
+{
+	const struct bpf_object_skeleton *sk = s->skel->skeleton;
+
+	for (int i = 0; i < sk->prog_cnt; i++) {
+		struct bpf_program *prog = *sk->progs[i].prog;
+
+		if (!is_fmod_ret(prog))
+			continue;
+		bpf_link__destroy(*sk->progs[i].link);
+		*sk->progs[i].link = NULL;
+		bpf_program__set_autoload(prog, false);
+	}
+	s->lsm_ops = 0;
+	s->layer = FEATURES_GUARD_NONE;
+}
+
 static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 {
 	const struct bpf_object_skeleton *sk = s->skel->skeleton;
@@ -124,9 +151,18 @@ static int sensor__attach_guards(struct sensor *s, char *err, size_t errlen)
 		struct bpf_program *prog = *sk->progs[i].prog;
 		struct bpf_link *link;
 
-		if (!prog__enforce_only(prog) || !bpf_program__autoload(prog) || *sk->progs[i].link)
+		if (!prog__enforce_only(prog) || !bpf_program__autoload(prog) || *sk->progs[i].link ||
+		    (is_fmod_ret(prog) && s->layer != FEATURES_GUARD_FMOD_RET))
 			continue;
 		link = bpf_program__attach(prog);
+		if (!link && is_fmod_ret(prog)) {
+			fprintf(stderr, "buildwarden: the fmod_ret program '%s' does not attach here "
+					"(%s): rename, unlink, chmod and the like are detected, not "
+					"refused\n",
+				bpf_program__name(prog), strerror(errno));
+			fmod_ret_drop(s);
+			continue;
+		}
 		if (!link) {
 			int e = -errno;
 
@@ -501,6 +537,41 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 	}
 }
 
+/* The fmod_ret programs on security_* functions whose arguments changed within the
+ * kernels we name, with the count each expects: the xattr functions gained the mount's
+ * id mapping as their first argument in 5.12 (bpf/fmodret.bpf.c has a variant for
+ * each). A program not listed reads arguments every kernel we name has. */
+static const struct {
+	const char *prog;
+	unsigned nargs;
+} fmod_ret_nargs[] = {
+	{ "bw_guard_fmr_setxattr", 6 },
+	{ "bw_guard_fmr_setxattr_510", 5 },
+	{ "bw_guard_fmr_removexattr", 3 },
+	{ "bw_guard_fmr_removexattr_510", 2 },
+};
+
+/* Whether this kernel has the function an fmod_ret program attaches to, with the
+ * arguments it reads: else the program is left out (its op then guarded as where no
+ * kernel layer refuses, unless another variant fits). */
+static bool fmod_ret_target_fits(const struct btf *vmlinux, const struct bpf_program *prog)
+{
+	const char *func = bpf_program__section_name(prog) + 9;
+	const struct btf_type *t;
+	int id = btf__find_by_name_kind(vmlinux, func, BTF_KIND_FUNC);
+
+	if (id < 0)
+		return false;
+	t = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type);
+	if (!t || !btf_is_func_proto(t))
+		return false;
+	for (size_t i = 0; i < sizeof(fmod_ret_nargs) / sizeof(fmod_ret_nargs[0]); i++)
+		if (!strcmp(bpf_program__name(prog), fmod_ret_nargs[i].prog) &&
+		    btf_vlen(t) != fmod_ret_nargs[i].nargs)
+			return false;
+	return true;
+}
+
 /* A raw tracepoint this kernel lacks (io_uring_submit_req is io_uring_submit_sqe before
  * 6.4): an enforce-only program on it is not loaded, and the guards it backs up do without
  * it (the io_uring scan at io_uring_enter stays). A missing tracepoint that audit mode
@@ -523,6 +594,11 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 		if (strncmp(sec, "lsm/", 4) == 0) {
 			snprintf(type, sizeof(type), "bpf_lsm_%s", sec + 4);
 			if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_FUNC) < 0)
+				bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		if (strncmp(sec, "fmod_ret/", 9) == 0) {
+			if (!fmod_ret_target_fits(vmlinux, prog))
 				bpf_program__set_autoload(prog, false);
 			continue;
 		}
@@ -572,17 +648,38 @@ static void prealloc_traced_maps(struct sensor *s)
 		bpf_map__set_map_flags(maps[i], bpf_map__map_flags(maps[i]) & ~BPF_F_NO_PREALLOC);
 }
 
-static void drop_lsm(struct sensor *s, const struct features *feat)
+/* The probe table of enforce mode's kernel guards, one alternative loaded: BPF LSM where
+ * bpf is an active LSM (its hooks also guard the sensor's own objects), else fmod_ret on
+ * the security_* functions where the kernel loads such programs (their trampolines are
+ * tried at attach: sensor__attach_guards), else neither, and the tracepoint programs
+ * and fanotify detect what lands. */
+static void choose_guard_layer(struct sensor *s, const struct features *feat)
 {
 	struct bpf_program *prog;
 
+	const char *only = getenv("BUILDWARDEN_GUARD_LAYER");
+
 	s->skel->rodata->cfg_agent_tgid = (uint32_t)getpid();
-	bpf_object__for_each_program(prog, s->skel->obj)
-		if (!feat->bpf_lsm && !strncmp(bpf_program__section_name(prog), "lsm/", 4))
+	s->layer = feat->bpf_lsm			? FEATURES_GUARD_LSM
+		   : feat->fmod_ret && !s->no_fmod_ret ? FEATURES_GUARD_FMOD_RET
+							: FEATURES_GUARD_NONE;
+	/* For measuring one layer against another on one kernel (make vmtest's
+	 * test_guard_cost): a weaker choice only, never one the probe did not offer. */
+	if (only && !strcmp(only, "none"))
+		s->layer = FEATURES_GUARD_NONE;
+	else if (only && !strcmp(only, "fmod_ret") && feat->fmod_ret && !s->no_fmod_ret)
+		s->layer = FEATURES_GUARD_FMOD_RET;
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if ((s->layer != FEATURES_GUARD_LSM && !strncmp(sec, "lsm/", 4)) ||
+		    (s->layer != FEATURES_GUARD_FMOD_RET && !strncmp(sec, "fmod_ret/", 9)))
 			bpf_program__set_autoload(prog, false);
+	}
 }
 
-/* The ops the loaded LSM programs refuse (sensor_abi.h, enum bw_lsm_op). */
+/* The ops the loaded LSM or fmod_ret programs refuse (sensor_abi.h, enum bw_lsm_op);
+ * an fmod_ret program on security_X refuses what the LSM hook X does. */
 static unsigned lsm_ops_loaded(struct sensor *s)
 {
 	static const struct {
@@ -594,7 +691,8 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
 		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
 		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
-		{ "file_permission", BW_LSM_WRITE },
+		{ "file_permission", BW_LSM_WRITE }, { "mmap_file", BW_LSM_MMAP },
+		{ "file_mprotect", BW_LSM_MMAP },
 		{ "bpf_map", FEATURES_LSM_SELF_BIT },
 	};
 	struct bpf_program *prog;
@@ -602,11 +700,18 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 
 	bpf_object__for_each_program(prog, s->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
+		const char *hook;
 
-		if (strncmp(sec, "lsm/", 4) || !bpf_program__autoload(prog))
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (!strncmp(sec, "lsm/", 4))
+			hook = sec + 4;
+		else if (!strncmp(sec, "fmod_ret/security_", 18))
+			hook = sec + 18;
+		else
 			continue;
 		for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
-			if (!strcmp(sec + 4, hooks[i].hook))
+			if (!strcmp(hook, hooks[i].hook))
 				ops |= 1u << hooks[i].op;
 	}
 	return ops;
@@ -615,6 +720,11 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 unsigned sensor__lsm_ops(const struct sensor *s)
 {
 	return s->guards_attached ? s->lsm_ops : 0;
+}
+
+enum features_guard_layer sensor__guard_layer(const struct sensor *s)
+{
+	return s->guards_attached && s->lsm_ops ? s->layer : FEATURES_GUARD_NONE;
 }
 
 /* The dynamic loaders never change while we run: entered once, with gen 0. */
@@ -695,7 +805,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 			}
 			drop_missing_tracepoints(s, tracefs);
 		}
-		drop_lsm(s, feat);
+		choose_guard_layer(s, feat);
 		prealloc_traced_maps(s);
 		e = drop_missing_btf_tracepoints(s, err, errlen);
 		if (e)
@@ -711,8 +821,14 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		e = sensor_bpf__load(s->skel);
 		if (!e)
 			break;
-		if (attempt < SENSOR_MAX_UNLOADABLE && s->n_unloadable < SENSOR_MAX_UNLOADABLE &&
-		    !strncmp(load_failed_prog, "bw_guard_", 9)) {
+		/* One fmod_ret program refused: the whole layer is left out (the verifier
+		 * would refuse the others' shared decision code alike), in one attempt. */
+		if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret) {
+			s->no_fmod_ret = true;
+			dropped = true;
+		} else if (attempt < SENSOR_MAX_UNLOADABLE &&
+			   s->n_unloadable < SENSOR_MAX_UNLOADABLE &&
+			   !strncmp(load_failed_prog, "bw_guard_", 9)) {
 			snprintf(s->unloadable[s->n_unloadable], sizeof(s->unloadable[0]), "%s",
 				 load_failed_prog);
 			s->n_unloadable++;

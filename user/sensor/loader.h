@@ -88,10 +88,12 @@ void sensor__protect_clear(struct sensor *s);
  * safe from any thread. The open the thread tid is inside now (bpf/intent.bpf.c), or
  * -ENOENT: */
 int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent *out);
-/* Enforce mode where BPF LSM runs: bit BW_LSM_* (sensor_abi.h) for each op a loaded
- * and attached LSM program refuses in the kernel (bpf/lsm.bpf.c); 0 elsewhere, and
- * before enforce is first on. */
+/* Enforce mode where BPF LSM runs or fmod_ret programs attach: bit BW_LSM_*
+ * (sensor_abi.h) for each op a loaded and attached program refuses in the kernel
+ * (bpf/lsm.bpf.c, bpf/fmodret.bpf.c); 0 elsewhere, and before enforce is first on. */
 unsigned sensor__lsm_ops(const struct sensor *s);
+/* Whose programs those are (BPF LSM or fmod_ret on security_*), NONE when lsm_ops is 0. */
+enum features_guard_layer sensor__guard_layer(const struct sensor *s);
 /* The tree of a protected regular file (st_dev, ino), or -ENOENT. */
 int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino);
 /* The trees an executable (st_dev, ino) is a listed writer of, under the current
