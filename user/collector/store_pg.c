@@ -723,8 +723,8 @@ static PGresult *pg__run(struct store_pg *s, const char *stmt, const struct pg_p
 	return PQexecPrepared(s->c, stmt, p->n, p->v, p->len, p->fmt, result_fmt);
 }
 
-/* An integer column of a binary result, whatever its width. */
-static int64_t pg__bin_int(const PGresult *res, int row, int col)
+/* An integer column of a binary result, whatever its width (store_priv.h). */
+int64_t store_pg__bin_int(const PGresult *res, int row, int col)
 {
 	const char *v = PQgetvalue(res, row, col);
 	uint64_t u64;
@@ -878,8 +878,8 @@ static int pg__upsert_runs(struct pg_apply *a, struct batch *b, char *err, size_
 			rc = -ESTALE;
 			continue;
 		}
-		m->to = pg__bin_int(res, row, 0);
-		m->day = (int32_t)pg__bin_int(res, row, 1);
+		m->to = store_pg__bin_int(res, row, 0);
+		m->day = (int32_t)store_pg__bin_int(res, row, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
 		a->n_map++;
 		if (!pg__day_known(a->s, m->day)) {
@@ -1411,20 +1411,20 @@ static int pg__lookup_run(struct store *bs, const char *agent, const char *run_i
 		rc = 0;
 	} else {
 		memset(out, 0, sizeof(*out));
-		out->id = pg__bin_int(res, 0, 0);
+		out->id = store_pg__bin_int(res, 0, 0);
 		snprintf(out->agent, sizeof(out->agent), "%s", agent);
 		snprintf(out->run_id, sizeof(out->run_id), "%s", run_id);
 		snprintf(out->host, sizeof(out->host), "%s", PQgetvalue(res, 0, 1));
-		out->first_seen = pg__bin_int(res, 0, 2);
-		out->last_seen = pg__bin_int(res, 0, 3);
-		out->last_seq = (uint64_t)pg__bin_int(res, 0, 4);
+		out->first_seen = store_pg__bin_int(res, 0, 2);
+		out->last_seen = store_pg__bin_int(res, 0, 3);
+		out->last_seq = (uint64_t)store_pg__bin_int(res, 0, 4);
 		if (PQgetlength(res, 0, 5) == BW_CHAIN_LEN)
 			memcpy(out->last_chain, PQgetvalue(res, 0, 5), BW_CHAIN_LEN);
-		out->has_run_start = pg__bin_int(res, 0, 6);
-		out->has_run_end = pg__bin_int(res, 0, 7);
-		out->run_end_seq = (uint64_t)pg__bin_int(res, 0, 8);
-		out->kernel_drops = (uint64_t)pg__bin_int(res, 0, 9);
-		out->chain_ok = pg__bin_int(res, 0, 10);
+		out->has_run_start = store_pg__bin_int(res, 0, 6);
+		out->has_run_end = store_pg__bin_int(res, 0, 7);
+		out->run_end_seq = (uint64_t)store_pg__bin_int(res, 0, 8);
+		out->kernel_drops = (uint64_t)store_pg__bin_int(res, 0, 9);
+		out->chain_ok = store_pg__bin_int(res, 0, 10);
 		rc = 1;
 	}
 	PQclear(res);
@@ -1512,7 +1512,7 @@ static const char *pg__res_text(const struct store_res *r, int col)
 
 static int64_t pg__res_num(const struct store_res *r, int col)
 {
-	return pg__bin_int(r->h, r->row, col);
+	return store_pg__bin_int(r->h, r->row, col);
 }
 
 static const void *pg__res_blob(const struct store_res *r, int col, size_t *len)

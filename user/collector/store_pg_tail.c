@@ -17,7 +17,6 @@
  * other, and a batch that commits late is numbered by the next one, after everything
  * numbered before: a reader sees a prefix of the positions, so "every position after
  * the cursor" misses nothing. */
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -71,26 +70,6 @@ static int pg_tail__sequence(struct store *s)
 	return rc;
 }
 
-static int64_t pg_tail__i64(const PGresult *res, int row, int col)
-{
-	uint64_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-		return 0;
-	memcpy(&v, PQgetvalue(res, row, col), 8);
-	return (int64_t)be64toh(v);
-}
-
-static int32_t pg_tail__i32(const PGresult *res, int row, int col)
-{
-	uint32_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 4)
-		return 0;
-	memcpy(&v, PQgetvalue(res, row, col), 4);
-	return (int32_t)be32toh(v);
-}
-
 int store_pg__tail(struct store *s, int64_t after, size_t max,
 		   int (*fn)(void *arg, const struct store_row *r), void *arg)
 {
@@ -122,14 +101,14 @@ int store_pg__tail(struct store *s, int64_t after, size_t max,
 	}
 	for (int i = 0; i < PQntuples(res) && !stop; i++) {
 		struct store_row r = {
-			.id = pg_tail__i64(res, i, 0),
+			.id = store_pg__bin_int(res, i, 0),
 			.agent = PQgetvalue(res, i, 1),
 			.host = PQgetvalue(res, i, 2),
 			.run_id = PQgetvalue(res, i, 3),
-			.seq = (uint64_t)pg_tail__i64(res, i, 4),
-			.received_ns = pg_tail__i64(res, i, 5),
+			.seq = (uint64_t)store_pg__bin_int(res, i, 4),
+			.received_ns = store_pg__bin_int(res, i, 5),
 			.kind = PQgetvalue(res, i, 6),
-			.flags = (uint32_t)pg_tail__i32(res, i, 7),
+			.flags = (uint32_t)store_pg__bin_int(res, i, 7),
 			.event = (const uint8_t *)PQgetvalue(res, i, 8),
 			.event_len = (size_t)PQgetlength(res, i, 8),
 		};

@@ -66,6 +66,9 @@ struct pg_conn *store_pg__conn(struct store *s);
 uint64_t store_pg__session(const struct store *s);
 /* The session that took the export claim, 0 for none */
 uint64_t *store_pg__claim(struct store *s);
+/* An integer column of a binary result (int2, int4, int8 or bool), 0 for NULL. */
+struct pg_result;
+int64_t store_pg__bin_int(const struct pg_result *res, int row, int col);
 /* pg_advisory_lock keys of the export: the sequencer; a claim is (NS, hashtext(name)). */
 #define PG_LOCK_EXPORT_SEQ 0x6277636f6c6c03LL
 #define PG_LOCK_EXPORT_NS 0x62776578 /* "bwex" */
