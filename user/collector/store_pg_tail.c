@@ -51,7 +51,10 @@ static int pg_tail__sequence(struct store *s)
 		" upd AS ("
 		"  UPDATE export_log l SET pos = nb.pos, pos_end = nb.pos + nb.n FROM numbered nb"
 		"  WHERE l.xact = nb.xact AND l.run = nb.run RETURNING nb.n)"
-		" UPDATE export_next SET next = next + (SELECT coalesce(sum(n), 0) FROM upd);"
+		/* only when it numbered something: an idle poll then writes nothing (no
+		 * xid, no WAL flush at COMMIT, no dead row version of export_next) */
+		" UPDATE export_next SET next = next + u.n FROM (SELECT sum(n) AS n FROM upd) u"
+		" WHERE u.n > 0;"
 		" COMMIT";
 	char text[sizeof(sql) + 64];
 	PGconn *c = store_pg__conn(s);
