@@ -1631,7 +1631,7 @@ static const struct store_ops store_pg__ops = {
 	.retain = pg__retain,
 	.query = pg__query,
 	.tail = store_pg__tail,
-	.tail_max = store_pg__tail_max,
+	/* no tail_max: positions are never handed out again (export_next only grows) */
 	.tail_claim = store_pg__tail_claim,
 	.tail_claimed = store_pg__tail_claimed,
 	.tail_cursor_load = store_pg__tail_cursor_load,

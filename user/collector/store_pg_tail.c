@@ -122,23 +122,6 @@ int store_pg__tail(struct store *s, int64_t after, size_t max,
 	return stop;
 }
 
-int store_pg__tail_max(struct store *s, int64_t *out)
-{
-	PGresult *res;
-	int rc = 0;
-
-	*out = 0;
-	if (store_pg__ready(s, NULL, 0))
-		return -EIO;
-	res = PQexec(store_pg__conn(s), "SELECT next - 1 FROM export_next");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		rc = -EIO;
-	else
-		*out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return rc;
-}
-
 int store_pg__tail_claim(struct store *s, const char *name)
 {
 	const char *v[1] = { name };

@@ -74,7 +74,6 @@ int64_t store_pg__bin_int(const struct pg_result *res, int row, int col);
 #define PG_LOCK_EXPORT_NS 0x62776578 /* "bwex" */
 int store_pg__tail(struct store *s, int64_t after, size_t max,
 		   int (*fn)(void *arg, const struct store_row *r), void *arg);
-int store_pg__tail_max(struct store *s, int64_t *out);
 int store_pg__tail_claim(struct store *s, const char *name);
 bool store_pg__tail_claimed(const struct store *s);
 int store_pg__tail_cursor_load(struct store *s, const char *name, int64_t *pos);
