@@ -6,8 +6,9 @@
  *   statement, with "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this
  *   collector built the batch on>": the upsert locks the rows until COMMIT, and a
  *   collector whose idea of a run is stale (another one advanced it meanwhile) gets no
- *   row back for it, rolls the whole batch back and returns -ESTALE. Its agents then
- *   re-send from what is durable.
+ *   row back for it: that try is rolled back, the run marked stale, and the batch
+ *   applied again without it (its ops left out). Only that run's agent is refused and
+ *   re-sends from what is durable; the rest of the batch is committed.
  * - (run, seq) is the events table's primary key (with the partition key, day, which
  *   is a function of the run): events go by binary COPY straight into events; if one
  *   is stored already the COPY fails and the batch is applied again through a staging
