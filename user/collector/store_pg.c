@@ -14,8 +14,9 @@
  *   is stored already the COPY fails and the batch is applied again through a staging
  *   table and INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq
  *   twice, whoever sends it.
- * - a batch costs five round trips whatever it holds: BEGIN, the runs, COPY (two), and
- *   the export log with COMMIT.
+ * - a batch of events costs five round trips however many runs it holds: BEGIN, the
+ *   runs, COPY (two), and the export log with COMMIT. A finding or a re-sent seq to
+ *   compare (rare) costs one more, and the events after it a COPY of their own.
  * - events are partitioned by the day the run started (UTC): a run's rows stay in one
  *   partition, and retention drops whole partitions (no vacuum debt, no long delete).
  * - new runs get ids from a bigserial: ingest numbers runs above PG_LOCAL_BASE and
