@@ -1032,7 +1032,6 @@ static void test_collector_pg__export(void **state)
 	pthread_t th[AGENTS];
 	unsigned *count = calloc((size_t)n + 1, sizeof(unsigned));
 	struct exported *first = calloc((size_t)n + 1, sizeof(*first));
-	unsigned char *seen = calloc((size_t)n + 1, 1);
 	struct rsf_ids ids;
 	struct exported_list el;
 	long long cur = -1, got_at_kill = 0, repeats = 0, t0;
@@ -1205,7 +1204,6 @@ static void test_collector_pg__export(void **state)
 	free(el.v);
 	free(count);
 	free(first);
-	free(seen);
 }
 
 /* ---- a server that does not answer ------------------------------------------ */
