@@ -1153,6 +1153,17 @@ static void test_collector_pg__export(void **state)
 		CHECK(takeover >= 0 && takeover != victim, "no other collector took the export over");
 		printf("     collector %d took over; all exported at %lld ms\n", takeover, cf_now_ms() - t0);
 	}
+	/* idle now: the exporters' polls (two exports, every 0.5 s) number nothing and write
+	 * nothing; export_next keeps its row version (before: an UPDATE ... + 0 per poll) */
+	{
+		const char *q = "SELECT xmin::text::bigint FROM export_next";
+		long long before = bwpg_scalar(db, q, NULL, 0), after;
+
+		cf_sleep_ms(1500);
+		after = bwpg_scalar(db, q, NULL, 0);
+		CHECK(before > 0 && after == before,
+		      "export_next written by idle polls (its xmin %lld, then %lld)", before, after);
+	}
 	for (int i = 0; i < 3; i++)
 		if (T.col[i].pid > 0)
 			CHECK(cf_collector_stop(&T.col[i]) == 0, "collector %d did not stop cleanly", i);
