@@ -1032,7 +1032,6 @@ static void test_collector_pg__export(void **state)
 	pthread_t th[AGENTS];
 	unsigned *count = calloc((size_t)n + 1, sizeof(unsigned));
 	struct exported *first = calloc((size_t)n + 1, sizeof(*first));
-	unsigned char *seen = calloc((size_t)n + 1, 1);
 	struct rsf_ids ids;
 	struct exported_list el;
 	long long cur = -1, got_at_kill = 0, repeats = 0, t0;
@@ -1121,8 +1120,20 @@ static void test_collector_pg__export(void **state)
 		free(s[i].chains);
 	}
 	{
-		long long c = bwpg_scalar(db, sql, NULL, 0);
+		const char *given = "SELECT next - 1 FROM export_next";
+		long long c;
 
+		/* every agent's event numbered first: a sequencer run that saw the late batch
+		 * and a batch committed just before it would number both in xact order, the
+		 * late one (the older xact) first, and "the late batch last" below would
+		 * depend on when the exporter last polled */
+		for (long long end = cf_now_ms() + 30000;
+		     cf_now_ms() < end && bwpg_scalar(db, given, NULL, 0) < n - LATE;)
+			cf_sleep_ms(50);
+		CHECK(bwpg_scalar(db, given, NULL, 0) == n - LATE,
+		      "positions given before the late batch: %lld, want %lld",
+		      bwpg_scalar(db, given, NULL, 0), n - LATE);
+		c = bwpg_scalar(db, sql, NULL, 0);
 		CHECK(bwpg_session_exec(late, "COMMIT", err, sizeof(err)) == 0, "commit: %s", err);
 		bwpg_session_close(late);
 		printf("     the late batch committed with the cursor at %lld\n", c);
@@ -1141,6 +1152,17 @@ static void test_collector_pg__export(void **state)
 
 		CHECK(takeover >= 0 && takeover != victim, "no other collector took the export over");
 		printf("     collector %d took over; all exported at %lld ms\n", takeover, cf_now_ms() - t0);
+	}
+	/* idle now: the exporters' polls (two exports, every 0.5 s) number nothing and write
+	 * nothing; export_next keeps its row version (before: an UPDATE ... + 0 per poll) */
+	{
+		const char *q = "SELECT xmin::text::bigint FROM export_next";
+		long long before = bwpg_scalar(db, q, NULL, 0), after;
+
+		cf_sleep_ms(1500);
+		after = bwpg_scalar(db, q, NULL, 0);
+		CHECK(before > 0 && after == before,
+		      "export_next written by idle polls (its xmin %lld, then %lld)", before, after);
 	}
 	for (int i = 0; i < 3; i++)
 		if (T.col[i].pid > 0)
@@ -1205,7 +1227,6 @@ static void test_collector_pg__export(void **state)
 	free(el.v);
 	free(count);
 	free(first);
-	free(seen);
 }
 
 /* ---- a server that does not answer ------------------------------------------ */

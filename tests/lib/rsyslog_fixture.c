@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* A real rsyslog receiver: see rsyslog_fixture.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,12 +59,61 @@ static int rsf_config(struct rsf *r, char *err, size_t errlen)
 	return 0;
 }
 
-int rsf_start(struct rsf *r, char *err, size_t errlen)
+/* Whether process pid holds a listening TCP socket on 127.0.0.1:port: another process
+ * may have taken a port picked for us before rsyslogd bound it, and a probe connect
+ * would then reach that one (rsyslogd only logs the bind error and runs on). */
+static bool rsf__owns_listener(pid_t pid, int port)
+{
+	unsigned long inodes[16];
+	size_t n = 0;
+	char line[512], path[64];
+	bool owns = false;
+	FILE *f = fopen("/proc/net/tcp", "r");
+	DIR *d;
+	struct dirent *de;
+
+	while (f && fgets(line, sizeof(line), f) && n < 16) {
+		unsigned addr, lport, st;
+		unsigned long inode;
+
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*u: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
+			   &lport, &st, &inode) == 4 &&
+		    (int)lport == port && st == 0x0A /* LISTEN */)
+			inodes[n++] = inode;
+	}
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	while (n && d && !owns && (de = readdir(d))) {
+		char fd_path[sizeof(path) + 300], target[64];
+		unsigned long inode;
+		ssize_t len;
+
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		len = readlink(fd_path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = 0;
+		if (sscanf(target, "socket:[%lu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < n && !owns; i++)
+			owns = inodes[i] == inode;
+	}
+	if (d)
+		closedir(d);
+	return owns;
+}
+
+/* One start on r->port: 0 listening, -2 the port was taken (stopped again), -1. */
+static int rsf__try(struct rsf *r, char *err, size_t errlen)
 {
 	const char *argv[] = { RSF_RSYSLOGD, "-n", "-f", r->conf, "-i", r->pid_file, NULL };
+	const char *const taken[] = { "Address already in use", NULL };
+	long long log_start = cf_file_size(r->log);
+	int code;
 
-	if (!r->port && rsf_config(r, err, errlen))
-		return -1;
 	unlink(r->pid_file);
 	r->pid = cf_spawn_bg(argv, r->log);
 	if (r->pid <= 0) {
@@ -71,20 +121,48 @@ int rsf_start(struct rsf *r, char *err, size_t errlen)
 		r->pid = 0;
 		return -1;
 	}
-	/* a refused connect returns at once: poll until it listens */
-	for (long long end = cf_now_ms() + 20000;
-	     cf_now_ms() < end && !cf_port_accepts(r->port, 1000);)
-		cf_sleep_ms(50);
-	if (!cf_port_accepts(r->port, 1000)) {
-		char *c = cf_read_from(r->conf, 0), *l = cf_read_from(r->log, 0);
+	for (long long end = cf_now_ms() + 20000; cf_now_ms() < end; cf_sleep_ms(50)) {
+		if (rsf__owns_listener(r->pid, r->port))
+			return 0;
+		if (cf_log_has_line(r->log, log_start, taken, NULL, NULL, 0)) {
+			rsf_stop(r);
+			return -2;
+		}
+		if (cf_wait_exit(r->pid, 0, &code)) {
+			r->pid = 0;
+			break;
+		}
+	}
+	{
+		char *c = cf_read_from(r->conf, 0), *l = cf_read_from(r->log, log_start);
 
 		snprintf(err, errlen, "rsyslogd does not listen on 127.0.0.1:%d; %s:\n%s\nits output:\n%.1000s",
 			 r->port, r->conf, c, l);
 		free(c);
 		free(l);
-		return -1;
 	}
-	return 0;
+	rsf_stop(r);
+	return -1;
+}
+
+int rsf_start(struct rsf *r, char *err, size_t errlen)
+{
+	bool pick = !r->port;
+	int rc = -1;
+
+	/* a port we picked can be taken by another process before rsyslogd binds it:
+	 * pick again. A port kept from a first start (a restart) is not changed. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		if (pick && rsf_config(r, err, errlen))
+			return -1;
+		rc = rsf__try(r, err, errlen);
+		if (rc != -2)
+			return rc;
+		snprintf(err, errlen, "rsyslogd: 127.0.0.1:%d is in use", r->port);
+		if (!pick)
+			return -1;
+	}
+	return -1;
 }
 
 void rsf_stop(struct rsf *r)

@@ -24,7 +24,9 @@ struct rsf {
 /* True when rsyslogd is installed (else tests skip). */
 bool rsf_available(void);
 /* Starts rsyslogd (the first time: picks the port and writes the config) and waits
- * until it listens. 0, or -1 with err set (with the config on a failure to listen). */
+ * until it holds the listening socket itself (a probe connect could reach another
+ * process that took the port); a port picked here and taken meanwhile is picked
+ * again. 0, or -1 with err set (with the config on a failure to listen). */
 int rsf_start(struct rsf *r, char *err, size_t errlen);
 /* SIGTERM, SIGKILL after 20 s. No-op when not running. */
 void rsf_stop(struct rsf *r);

@@ -301,8 +301,9 @@ static void *export__main(void *arg)
 			int64_t max;
 
 			/* Row ids only grow, unless every row was deleted (retention) and the
-			 * numbering began again: then everything there is new. */
-			if (!store__tail_max(x->st, &max) && max < x->written) {
+			 * numbering began again: then everything there is new. (SQLite: shared
+			 * positions never restart.) */
+			if (!x->shared && !store__tail_max(x->st, &max) && max < x->written) {
 				log__line(x->cfg.log, EXPORT_LOG,
 					  "export %s: the database's last row (%lld) is below the cursor (%lld): its rows were deleted and numbered anew; exporting from the start",
 					  x->spec, (long long)max, (long long)x->written);

@@ -6,15 +6,17 @@
  *   statement, with "... DO UPDATE ... WHERE runs.last_seq = <the last_seq this
  *   collector built the batch on>": the upsert locks the rows until COMMIT, and a
  *   collector whose idea of a run is stale (another one advanced it meanwhile) gets no
- *   row back for it, rolls the whole batch back and returns -ESTALE. Its agents then
- *   re-send from what is durable.
+ *   row back for it: that try is rolled back, the run marked stale, and the batch
+ *   applied again without it (its ops left out). Only that run's agent is refused and
+ *   re-sends from what is durable; the rest of the batch is committed.
  * - (run, seq) is the events table's primary key (with the partition key, day, which
  *   is a function of the run): events go by binary COPY straight into events; if one
  *   is stored already the COPY fails and the batch is applied again through a staging
  *   table and INSERT ... SELECT ... ON CONFLICT DO NOTHING, which never stores a seq
  *   twice, whoever sends it.
- * - a batch costs five round trips whatever it holds: BEGIN, the runs, COPY (two), and
- *   the export log with COMMIT.
+ * - a batch of events costs five round trips however many runs it holds: BEGIN, the
+ *   runs, COPY (two), and the export log with COMMIT. A finding or a re-sent seq to
+ *   compare (rare) costs one more, and the events after it a COPY of their own.
  * - events are partitioned by the day the run started (UTC): a run's rows stay in one
  *   partition, and retention drops whole partitions (no vacuum debt, no long delete).
  * - new runs get ids from a bigserial: ingest numbers runs above PG_LOCAL_BASE and
@@ -723,8 +725,8 @@ static PGresult *pg__run(struct store_pg *s, const char *stmt, const struct pg_p
 	return PQexecPrepared(s->c, stmt, p->n, p->v, p->len, p->fmt, result_fmt);
 }
 
-/* An integer column of a binary result, whatever its width. */
-static int64_t pg__bin_int(const PGresult *res, int row, int col)
+/* An integer column of a binary result, whatever its width (store_priv.h). */
+int64_t store_pg__bin_int(const PGresult *res, int row, int col)
 {
 	const char *v = PQgetvalue(res, row, col);
 	uint64_t u64;
@@ -878,8 +880,8 @@ static int pg__upsert_runs(struct pg_apply *a, struct batch *b, char *err, size_
 			rc = -ESTALE;
 			continue;
 		}
-		m->to = pg__bin_int(res, row, 0);
-		m->day = (int32_t)pg__bin_int(res, row, 1);
+		m->to = store_pg__bin_int(res, row, 0);
+		m->day = (int32_t)store_pg__bin_int(res, row, 1);
 		pg__day_str(m->day, m->daystr, sizeof(m->daystr), false);
 		a->n_map++;
 		if (!pg__day_known(a->s, m->day)) {
@@ -1411,20 +1413,20 @@ static int pg__lookup_run(struct store *bs, const char *agent, const char *run_i
 		rc = 0;
 	} else {
 		memset(out, 0, sizeof(*out));
-		out->id = pg__bin_int(res, 0, 0);
+		out->id = store_pg__bin_int(res, 0, 0);
 		snprintf(out->agent, sizeof(out->agent), "%s", agent);
 		snprintf(out->run_id, sizeof(out->run_id), "%s", run_id);
 		snprintf(out->host, sizeof(out->host), "%s", PQgetvalue(res, 0, 1));
-		out->first_seen = pg__bin_int(res, 0, 2);
-		out->last_seen = pg__bin_int(res, 0, 3);
-		out->last_seq = (uint64_t)pg__bin_int(res, 0, 4);
+		out->first_seen = store_pg__bin_int(res, 0, 2);
+		out->last_seen = store_pg__bin_int(res, 0, 3);
+		out->last_seq = (uint64_t)store_pg__bin_int(res, 0, 4);
 		if (PQgetlength(res, 0, 5) == BW_CHAIN_LEN)
 			memcpy(out->last_chain, PQgetvalue(res, 0, 5), BW_CHAIN_LEN);
-		out->has_run_start = pg__bin_int(res, 0, 6);
-		out->has_run_end = pg__bin_int(res, 0, 7);
-		out->run_end_seq = (uint64_t)pg__bin_int(res, 0, 8);
-		out->kernel_drops = (uint64_t)pg__bin_int(res, 0, 9);
-		out->chain_ok = pg__bin_int(res, 0, 10);
+		out->has_run_start = store_pg__bin_int(res, 0, 6);
+		out->has_run_end = store_pg__bin_int(res, 0, 7);
+		out->run_end_seq = (uint64_t)store_pg__bin_int(res, 0, 8);
+		out->kernel_drops = (uint64_t)store_pg__bin_int(res, 0, 9);
+		out->chain_ok = store_pg__bin_int(res, 0, 10);
 		rc = 1;
 	}
 	PQclear(res);
@@ -1512,7 +1514,7 @@ static const char *pg__res_text(const struct store_res *r, int col)
 
 static int64_t pg__res_num(const struct store_res *r, int col)
 {
-	return pg__bin_int(r->h, r->row, col);
+	return store_pg__bin_int(r->h, r->row, col);
 }
 
 static const void *pg__res_blob(const struct store_res *r, int col, size_t *len)
@@ -1631,7 +1633,7 @@ static const struct store_ops store_pg__ops = {
 	.retain = pg__retain,
 	.query = pg__query,
 	.tail = store_pg__tail,
-	.tail_max = store_pg__tail_max,
+	/* no tail_max: positions are never handed out again (export_next only grows) */
 	.tail_claim = store_pg__tail_claim,
 	.tail_claimed = store_pg__tail_claimed,
 	.tail_cursor_load = store_pg__tail_cursor_load,

@@ -17,7 +17,6 @@
  * other, and a batch that commits late is numbered by the next one, after everything
  * numbered before: a reader sees a prefix of the positions, so "every position after
  * the cursor" misses nothing. */
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,7 +51,10 @@ static int pg_tail__sequence(struct store *s)
 		" upd AS ("
 		"  UPDATE export_log l SET pos = nb.pos, pos_end = nb.pos + nb.n FROM numbered nb"
 		"  WHERE l.xact = nb.xact AND l.run = nb.run RETURNING nb.n)"
-		" UPDATE export_next SET next = next + (SELECT coalesce(sum(n), 0) FROM upd);"
+		/* only when it numbered something: an idle poll then writes nothing (no
+		 * xid, no WAL flush at COMMIT, no dead row version of export_next) */
+		" UPDATE export_next SET next = next + u.n FROM (SELECT sum(n) AS n FROM upd) u"
+		" WHERE u.n > 0;"
 		" COMMIT";
 	char text[sizeof(sql) + 64];
 	PGconn *c = store_pg__conn(s);
@@ -69,26 +71,6 @@ static int pg_tail__sequence(struct store *s)
 		PQclear(res);
 	}
 	return rc;
-}
-
-static int64_t pg_tail__i64(const PGresult *res, int row, int col)
-{
-	uint64_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-		return 0;
-	memcpy(&v, PQgetvalue(res, row, col), 8);
-	return (int64_t)be64toh(v);
-}
-
-static int32_t pg_tail__i32(const PGresult *res, int row, int col)
-{
-	uint32_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 4)
-		return 0;
-	memcpy(&v, PQgetvalue(res, row, col), 4);
-	return (int32_t)be32toh(v);
 }
 
 int store_pg__tail(struct store *s, int64_t after, size_t max,
@@ -122,14 +104,14 @@ int store_pg__tail(struct store *s, int64_t after, size_t max,
 	}
 	for (int i = 0; i < PQntuples(res) && !stop; i++) {
 		struct store_row r = {
-			.id = pg_tail__i64(res, i, 0),
+			.id = store_pg__bin_int(res, i, 0),
 			.agent = PQgetvalue(res, i, 1),
 			.host = PQgetvalue(res, i, 2),
 			.run_id = PQgetvalue(res, i, 3),
-			.seq = (uint64_t)pg_tail__i64(res, i, 4),
-			.received_ns = pg_tail__i64(res, i, 5),
+			.seq = (uint64_t)store_pg__bin_int(res, i, 4),
+			.received_ns = store_pg__bin_int(res, i, 5),
 			.kind = PQgetvalue(res, i, 6),
-			.flags = (uint32_t)pg_tail__i32(res, i, 7),
+			.flags = (uint32_t)store_pg__bin_int(res, i, 7),
 			.event = (const uint8_t *)PQgetvalue(res, i, 8),
 			.event_len = (size_t)PQgetlength(res, i, 8),
 		};
@@ -138,23 +120,6 @@ int store_pg__tail(struct store *s, int64_t after, size_t max,
 	}
 	PQclear(res);
 	return stop;
-}
-
-int store_pg__tail_max(struct store *s, int64_t *out)
-{
-	PGresult *res;
-	int rc = 0;
-
-	*out = 0;
-	if (store_pg__ready(s, NULL, 0))
-		return -EIO;
-	res = PQexec(store_pg__conn(s), "SELECT next - 1 FROM export_next");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		rc = -EIO;
-	else
-		*out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return rc;
 }
 
 int store_pg__tail_claim(struct store *s, const char *name)

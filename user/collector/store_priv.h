@@ -66,12 +66,14 @@ struct pg_conn *store_pg__conn(struct store *s);
 uint64_t store_pg__session(const struct store *s);
 /* The session that took the export claim, 0 for none */
 uint64_t *store_pg__claim(struct store *s);
+/* An integer column of a binary result (int2, int4, int8 or bool), 0 for NULL. */
+struct pg_result;
+int64_t store_pg__bin_int(const struct pg_result *res, int row, int col);
 /* pg_advisory_lock keys of the export: the sequencer; a claim is (NS, hashtext(name)). */
 #define PG_LOCK_EXPORT_SEQ 0x6277636f6c6c03LL
 #define PG_LOCK_EXPORT_NS 0x62776578 /* "bwex" */
 int store_pg__tail(struct store *s, int64_t after, size_t max,
 		   int (*fn)(void *arg, const struct store_row *r), void *arg);
-int store_pg__tail_max(struct store *s, int64_t *out);
 int store_pg__tail_claim(struct store *s, const char *name);
 bool store_pg__tail_claimed(const struct store *s);
 int store_pg__tail_cursor_load(struct store *s, const char *name, int64_t *pos);

@@ -38,7 +38,9 @@ struct store_row {
 int store__tail(struct store *s, int64_t after, size_t max,
 		int (*fn)(void *arg, const struct store_row *r), void *arg);
 
-/* The highest row id (0 for none): a cursor above it belongs to another database. */
+/* The highest row id (0 for none): a cursor above it belongs to another database.
+ * SQLite only (-EOPNOTSUPP otherwise): PostgreSQL's positions never restart and its
+ * cursor lives in the database it counts. */
 int store__tail_max(struct store *s, int64_t *out);
 
 /* True when the cursor and the claim live in the database (PostgreSQL); false: the
