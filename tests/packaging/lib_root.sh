@@ -7,6 +7,9 @@
 #   root_prereqs            skips unless root, mmdebstrap, the packaging tools and
 #                           Debian 12 apt sources (sets SOURCES; BW_DEB_SOURCES=FILE)
 #   root_make_deb           `make deb` (lintian included); sets deb (absolute path).
+#                           Not again for a tree whose files are as they were at the
+#                           last successful build (their hash is kept next to the .deb):
+#                           test_deb, test_ci_flow and test_systemd share one build.
 #                           BW_DEB=FILE: that package instead, nothing built
 #   root_tarball [PKG...]   the cached root, built once by mmdebstrap (minbase, PKGs
 #                           installed, the .deb's Depends downloaded but not installed);
@@ -51,11 +54,25 @@ root_make_deb() {
 		echo "--- the package: $deb (BW_DEB; no make deb)"
 		return 0
 	fi
+	deb=$OUT/deb/buildwarden_$(cat VERSION)_$(dpkg --print-architecture).deb
+	# what `make deb` copies into its build tree, by content: unchanged, so is the package
+	local tree=
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		tree=$(git ls-files -co --exclude-standard -z | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64)
+	fi
+	# the stamp names the .deb too: one made by a later `make deb` by hand is not it
+	if [ -n "$tree" ] && [ -s "$deb" ] && [ "$(cat "$deb.tree" 2>/dev/null)" = "$tree $(sha256sum <"$deb" | cut -c1-64)" ]; then
+		deb=$(realpath "$deb")
+		echo "--- the package: $deb (built by make deb from this very tree, lintian passed)"
+		return 0
+	fi
 	echo "--- make deb"
 	mkdir -p "$OUT"
+	rm -f "$deb.tree"
 	make -s OUT="$OUT" deb >"$log" 2>&1 || { tail -40 "$log"; fail "make deb"; }
-	deb=$(realpath "$OUT/deb/buildwarden_$(cat VERSION)_$(dpkg --print-architecture).deb")
 	[ -s "$deb" ] || fail "make deb made no $deb"
+	[ -z "$tree" ] || echo "$tree $(sha256sum <"$deb" | cut -c1-64)" >"$deb.tree"
+	deb=$(realpath "$deb")
 }
 
 root_tarball() {

@@ -62,6 +62,9 @@ if [ "${1:-}" = --in-namespace ]; then
 			[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
 		done
 		echo $$ >"$cg_root$cg_home/cgroup.procs" 2>/dev/null || echo $$ >"$cg_root/cgroup.procs"
+		# what a job left running (alone_in_cgroup fails on it) is this test's: its cgroup's
+		local p
+		while read -r p; do kill -KILL "$p" 2>/dev/null; done 2>/dev/null <"$cg_root$cg_name/cgroup.procs"
 		for _ in $(seq 1 50); do
 			rmdir "$cg_root$cg_name" 2>/dev/null && return
 			sleep 0.1
@@ -133,6 +136,19 @@ YAML
 	}
 	handshake='timeout 30 sh -c "echo go >/tmp/go" && timeout 30 cat /tmp/done >/dev/null'
 	stop_outsider() { planter=$outsider; kill "$outsider" 2>/dev/null; wait "$outsider" 2>/dev/null; outsider=; }
+	# nothing a job started (the agent, the build, the outsider) is left running: every
+	# process of this test is in its cgroup, which then holds this shell alone. Read with
+	# builtins, as a reader forked for it would be there too; a stopping process gets 5 s.
+	alone_in_cgroup() {
+		local procs i
+		for ((i = 0; i < 50; i++)); do
+			mapfile -t procs <"$cg_root$cg_name/cgroup.procs"
+			[ "${#procs[@]}" -eq 1 ] && [ "${procs[0]}" = $$ ] && return 0
+			sleep 0.1
+		done
+		echo "still in $cg_name besides this shell ($$): $(printf '%s ' "${procs[@]}")"
+		return 1
+	}
 	chromium_dom() { # HTML DOMFILE
 		local html=$1 dom=$2
 		timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
@@ -170,6 +186,7 @@ YAML
 	gh_job clean "make -j2"
 	log=$root/tmp/gh-clean.log sum=$root/tmp/gh-clean/summary.md art=$root/tmp/gh-clean/artifacts/buildwarden
 	check "the job succeeds (status $rc)" test "$rc" -eq 0
+	check "nothing the job started is left running" alone_in_cgroup
 	check "setup installed the package with apt" has "$log" "Setting up buildwarden"
 	check "the later steps use the package's binary" grep -qx "BUILDWARDEN=/usr/bin/buildwarden" \
 		"$root/home/runner/work/_temp/_runner_file_commands/2/github_env"
@@ -198,6 +215,7 @@ YAML
 	stop_outsider
 	log=$root/tmp/gh-planted.log sum=$root/tmp/gh-planted/summary.md art=$root/tmp/gh-planted/artifacts/buildwarden
 	check "the job fails (status $rc)" test "$rc" -eq 1
+	check "nothing the job started is left running" alone_in_cgroup
 	check "the check step says why" has "$log" "::error title=buildwarden::fail: violations"
 	check "the build itself succeeded" has "$log" "##[endgroup] run exit 0"
 	check "summary: violations" has "$sum" "## buildwarden: violations"
@@ -234,6 +252,7 @@ YAML
 	stop_outsider
 	log=$root/tmp/gh-enforce.log sum=$root/tmp/gh-enforce/summary.md
 	check "the job fails (status $rc)" test "$rc" -eq 1
+	check "nothing the job started is left running" alone_in_cgroup
 	check "the build itself succeeded" has "$log" "##[endgroup] run exit 0"
 	check "summary: one violation" has "$sum" "### Violations (1)"
 	check "summary: the outsider's open for write, refused (DENIED)" \
@@ -262,6 +281,7 @@ YAML
 	stop_outsider
 	log=$root/tmp/gh-agent.log sum=$root/tmp/gh-agent/summary.md art=$root/tmp/gh-agent/artifacts/buildwarden
 	check "the job fails (status $rc)" test "$rc" -eq 1
+	check "nothing the job started is left running" alone_in_cgroup
 	check "the build step succeeded" has "$log" "##[endgroup] build step 2 exit 0"
 	check "the stop step's check says why" has "$log" "::error title=buildwarden::fail: violations"
 	check "summary: one violation" has "$sum" "### Violations (1)"
@@ -326,6 +346,7 @@ PY
 	gl_job clean "$GLWS/bin/buildsh -c 'make -j2'"
 	log=$root/tmp/gl-clean.log
 	check "the job succeeds (status $job_rc)" test "$job_rc" -eq 0
+	check "nothing the job started is left running" alone_in_cgroup
 	check "after_script succeeds" test "$after_rc" -eq 0
 	check "job log: clean" has "$log" "## buildwarden: no violation, run complete"
 	check "dotenv report: pass" grep -qx "BUILDWARDEN_VERDICT=pass" "$root$GLWS/.buildwarden/buildwarden.env"
@@ -341,6 +362,7 @@ PY
 	stop_outsider
 	log=$root/tmp/gl-planted.log art=$root$GLWS/.buildwarden
 	check "the job fails (status $job_rc)" test "$job_rc" -ne 0
+	check "nothing the job started is left running" alone_in_cgroup
 	check "after_script succeeds" test "$after_rc" -eq 0
 	check "job log: one violation" has "$log" "### Violations (1)"
 	check "job log: the file" has "$log" 'src\/main\.c'

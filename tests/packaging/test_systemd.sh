@@ -11,22 +11,18 @@
 # "BWSD-CHECK name ok|FAIL detail" line on the serial console; this script asserts on
 # them and prints the console when one fails or is missing.
 #
-# The root (minbase + systemd, systemd-sysv, dbus, and the Depends' .debs downloaded)
-# is built once by mmdebstrap and cached as a tarball in $BW_CHROOT_CACHE (default
-# /var/tmp/buildwarden-chroot-cache), keyed by the Depends line, the apt sources and
-# this root's recipe; each run unpacks a fresh copy, installs the .deb there, makes an
-# ext4 image of it with mke2fs -d (no mounts) and boots that. The kernel comes from
-# scripts/vmtest/fetch-kernel.sh's cache ($VMTEST_CACHE, default $OUT/vmtest/cache,
-# shared with `make vmtest`). Skips (77) where it cannot run, and when
-# BW_SYSTEMD_TEST=0. Knobs: BW_SYSTEMD_TIMEOUT (seconds for the guest, default 600).
+# The root is tests/packaging/lib_root.sh's (root_tarball: minbase, here with systemd,
+# systemd-sysv and dbus, the Depends' .debs downloaded; built once by mmdebstrap, cached
+# in $BW_CHROOT_CACHE, default /var/tmp/buildwarden-chroot-cache), the package
+# root_make_deb's (`make deb`, or BW_DEB=FILE); each run unpacks a fresh copy, installs
+# the .deb there, makes an ext4 image of it with mke2fs -d (no mounts) and boots that.
+# The kernel comes from scripts/vmtest/fetch-kernel.sh's cache ($VMTEST_CACHE, default
+# $OUT/vmtest/cache, shared with `make vmtest`), the initramfs from its mkinitramfs.sh.
+# Skips (77) where it cannot run, and when BW_SYSTEMD_TEST=0. Knobs: BW_SYSTEMD_TIMEOUT
+# (seconds for the guest, default 600).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-ROOT=$(pwd)
-OUT=${OUT:-build}
-CACHE=${BW_CHROOT_CACHE:-/var/tmp/buildwarden-chroot-cache}
-KCACHE=${VMTEST_CACHE:-$OUT/vmtest/cache}
-case $KCACHE in /*) ;; *) KCACHE=$ROOT/$KCACHE ;; esac
-SOURCES=${BW_DEB_SOURCES:-}
+TOP=$(pwd)
 GUEST_TIMEOUT=${BW_SYSTEMD_TIMEOUT:-600}
 GUEST=tests/packaging/systemd-guest
 # the checks guest-test.sh makes, each of which must print "ok"
@@ -37,19 +33,16 @@ security-buildwarden-collector.service order-before-runner purge"
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+. tests/packaging/lib_root.sh
+KCACHE=${VMTEST_CACHE:-$OUT/vmtest/cache}
+case $KCACHE in /*) ;; *) KCACHE=$TOP/$KCACHE ;; esac
 
 [ "${BW_SYSTEMD_TEST:-1}" = 0 ] && skip "BW_SYSTEMD_TEST=0"
-[ "$(id -u)" -eq 0 ] || skip "needs root (chroot for dpkg, mke2fs -d keeping owners)"
-for tool in mmdebstrap qemu-system-x86_64 mke2fs openssl cpio dpkg-buildpackage dh lintian; do
+root_prereqs
+for tool in qemu-system-x86_64 mke2fs openssl cpio; do
 	command -v $tool >/dev/null || skip "no $tool (make deps installs it)"
 done
 [ -x /bin/busybox ] || skip "no /bin/busybox for the initramfs (make deps installs busybox-static)"
-if [ -z "$SOURCES" ]; then
-	for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-		[ -s "$f" ] && grep -q bookworm "$f" && { SOURCES=$f; break; }
-	done
-fi
-[ -n "$SOURCES" ] || skip "no Debian 12 (bookworm) apt sources on this host to build the root from (set BW_DEB_SOURCES)"
 
 start=$(date +%s)
 work=$(mktemp -d "$CACHE/systemd-test.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE" && mktemp -d "$CACHE/systemd-test.XXXXXX"; }) ||
@@ -67,46 +60,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP # so the EXIT trap runs when timeout(1) stops the test
 
-echo "--- make deb"
-make -s OUT="$OUT" deb >"$OUT/test_systemd.make.log" 2>&1 || { tail -40 "$OUT/test_systemd.make.log"; fail "make deb"; }
-deb=$OUT/deb/buildwarden_$(cat VERSION)_$(dpkg --print-architecture).deb
-[ -s "$deb" ] || fail "make deb made no $deb"
+root_make_deb
 
 echo "--- Debian 12's kernel (scripts/vmtest/fetch-kernel.sh, cache $KCACHE)"
 vmlinuz=$(scripts/vmtest/fetch-kernel.sh bookworm "$KCACHE") || skip "cannot fetch Debian 12's kernel (no mirror?)"
 kdir=$(dirname "$(dirname "$vmlinuz")")
 
-# ---- the cached root: minbase, systemd as init, the Depends' .debs downloaded ------
-deps=$(dpkg-deb -f "$deb" Depends | tr -d ' ')
-recipe="minbase systemd systemd-sysv dbus v1"
-key=$(printf '%s\n%s\n%s\n' "$deps" "$(cat "$SOURCES")" "$recipe" | sha256sum | cut -c1-16)
-tarball=$CACHE/bookworm-systemd-$key.tar
-if [ ! -s "$tarball" ]; then
-	pkgs=$(echo "$deps" | tr ',' '\n' | sed 's/(.*//; s/|.*//' | grep -v '^$' | tr '\n' ' ')
-	echo "--- building the Debian 12 root with systemd (cold cache), downloads: $pkgs"
-	t0=$(date +%s)
-	if ! timeout 900 mmdebstrap --variant=minbase --mode=root --format=tar --skip=cleanup/apt \
-		--include=systemd,systemd-sysv,dbus \
-		--customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb' \
-		--customize-hook="chroot \"\$1\" apt-get install -y --download-only --no-install-recommends $pkgs" \
-		bookworm "$tarball.tmp" "$SOURCES" >"$CACHE/mmdebstrap-systemd.log" 2>&1; then
-		rm -f "$tarball.tmp"
-		tail -20 "$CACHE/mmdebstrap-systemd.log"
-		if grep -qiE 'Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect|Connection failed|Network is unreachable|No route to host|timed out' "$CACHE/mmdebstrap-systemd.log"; then
-			skip "the Debian mirror in $SOURCES cannot be reached, so no root can be built (log: $CACHE/mmdebstrap-systemd.log)"
-		fi
-		fail "mmdebstrap failed (log: $CACHE/mmdebstrap-systemd.log)"
-	fi
-	mv "$tarball.tmp" "$tarball"
-	echo "root built in $(($(date +%s) - t0)) s: $tarball ($(du -h "$tarball" | cut -f1))"
-fi
+# the cached root: systemd as init, the Depends' .debs downloaded
+root_tarball systemd systemd-sysv dbus
 
 # ---- this run's root: the .deb installed, the test's policy, unit and TLS files ----
 t0=$(date +%s)
 root=$work/root
 mkdir "$root" && chmod 755 "$root"
 tar -xf "$tarball" -C "$root" || fail "cannot unpack $tarball"
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
+ROOT=$root # lib_root.sh's in_root chroots there
 cp "$deb" "$root/tmp/buildwarden.deb"
 in_root dpkg -i /tmp/buildwarden.deb >"$work/apt.log" 2>&1
 in_root apt-get install -f -y --no-download --no-install-recommends >>"$work/apt.log" 2>&1 ||
