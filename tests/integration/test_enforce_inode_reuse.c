@@ -208,6 +208,7 @@ static void one_case(enum way w, bool settle)
 {
 	static char script[16384];
 	struct outsider o = { 0 };
+	const char *said;
 	char name[64];
 	struct stat st;
 	pid_t pid;
@@ -259,10 +260,10 @@ static void one_case(enum way w, bool settle)
 	add(script, sizeof(script), "echo \"RESULT outsider $x\"");
 	bw_case_run_sh(&S, "enforce", script);
 	status = bw_wait_bounded(pid, 10);
-	printf("%s%s: outsider %s, status %#x\n", WAY_NAME[w], settle ? " (settled)" : "",
-	       strstr(S.res.out, "RESULT outsider ") ? strstr(S.res.out, "RESULT outsider ") + 16
-						   : "(nothing)\n",
-	       status);
+	said = strstr(S.res.out, "RESULT outsider ");
+	said = said ? said + 16 : "";
+	printf("%s%s: outsider said \"%.*s\", status %#x\n", WAY_NAME[w],
+	       settle ? " (settled)" : "", (int)strcspn(said, "\n"), said, status);
 	CHECK(status != -1 && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL),
 	      "%s: the outsider was killed writing its own file outside the tree", WAY_NAME[w]);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the outsider failed (status %#x)",
