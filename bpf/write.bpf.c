@@ -46,20 +46,26 @@ static __noinline bool guard_file(const struct bw_config *cfg, struct task_struc
 {
 	struct bw_write_kill_event *e;
 	struct bw_inode_key key = {};
-	__u32 tgid, *tree;
+	struct bw_protected *prot;
 	struct bw_proc *p;
+	__u32 tgid, tree;
 	bool killed;
 
 	if (!file || !cfg)
 		return false;
 	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
 	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	tree = bpf_map_lookup_elem(&protected_inodes, &key);
-	if (!tree)
+	prot = bpf_map_lookup_elem(&protected_inodes, &key);
+	if (!prot)
 		return false;
+	/* Another file now has a deleted protected file's inode number (sensor_abi.h,
+	 * bw_protected): not the protected one. */
+	if (prot->igen && prot->igen != BPF_CORE_READ(file, f_inode, i_generation))
+		return false;
+	tree = prot->tree;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	p = proc_lookup(tgid);
-	if ((p && (p->flags & BW_PROC_IN_BUILD)) || may_write(cfg, task, p, *tree))
+	if ((p && (p->flags & BW_PROC_IN_BUILD)) || may_write(cfg, task, p, tree))
 		return false;
 	killed = bpf_send_signal(SIGKILL) == 0;
 	e = event_reserve(sizeof(*e), BW_EV_WRITE_KILL);
@@ -68,7 +74,7 @@ static __noinline bool guard_file(const struct bw_config *cfg, struct task_struc
 	e->ino = key.ino;
 	e->dev = key.dev;
 	e->pid = tgid;
-	e->tree = *tree;
+	e->tree = tree;
 	e->kind = kind;
 	e->fd = fd;
 	e->killed = killed;

@@ -306,8 +306,19 @@ struct bw_link_name_event {
 
 /* protected_inodes: every marked regular file of the protected trees, keyed by
  * bw_inode_key with gen 0 (it follows fanwatch's marks, not a policy generation);
- * value: the tree index. What does not fit is counted by the agent (stats). */
+ * value: bw_protected. What does not fit is counted by the agent (stats). */
 #define BW_MAX_PROTECTED_INODES 262144
+/* protected_inodes value. igen is the file's inode generation (inode->i_generation, as
+ * its file handle carries it: user/sensor/fanotify_parse.h fanotify_parse__handle_gen),
+ * or 0 where the agent could not read it: then dev and inode alone decide, as before.
+ * Why: a file system hands a freed inode number to the next file it creates (ext4 at
+ * once), and between a protected file's deletion and the agent dropping its entry, an
+ * unrelated file outside the trees would carry the protected identity; its writer
+ * would be killed. The generation differs between the two. */
+struct bw_protected {
+	__u32 tree;
+	__u32 igen;
+};
 /* bw_write_kill_event.kind */
 enum bw_write_kind {
 	BW_WRITE_DATA = 1, /* write, pwrite64, writev, pwritev(2), copy_file_range, splice, sendfile */
@@ -402,6 +413,7 @@ struct bw_open_intent {
 #define BW_STATIC_ASSERT(c, m) _Static_assert(c, m)
 BW_STATIC_ASSERT(sizeof(struct bw_event_hdr) == 16, "bw_event_hdr layout");
 BW_STATIC_ASSERT(sizeof(struct bw_inode_key) == 16, "bw_inode_key layout");
+BW_STATIC_ASSERT(sizeof(struct bw_protected) == 8, "bw_protected layout");
 BW_STATIC_ASSERT(sizeof(struct bw_proc) % 8 == 0, "bw_proc layout");
 BW_STATIC_ASSERT(sizeof(struct bw_cgroup_key) == 16, "bw_cgroup_key layout");
 BW_STATIC_ASSERT(sizeof(struct bw_net_key) == 24, "bw_net_key layout");

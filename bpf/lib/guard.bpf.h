@@ -31,8 +31,8 @@ static __noinline int dentry_tree(struct dentry *d, struct vfsmount *vmnt, __u32
 {
 	struct bw_inode_key key = {};
 	struct tree_pos pos = { .d = d, .mnt = NULL };
+	struct bw_protected *t;
 	struct inode *inode;
-	__u32 *t;
 	int r;
 
 	if (!d)
@@ -42,8 +42,10 @@ static __noinline int dentry_tree(struct dentry *d, struct vfsmount *vmnt, __u32
 		key.ino = BPF_CORE_READ(inode, i_ino);
 		key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		t = bpf_map_lookup_elem(&protected_inodes, &key);
-		if (t)
-			return (int)*t;
+		/* another generation: a new file on a deleted one's inode number
+		 * (sensor_abi.h, bw_protected); where it is decides, as for any file */
+		if (t && (!t->igen || t->igen == BPF_CORE_READ(inode, i_generation)))
+			return (int)t->tree;
 	}
 	if (vmnt)
 		pos.mnt = container_of(vmnt, struct mount, mnt);
@@ -115,8 +117,9 @@ static __noinline int guard_decide(__u32 op, struct dentry *a, struct vfsmount *
 	return 0;
 }
 
-/* Whether file is a protected regular file (protected_inodes: every marked file); an
- * empty protected set answers after one lookup. */
+/* Whether file may be a protected regular file (protected_inodes: every marked file);
+ * an empty protected set answers after one lookup. Its inode number is enough here:
+ * guard_decide's dentry_tree compares the generation, then walks. */
 static __always_inline bool file_protected(struct file *file)
 {
 	struct bw_inode_key key = {};

@@ -129,7 +129,7 @@ struct {
 	__uint(max_entries, BW_MAX_PROTECTED_INODES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_inode_key);
-	__type(value, __u32);
+	__type(value, struct bw_protected);
 } protected_inodes SEC(".maps") __weak;
 
 /* Entries in protected_inodes: 0 spares every write on the host the descriptor walk. */

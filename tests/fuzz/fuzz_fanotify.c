@@ -22,6 +22,19 @@ static void check_fid(const struct fan_fid *f, const uint8_t *data, size_t size)
 	if (f->len > FANOTIFY_PARSE_MAX_HANDLE || f->h < data || f->h > end ||
 	    (size_t)(end - f->h) < f->len)
 		abort();
+	/* the generation reader on every handle, with the inode number the handle's own
+	 * bytes would name under each layout, and one it does not */
+	for (size_t off = 0; off <= 4 && off + 4 <= f->len; off += 4) {
+		uint32_t w, gen;
+
+		memcpy(&w, f->h + off, sizeof(w));
+		(void)fanotify_parse__handle_gen(f->type, f->h, f->len, w, &gen);
+	}
+	{
+		uint32_t gen;
+
+		(void)fanotify_parse__handle_gen(f->type, f->h, f->len, UINT64_MAX, &gen);
+	}
 	if (f->name) {
 		const uint8_t *n = (const uint8_t *)f->name;
 

@@ -528,6 +528,39 @@ static void test_pidfd_record(void **state)
 	assert_int_equal(rec.info.pidfd, -1);
 }
 
+/* The generation of a file handle, per layout the kernel fixes, and only when the
+ * handle's inode number is the file's. */
+static void test_handle_gen(void **state)
+{
+	const uint32_t ino32_gen[2] = { 1234, 0xdeadbeef };
+	const uint32_t shmem[3] = { 0xfeedf00d, 77, 1 }; /* gen, ino lo, ino hi */
+	unsigned char ino64_gen[12];
+	const uint64_t ino64 = 0x100000005ULL;
+	const uint32_t g64 = 42;
+	uint32_t gen = 0;
+
+	(void)state;
+	memcpy(ino64_gen, &ino64, 8);
+	memcpy(ino64_gen + 8, &g64, 4);
+	assert_int_equal(fanotify_parse__handle_gen(1, ino32_gen, 8, 1234, &gen), 0);
+	assert_int_equal(gen, 0xdeadbeef);
+	assert_int_equal(fanotify_parse__handle_gen(0x81, ino64_gen, 12, ino64, &gen), 0);
+	assert_int_equal(gen, 42);
+	assert_int_equal(fanotify_parse__handle_gen(1, shmem, 12, 77 | 1ULL << 32, &gen), 0);
+	assert_int_equal(gen, 0xfeedf00d);
+	/* another inode number: not the layout assumed (or another file) */
+	assert_int_equal(fanotify_parse__handle_gen(1, ino32_gen, 8, 1235, &gen), -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(1, ino32_gen, 8, 1234 | 1ULL << 32, &gen),
+			 -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(0x81, ino64_gen, 12, 5, &gen), -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(1, shmem, 12, 77, &gen), -ENOENT);
+	/* other types and lengths: btrfs, overlayfs, a short or long handle */
+	assert_int_equal(fanotify_parse__handle_gen(0x4d, ino32_gen, 8, 1234, &gen), -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(1, ino32_gen, 4, 1234, &gen), -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(1, ino64_gen, 16, 1234, &gen), -ENOENT);
+	assert_int_equal(fanotify_parse__handle_gen(1, NULL, 8, 1234, &gen), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_bad_info_lengths),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_info_direct),
+		cmocka_unit_test(test_handle_gen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,15 +9,16 @@
 #include "agent/agent_int.h"
 #include "pipeline/event_build.h"
 
-static int write_guard__inode(void *ctx, bool present, unsigned tree, uint64_t dev, uint64_t ino)
+static int write_guard__inode(void *ctx, bool present, unsigned tree, uint64_t dev, uint64_t ino,
+			      uint32_t igen)
 {
 	struct agent *a = ctx;
 
 	if (!present) {
-		sensor__unprotect_inode(a->sensor, dev, ino);
+		sensor__unprotect_inode(a->sensor, dev, ino, igen);
 		return 0;
 	}
-	return sensor__protect_inode(a->sensor, dev, ino, tree);
+	return sensor__protect_inode(a->sensor, dev, ino, igen, tree);
 }
 
 void write_guard__attach(struct agent *a, struct fanwatch *fw, bool enforce)

@@ -152,3 +152,34 @@ int fanotify_parse__next(struct fan_cursor *c, struct fan_record *rec)
 		rec->status = FAN_REC_OK;
 	return 1;
 }
+
+#define FH_INO32_GEN 1
+#define FH_INO64_GEN 0x81
+
+int fanotify_parse__handle_gen(int32_t type, const void *h, size_t len, uint64_t ino,
+			       uint32_t *gen)
+{
+	uint32_t w[3];
+	uint64_t ino64;
+
+	if (!h || len > sizeof(w) || len < 8)
+		return -ENOENT;
+	memcpy(w, h, len);
+	if (type == FH_INO32_GEN && len == 8 && ino <= UINT32_MAX && w[0] == (uint32_t)ino) {
+		*gen = w[1];
+		return 0;
+	}
+	if (type == FH_INO64_GEN && len == 12) {
+		memcpy(&ino64, h, sizeof(ino64));
+		if (ino64 == ino) {
+			*gen = w[2];
+			return 0;
+		}
+	}
+	if (type == FH_INO32_GEN && len == 12 && w[1] == (uint32_t)ino &&
+	    w[2] == (uint32_t)(ino >> 32)) {
+		*gen = w[0];
+		return 0;
+	}
+	return -ENOENT;
+}

@@ -65,4 +65,16 @@ int fanotify_parse__next(struct fan_cursor *c, struct fan_record *rec);
 int fanotify_parse__info(const void *event, size_t event_len, size_t metadata_len,
 			 struct fan_info *in);
 
+/* The inode generation (inode->i_generation) a file handle of the object with inode
+ * number ino carries, for the layouts whose place for it the kernel fixes:
+ *  - FILEID_INO32_GEN (1), 8 bytes {u32 ino, u32 gen}: exportfs's default encoder
+ *    (ext2/3/4, and what AT_HANDLE_FID gives for them), XFS below 2^32;
+ *  - FILEID_INO64_GEN (0x81), 12 bytes {u64 ino, u32 gen}: the AT_HANDLE_FID encoder
+ *    of file systems that cannot export, XFS's 64-bit inodes;
+ *  - type 1, 12 bytes {u32 gen, u32 ino_lo, u32 ino_hi}: tmpfs (shmem_encode_fh).
+ * The inode number in the handle must equal ino, or the layout is not the one assumed.
+ * 0 with *gen set, or -ENOENT (another layout: btrfs, overlayfs, NFS...). */
+int fanotify_parse__handle_gen(int32_t type, const void *h, size_t len, uint64_t ino,
+			       uint32_t *gen);
+
 #endif

@@ -122,7 +122,10 @@ void fanwatch__set_sync(struct fanwatch *fw, fw_sync_cb sync, void *ctx);
  * them) is marked in tree; else it left the trees or is gone. The same file may be
  * reported present again with another tree (moved between trees). A non-zero return
  * (the set is full) counts the file in skipped: its writes are not guarded. */
-typedef int (*fw_inode_cb)(void *ctx, bool present, unsigned tree, uint64_t dev, uint64_t ino);
+/* igen: the file's inode generation, 0 when its handle does not say
+ * (fanotify_parse__handle_gen); a file gone is told with the igen it was told with. */
+typedef int (*fw_inode_cb)(void *ctx, bool present, unsigned tree, uint64_t dev, uint64_t ino,
+			   uint32_t igen);
 /* Sets the callback and reports every file marked so far to it, then every change as
  * it is handled (files the build creates, renames, deletions, rescans). NULL stops it. */
 void fanwatch__set_inode_cb(struct fanwatch *fw, fw_inode_cb cb, void *ctx);

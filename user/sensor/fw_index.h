@@ -16,6 +16,7 @@ struct fw_obj {
 	uint64_t gen;		/* last full scan that saw it */
 	nlink_t nlink;		/* 0: not known yet */
 	uint64_t dev, ino;	/* stat() identity: of a directory always, of a file only with an inode callback (0: unknown) */
+	uint32_t igen;		/* with ino: its inode generation, from the handle (0: unknown) */
 	uint32_t id;		/* slot in the index */
 	int32_t htype;
 	uint32_t hlen;

@@ -39,6 +39,11 @@ static int inode_of(struct fanwatch *fw, struct fw_obj *o, int dfd, const char *
 		return -EINVAL;
 	o->dev = st.st_dev;
 	o->ino = st.st_ino;
+	/* The handle was taken by the same name just before the stat: if the name was
+	 * replaced in between, the inode numbers differ and the generation stays unknown
+	 * (0: dev and inode alone decide, as without one). */
+	if (fanotify_parse__handle_gen(o->htype, o->handle, o->hlen, o->ino, &o->igen))
+		o->igen = 0;
 	return 0;
 }
 
@@ -51,14 +56,14 @@ void fw_inodes__marked(struct fanwatch *fw, struct fw_obj *o, int dfd, const cha
 		fw->skipped++;
 		return;
 	}
-	if (fw->inode_cb(fw->inode_ctx, true, o->tree, o->dev, o->ino))
+	if (fw->inode_cb(fw->inode_ctx, true, o->tree, o->dev, o->ino, o->igen))
 		fw->skipped++;
 }
 
 void fw_inodes__dropped(struct fanwatch *fw, struct fw_obj *o)
 {
 	if (fw->inode_cb && !o->is_dir && o->ino)
-		(void)fw->inode_cb(fw->inode_ctx, false, o->tree, o->dev, o->ino);
+		(void)fw->inode_cb(fw->inode_ctx, false, o->tree, o->dev, o->ino, o->igen);
 }
 
 void fanwatch__set_inode_cb(struct fanwatch *fw, fw_inode_cb cb, void *ctx)

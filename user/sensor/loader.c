@@ -422,11 +422,12 @@ void sensor__dns_forget(struct sensor *s, const uint8_t addr[16], uint16_t port)
 	bpf_map_delete_elem(bpf_map__fd(s->skel->maps.dns_allow), &k);
 }
 
-int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsigned tree)
+int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, uint32_t igen,
+			  unsigned tree)
 {
 	int fd = bpf_map__fd(s->skel->maps.protected_inodes);
+	struct bw_protected val = { .tree = tree, .igen = igen }, old;
 	struct bw_inode_key key;
-	uint32_t val = tree, old;
 	bool known;
 
 	fill_inode_key(&key, st_dev, ino, 0);
@@ -440,13 +441,17 @@ int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsig
 	return 0;
 }
 
-void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino)
+void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, uint32_t igen)
 {
+	int fd = bpf_map__fd(s->skel->maps.protected_inodes);
+	struct bw_protected cur;
 	struct bw_inode_key key;
 
 	fill_inode_key(&key, st_dev, ino, 0);
-	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key) == 0 &&
-	    s->n_protected) {
+	/* Only the agent writes the map, so nothing changes between the two calls. */
+	if (bpf_map_lookup_elem(fd, &key, &cur) || (igen && cur.igen && cur.igen != igen))
+		return;
+	if (bpf_map_delete_elem(fd, &key) == 0 && s->n_protected) {
 		s->n_protected--;
 		protected_count_set(s);
 	}
@@ -1103,12 +1108,12 @@ int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent
 int sensor__protected_tree(const struct sensor *s, uint64_t st_dev, uint64_t ino)
 {
 	struct bw_inode_key key;
-	uint32_t tree;
+	struct bw_protected prot;
 
 	fill_inode_key(&key, st_dev, ino, 0);
-	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key, &tree))
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.protected_inodes), &key, &prot))
 		return -errno;
-	return (int)tree;
+	return (int)prot.tree;
 }
 
 int sensor__writer_exe_mask(const struct sensor *s, uint64_t st_dev, uint64_t ino,

@@ -80,8 +80,11 @@ void sensor__close(struct sensor *s);
  * (bpf/write.bpf.c): regular files of the protected trees, by (st_dev, ino) as stat()
  * reports them, with their tree index. protect returns 0 or -errno (-E2BIG: the map
  * is full, BW_MAX_PROTECTED_INODES). */
-int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, unsigned tree);
-void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino);
+int sensor__protect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, uint32_t igen,
+			  unsigned tree);
+/* Drops the entry of (st_dev, ino) if it is still the one of generation igen: a file
+ * made since on the same inode number (its own, newer entry) keeps its protection. */
+void sensor__unprotect_inode(struct sensor *s, uint64_t st_dev, uint64_t ino, uint32_t igen);
 void sensor__protect_clear(struct sensor *s);
 
 /* Enforce mode, fanotify permission answers (sensor/permwatch.c); all read maps only,
