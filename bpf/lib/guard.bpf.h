@@ -1,7 +1,8 @@
 /* The refusal decision of enforce mode's kernel guards (issue 9), shared by the two
  * layers that can refuse: BPF LSM hooks (bpf/lsm.bpf.c, where bpf is an active LSM)
- * and fmod_ret programs on the security_* functions that call those hooks
- * (bpf/fmodret.bpf.c, where only trampolines are available). Both see the same
+ * and fmod_ret programs on the security_* functions that call those hooks (where only
+ * trampolines are available: bw_guard_fmr_*, in pairs with the LSM programs from
+ * bpf/lsm.bpf.c's BW_GUARD_HOOK list, and bpf/fmodret.bpf.c). Both see the same
  * resolved objects (dentries, mounts, files) and answer 0 or -EPERM the same way.
  *
  * What is protected is decided on the objects, never on a path string: a file is

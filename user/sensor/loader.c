@@ -539,8 +539,8 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 
 /* The fmod_ret programs on security_* functions whose arguments changed within the
  * kernels we name, with the count each expects: the xattr functions gained the mount's
- * id mapping as their first argument in 5.12 (bpf/fmodret.bpf.c has a variant for
- * each). A program not listed reads arguments every kernel we name has. */
+ * id mapping as their first argument in 5.12 (the 5.10 variants are in
+ * bpf/fmodret.bpf.c, the others in bpf/lsm.bpf.c). A program not listed reads arguments every kernel we name has. */
 static const struct {
 	const char *prog;
 	unsigned nargs;
