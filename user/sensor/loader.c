@@ -597,7 +597,7 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 				bpf_program__set_autoload(prog, false);
 			continue;
 		}
-		if (strncmp(sec, "fmod_ret/", 9) == 0) {
+		if (is_fmod_ret(prog)) {
 			if (!fmod_ret_target_fits(vmlinux, prog))
 				bpf_program__set_autoload(prog, false);
 			continue;
@@ -673,7 +673,7 @@ static void choose_guard_layer(struct sensor *s, const struct features *feat)
 		const char *sec = bpf_program__section_name(prog);
 
 		if ((s->layer != FEATURES_GUARD_LSM && !strncmp(sec, "lsm/", 4)) ||
-		    (s->layer != FEATURES_GUARD_FMOD_RET && !strncmp(sec, "fmod_ret/", 9)))
+		    (s->layer != FEATURES_GUARD_FMOD_RET && is_fmod_ret(prog)))
 			bpf_program__set_autoload(prog, false);
 	}
 }
