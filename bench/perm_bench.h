@@ -1,7 +1,7 @@
 /* bench/perm_bench.h: what the bare fanotify permission benches (perm_roundtrip.c,
  * perm_stamps.c, perm_threads.c; no buildwarden) share: the clock, pinning, the
- * answerer's real-time priority, the group and its mark, and allowing what one read
- * returned. Header-only, so each bench still builds alone:
+ * answerer's real-time priority, the group and its mark, allowing what one read
+ * returned, and the opener's loop. Header-only, so each bench still builds alone:
  * gcc -O2 [-pthread] -o X bench/X.c */
 #ifndef BW_PERM_BENCH_H
 #define BW_PERM_BENCH_H
@@ -78,6 +78,28 @@ static inline int allow_events(int g, const void *buf, ssize_t len)
 		close(m->fd);
 	}
 	return n;
+}
+
+/* The opener's loop: opens file n times, pread()ing each reads times; the mean µs per
+ * open, or -1 (said on stderr) when an open fails. */
+static inline double open_loop(const char *file, int n, int reads)
+{
+	double t0 = now_us();
+	char b[64];
+
+	for (int i = 0; i < n; i++) {
+		int fd = open(file, O_RDONLY);
+
+		if (fd < 0) {
+			perror("open");
+			return -1;
+		}
+		for (int k = 0; k < reads; k++)
+			if (pread(fd, b, sizeof(b), 0) < 0)
+				perror("pread");
+		close(fd);
+	}
+	return (now_us() - t0) / n;
 }
 
 #endif

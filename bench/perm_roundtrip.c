@@ -35,18 +35,11 @@ int main(int argc, char **argv)
 	pin_cpu(cpu);
 	child = fork();
 	if (child == 0) {
-		double t0 = now_us();
+		double per = open_loop(argv[1], n, 0);
 
-		for (int i = 0; i < n; i++) {
-			int fd = open(argv[1], O_RDONLY);
-
-			if (fd < 0) {
-				perror("open");
-				_exit(1);
-			}
-			close(fd);
-		}
-		printf("per open %.1f us\n", (now_us() - t0) / n);
+		if (per < 0)
+			_exit(1);
+		printf("per open %.1f us\n", per);
 		fflush(stdout);
 		_exit(0);
 	}

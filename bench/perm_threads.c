@@ -65,21 +65,12 @@ int main(int argc, char **argv)
 	usleep(10000);
 	pid_t c = fork();
 	if (c == 0) {
-		char b[64];
 		pin_cpu(ocpu);
-		double t0 = now_us();
-		for (int i = 0; i < n; i++) {
-			int fd = open(argv[1], O_RDONLY);
-			if (fd < 0) {
-				perror("open");
-				_exit(1);
-			}
-			for (int k = 0; k < reads; k++)
-				pread(fd, b, sizeof b, 0);
-			close(fd);
-		}
+		double per = open_loop(argv[1], n, reads);
+		if (per < 0)
+			_exit(1);
 		printf("threads %d remote %d ocpu %d pre %d reads %d: per open %.1f us\n", nthr,
-		       remote, ocpu, pre, reads, (now_us() - t0) / n);
+		       remote, ocpu, pre, reads, per);
 		fflush(stdout);
 		_exit(0);
 	}
