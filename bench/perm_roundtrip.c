@@ -10,35 +10,11 @@
  * prints: per open <us> (wall time of the child's loop / N)
  * Root only (fanotify permission events). */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/fanotify.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-static double now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t s;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&s);
-	CPU_SET(cpu, &s);
-	if (sched_setaffinity(0, sizeof(s), &s))
-		perror("sched_setaffinity");
-}
+#include "perm_bench.h"
 
 int main(int argc, char **argv)
 {
@@ -53,51 +29,29 @@ int main(int argc, char **argv)
 	n = atoi(argv[2]);
 	rt = argc > 3 ? atoi(argv[3]) : 0;
 	cpu = argc > 4 ? atoi(argv[4]) : -1;
-	g = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
-	if (g < 0 || fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, argv[1])) {
-		perror("fanotify");
+	g = perm_group(argv[1], FAN_CLASS_CONTENT, O_RDONLY, FAN_OPEN_PERM);
+	if (g < 0)
 		return 1;
-	}
-	pin(cpu);
+	pin_cpu(cpu);
 	child = fork();
 	if (child == 0) {
-		double t0 = now_us();
+		double per = open_loop(argv[1], n, 0);
 
-		for (int i = 0; i < n; i++) {
-			int fd = open(argv[1], O_RDONLY);
-
-			if (fd < 0) {
-				perror("open");
-				_exit(1);
-			}
-			close(fd);
-		}
-		printf("per open %.1f us\n", (now_us() - t0) / n);
+		if (per < 0)
+			_exit(1);
+		printf("per open %.1f us\n", per);
 		fflush(stdout);
 		_exit(0);
 	}
-	if (rt) {
-		struct sched_param sp = { .sched_priority = 1 };
-
-		if (sched_setscheduler(0, SCHED_FIFO, &sp))
-			perror("sched_setscheduler");
-	}
+	if (rt)
+		realtime();
 	for (;;) {
 		struct pollfd p = { g, POLLIN, 0 };
-		struct fanotify_event_metadata *m = (void *)buf;
-		ssize_t len;
 
 		if (waitpid(child, &status, WNOHANG) == child)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		if (poll(&p, 1, 100) <= 0)
 			continue;
-		len = read(g, buf, sizeof(buf));
-		for (; len > 0 && FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
-			struct fanotify_response r = { m->fd, FAN_ALLOW };
-
-			if (write(g, &r, sizeof(r)) < 0)
-				perror("answer");
-			close(m->fd);
-		}
+		allow_events(g, buf, read(g, buf, sizeof(buf)));
 	}
 }

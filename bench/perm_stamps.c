@@ -9,29 +9,13 @@
  *   PIN 0: where the scheduler puts them. OPATH 1: ask for O_PATH event descriptors
  *   (refused by the kernel: EINVAL on 6.18). Root only. gcc -O2 -o perm_stamps perm_stamps.c */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-static void pin(int c)
-{
-	cpu_set_t s;
-	CPU_ZERO(&s);
-	CPU_SET(c, &s);
-	sched_setaffinity(0, sizeof s, &s);
-}
+
+#include "perm_bench.h"
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -45,33 +29,26 @@ int main(int argc, char **argv)
 	}
 	volatile double *sh = mmap(0, sizeof(double) * 4 * (n + 1), PROT_READ | PROT_WRITE,
 				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int g = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID,
-			      (opath ? O_PATH : O_RDONLY) | O_LARGEFILE);
-	if (g < 0) {
-		perror("init");
+	int g = perm_group(argv[1], FAN_CLASS_CONTENT | FAN_REPORT_TID,
+			   (opath ? O_PATH : O_RDONLY) | O_LARGEFILE, FAN_OPEN_PERM);
+	if (g < 0)
 		return 1;
-	}
-	if (fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, argv[1])) {
-		perror("mark");
-		return 1;
-	}
 	pid_t c = fork();
 	if (c == 0) {
 		if (pinm)
-			pin(0);
+			pin_cpu(0);
 		usleep(20000);
 		for (int i = 0; i < n; i++) {
-			sh[4 * i] = now();
+			sh[4 * i] = now_us();
 			int fd = open(argv[1], O_RDONLY);
-			sh[4 * i + 3] = now();
+			sh[4 * i + 3] = now_us();
 			close(fd);
 		}
 		_exit(0);
 	}
 	if (pinm)
-		pin(1);
-	struct sched_param sp = {.sched_priority = 1};
-	sched_setscheduler(0, SCHED_FIFO, &sp);
+		pin_cpu(1);
+	realtime();
 	char buf[4096] __attribute__((aligned(8)));
 	int i = 0;
 	double tr = 0, tc = 0;
@@ -79,18 +56,18 @@ int main(int argc, char **argv)
 		struct pollfd p = {g, POLLIN, 0};
 		if (poll(&p, 1, 1000) <= 0)
 			break;
-		double a = now();
+		double a = now_us();
 		ssize_t len = read(g, buf, sizeof buf);
-		double b = now();
+		double b = now_us();
 		struct fanotify_event_metadata *m = (void *)buf;
 		for (; len > 0 && FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
 			struct fanotify_response r = {m->fd, FAN_ALLOW};
 			sh[4 * i + 1] = b;
 			write(g, &r, sizeof r);
-			sh[4 * i + 2] = now();
-			double d = now();
+			sh[4 * i + 2] = now_us();
+			double d = now_us();
 			close(m->fd);
-			tc += now() - d;
+			tc += now_us() - d;
 			tr += b - a;
 			i++;
 		}

@@ -9,54 +9,35 @@
  *   OPENER_CPU: pin the opener (-1: not pinned). Root only; needs 2 CPUs.
  *   gcc -O2 -pthread -o perm_threads perm_threads.c */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/fanotify.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "perm_bench.h"
+
 #ifndef FAN_PRE_ACCESS
 #define FAN_PRE_ACCESS 0x00100000
 #endif
 static int g, nthr, remote;
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
 static void *ans(void *a)
 {
 	long cpu = (long)a;
 	char buf[4096] __attribute__((aligned(8)));
-	if (nthr > 1 || remote) {
-		cpu_set_t s;
-		CPU_ZERO(&s);
-		CPU_SET(remote ? 1 : cpu, &s);
-		pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
-	}
-	struct sched_param sp = {.sched_priority = 1};
-	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+
+	if (nthr > 1 || remote)
+		pin_cpu(remote ? 1 : (int)cpu);
+	realtime();
 	for (;;) {
-		struct pollfd p = {g, POLLIN, 0};
+		struct pollfd p = { g, POLLIN, 0 };
+
 		if (poll(&p, 1, -1) <= 0)
 			continue;
-		ssize_t len = read(g, buf, sizeof buf);
-		struct fanotify_event_metadata *m = (void *)buf;
-		for (; len > 0 && FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
-			struct fanotify_response r = {m->fd, FAN_ALLOW};
-			if (write(g, &r, sizeof r) < 0)
-				perror("w");
-			close(m->fd);
-		}
+		allow_events(g, buf, read(g, buf, sizeof(buf)));
 	}
 	return NULL;
 }
+
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
@@ -70,14 +51,10 @@ int main(int argc, char **argv)
 	int reads = atoi(argv[5]);
 	int ocpu = argc > 6 ? atoi(argv[6]) : -1;
 	remote = argc > 7 ? atoi(argv[7]) : 0;
-	g = fanotify_init((pre ? FAN_CLASS_PRE_CONTENT : FAN_CLASS_CONTENT) | FAN_CLOEXEC |
-			      FAN_NONBLOCK | FAN_REPORT_TID,
-			  O_RDONLY | O_LARGEFILE);
-	if (g < 0 || fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN_PERM | (pre ? FAN_PRE_ACCESS : 0),
-				   AT_FDCWD, argv[1])) {
-		perror("fan");
+	g = perm_group(argv[1], (pre ? FAN_CLASS_PRE_CONTENT : FAN_CLASS_CONTENT) | FAN_REPORT_TID,
+		       O_RDONLY | O_LARGEFILE, FAN_OPEN_PERM | (pre ? FAN_PRE_ACCESS : 0));
+	if (g < 0)
 		return 1;
-	}
 	pthread_t t[2];
 	if (nthr < 1 || nthr > 2) {
 		fprintf(stderr, "THREADS: 1 or 2\n");
@@ -88,26 +65,12 @@ int main(int argc, char **argv)
 	usleep(10000);
 	pid_t c = fork();
 	if (c == 0) {
-		char b[64];
-		if (ocpu >= 0) {
-			cpu_set_t s;
-			CPU_ZERO(&s);
-			CPU_SET(ocpu, &s);
-			sched_setaffinity(0, sizeof s, &s);
-		}
-		double t0 = now_us();
-		for (int i = 0; i < n; i++) {
-			int fd = open(argv[1], O_RDONLY);
-			if (fd < 0) {
-				perror("open");
-				_exit(1);
-			}
-			for (int k = 0; k < reads; k++)
-				pread(fd, b, sizeof b, 0);
-			close(fd);
-		}
+		pin_cpu(ocpu);
+		double per = open_loop(argv[1], n, reads);
+		if (per < 0)
+			_exit(1);
 		printf("threads %d remote %d ocpu %d pre %d reads %d: per open %.1f us\n", nthr,
-		       remote, ocpu, pre, reads, (now_us() - t0) / n);
+		       remote, ocpu, pre, reads, per);
 		fflush(stdout);
 		_exit(0);
 	}

@@ -1,7 +1,8 @@
 /* The refusal decision of enforce mode's kernel guards (issue 9), shared by the two
  * layers that can refuse: BPF LSM hooks (bpf/lsm.bpf.c, where bpf is an active LSM)
- * and fmod_ret programs on the security_* functions that call those hooks
- * (bpf/fmodret.bpf.c, where only trampolines are available). Both see the same
+ * and fmod_ret programs on the security_* functions that call those hooks (where only
+ * trampolines are available: bw_guard_fmr_*, in pairs with the LSM programs from
+ * bpf/lsm.bpf.c's BW_GUARD_HOOK list, and bpf/fmodret.bpf.c). Both see the same
  * resolved objects (dentries, mounts, files) and answer 0 or -EPERM the same way.
  *
  * What is protected is decided on the objects, never on a path string: a file is
@@ -183,5 +184,28 @@ static __always_inline int guard_mprotect(struct vm_area_struct *vma, unsigned l
 	return guard_decide(BW_LSM_MMAP, BPF_CORE_READ(file, f_path.dentry),
 			    BPF_CORE_READ(file, f_path.mnt), NULL, NULL);
 }
+
+/* One refusal, both layers: the BPF LSM program on hook (lsm/hook, bw_guard_lsm_name)
+ * and the fmod_ret program on the function that calls it (fmod_ret/security_hook,
+ * bw_guard_fmr_name), from one argument list and one body, so that a hook guarded by
+ * one layer is guarded by the other. For the functions used with it the security_*
+ * function's arguments are the hook's (include/linux/security.h); in both the last
+ * argument is the answer so far, returned when it already refuses. The loader loads
+ * one layer's half (sensor/loader.c, choose_guard_layer). A hook whose function takes
+ * other arguments (mmap_file) is written out per layer. */
+#define BW_GUARD_ARGS(...) __VA_ARGS__
+#define BW_GUARD_PROGS(prefix, sec, name, hook, args, ...)                \
+	SEC(sec #hook)                                                     \
+	int BPF_PROG(bw_guard_##prefix##_##name, BW_GUARD_ARGS args, int ret) \
+	{                                                                  \
+		if (ret)                                                   \
+			return ret;                                        \
+		{                                                          \
+			__VA_ARGS__                                        \
+		}                                                          \
+	}
+#define BW_GUARD_HOOK(name, hook, args, ...)                               \
+	BW_GUARD_PROGS(lsm, "lsm/", name, hook, args, __VA_ARGS__)          \
+	BW_GUARD_PROGS(fmr, "fmod_ret/security_", name, hook, args, __VA_ARGS__)
 
 #endif

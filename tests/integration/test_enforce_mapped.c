@@ -280,6 +280,28 @@ static void run_build(const char *mode, const char *script)
 	CHECK(bw_events_read(S.events, &S.evs) == 0, "events do not parse: %s", S.evs.err);
 }
 
+/* A protected src/f.txt, an outsider started on it (o->op) waiting for the build's
+ * "go", and a build in mode that says go and prints what the outsider got ("RESULT
+ * survived N"). Returns the outsider's wait status (-1: it did not end), its pid in pid. */
+static int run_with_outsider(struct outsider *o, const char *mode, pid_t *pid)
+{
+	static char script[3 * PATH_MAX];
+
+	CHECK(bw_ws_write(&S.ws, "src/f.txt", CONTENT, false) == 0, "write f.txt");
+	CHECK(bw_ws_mkfifo(&S.ws, "go") == 0 && bw_ws_mkfifo(&S.ws, "done") == 0, "mkfifo");
+	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), target) != NULL, "realpath");
+	CHECK(bw_write_policy(&S.ws, NULL, "version: 1\nmode: audit\nprotect:\n  - path: src\n") == 0,
+	      "policy");
+	o->file = target;
+	o->go = bw_ws_tmp(&S.ws, "go");
+	o->done = bw_ws_tmp(&S.ws, "done");
+	*pid = start_outsider(o);
+	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
+		 o->done, o->go);
+	run_build(mode, script);
+	return bw_wait_bounded(*pid, 15);
+}
+
 static bool action_on(const char *path, pid_t pid, Buildwarden__V1__Action action)
 {
 	for (size_t k = 0; k < S.evs.n; k++) {
@@ -301,26 +323,13 @@ static bool tainted_on(const char *path, pid_t pid)
 static void one_case(size_t k, bool enforce)
 {
 	struct outsider o = { .op = OPS[k].op };
-	static char script[3 * PATH_MAX];
 	char *content;
 	size_t len;
 	pid_t pid;
 	long i;
 	int st;
 
-	CHECK(bw_ws_write(&S.ws, "src/f.txt", CONTENT, false) == 0, "write f.txt");
-	CHECK(bw_ws_mkfifo(&S.ws, "go") == 0 && bw_ws_mkfifo(&S.ws, "done") == 0, "mkfifo");
-	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), target) != NULL, "realpath");
-	CHECK(bw_write_policy(&S.ws, NULL, "version: 1\nmode: audit\nprotect:\n  - path: src\n") == 0,
-	      "policy");
-	o.file = target;
-	o.go = bw_ws_tmp(&S.ws, "go");
-	o.done = bw_ws_tmp(&S.ws, "done");
-	pid = start_outsider(&o);
-	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
-		 o.done, o.go);
-	run_build(enforce ? "enforce" : "audit", script);
-	st = bw_wait_bounded(pid, 15);
+	st = run_with_outsider(&o, enforce ? "enforce" : "audit", &pid);
 	content = bw_read_file(target, &len);
 	CHECK(S.res.exit_code == EXIT_VIOLATION, "%s: exit %d", OPS[k].name, S.res.exit_code);
 	i = bw_ev_find(&S.evs, &(struct bw_filter){ .body = BUILDWARDEN__V1__EVENT__BODY_FILE,
@@ -417,7 +426,6 @@ static void test_outsider_audit(void **state)
 static void test_enforce_premapped_mprotect(void **state)
 {
 	struct outsider o = { .op = OP_PREMAPPED_MPROTECT };
-	static char script[3 * PATH_MAX];
 	const char *want = getenv("BW_EXPECT_GUARD_LAYER");
 	const char *layer = "none";
 	char *content;
@@ -427,19 +435,7 @@ static void test_enforce_premapped_mprotect(void **state)
 
 	(void)state;
 	alarm(60);
-	CHECK(bw_ws_write(&S.ws, "src/f.txt", CONTENT, false) == 0, "write f.txt");
-	CHECK(bw_ws_mkfifo(&S.ws, "go") == 0 && bw_ws_mkfifo(&S.ws, "done") == 0, "mkfifo");
-	CHECK(realpath(bw_ws_tmp(&S.ws, "src/f.txt"), target) != NULL, "realpath");
-	CHECK(bw_write_policy(&S.ws, NULL, "version: 1\nmode: audit\nprotect:\n  - path: src\n") == 0,
-	      "policy");
-	o.file = target;
-	o.go = bw_ws_tmp(&S.ws, "go");
-	o.done = bw_ws_tmp(&S.ws, "done");
-	pid = start_outsider(&o);
-	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
-		 o.done, o.go);
-	run_build("enforce", script);
-	st = bw_wait_bounded(pid, 15);
+	st = run_with_outsider(&o, "enforce", &pid);
 	content = bw_read_file(target, &len);
 	if (S.res.err && strstr(S.res.err, "refused in the kernel (BPF LSM mmap_file"))
 		layer = "lsm";

@@ -186,7 +186,8 @@ static int outsider_main(void *arg)
 	return bw_write_file(late, "late\n", 0644) ? 13 : 0;
 }
 
-static pid_t start_outsider(struct outsider *o)
+/* Forks an outsider running fn(o) and waits (10 s at most) until it says it is ready. */
+static pid_t start_outsider(int (*fn)(void *), struct outsider *o)
 {
 	int p[2];
 	struct pollfd pf;
@@ -195,7 +196,7 @@ static pid_t start_outsider(struct outsider *o)
 
 	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
 	o->ready = p[1];
-	pid = bw_fork_outsider(outsider_main, o);
+	pid = bw_fork_outsider(fn, o);
 	close(p[1]);
 	CHECK(pid > 0, "cannot fork the outsider");
 	pf = (struct pollfd){ .fd = p[0], .events = POLLIN };
@@ -425,7 +426,7 @@ static void one_case(const struct tcase *c, bool enforce)
 	make_ws();
 	o.ws = S.ws.path;
 	CHECK(stat(bw_ws_tmp(&S.ws, "src/f.txt"), &before) == 0, "stat f.txt");
-	pid = start_outsider(&o);
+	pid = start_outsider(outsider_main, &o);
 	snprintf(script, sizeof(script), "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
 		 bw_ws_tmp(&S.ws, "done"), bw_ws_tmp(&S.ws, "go"));
 	run_build(enforce ? "enforce" : "audit", script);
@@ -611,20 +612,14 @@ static void test_enforce_creates_refused(void **state)
 	struct outsider o = { 0 };
 	char want[64];
 	pid_t pid;
-	int p[2], st;
-	char c;
+	int st;
 
 	(void)state;
 	alarm(60);
 	make_ws();
 	CHECK(bw_ws_mkdir(&S.ws, "src/empty") == 0 && bw_ws_mkdir(&S.ws, "src/sub") == 0, "mkdir");
 	o.ws = S.ws.path;
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	o.ready = p[1];
-	pid = bw_fork_outsider(creator_main, &o);
-	close(p[1]);
-	CHECK(pid > 0 && read(p[0], &c, 1) == 1, "the outsider did not get ready");
-	close(p[0]);
+	pid = start_outsider(creator_main, &o);
 	snprintf(script, sizeof(script),
 		 "exec 3< '%s'; echo go > '%s'; read x <&3; echo \"RESULT $x\"",
 		 bw_ws_tmp(&S.ws, "done"), bw_ws_tmp(&S.ws, "go"));
@@ -712,9 +707,8 @@ static void test_enforce_kill_window(void **state)
 						BUILDWARDEN__V1__FILE_OP__ATTRIB };
 	struct outsider o = { .c = &loop_case };
 	static char script[3 * PATH_MAX];
-	int p[2], st;
 	pid_t pid;
-	char c;
+	int st;
 
 	(void)state;
 	alarm(60);
@@ -723,12 +717,7 @@ static void test_enforce_kill_window(void **state)
 	memset((void *)win, 0, sizeof(*win));
 	make_ws();
 	o.ws = S.ws.path;
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	o.ready = p[1];
-	pid = bw_fork_outsider(looper_main, &o);
-	close(p[1]);
-	CHECK(pid > 0 && read(p[0], &c, 1) == 1, "the looper did not get ready");
-	close(p[0]);
+	pid = start_outsider(looper_main, &o);
 	/* the build ends only once the looper is gone (killed, or done after 2M chmods) */
 	/* (killed, it stays a zombie until this test reaps it: kill -0 would still work) */
 	snprintf(script, sizeof(script),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* What the fmod_ret layer (bpf/fmodret.bpf.c) costs against the fallback on one kernel
+/* What the fmod_ret layer (bw_guard_fmr_*) costs against the fallback on one kernel
  * (issue 9): an outside process renames a file back and forth and writes to another, both
  * outside the protected tree (so every rename walks the dentry chain to the root and
  * finds nothing, the common case on a build host), N times each, while an enforce run

@@ -1,5 +1,5 @@
 /* Enforce mode where the kernel runs BPF LSM programs (bpf/lsm.bpf.c) or fmod_ret ones
- * on the security_* functions (bpf/fmodret.bpf.c): a rename,
+ * on the security_* functions (bw_guard_fmr_*): a rename,
  * unlink, link, create, chmod, chown, xattr change or truncate on a protected tree by
  * an outsider was refused with EPERM before anything changed. Its record becomes a File
  * event with the verdict DENIED: nothing landed, so nothing is tainted and nobody is

@@ -193,6 +193,8 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 		if (n < max)          \
 			lines[n++] = s; \
 	} while (0)
+/* One sentence for what either kernel layer refuses, naming the layer attached */
+#define BY_LAYER(head, lsm, fmr, tail) (fmod_ret ? head fmr tail : head lsm tail)
 	LAYER(f->tp_btf ? "exec: observed at sched_process_exec (kernel memory)"
 			: "exec: not observed (no tp_btf)");
 	LAYER(f->cgroup_sock_addr ? "connect: decided in the kernel (cgroup sock_addr hooks)"
@@ -244,19 +246,14 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				"outsider: refused with EPERM (fanotify pre-content events)"
 			      : "enforce truncate of a protected file: the actor is killed at entry; "
 				"the truncate may land (no pre-content events)");
-		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)) && fmod_ret)
-			LAYER("enforce writes to a protected file through a descriptor opened "
-			      "before the run (write family, fallocate, copy_file_range, splice, "
-			      "sendfile): refused in the kernel (fmod_ret on "
-			      "security_file_permission), and the outsider killed at entry: nothing "
-			      "lands, mtime unchanged; shared writable mmap, io_uring: the outsider "
-			      "is killed before a byte lands");
-		else if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
-			LAYER("enforce writes to a protected file through a descriptor opened "
-			      "before the run (write family, fallocate, copy_file_range, splice, "
-			      "sendfile): refused in the kernel (BPF LSM file_permission), and the "
-			      "outsider killed at entry: nothing lands, mtime unchanged; shared "
-			      "writable mmap, io_uring: the outsider is killed before a byte lands");
+		if (f->send_signal && (f->lsm_ops & (1u << BW_LSM_WRITE)))
+			LAYER(BY_LAYER("enforce writes to a protected file through a descriptor "
+				       "opened before the run (write family, fallocate, "
+				       "copy_file_range, splice, sendfile): refused in the kernel (",
+				       "BPF LSM file_permission", "fmod_ret on security_file_permission",
+				       "), and the outsider killed at entry: nothing lands, mtime "
+				       "unchanged; shared writable mmap, io_uring: the outsider is "
+				       "killed before a byte lands"));
 		else
 			LAYER(f->send_signal
 				      ? "enforce writes to a protected file through a descriptor opened "
@@ -265,27 +262,23 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 					"may allocate)"
 				      : "enforce writes to a protected file: not stopped (no "
 					"bpf_send_signal)");
-		if ((f->lsm_ops & (1u << BW_LSM_MMAP)) && fmod_ret)
-			LAYER("enforce a shared writable mapping of a protected file by an outsider "
-			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (fmod_ret "
-			      "on security_mmap_file, security_file_mprotect): EPERM, no mapping");
-		else if (f->lsm_ops & (1u << BW_LSM_MMAP))
-			LAYER("enforce a shared writable mapping of a protected file by an outsider "
-			      "(mmap, or mprotect adding PROT_WRITE): refused in the kernel (BPF LSM "
-			      "mmap_file, file_mprotect): EPERM, no mapping");
+		if (f->lsm_ops & (1u << BW_LSM_MMAP))
+			LAYER(BY_LAYER("enforce a shared writable mapping of a protected file by an "
+				       "outsider (mmap, or mprotect adding PROT_WRITE): refused in the "
+				       "kernel (",
+				       "BPF LSM mmap_file, file_mprotect",
+				       "fmod_ret on security_mmap_file, security_file_mprotect",
+				       "): EPERM, no mapping"));
 		if (f->lsm_ops & (1u << FEATURES_LSM_SELF_BIT))
 			LAYER("enforce the sensor's own maps, programs and links: no other process, "
 			      "root included, gets a descriptor to them (BPF LSM bpf_map, bpf_prog, "
 			      "bpf hooks)");
-		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE && fmod_ret)
-			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
-			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "
-			      "kernel (fmod_ret on security_*, bpf not an active LSM): EPERM, nothing "
-			      "changes");
-		else if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
-			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path, "
-			      "create/mkdir/rmdir in a protected tree by an outsider: refused in the "
-			      "kernel (BPF LSM): EPERM, nothing changes");
+		if ((f->lsm_ops & FEATURES_LSM_CORE) == FEATURES_LSM_CORE)
+			LAYER(BY_LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate "
+				       "by path, create/mkdir/rmdir in a protected tree by an outsider: "
+				       "refused in the kernel (",
+				       "BPF LSM", "fmod_ret on security_*, bpf not an active LSM",
+				       "): EPERM, nothing changes"));
 		else
 			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
 			      "detected after the fact (no hook here refuses them): the outsider is "
@@ -301,6 +294,7 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 	} else {
 		LAYER("host: BPF LSM and fmod_ret not probed (not root)");
 	}
+#undef BY_LAYER
 #undef LAYER
 	return n;
 }

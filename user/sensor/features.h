@@ -18,7 +18,7 @@
 enum features_guard_layer {
 	FEATURES_GUARD_NONE = 0,
 	FEATURES_GUARD_LSM,	 /* bpf/lsm.bpf.c */
-	FEATURES_GUARD_FMOD_RET, /* bpf/fmodret.bpf.c */
+	FEATURES_GUARD_FMOD_RET, /* bw_guard_fmr_*: bpf/lsm.bpf.c, bpf/fmodret.bpf.c */
 };
 
 struct features {
@@ -33,7 +33,7 @@ struct features {
 	 * unlink, link, chmod, chown, setxattr and truncate in the kernel (bpf/lsm.bpf.c) */
 	bool bpf_lsm;
 	/* BPF_MODIFY_RETURN programs load: where bpf_lsm is false, the same refusals come
-	 * from fmod_ret programs on the security_* functions (bpf/fmodret.bpf.c), if their
+	 * from fmod_ret programs on the security_* functions (bw_guard_fmr_*), if their
 	 * trampolines attach */
 	bool fmod_ret;
 	/* set by the agent with lsm_ops: the layer whose programs are attached */

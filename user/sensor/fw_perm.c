@@ -89,16 +89,12 @@ void fw_perm__quiet(struct fanwatch *fw, int dfd, const char *name)
 		return; /* gone: nothing to spare */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 	w = open_for_writing(fw, self);
-	/* Errors leave the file asking: the safe side. */
-	if (w == 0) {
-		if (fanotify_mark(fw->perm_fd, FAN_MARK_REMOVE, FAN_PRE_ACCESS, AT_FDCWD, self)) {
-			/* still asks */
-		}
-	} else if (w < 0 &&
-		   fanotify_mark(fw->perm_fd, ign | (name ? FAN_MARK_DONT_FOLLOW : 0),
-				 FAN_PRE_ACCESS, dfd, name)) {
-		/* still asks */
-	}
+	/* A call that fails leaves the file asking: the safe side, nothing to undo. */
+	if (w == 0)
+		fanotify_mark(fw->perm_fd, FAN_MARK_REMOVE, FAN_PRE_ACCESS, AT_FDCWD, self);
+	else if (w < 0)
+		fanotify_mark(fw->perm_fd, ign | (name ? FAN_MARK_DONT_FOLLOW : 0), FAN_PRE_ACCESS,
+			      dfd, name);
 	if (fd != dfd)
 		close(fd);
 }

@@ -544,8 +544,8 @@ static void drop_missing_tracepoints(struct sensor *s, const char *tracefs)
 
 /* The fmod_ret programs on security_* functions whose arguments changed within the
  * kernels we name, with the count each expects: the xattr functions gained the mount's
- * id mapping as their first argument in 5.12 (bpf/fmodret.bpf.c has a variant for
- * each). A program not listed reads arguments every kernel we name has. */
+ * id mapping as their first argument in 5.12 (the 5.10 variants are in
+ * bpf/fmodret.bpf.c, the others in bpf/lsm.bpf.c). A program not listed reads arguments every kernel we name has. */
 static const struct {
 	const char *prog;
 	unsigned nargs;
@@ -602,7 +602,7 @@ static int drop_missing_btf_tracepoints(struct sensor *s, char *err, size_t errl
 				bpf_program__set_autoload(prog, false);
 			continue;
 		}
-		if (strncmp(sec, "fmod_ret/", 9) == 0) {
+		if (is_fmod_ret(prog)) {
 			if (!fmod_ret_target_fits(vmlinux, prog))
 				bpf_program__set_autoload(prog, false);
 			continue;
@@ -678,7 +678,7 @@ static void choose_guard_layer(struct sensor *s, const struct features *feat)
 		const char *sec = bpf_program__section_name(prog);
 
 		if ((s->layer != FEATURES_GUARD_LSM && !strncmp(sec, "lsm/", 4)) ||
-		    (s->layer != FEATURES_GUARD_FMOD_RET && !strncmp(sec, "fmod_ret/", 9)))
+		    (s->layer != FEATURES_GUARD_FMOD_RET && is_fmod_ret(prog)))
 			bpf_program__set_autoload(prog, false);
 	}
 }

@@ -93,7 +93,7 @@ void sensor__protect_clear(struct sensor *s);
 int sensor__open_intent(const struct sensor *s, pid_t tid, struct bw_open_intent *out);
 /* Enforce mode where BPF LSM runs or fmod_ret programs attach: bit BW_LSM_*
  * (sensor_abi.h) for each op a loaded and attached program refuses in the kernel
- * (bpf/lsm.bpf.c, bpf/fmodret.bpf.c); 0 elsewhere, and before enforce is first on. */
+ * (bw_guard_lsm_*, bw_guard_fmr_*); 0 elsewhere, and before enforce is first on. */
 unsigned sensor__lsm_ops(const struct sensor *s);
 /* Whose programs those are (BPF LSM or fmod_ret on security_*), NONE when lsm_ops is 0. */
 enum features_guard_layer sensor__guard_layer(const struct sensor *s);
