@@ -324,7 +324,9 @@ build_drops_note() { # project mode
 		"  kernel drops (sum): $([ $dq = 1 ] && echo "NOT REPORTED by the events stream" || echo "$d") (target 0);" \
 		"  violations: $v (a clean build should have 0); exit codes: $(cat "$RES"/"$p"*-"$m".rc | paste -sd/ -).")
 	local perm
-	perm=$(grep -h 'permission answers:' "$RES"/"$p"*-"$m".err 2>/dev/null | sed 's/^ *permission answers: //; s/ (.*);/;/' | paste -sd'|' - | sed 's/|/ | /g')
+	# audit mode asks nothing: no such line, and grep's exit 1 must not end the bench
+	perm=$({ grep -h 'permission answers:' "$RES"/"$p"*-"$m".err 2>/dev/null || true; } |
+		sed 's/^ *permission answers: //; s/ (.*);/;/' | paste -sd'|' - | sed 's/|/ | /g')
 	[ -n "$perm" ] && BUILD_NOTES+=("  Permission answers per build ($m): $perm.")
 	return 0
 }
