@@ -92,19 +92,26 @@ void tally__print_summary(const struct tally *t, const struct tally_summary *s, 
 	if (s->not_watched)
 		fprintf(out, "  not watched: %llu objects under the protected trees\n",
 			ull(s->not_watched));
-	if (s->perm)
+	if (s->perm) {
 		fprintf(out,
 			"  permission answers: %llu asked (%llu opens by the build, %llu other opens, "
 			"%llu reads/writes, %llu truncates), %llu refused (%llu by the fail-safe, %llu "
-			"with no recorded intent); decision p50 %.0f us, p99 %.0f us, max %.0f us; "
-			"open's entry to answer p50 %.0f us, p99 %.0f us, max %.0f us\n",
+			"with no recorded intent); decision p50 %.0f us, p99 %.0f us, max %.0f us; ",
 			ull(s->perm->asked), ull(s->perm->asked_open_build),
 			ull(s->perm->asked_open_other), ull(s->perm->asked_access),
 			ull(s->perm->asked_truncate), ull(s->perm->denied), ull(s->perm->fail_safe),
 			ull(s->perm->no_intent), s->perm->answer_p50_ns / 1e3,
-			s->perm->answer_p99_ns / 1e3, s->perm->answer_max_ns / 1e3,
-			s->perm->entry_p50_ns / 1e3, s->perm->entry_p99_ns / 1e3,
-			s->perm->entry_max_ns / 1e3);
+			s->perm->answer_p99_ns / 1e3, s->perm->answer_max_ns / 1e3);
+		/* Only an open whose thread recorded its intent carries its entry time; the
+		 * build's own opens are answered by process id, without one. */
+		if (s->perm->entry_n)
+			fprintf(out, "open's entry to answer p50 %.0f us, p99 %.0f us, max %.0f us\n",
+				s->perm->entry_p50_ns / 1e3, s->perm->entry_p99_ns / 1e3,
+				s->perm->entry_max_ns / 1e3);
+		else
+			fprintf(out, "open's entry to answer: none timed (no open with a recorded "
+				     "intent)\n");
+	}
 	if (s->exec_guard)
 		fprintf(out, "  exec guard: %llu exec-opens asked (once per ELF file, every script)\n",
 			ull(s->exec_guard_asked));

@@ -642,6 +642,7 @@ void permwatch__stats(struct permwatch *pw, struct permwatch_stats *out)
 	out->answer_p99_ns = pct(pw->lat, pw->st.asked, 990);
 	out->entry_p50_ns = pct(pw->entry, pw->n_entry, 500);
 	out->entry_p99_ns = pct(pw->entry, pw->n_entry, 990);
+	out->entry_n = pw->n_entry;
 	pthread_mutex_unlock(&pw->mu);
 }
 

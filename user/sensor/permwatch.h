@@ -69,6 +69,7 @@ struct permwatch_stats {
 	/* time from the open's syscall entry to the answer (what the opener waits, but for
 	 * its own return to a CPU), for the opens with a recorded intent */
 	uint64_t entry_p50_ns, entry_p99_ns, entry_max_ns;
+	uint64_t entry_n; /* opens timed so: 0 when every open was the build's (no intent) */
 };
 
 /* The pure decision, for tests: */
