@@ -35,3 +35,20 @@ int BPF_PROG(bw_guard_fmr_removexattr_510, struct dentry *dentry, const char *na
 		return ret;
 	return guard_decide(BW_LSM_XATTR, dentry, NULL, NULL, NULL);
 }
+
+/* Before 5.13 the verifier cannot attach to a function that takes a struct by value,
+ * so security_path_chown (kuid_t, kgid_t) refuses bw_guard_fmr_chown on 5.10 and the
+ * loader drops that one program. There chown(2) is refused one step later, where
+ * notify_change asks security_inode_setattr with pointers only; the loader keeps this
+ * variant only where that function takes (dentry, attr), as on 5.10. */
+#define BW_ATTR_UID 2 /* include/linux/fs.h, ATTR_UID, ATTR_GID */
+#define BW_ATTR_GID 4
+SEC("fmod_ret/security_inode_setattr")
+int BPF_PROG(bw_guard_fmr_setattr_510, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	if (ret)
+		return ret;
+	if (!(BPF_CORE_READ(attr, ia_valid) & (BW_ATTR_UID | BW_ATTR_GID)))
+		return 0;
+	return guard_decide(BW_LSM_CHOWN, dentry, NULL, NULL, NULL);
+}

@@ -279,7 +279,37 @@ size_t features__layers(const struct features *f, bool enforce, const char **lin
 				       "refused in the kernel (",
 				       "BPF LSM", "fmod_ret on security_*, bpf not an active LSM",
 				       "): EPERM, nothing changes"));
-		else
+		else if (f->lsm_ops & FEATURES_LSM_CORE) {
+			/* A layer with a program this kernel refused (and no variant for its
+			 * op): say which ops it still refuses and which are detected. */
+			static const struct {
+				unsigned op;
+				const char *name;
+			} core[] = {
+				{ BW_LSM_RENAME, "rename" },	 { BW_LSM_UNLINK, "unlink" },
+				{ BW_LSM_LINK, "link" },	 { BW_LSM_TRUNCATE, "truncate by path" },
+				{ BW_LSM_CHMOD, "chmod" },	 { BW_LSM_CHOWN, "chown" },
+				{ BW_LSM_XATTR, "setxattr" },
+			};
+			static char partial[512];
+			size_t len = (size_t)snprintf(
+				partial, sizeof(partial), "%s",
+				BY_LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate "
+					 "by path in a protected tree by an outsider: refused in the "
+					 "kernel (",
+					 "BPF LSM", "fmod_ret on security_*, bpf not an active LSM",
+					 ") but for:"));
+
+			for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+				if (!(f->lsm_ops & (1u << core[i].op)) && len < sizeof(partial))
+					len += (size_t)snprintf(partial + len, sizeof(partial) - len,
+								" %s", core[i].name);
+			if (len < sizeof(partial))
+				snprintf(partial + len, sizeof(partial) - len,
+					 " (no program for it loads here: detected after the fact, "
+					 "the outsider killed, the files TAINTED)");
+			LAYER(partial);
+		} else
 			LAYER("enforce rename, unlink, link, chmod/chown/setxattr, truncate by path: "
 			      "detected after the fact (no hook here refuses them): the outsider is "
 			      "killed, the files are TAINTED, the run fails");

@@ -51,7 +51,8 @@ struct sensor {
 	bool perm;		/* fanotify permission events: record open intents in enforce */
 	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM or fmod_ret program refusing that op is loaded */
 	enum features_guard_layer layer; /* whose programs refuse (choose_guard_layer) */
-	bool no_fmod_ret;	/* an fmod_ret program failed to load: that layer is left out */
+	bool no_fmod_ret;	/* two fmod_ret programs failed to load: that layer is left out */
+	unsigned fmod_ret_refused; /* fmod_ret programs left out alone (unloadable[]) */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -554,6 +555,7 @@ static const struct {
 	{ "bw_guard_fmr_setxattr_510", 5 },
 	{ "bw_guard_fmr_removexattr", 3 },
 	{ "bw_guard_fmr_removexattr_510", 2 },
+	{ "bw_guard_fmr_setattr_510", 2 },
 };
 
 /* Whether this kernel has the function an fmod_ret program attaches to, with the
@@ -696,6 +698,7 @@ static unsigned lsm_ops_loaded(struct sensor *s)
 		{ "path_mknod", BW_LSM_CREATE },     { "path_mkdir", BW_LSM_MKDIR },
 		{ "path_truncate", BW_LSM_TRUNCATE }, { "path_chmod", BW_LSM_CHMOD },
 		{ "path_chown", BW_LSM_CHOWN },      { "inode_setxattr", BW_LSM_XATTR },
+		{ "inode_setattr", BW_LSM_CHOWN }, /* fmod_ret only: 5.10's chown */
 		{ "file_permission", BW_LSM_WRITE }, { "mmap_file", BW_LSM_MMAP },
 		{ "file_mprotect", BW_LSM_MMAP },
 		{ "bpf_map", FEATURES_LSM_SELF_BIT },
@@ -826,10 +829,21 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		e = sensor_bpf__load(s->skel);
 		if (!e)
 			break;
-		/* One fmod_ret program refused: the whole layer is left out (the verifier
-		 * would refuse the others' shared decision code alike), in one attempt. */
-		if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret) {
+		/* An fmod_ret program refused: the first is left out alone (5.10 refuses
+		 * only bw_guard_fmr_chown, for its function's by-value arguments, and its
+		 * op has a variant there); a second means the shared decision code is
+		 * refused, and the whole layer is left out rather than tried program by
+		 * program (a load attempt each). */
+		if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret &&
+		    s->fmod_ret_refused > 0) {
 			s->no_fmod_ret = true;
+			dropped = true;
+		} else if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret &&
+			   s->n_unloadable < SENSOR_MAX_UNLOADABLE) {
+			snprintf(s->unloadable[s->n_unloadable], sizeof(s->unloadable[0]), "%s",
+				 load_failed_prog);
+			s->n_unloadable++;
+			s->fmod_ret_refused++;
 			dropped = true;
 		} else if (attempt < SENSOR_MAX_UNLOADABLE &&
 			   s->n_unloadable < SENSOR_MAX_UNLOADABLE &&
