@@ -170,7 +170,8 @@ run_guest() { # row
 	local row=$1 suite kdir vmlinuz img log tests_arg t p=0 f=0 s=0 kver guards probe_rc begin name rc tests
 	tests=$(row_tests "$row")
 	suite=$(row_suite "$row")
-	vmlinuz=$(scripts/vmtest/fetch-kernel.sh "$suite" "$CACHE") || { report_row "$row" "?" "" 0 1 0 "could not fetch Debian $suite's kernel"; return; }
+	vmlinuz=${VMLINUZ[$row]:-}
+	[ -n "$vmlinuz" ] || { report_row "$row" "?" "" 0 1 0 "could not fetch Debian $suite's kernel"; return; }
 	kdir=$(dirname "$(dirname "$vmlinuz")")
 	rm -f "$WORK"/row"$row".*
 	img=$WORK/row$row.cpio.gz
@@ -262,8 +263,9 @@ GUEST_ROWS=
 for row in 4 2 3 5; do
 	case " $ROWS " in *" $row "*) GUEST_ROWS+=" $row" ;; esac
 done
+declare -A VMLINUZ # row -> its kernel image; empty when the fetch failed (run_guest reports it)
 for row in $GUEST_ROWS; do
-	scripts/vmtest/fetch-kernel.sh "$(row_suite "$row")" "$CACHE" >/dev/null
+	VMLINUZ[$row]=$(scripts/vmtest/fetch-kernel.sh "$(row_suite "$row")" "$CACHE") || VMLINUZ[$row]=
 done
 running=0
 for row in $GUEST_ROWS; do

@@ -249,19 +249,9 @@ static int outsider_main(void *arg)
 
 static pid_t start_outsider(struct outsider *o)
 {
-	int p[2];
-	struct pollfd pf;
-	pid_t pid;
-	char c;
+	pid_t pid = bw_start_outsider_ready(outsider_main, o, &o->ready);
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	o->ready = p[1];
-	pid = bw_fork_outsider(outsider_main, o);
-	close(p[1]);
-	CHECK(pid > 0, "cannot fork the outsider");
-	pf = (struct pollfd){ .fd = p[0], .events = POLLIN };
-	CHECK(poll(&pf, 1, 10000) == 1 && read(p[0], &c, 1) == 1, "the outsider did not get ready");
-	close(p[0]);
+	CHECK(pid > 0, "the outsider did not get ready: %s", strerror((int)-pid));
 	return pid;
 }
 

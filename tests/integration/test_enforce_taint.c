@@ -189,19 +189,9 @@ static int outsider_main(void *arg)
 /* Forks an outsider running fn(o) and waits (10 s at most) until it says it is ready. */
 static pid_t start_outsider(int (*fn)(void *), struct outsider *o)
 {
-	int p[2];
-	struct pollfd pf;
-	pid_t pid;
-	char c;
+	pid_t pid = bw_start_outsider_ready(fn, o, &o->ready);
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
-	o->ready = p[1];
-	pid = bw_fork_outsider(fn, o);
-	close(p[1]);
-	CHECK(pid > 0, "cannot fork the outsider");
-	pf = (struct pollfd){ .fd = p[0], .events = POLLIN };
-	CHECK(poll(&pf, 1, 10000) == 1 && read(p[0], &c, 1) == 1, "the outsider did not get ready");
-	close(p[0]);
+	CHECK(pid > 0, "the outsider did not get ready: %s", strerror((int)-pid));
 	return pid;
 }
 

@@ -397,6 +397,28 @@ pid_t bw_fork_outsider(int (*fn)(void *), void *arg)
 	return pid;
 }
 
+pid_t bw_start_outsider_ready(int (*fn)(void *), void *arg, int *ready_fd)
+{
+	struct pollfd pf;
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	*ready_fd = p[1];
+	pid = bw_fork_outsider(fn, arg);
+	close(p[1]);
+	*ready_fd = -1;
+	if (pid > 0) {
+		pf = (struct pollfd){ .fd = p[0], .events = POLLIN };
+		if (poll(&pf, 1, 10000) != 1 || read(p[0], &c, 1) != 1)
+			pid = -ETIMEDOUT;
+	}
+	close(p[0]);
+	return pid;
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;

@@ -94,6 +94,12 @@ int bw_wait_bounded(pid_t pid, unsigned timeout_s);
  * its return value. Tracked. Returns the pid or -errno. */
 pid_t bw_fork_outsider(int (*fn)(void *), void *arg);
 
+/* bw_fork_outsider, then waits up to 10 s for the outsider to say it is ready: fn gets
+ * the write end of a pipe in *ready_fd (set before the fork, closed here after it) and
+ * writes one byte to it once set up (e.g. its descriptor opened before the run).
+ * Returns the pid, or -errno (-ETIMEDOUT: it did not get ready; it stays tracked). */
+pid_t bw_start_outsider_ready(int (*fn)(void *), void *arg, int *ready_fd);
+
 /* Installs a SIGALRM handler: the first alarm kills every tracked process (so
  * blocked waits return and the test fails on its assertions), a second alarm 10 s
  * later ends the binary. Call from a setup function; then alarm(N) in the test. */

@@ -431,6 +431,8 @@ static int agent__serve(struct agent *a, struct agent_result *res)
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
 		if (sigs & (1u << SIGHUP)) {
+			/* what happened before the signal goes into the file being rotated away */
+			sources__drain_all(a);
 			agent__reopen_events(a);
 			sources__reload(a);
 		}

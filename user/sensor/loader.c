@@ -52,7 +52,7 @@ struct sensor {
 	unsigned lsm_ops;	/* bit BW_LSM_*: an LSM or fmod_ret program refusing that op is loaded */
 	enum features_guard_layer layer; /* whose programs refuse (choose_guard_layer) */
 	bool no_fmod_ret;	/* two fmod_ret programs failed to load: that layer is left out */
-	unsigned fmod_ret_refused; /* fmod_ret programs left out alone (unloadable[]) */
+	bool fmod_ret_refused;	/* one fmod_ret program is left out alone (unloadable[]) */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -796,7 +796,7 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 	 * reads) is left out and the load tried again: its guard is missing on this host,
 	 * which the start-up says; everything audit mode needs must load. */
 	for (int attempt = 0;; attempt++) {
-		bool dropped = false;
+		bool dropped = false, fmr;
 
 		s->skel = sensor_bpf__open();
 		if (!s->skel) {
@@ -834,23 +834,17 @@ int sensor__open(const struct features *feat, const struct bw_policy *policy, bo
 		 * op has a variant there); a second means the shared decision code is
 		 * refused, and the whole layer is left out rather than tried program by
 		 * program (a load attempt each). */
-		if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret &&
-		    s->fmod_ret_refused > 0) {
+		fmr = !strncmp(load_failed_prog, "bw_guard_fmr_", 13);
+		if (fmr && s->fmod_ret_refused) {
 			s->no_fmod_ret = true;
 			dropped = true;
-		} else if (!strncmp(load_failed_prog, "bw_guard_fmr_", 13) && !s->no_fmod_ret &&
+		} else if ((fmr || (attempt < SENSOR_MAX_UNLOADABLE &&
+				    !strncmp(load_failed_prog, "bw_guard_", 9))) &&
 			   s->n_unloadable < SENSOR_MAX_UNLOADABLE) {
 			snprintf(s->unloadable[s->n_unloadable], sizeof(s->unloadable[0]), "%s",
 				 load_failed_prog);
 			s->n_unloadable++;
-			s->fmod_ret_refused++;
-			dropped = true;
-		} else if (attempt < SENSOR_MAX_UNLOADABLE &&
-			   s->n_unloadable < SENSOR_MAX_UNLOADABLE &&
-			   !strncmp(load_failed_prog, "bw_guard_", 9)) {
-			snprintf(s->unloadable[s->n_unloadable], sizeof(s->unloadable[0]), "%s",
-				 load_failed_prog);
-			s->n_unloadable++;
+			s->fmod_ret_refused |= fmr;
 			dropped = true;
 		}
 		if (!dropped) {
@@ -1068,29 +1062,33 @@ static void *destroy_link(void *link)
 	return NULL;
 }
 
-/* Detaching a syscall tracepoint waits for an RCU grace period (40-55 ms here), and
- * one after the other that was most of `run`'s start-to-exit overhead: detached in
- * parallel, the grace periods overlap. */
-static void detach_tracepoints(struct sensor *s)
+/* Detaching a program waits for an RCU grace period (a syscall tracepoint: 40-80 ms
+ * here; an fmod_ret or lsm trampoline: a tasks-RCU one), and one after the other that
+ * was most of `run`'s start-to-exit overhead: with enforce mode's links, past the 16
+ * once detached in parallel, 1.7 s after the build had ended. Each link is detached on
+ * a thread of its own, so the grace periods overlap; a thread that cannot be started
+ * detaches its link here. */
+static void detach_links(struct sensor *s)
 {
 	const struct bpf_object_skeleton *sk = s->skel->skeleton;
-	pthread_t threads[16];
-	int n = 0;
+	size_t cap = (size_t)sk->prog_cnt + SENSOR_CG_PROGS, n = 0;
+	pthread_t *threads = calloc(cap, sizeof(*threads));
 
-	for (int i = 0; i < sk->prog_cnt && n < 16; i++) {
-		struct bpf_link **link = sk->progs[i].link;
+	for (size_t i = 0; i < cap; i++) {
+		struct bpf_link **link = (int)i < sk->prog_cnt ? sk->progs[i].link
+							       : &s->cg_links[i - sk->prog_cnt];
 
-		if (!link || !*link ||
-		    strncmp(bpf_program__section_name(*sk->progs[i].prog), "tracepoint/", 11))
+		if (!link || !*link)
 			continue;
-		if (pthread_create(&threads[n], NULL, destroy_link, *link) == 0)
+		if (threads && pthread_create(&threads[n], NULL, destroy_link, *link) == 0)
 			n++;
 		else
 			bpf_link__destroy(*link);
 		*link = NULL;
 	}
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		pthread_join(threads[i], NULL);
+	free(threads);
 }
 
 void sensor__close(struct sensor *s)
@@ -1098,11 +1096,9 @@ void sensor__close(struct sensor *s)
 	if (!s)
 		return;
 	if (s->skel && s->skel->skeleton)
-		detach_tracepoints(s);
+		detach_links(s);
 	ringpos__close(s->pos);
 	ring_buffer__free(s->rb);
-	for (int i = 0; i < SENSOR_CG_PROGS; i++)
-		bpf_link__destroy(s->cg_links[i]);
 	if (s->cgroup_fd >= 0)
 		close(s->cgroup_fd);
 	rootcg__free(s->rootcg);
