@@ -51,7 +51,10 @@ static void agent__free(struct agent *a)
 	procmem__free(a->pm);
 	execguard__free(a->xg); /* before the sensor: its thread looks processes up */
 	resolver__stop(a->resolver); /* before the sensor: it writes the sensor's maps */
-	sensor__close(a->sensor);
+	if (a->opts.detach_after_exit)
+		sensor__close_after_exit(a->sensor);
+	else
+		sensor__close(a->sensor);
 	procinfo__free(a->pi);
 	linknames__free(a->links);
 	policy__free(a->ps.policy);

@@ -34,6 +34,9 @@ struct agent_opts {
 	const char *enroll_socket;
 	/* the server the build's DNS is sent on to (resolver.h); NULL: /etc/resolv.conf's */
 	const char *dns_upstream;
+	/* the process exits after agent__run: the sensor's links are released by a child
+	 * after that (sensor__close_after_exit); false (in-process callers): before return */
+	bool detach_after_exit;
 };
 
 /* --mode wins over the policy's mode. */

@@ -19,6 +19,7 @@ int cmd_agent(int argc, char **argv)
 		return usage__error("buildwarden", usage_text, "agent needs --policy FILE");
 	if (optind < argc)
 		return usage__error("buildwarden", usage_text, "unexpected argument '%s'", argv[optind]);
+	o.detach_after_exit = true; /* this process exits after the run */
 	rc = agent__run(&o, NULL, &res);
 	return agent_cli__exit_code(&o, rc, &res);
 }

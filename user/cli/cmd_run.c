@@ -178,6 +178,7 @@ int cmd_run(int argc, char **argv)
 		return EXIT_SOFTWARE;
 	}
 	held.argv = build.argv = argv + optind;
+	o.detach_after_exit = true; /* this process exits after the run */
 	rc = agent__run(&o, &build, &res);
 	free(held.envp);
 	return agent_cli__exit_code(&o, rc, &res);

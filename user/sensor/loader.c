@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -53,6 +55,7 @@ struct sensor {
 	enum features_guard_layer layer; /* whose programs refuse (choose_guard_layer) */
 	bool no_fmod_ret;	/* two fmod_ret programs failed to load: that layer is left out */
 	bool fmod_ret_refused;	/* one fmod_ret program is left out alone (unloadable[]) */
+	bool links_held_elsewhere; /* sensor__close_after_exit: a child releases the links */
 };
 
 /* Programs that only act in enforce mode (bpf/write.bpf.c, bpf/procmem.bpf.c) sit on the
@@ -1091,12 +1094,108 @@ static void detach_links(struct sensor *s)
 	free(threads);
 }
 
+/* Only the descriptors in keep[] (sorted) stay open. */
+static void close_all_but(const int *keep, size_t n)
+{
+	unsigned from = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* The child of sensor__close_after_exit: holds only the links (and the pipe it waits
+ * on), so nothing of the caller's (its stdout pipe, the events file, a socket) stays
+ * open in it; detaches them once the caller is gone. */
+static void __attribute__((noreturn)) release_links_after_exit(struct sensor *s, int wait_fd)
+{
+	const struct bpf_object_skeleton *sk = s->skel->skeleton;
+	size_t cap = (size_t)sk->prog_cnt + SENSOR_CG_PROGS + 1, n = 0;
+	int *keep = calloc(cap, sizeof(*keep));
+	sigset_t none;
+	char c;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the agent blocks them for its signalfd */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	prctl(PR_SET_NAME, "bw-detach");
+	if (keep) {
+		for (int i = 0; i < sk->prog_cnt; i++)
+			if (sk->progs[i].link && *sk->progs[i].link)
+				keep[n++] = bpf_link__fd(*sk->progs[i].link);
+		for (int i = 0; i < SENSOR_CG_PROGS; i++)
+			if (s->cg_links[i])
+				keep[n++] = bpf_link__fd(s->cg_links[i]);
+		keep[n++] = wait_fd;
+		qsort(keep, n, sizeof(*keep), cmp_int);
+		close_all_but(keep, n);
+	}
+	while (read(wait_fd, &c, 1) < 0 && errno == EINTR)
+		;
+	detach_links(s);
+	_exit(0);
+}
+
+void sensor__close_after_exit(struct sensor *s)
+{
+	int cfg_fd, p[2];
+	uint32_t zero = 0;
+	struct bw_config cfg;
+	pid_t pid;
+
+	if (!s || !s->skel || !s->skel->skeleton) {
+		sensor__close(s);
+		return;
+	}
+	/* Disarmed first: every guard and record checks these flags, so until the child
+	 * has detached them the programs refuse, kill and record nothing. */
+	cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg) == 0) {
+		cfg.flags = 0;
+		if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY)) {
+			sensor__close(s); /* still armed: detached here, as before */
+			return;
+		}
+	}
+	if (pipe2(p, O_CLOEXEC)) {
+		sensor__close(s);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(p[1]);
+		release_links_after_exit(s, p[0]);
+	}
+	close(p[0]);
+	if (pid < 0) {
+		close(p[1]);
+		sensor__close(s);
+		return;
+	}
+	/* p[1] stays open until this process exits: its end is the child's signal. Our
+	 * own references to the links go now, cheaply: the child's keep them attached. */
+	s->links_held_elsewhere = true;
+	sensor__close(s);
+}
+
 void sensor__close(struct sensor *s)
 {
 	if (!s)
 		return;
-	if (s->skel && s->skel->skeleton)
+	if (s->skel && s->skel->skeleton && !s->links_held_elsewhere)
 		detach_links(s);
+	for (int i = 0; i < SENSOR_CG_PROGS; i++)
+		bpf_link__destroy(s->cg_links[i]);
 	ringpos__close(s->pos);
 	ring_buffer__free(s->rb);
 	if (s->cgroup_fd >= 0)

@@ -76,6 +76,14 @@ int sensor__read_counters(const struct sensor *s, struct sensor_counters *out);
 
 void sensor__close(struct sensor *s);
 
+/* For a caller about to exit (`run`, `agent`): the kernel's detach of the programs
+ * (an RCU grace period per link, most of them one at a time: 0.4 s in audit mode,
+ * 1.3 s in enforce on our hosts) is left to a child ("bw-detach") that waits for the
+ * caller's exit, so the caller's exit status is not held back by it. The programs are
+ * disarmed (the config map's flags cleared) before, so until then they refuse, kill
+ * and record nothing. Where the child cannot be made, sensor__close. */
+void sensor__close_after_exit(struct sensor *s);
+
 /* The protected set the kernel checks write-like syscalls against in enforce mode
  * (bpf/write.bpf.c): regular files of the protected trees, by (st_dev, ino) as stat()
  * reports them, with their tree index. protect returns 0 or -errno (-E2BIG: the map
