@@ -25,7 +25,8 @@
 #                           ROOT_EXIT_HOOK (a command the caller may set) has run
 #   in_root CMD...          CMD chrooted in ROOT with an empty environment but PATH, LC_ALL
 #
-# Cache: $BW_CHROOT_CACHE (default /var/tmp/buildwarden-chroot-cache).
+# Cache: $BW_CHROOT_CACHE (default /var/tmp/buildwarden-chroot-cache); a root unused for 7 days is
+# deleted by the next root_tarball.
 CACHE=${BW_CHROOT_CACHE:-/var/tmp/buildwarden-chroot-cache}
 SOURCES=${BW_DEB_SOURCES:-}
 OUT=${OUT:-build}
@@ -87,7 +88,13 @@ root_tarball() {
 	fi
 	tarball=$CACHE/bookworm-$key.tar
 	mkdir -p "$CACHE" || fail "cannot create $CACHE"
-	[ -s "$tarball" ] && return 0
+	# A root is 300-500 MB and a new key (Depends, sources, PKGs) makes a new one: roots
+	# no test has used for a week go. A use marks its root (mtime), so none in use goes.
+	find "$CACHE" -maxdepth 1 -name 'bookworm-*.tar' -type f -mtime +7 -delete 2>/dev/null || true
+	if [ -s "$tarball" ]; then
+		touch "$tarball"
+		return 0
+	fi
 	# the Depends' package names, to download into the root's apt cache
 	pkgs=$(echo "$deps" | tr ',' '\n' | sed 's/(.*//; s/|.*//' | grep -v '^$' | tr '\n' ' ')
 	echo "--- building the Debian 12 root (cold cache): mmdebstrap minbase${include:+ with $include}, downloads: $pkgs"

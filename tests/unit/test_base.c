@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* user/base: the growth helper's overflow and cap checks (a wrong one here is a heap
- * overflow everywhere), the repeat limiter, the clocks and the whole-line logger. */
+ * overflow everywhere), the repeat limiter, the clocks, the whole-line logger and hex. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/fdio.h"
 #include "base/grow.h"
+#include "base/hex.h"
 #include "base/log.h"
 
 static void test_grow__doubles_from_first(void **state)
@@ -116,6 +117,24 @@ static void test_fdio__write_all_then_read_full(void **state)
 	assert_int_equal(fdio__write_all(-1, out, 1), -EBADF);
 }
 
+static void test_hex__every_byte_value_and_exact_length(void **state)
+{
+	unsigned char all[256];
+	char out[2 * sizeof(all) + 2];
+
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	memset(out, 'X', sizeof(out));
+	hex__encode(all, sizeof(all), out);
+	assert_int_equal(strlen(out), 512);
+	assert_int_equal(out[513], 'X'); /* nothing past the NUL */
+	assert_memory_equal(out, "000102", 6);
+	assert_memory_equal(out + 2 * 0x7f, "7f80", 4);
+	assert_string_equal(out + 2 * 0xfe, "feff");
+	hex__encode(all, 0, out);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_clock__monotonic_and_deadline),
 		cmocka_unit_test(test_log__whole_line_with_prefix),
 		cmocka_unit_test(test_fdio__write_all_then_read_full),
+		cmocka_unit_test(test_hex__every_byte_value_and_exact_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include "agent/notify.h"
 #include "agent/policy_load.h"
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "transport/sink_file.h"
 
@@ -35,8 +36,7 @@ static void agent__make_run_id(char out[33])
 		memcpy(r, &t, 8);
 		memcpy(r + 8, &t, 8);
 	}
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	hex__encode(r, sizeof(r), out);
 }
 
 static void agent__free(struct agent *a)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/policy_load.h"
+#include "base/hex.h"
 #include "base/log.h"
 
 void policy_load__sha256_bytes(const void *buf, size_t len, char out[65])
@@ -16,8 +17,7 @@ void policy_load__sha256_bytes(const void *buf, size_t len, char out[65])
 	out[0] = '\0';
 	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, buf, len) &&
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32)
-		for (unsigned i = 0; i < mdlen; i++)
-			snprintf(out + 2 * i, 3, "%02x", md[i]);
+		hex__encode(md, mdlen, out);
 	EVP_MD_CTX_free(ctx);
 }
 

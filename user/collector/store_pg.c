@@ -36,6 +36,7 @@
 #include <libpq-fe.h>
 
 #include "base/clock.h"
+#include "base/hex.h"
 #include "collector/json_out.h"
 #include "collector/store_priv.h"
 
@@ -781,7 +782,7 @@ static struct pg_map *pg__map_find(const struct pg_apply *a, int64_t local)
 static void pg__run_json(FILE *f, const struct batch_run *br)
 {
 	const struct run_rec *r = &br->rec;
-	char day[16];
+	char day[16], chain_hex[2 * BW_CHAIN_LEN + 1];
 
 	pg__day_str(pg__day_of(r->first_seen), day, sizeof(day), false);
 	fputs("{\"agent\":", f);
@@ -792,8 +793,8 @@ static void pg__run_json(FILE *f, const struct batch_run *br)
 	json_out__str(f, r->run_id);
 	fprintf(f, ",\"first_seen\":%lld,\"last_seen\":%lld,\"last_seq\":%lld,\"last_chain\":\"",
 		(long long)r->first_seen, (long long)r->last_seen, (long long)pg__clamp(r->last_seq));
-	for (size_t i = 0; i < BW_CHAIN_LEN; i++)
-		fprintf(f, "%02x", r->last_chain[i]);
+	hex__encode(r->last_chain, BW_CHAIN_LEN, chain_hex);
+	fputs(chain_hex, f);
 	fprintf(f, "\",\"has_run_start\":%d,\"has_run_end\":%d,\"run_end_seq\":", r->has_run_start,
 		r->has_run_end);
 	if (r->run_end_seq)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hex.h"
 #include "transport/spool_internal.h"
 
 #define SPOOL_META_MAX 4096
@@ -15,8 +16,7 @@ int spool__write_meta(int dfd, const struct spool_meta *m, bool sync)
 	char buf[SPOOL_META_MAX], hex[2 * CHAIN_LEN + 1];
 	int n;
 
-	for (int i = 0; i < CHAIN_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", m->last_chain[i]);
+	hex__encode(m->last_chain, CHAIN_LEN, hex);
 	n = snprintf(buf, sizeof(buf),
 		     "buildwarden-spool 1\nrun_id %s\nhost %s\nagent_id %s\nkeyed %d\n"
 		     "created_ns %" PRIu64 "\nlast_seq %" PRIu64 "\nlast_chain %s\n",
