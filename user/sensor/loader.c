@@ -7,11 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -1071,15 +1071,27 @@ static void *destroy_link(void *link)
  * once detached in parallel, 1.7 s after the build had ended. Each link is detached on
  * a thread of its own, so the grace periods overlap; a thread that cannot be started
  * detaches its link here. */
-static void detach_links(struct sensor *s)
+/* The sensor's links, i in [0, n_links(s)): the skeleton's, then the cgroup ones. A
+ * slot may be empty (NULL, or a program not attached). */
+static size_t n_links(const struct sensor *s)
+{
+	return (size_t)s->skel->skeleton->prog_cnt + SENSOR_CG_PROGS;
+}
+
+static struct bpf_link **link_slot(struct sensor *s, size_t i)
 {
 	const struct bpf_object_skeleton *sk = s->skel->skeleton;
-	size_t cap = (size_t)sk->prog_cnt + SENSOR_CG_PROGS, n = 0;
+
+	return (int)i < sk->prog_cnt ? sk->progs[i].link : &s->cg_links[i - (size_t)sk->prog_cnt];
+}
+
+static void detach_links(struct sensor *s)
+{
+	size_t cap = n_links(s), n = 0;
 	pthread_t *threads = calloc(cap, sizeof(*threads));
 
 	for (size_t i = 0; i < cap; i++) {
-		struct bpf_link **link = (int)i < sk->prog_cnt ? sk->progs[i].link
-							       : &s->cg_links[i - sk->prog_cnt];
+		struct bpf_link **link = link_slot(s, i);
 
 		if (!link || !*link)
 			continue;
@@ -1117,8 +1129,7 @@ static int cmp_int(const void *a, const void *b)
  * open in it; detaches them once the caller is gone. */
 static void __attribute__((noreturn)) release_links_after_exit(struct sensor *s, int wait_fd)
 {
-	const struct bpf_object_skeleton *sk = s->skel->skeleton;
-	size_t cap = (size_t)sk->prog_cnt + SENSOR_CG_PROGS + 1, n = 0;
+	size_t cap = n_links(s) + 1, n = 0;
 	int *keep = calloc(cap, sizeof(*keep));
 	sigset_t none;
 	char c;
@@ -1130,12 +1141,12 @@ static void __attribute__((noreturn)) release_links_after_exit(struct sensor *s,
 	signal(SIGHUP, SIG_DFL);
 	prctl(PR_SET_NAME, "bw-detach");
 	if (keep) {
-		for (int i = 0; i < sk->prog_cnt; i++)
-			if (sk->progs[i].link && *sk->progs[i].link)
-				keep[n++] = bpf_link__fd(*sk->progs[i].link);
-		for (int i = 0; i < SENSOR_CG_PROGS; i++)
-			if (s->cg_links[i])
-				keep[n++] = bpf_link__fd(s->cg_links[i]);
+		for (size_t i = 0; i + 1 < cap; i++) {
+			struct bpf_link **link = link_slot(s, i);
+
+			if (link && *link)
+				keep[n++] = bpf_link__fd(*link);
+		}
 		keep[n++] = wait_fd;
 		qsort(keep, n, sizeof(*keep), cmp_int);
 		close_all_but(keep, n);
@@ -1157,17 +1168,17 @@ void sensor__close_after_exit(struct sensor *s)
 		sensor__close(s);
 		return;
 	}
-	/* Disarmed first: every guard and record checks these flags, so until the child
-	 * has detached them the programs refuse, kill and record nothing. */
+	/* Disarmed first: every guard checks these flags, so until the child has detached
+	 * them the programs refuse and kill nothing (what they still record, for processes
+	 * that were the build's, goes to a ring buffer nobody reads). A sensor that cannot
+	 * be disarmed is detached here, as before. */
 	cfg_fd = bpf_map__fd(s->skel->maps.sensor_config);
-	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg) == 0) {
-		cfg.flags = 0;
-		if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY)) {
-			sensor__close(s); /* still armed: detached here, as before */
-			return;
-		}
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg)) {
+		sensor__close(s);
+		return;
 	}
-	if (pipe2(p, O_CLOEXEC)) {
+	cfg.flags = 0;
+	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY) || pipe2(p, O_CLOEXEC)) {
 		sensor__close(s);
 		return;
 	}

@@ -80,8 +80,8 @@ void sensor__close(struct sensor *s);
  * (an RCU grace period per link, most of them one at a time: 0.4 s in audit mode,
  * 1.3 s in enforce on our hosts) is left to a child ("bw-detach") that waits for the
  * caller's exit, so the caller's exit status is not held back by it. The programs are
- * disarmed (the config map's flags cleared) before, so until then they refuse, kill
- * and record nothing. Where the child cannot be made, sensor__close. */
+ * disarmed (the config map's flags cleared) before, so until then they refuse and
+ * kill nothing. Where it cannot be disarmed or the child made, sensor__close. */
 void sensor__close_after_exit(struct sensor *s);
 
 /* The protected set the kernel checks write-like syscalls against in enforce mode
